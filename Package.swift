@@ -1,0 +1,84 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "ferry",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Ferry", targets: ["Ferry"]),
+        .library(name: "FerryBroker", targets: ["FerryBroker"]),
+        .executable(name: "ferryd", targets: ["ferryd"]),
+        .executable(name: "ferry-demo", targets: ["ferry-demo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // libzmq from the system (Debian: libzmq3-dev).
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        // A small, thread-confined Swift API over libzmq.
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        // The wire protocol: generated protobuf messages plus framing, limits and errors.
+        .target(
+            name: "FerryProtocol",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        // Event storage behind one interface (in-memory now, the durable log later).
+        .target(name: "FerryStorage"),
+        // The broker: delivery state machine and the ZeroMQ server loop.
+        .target(
+            name: "FerryBroker",
+            dependencies: [
+                "ZeroMQ", "FerryProtocol", "FerryStorage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The client SDK: typed events, publishing, workers and handler groups.
+        .target(
+            name: "Ferry",
+            dependencies: [
+                "ZeroMQ", "FerryProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "ferryd",
+            dependencies: [
+                "FerryBroker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "ferry-demo",
+            dependencies: [
+                "Ferry",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "FerryProtocolTests", dependencies: ["FerryProtocol"]),
+        .testTarget(name: "FerryStorageTests", dependencies: ["FerryStorage"]),
+        .testTarget(name: "FerryBrokerTests", dependencies: ["FerryBroker", "FerryProtocol", "FerryStorage"]),
+        .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryProtocol", "ZeroMQ"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,96 @@
+import FerryProtocol
+import FerryStorage
+
+extension Broker {
+    /// Sends what members have credit for: due retries first, then new events, batched per peer.
+    public func dispatch() {
+        guard !isShuttingDown else { return }
+        now = Clock.nanoseconds()
+        for group in groups.values where !group.members.isEmpty {
+            dispatchRetries(of: group)
+            for cursor in group.cursors.values { dispatchNew(of: group, from: cursor) }
+        }
+        flushDeliveries()
+    }
+
+    private func dispatchRetries(of group: ConsumerGroup) {
+        var postponed: [RetryEntry] = []
+        while let entry = group.retries.first, entry.due <= now {
+            let candidates = group.members(for: entry.topic)
+            if candidates.isEmpty {
+                // Nobody consumes this topic any more: look again in a second.
+                _ = group.retries.popFirst()
+                postponed.append(RetryEntry(
+                    due: now + 1_000_000_000, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt,
+                    body: entry.body, lastError: entry.lastError, tracksCursor: entry.tracksCursor))
+                continue
+            }
+            guard let member = group.pickMember(for: entry.key, among: candidates) else { break }
+            _ = group.retries.popFirst()
+            deliver(
+                to: member, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt, body: entry.body,
+                lastError: entry.lastError, tracksCursor: entry.tracksCursor)
+            metrics.redelivered.increment()
+        }
+        for entry in postponed { group.retries.push(entry) }
+    }
+
+    private func dispatchNew(of group: ConsumerGroup, from cursor: TopicCursor) {
+        let bounds = store.bounds(topic: cursor.topic)
+        if cursor.next < bounds.lowerBound { cursor.next = bounds.lowerBound }
+        guard cursor.next < bounds.upperBound else { return }
+        let candidates = group.members(for: cursor.topic)
+        while cursor.next < bounds.upperBound {
+            let credit = candidates.reduce(0) { $0 + max(0, $1.credit) }
+            guard credit > 0 else { return }
+            let events: [StoredEvent]
+            do {
+                events = try store.read(topic: cursor.topic, from: cursor.next, limit: min(credit, configuration.deliveryBatch))
+            } catch {
+                logger.error("reading from the store failed", metadata: ["topic": "\(cursor.topic)", "error": "\(error)"])
+                return
+            }
+            guard !events.isEmpty else { return }
+            for event in events {
+                // A member without credit for this key holds the topic back: per-key order first.
+                guard let member = group.pickMember(for: event.key, among: candidates) else { return }
+                cursor.outstanding.insert(event.offset)
+                cursor.next = event.offset + 1
+                deliver(
+                    to: member, topic: cursor.topic, offset: event.offset, key: event.key, attempt: 1, body: event.body,
+                    lastError: "", tracksCursor: true)
+            }
+        }
+    }
+
+    private func deliver(
+        to member: Member, topic: String, offset: UInt64, key: String, attempt: UInt32, body: [UInt8], lastError: String,
+        tracksCursor: Bool
+    ) {
+        let peer = member.peer
+        peer.nextDeliveryID += 1
+        let deliveryID = peer.nextDeliveryID
+        peer.inFlight[deliveryID] = InFlightDelivery(
+            member: member, topic: topic, offset: offset, key: key, attempt: attempt, body: body, tracksCursor: tracksCursor,
+            deadline: now + UInt64(member.group.policy.ackTimeoutMilliseconds) * 1_000_000)
+        member.inFlight += 1
+        pendingDeliveries[peer.id, default: DeliveryEncoder()].append(
+            subscriptionID: member.subscriptionID, deliveryID: deliveryID, attempt: attempt, offset: offset, event: body,
+            lastError: lastError)
+        if pendingDeliveries[peer.id]!.count >= configuration.deliveryBatch { flushDeliveries(to: peer) }
+        metrics.delivered.increment()
+    }
+
+    private func flushDeliveries(to peer: Peer) {
+        guard var encoder = pendingDeliveries[peer.id], encoder.count > 0 else { return }
+        send(encoder.finish(), to: peer)
+        pendingDeliveries[peer.id] = encoder
+    }
+
+    private func flushDeliveries() {
+        for id in pendingDeliveries.keys {
+            if let peer = peers[id] { flushDeliveries(to: peer) }
+        }
+        if pendingDeliveries.count > 64 { pendingDeliveries.removeAll() }
+    }
+}

@@ -1,0 +1,68 @@
+import FerryProtocol
+import FerryStorage
+
+extension Broker {
+    func handleSettle(_ settle: Settle, from peer: Peer) {
+        for deliveryID in settle.acks {
+            guard let delivery = takeInFlight(deliveryID, from: peer) else { continue }
+            if delivery.tracksCursor { delivery.member.group.cursors[delivery.topic]?.outstanding.remove(delivery.offset) }
+            metrics.acked.increment()
+        }
+        for nack in settle.nacks {
+            guard let delivery = takeInFlight(nack.deliveryID, from: peer) else { continue }
+            metrics.nacked.increment()
+            fail(
+                delivery, error: nack.error.isEmpty ? "nacked" : nack.error,
+                delayMilliseconds: nack.hasDelayMs ? Double(nack.delayMs) : nil, poison: nack.deadLetter)
+        }
+    }
+
+    private func takeInFlight(_ deliveryID: UInt64, from peer: Peer) -> InFlightDelivery? {
+        guard let delivery = peer.inFlight.removeValue(forKey: deliveryID) else {
+            // Normal after an ack timeout or a member's removal; counted, not an error.
+            metrics.unknownSettles.increment()
+            return nil
+        }
+        delivery.member.inFlight -= 1
+        return delivery
+    }
+
+    /// A delivery failed: schedule its retry with backoff, or dead-letter it.
+    func fail(_ delivery: InFlightDelivery, error: String, delayMilliseconds: Double?, poison: Bool) {
+        let group = delivery.member.group
+        if poison || delivery.attempt >= group.policy.maxAttempts {
+            deadLetter(delivery, in: group, cause: poison ? .rejected : .maxAttempts, error: error)
+            return
+        }
+        let delay = delayMilliseconds ?? group.policy.delayMilliseconds(afterAttempt: delivery.attempt, using: &random)
+        group.retries.push(
+            RetryEntry(
+                due: now + UInt64(delay * 1_000_000), topic: delivery.topic, offset: delivery.offset, key: delivery.key,
+                attempt: delivery.attempt + 1, body: delivery.body, lastError: error, tracksCursor: delivery.tracksCursor))
+    }
+
+    private func deadLetter(_ delivery: InFlightDelivery, in group: ConsumerGroup, cause: DeadLetterCause, error: String) {
+        let record = DeadLetterRecord(
+            id: 0, group: group.name, topic: delivery.topic, offset: delivery.offset, cause: cause, attempts: delivery.attempt,
+            lastError: error, deadLetteredAtMicros: Clock.wallMicroseconds(), body: delivery.body)
+        do {
+            try store.addDeadLetter(record)
+        } catch let storageError {
+            // Keep the event rather than lose it: retry the dead-lettering later.
+            logger.error("dead-lettering failed; will retry", metadata: ["group": "\(group.name)", "error": "\(storageError)"])
+            group.retries.push(
+                RetryEntry(
+                    due: now + 5_000_000_000, topic: delivery.topic, offset: delivery.offset, key: delivery.key,
+                    attempt: delivery.attempt, body: delivery.body, lastError: error, tracksCursor: delivery.tracksCursor))
+            return
+        }
+        if delivery.tracksCursor { group.cursors[delivery.topic]?.outstanding.remove(delivery.offset) }
+        metrics.deadLettered.increment()
+        logger.warning(
+            "event dead-lettered",
+            metadata: [
+                "group": "\(group.name)", "topic": "\(delivery.topic)", "offset": "\(delivery.offset)",
+                "attempts": "\(delivery.attempt)", "cause": "\(cause)", "error": "\(error)",
+            ])
+    }
+}

@@ -1,0 +1,83 @@
+import FerryProtocol
+
+extension Broker {
+    func handleSubscribe(_ subscribe: Subscribe, from peer: Peer, requestID: UInt64) throws(ProtocolError) {
+        if isShuttingDown { throw ProtocolError(.shuttingDown, "the broker is shutting down") }
+        try configuration.limits.validateGroup(subscribe.group)
+        if subscribe.patterns.isEmpty { throw ProtocolError(.missingField, "subscribe.patterns needs at least one topic pattern") }
+        var patterns: [TopicPattern] = []
+        for pattern in subscribe.patterns { patterns.append(try TopicPattern(pattern)) }
+        let credit = subscribe.maxInFlight == 0
+            ? configuration.defaultMaxInFlight : min(Int(subscribe.maxInFlight), configuration.maxMaxInFlight)
+
+        let group = groups[subscribe.group] ?? createGroup(subscribe)
+        peer.isSession = true
+        peer.nextSubscriptionID += 1
+        let member = Member(
+            peer: peer, group: group, subscriptionID: peer.nextSubscriptionID, name: subscribe.memberName,
+            patterns: patterns, maxInFlight: credit)
+        peer.subscriptions[member.subscriptionID] = member
+        group.add(member)
+        for topic in knownTopics where group.cursors[topic] == nil && member.matches(topic) {
+            let bounds = store.bounds(topic: topic)
+            group.cursors[topic] = TopicCursor(topic: topic, start: group.startAtLatest ? bounds.upperBound : bounds.lowerBound)
+        }
+
+        var subscribed = Subscribed()
+        subscribed.subscriptionID = member.subscriptionID
+        subscribed.effectiveRetry = group.policy.wire
+        subscribed.maxInFlight = UInt32(credit)
+        reply(to: peer, requestID: requestID, .subscribed(subscribed))
+        logger.info(
+            "member joined",
+            metadata: [
+                "group": "\(group.name)", "member": "\(subscribe.memberName)", "peer": "\(peer.id)",
+                "patterns": "\(subscribe.patterns.joined(separator: ","))", "credit": "\(credit)",
+            ])
+    }
+
+    private func createGroup(_ subscribe: Subscribe) -> ConsumerGroup {
+        let policy = configuration.groupRetryPolicies[subscribe.group]
+            ?? (subscribe.hasRetry ? RetryPolicy(wire: subscribe.retry, defaults: configuration.defaultRetryPolicy) : configuration.defaultRetryPolicy)
+        let group = ConsumerGroup(name: subscribe.group, policy: policy, startAtLatest: subscribe.start == .startLatest)
+        // A group the store remembers resumes from its committed cursors.
+        for (topic, cursor) in store.cursors(group: subscribe.group) {
+            group.cursors[topic] = TopicCursor(topic: topic, start: max(cursor, store.bounds(topic: topic).lowerBound))
+        }
+        groups[subscribe.group] = group
+        return group
+    }
+
+    func handleUnsubscribe(_ unsubscribe: Unsubscribe, from peer: Peer, requestID: UInt64) throws(ProtocolError) {
+        guard let member = peer.subscriptions[unsubscribe.subscriptionID] else {
+            throw ProtocolError(.unknownSubscription, "subscription \(unsubscribe.subscriptionID) is not one of this connection's")
+        }
+        remove(member, reason: "unsubscribed")
+        var unsubscribed = Unsubscribed()
+        unsubscribed.subscriptionID = unsubscribe.subscriptionID
+        reply(to: peer, requestID: requestID, .unsubscribed(unsubscribed))
+    }
+
+    /// Forgets a peer; what it held in flight goes back to its groups for redelivery.
+    func removePeer(_ peer: Peer, reason: String) {
+        for member in peer.subscriptions.values { remove(member, reason: reason) }
+        peers.removeValue(forKey: peer.id)
+        metrics.peers.record(peers.count)
+    }
+
+    /// Removes a member from its group and hands its unsettled deliveries to the others.
+    func remove(_ member: Member, reason: String) {
+        let peer = member.peer
+        let lost = peer.inFlight.filter { $0.value.member === member }
+        for (deliveryID, delivery) in lost.sorted(by: { $0.value.offset < $1.value.offset }) {
+            peer.inFlight.removeValue(forKey: deliveryID)
+            member.inFlight -= 1
+            fail(delivery, error: "member \(member.name.isEmpty ? "\(peer.id)" : member.name) left (\(reason))", delayMilliseconds: 0, poison: false)
+        }
+        peer.subscriptions.removeValue(forKey: member.subscriptionID)
+        member.group.remove(member)
+        logger.info(
+            "member left",
+            metadata: ["group": "\(member.group.name)", "member": "\(member.name)", "reason": "\(reason)", "redelivering": "\(lost.count)"])
+    }
+}

@@ -1,0 +1,148 @@
+import FerryProtocol
+import FerryStorage
+import Logging
+
+/// The broker's state machine: peers, consumer groups, deliveries, retries and dead letters.
+///
+/// `Broker` knows nothing of sockets. ``BrokerServer`` feeds it inbound frames and the passing of
+/// time from one thread, and sends what it leaves in ``outbox``. Keeping all of it on one
+/// thread is what lets the hot path run without locks.
+public final class Broker {
+    /// A frame to send: the peer and the encoded `ServerMessage`.
+    public struct Outbound {
+        let peer: PeerID
+        public let frame: [UInt8]
+        public var peerRoutingID: [UInt8] { peer.bytes }
+    }
+
+    let configuration: BrokerConfiguration
+    let store: any EventStore
+    var logger: Logger
+    var metrics = BrokerMetrics()
+    var peers: [PeerID: Peer] = [:]
+    var groups: [String: ConsumerGroup] = [:]
+    var dedup: DedupWindow
+    var random = SystemRandomNumberGenerator()
+    /// Frames produced by the last calls, for the server to send.
+    public internal(set) var outbox: [Outbound] = []
+    /// Deliveries being batched per peer during one dispatch pass.
+    var pendingDeliveries: [PeerID: DeliveryEncoder] = [:]
+    /// Monotonic time of the current loop iteration, in nanoseconds.
+    var now: UInt64
+    /// Set once shutdown began: no new publishes, no new deliveries.
+    public internal(set) var isShuttingDown = false
+    var lastHousekeeping: UInt64 = 0
+    /// Renders the process's metrics for the Stats reply, when a metrics backend is set up.
+    public var metricsText: (() -> String)?
+    /// Topics the store holds, to notice the first event of a new one cheaply.
+    var knownTopics: Set<String>
+
+    public init(configuration: BrokerConfiguration, store: any EventStore, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        self.now = Clock.nanoseconds()
+        self.knownTopics = Set(store.topics)
+        self.dedup = DedupWindow(
+            windowNanoseconds: UInt64(configuration.dedupWindowMilliseconds) * 1_000_000,
+            maxEntries: configuration.dedupMaxEntries)
+    }
+
+    /// Unsettled deliveries across all peers.
+    public var inFlightCount: Int { peers.values.reduce(0) { $0 + $1.inFlight.count } }
+
+    /// Takes the frames produced so far.
+    public func takeOutbox() -> [Outbound] {
+        defer { outbox.removeAll(keepingCapacity: true) }
+        return outbox
+    }
+
+    /// Handles one inbound message: `signature` and `body` are frames 1 and 2 after the routing id,
+    /// `frameCount` how many frames followed the routing id.
+    public func receive(from routingID: [UInt8], frameCount: Int, signature: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) {
+        now = Clock.nanoseconds()
+        let peer = touchPeer(PeerID(bytes: routingID))
+        guard frameCount == 2 else {
+            reply(to: peer, requestID: 0, error: ProtocolError(.malformedFrame, "a message must have exactly 2 frames (signature, body); got \(frameCount)"))
+            return
+        }
+        let message: ClientMessage
+        do {
+            try WireFormat.checkSignature(signature)
+            message = try WireFormat.decode(ClientMessage.self, from: body)
+        } catch {
+            reply(to: peer, requestID: 0, error: error)
+            return
+        }
+        handle(message, from: peer)
+    }
+
+    func handle(_ message: ClientMessage, from peer: Peer) {
+        let requestID = message.requestID
+        do {
+            switch message.command {
+            case .hello(let hello): handleHello(hello, from: peer, requestID: requestID)
+            case .publish(let publish): try handlePublish(publish, from: peer, requestID: requestID)
+            case .subscribe(let subscribe): try handleSubscribe(subscribe, from: peer, requestID: requestID)
+            case .unsubscribe(let unsubscribe): try handleUnsubscribe(unsubscribe, from: peer, requestID: requestID)
+            case .settle(let settle): handleSettle(settle, from: peer)
+            case .heartbeat: break
+            case .deadLetterList(let list): try handleDeadLetterList(list, from: peer, requestID: requestID)
+            case .deadLetterRequeue(let requeue): try handleDeadLetterRequeue(requeue, from: peer, requestID: requestID)
+            case .deadLetterPurge(let purge): try handleDeadLetterPurge(purge, from: peer, requestID: requestID)
+            case .stats: handleStats(from: peer, requestID: requestID)
+            case .goodbye: removePeer(peer, reason: "said goodbye")
+            case nil:
+                throw ProtocolError(.unknownCommand, "the message carries no command this broker knows (protocol version \(WireFormat.version))")
+            }
+        } catch {
+            reply(to: peer, requestID: requestID, error: error)
+        }
+    }
+
+    func touchPeer(_ id: PeerID) -> Peer {
+        if let peer = peers[id] {
+            peer.lastSeen = now
+            return peer
+        }
+        let peer = Peer(id: id, now: now)
+        peers[id] = peer
+        metrics.peers.record(peers.count)
+        return peer
+    }
+
+    func handleHello(_ hello: Hello, from peer: Peer, requestID: UInt64) {
+        peer.name = hello.clientName
+        peer.isSession = true
+        var welcome = Welcome()
+        welcome.protocolVersion = UInt32(WireFormat.version)
+        welcome.serverVersion = configuration.serverVersion
+        welcome.heartbeatIntervalMs = configuration.heartbeatIntervalMilliseconds
+        welcome.peerTimeoutMs = configuration.peerTimeoutMilliseconds
+        welcome.maxPayloadBytes = UInt32(configuration.limits.maxPayloadBytes)
+        welcome.maxBatch = UInt32(configuration.limits.maxBatch)
+        reply(to: peer, requestID: requestID, .welcome(welcome))
+        logger.debug("peer said hello", metadata: ["peer": "\(peer.id)", "client": "\(hello.clientName)"])
+    }
+
+    // MARK: - Replies
+
+    func reply(to peer: Peer, requestID: UInt64, _ body: ServerMessage.OneOf_Reply) {
+        var message = ServerMessage()
+        message.requestID = requestID
+        message.reply = body
+        send(WireFormat.encode(message), to: peer)
+    }
+
+    func reply(to peer: Peer, requestID: UInt64, error: any Error) {
+        let protocolError = error as? ProtocolError ?? ProtocolError(.storageFailure, "\(error)")
+        metrics.countError(protocolError.code)
+        logger.debug("command failed", metadata: ["peer": "\(peer.id)", "error": "\(protocolError)"])
+        reply(to: peer, requestID: requestID, .error(protocolError.wire))
+    }
+
+    func send(_ frame: [UInt8], to peer: Peer) {
+        peer.lastSent = now
+        outbox.append(Outbound(peer: peer.id, frame: frame))
+    }
+}

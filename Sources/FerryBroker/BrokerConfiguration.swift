@@ -1,0 +1,32 @@
+import FerryProtocol
+
+/// Everything ferryd can be told, with defaults that suit a single machine.
+public struct BrokerConfiguration: Sendable {
+    /// The ZeroMQ endpoint the ROUTER socket binds, e.g. `tcp://127.0.0.1:7400`; port 0 picks one.
+    public var endpoint = "tcp://127.0.0.1:7400"
+    public var limits = ProtocolLimits()
+    /// Both sides send a heartbeat after this much silence.
+    public var heartbeatIntervalMilliseconds: UInt32 = 1000
+    /// A peer silent for this long is dead: its in-flight deliveries go to other members.
+    public var peerTimeoutMilliseconds: UInt32 = 5000
+    /// Credit for a subscriber that asks for none, and the most one may ask for.
+    public var defaultMaxInFlight = 256
+    public var maxMaxInFlight = 10_000
+    /// The retry policy of groups that neither the configuration nor their first subscriber set.
+    public var defaultRetryPolicy = RetryPolicy()
+    /// Retry policies by group name; these win over what subscribers ask for.
+    public var groupRetryPolicies: [String: RetryPolicy] = [:]
+    /// How long a published event id is remembered for deduplication, and how many at most.
+    public var dedupWindowMilliseconds: UInt32 = 120_000
+    public var dedupMaxEntries = 1_000_000
+    /// The in-memory store's byte budget.
+    public var maxStoredBytes = 1 << 30
+    /// How long shutdown waits for in-flight deliveries to settle.
+    public var shutdownGraceMilliseconds: UInt32 = 5000
+    /// Most deliveries in one Deliver message.
+    public var deliveryBatch = 256
+    /// The broker's own version, reported in Welcome.
+    public var serverVersion = "0.1.0"
+
+    public init() {}
+}

@@ -1,0 +1,176 @@
+import FerryProtocol
+import FerryStorage
+import Foundation
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// Runs a ``Broker`` on a dedicated thread that owns the ROUTER socket and loops over `zmq_poll`.
+///
+/// Other threads reach the loop only through a ``WakeupQueue``: ``shutdown()`` is the one
+/// command they send. Inbound messages are drained in batches, and deliveries and replies
+/// produced by a batch go out together.
+public final class BrokerServer: Sendable {
+    private enum Control: Sendable {
+        case shutdown
+    }
+
+    public let configuration: BrokerConfiguration
+    private let logger: Logger
+    private let makeStore: @Sendable () throws -> any EventStore
+    private let metricsText: (@Sendable () -> String)?
+    private let control = WakeupQueue<Control>()
+    private let startResult = Mutex<Result<String, any Error>?>(nil)
+    private let started = DispatchSemaphore(value: 0)
+    private let stopState = Mutex<(stopped: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    /// - Parameters:
+    ///   - makeStore: creates the store on the loop thread; defaults to an in-memory store.
+    ///   - metricsText: renders the metrics registry for Stats replies.
+    public init(
+        configuration: BrokerConfiguration, logger: Logger,
+        makeStore: (@Sendable () throws -> any EventStore)? = nil,
+        metricsText: (@Sendable () -> String)? = nil
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        let maxBytes = configuration.maxStoredBytes
+        self.makeStore = makeStore ?? { InMemoryEventStore(maxBytes: maxBytes) }
+        self.metricsText = metricsText
+    }
+
+    /// Starts the loop thread, binds, and returns the bound endpoint (with the real port).
+    @discardableResult
+    public func start() throws -> String {
+        let thread = Thread { [self] in runLoop() }
+        thread.name = "ferryd-broker"
+        thread.stackSize = 8 << 20
+        thread.start()
+        started.wait()
+        return try startResult.withLock { $0! }.get()
+    }
+
+    /// Begins a graceful shutdown: no new work, in-flight deliveries get the grace period to settle.
+    public func shutdown() { control.push(.shutdown) }
+
+    /// Returns once the loop has ended.
+    public func waitUntilStopped() async {
+        await withCheckedContinuation { continuation in
+            let stopped = stopState.withLock { state in
+                if !state.stopped { state.waiters.append(continuation) }
+                return state.stopped
+            }
+            if stopped { continuation.resume() }
+        }
+    }
+
+    private func runLoop() {
+        do {
+            try loop()
+        } catch {
+            logger.critical("broker loop failed", metadata: ["error": "\(error)"])
+            let beforeStart = startResult.withLock { result in
+                guard result == nil else { return false }
+                result = .failure(error)
+                return true
+            }
+            if beforeStart { started.signal() }
+        }
+        let waiters = stopState.withLock { state in
+            state.stopped = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func loop() throws {
+        let context = try Context()
+        let router = try Socket(context: context, type: .router)
+        try router.setRouterMandatory(true)
+        try router.setSendHighWaterMark(100_000)
+        try router.setReceiveHighWaterMark(100_000)
+        try router.setMaxMessageSize(configuration.limits.maxFrameBytes)
+        try router.bind(configuration.endpoint)
+        let endpoint = try router.lastEndpoint
+        let broker = Broker(configuration: configuration, store: try makeStore(), logger: logger)
+        broker.metricsText = metricsText
+        var poller = Poller()
+        let routerIndex = poller.addReadable(router)
+        let controlIndex = poller.addReadable(fileDescriptor: control.fileDescriptor)
+        startResult.withLock { $0 = .success(endpoint) }
+        started.signal()
+        logger.info("ferryd listening", metadata: ["endpoint": "\(endpoint)"])
+
+        var shutdownDeadline: UInt64?
+        var backlog = false
+        while true {
+            try poller.poll(timeoutMilliseconds: backlog ? 0 : broker.pollTimeoutMilliseconds)
+            if poller.isReadable(controlIndex) {
+                for command in control.drain() {
+                    switch command {
+                    case .shutdown:
+                        broker.beginShutdown()
+                        shutdownDeadline = Clock.nanoseconds() + UInt64(configuration.shutdownGraceMilliseconds) * 1_000_000
+                    }
+                }
+            }
+            backlog = false
+            if poller.isReadable(routerIndex) {
+                var received = 0
+                while let frames = try router.receiveMultipart(dontWait: true) {
+                    handle(frames, broker: broker)
+                    received += 1
+                    if received == 4096 {
+                        backlog = true
+                        break
+                    }
+                }
+            }
+            broker.dispatch()
+            broker.housekeep()
+            flush(broker.takeOutbox(), through: router, broker: broker)
+            if let deadline = shutdownDeadline {
+                let inFlight = broker.inFlightCount
+                if inFlight == 0 || Clock.nanoseconds() >= deadline {
+                    logger.info("broker stopped", metadata: ["unsettled": "\(inFlight)"])
+                    return
+                }
+            }
+        }
+    }
+
+    private func handle(_ frames: [Message], broker: Broker) {
+        let identity = frames[0].bytes
+        let empty: [UInt8] = []
+        empty.withUnsafeBytes { emptyBuffer in
+            let signature = frames.count > 1 ? frames[1] : nil
+            let body = frames.count > 2 ? frames[2] : nil
+            if let signature, let body {
+                signature.withUnsafeBytes { signatureBytes in
+                    body.withUnsafeBytes { bodyBytes in
+                        broker.receive(from: identity, frameCount: frames.count - 1, signature: signatureBytes, body: bodyBytes)
+                    }
+                }
+            } else {
+                broker.receive(from: identity, frameCount: frames.count - 1, signature: emptyBuffer, body: emptyBuffer)
+            }
+        }
+    }
+
+    private func flush(_ outbox: [Broker.Outbound], through router: Socket, broker: Broker) {
+        for outbound in outbox {
+            do {
+                let sent = try router.send(outbound.peerRoutingID, more: true, dontWait: true)
+                if sent {
+                    try router.send(WireFormat.signature, more: true)
+                    try router.send(outbound.frame)
+                }
+                if !sent { broker.metrics.sendDropped.increment() }
+            } catch {
+                // EHOSTUNREACH: the peer disconnected. Its deliveries time out and go elsewhere.
+                broker.metrics.sendDropped.increment()
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import FerryProtocol
+
+/// A named consumer group: its members, its position in each topic, and its retries.
+final class ConsumerGroup {
+    let name: String
+    let policy: RetryPolicy
+    /// Where the group starts in topics that existed when it was created.
+    let startAtLatest: Bool
+    private(set) var members: [Member] = []
+    var cursors: [String: TopicCursor] = [:]
+    var retries = RetryQueue()
+    /// Members that match each topic, rebuilt when membership changes.
+    private var membersByTopic: [String: [Member]] = [:]
+    /// Rotates the starting point when picking among equally free members.
+    var roundRobin = 0
+
+    init(name: String, policy: RetryPolicy, startAtLatest: Bool) {
+        self.name = name
+        self.policy = policy
+        self.startAtLatest = startAtLatest
+    }
+
+    func add(_ member: Member) {
+        members.append(member)
+        membersByTopic.removeAll()
+    }
+
+    func remove(_ member: Member) {
+        members.removeAll { $0 === member }
+        membersByTopic.removeAll()
+    }
+
+    func members(for topic: String) -> [Member] {
+        if let cached = membersByTopic[topic] { return cached }
+        let matching = members.filter { $0.matches(topic) }
+        membersByTopic[topic] = matching
+        return matching
+    }
+
+    func matches(_ topic: String) -> Bool { members.contains { $0.matches(topic) } }
+
+    var inFlight: Int { members.reduce(0) { $0 + $1.inFlight } }
+
+    /// The member that should receive an event with `key` among `candidates`: rendezvous
+    /// hashing for keyed events (stable while membership is), the freest member otherwise.
+    /// Returns nil when the chosen member has no credit left.
+    func pickMember(for key: String, among candidates: [Member]) -> Member? {
+        if key.isEmpty {
+            var best: Member?
+            let count = candidates.count
+            for step in 0..<count {
+                let member = candidates[(roundRobin + step) % count]
+                if member.credit > (best?.credit ?? 0) { best = member }
+            }
+            roundRobin &+= 1
+            return best
+        }
+        var keyHash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key.utf8 { keyHash = (keyHash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        var best: Member?
+        var bestScore: UInt64 = 0
+        for member in candidates {
+            let score = Self.mix(keyHash ^ member.hashSeed)
+            if best == nil || score > bestScore {
+                best = member
+                bestScore = score
+            }
+        }
+        guard let best, best.credit > 0 else { return nil }
+        return best
+    }
+
+    /// SplitMix64's finaliser: spreads the bits of `value`.
+    private static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9e37_79b9_7f4a_7c15
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}

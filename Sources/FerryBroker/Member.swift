@@ -1,0 +1,29 @@
+import FerryProtocol
+
+/// One subscription: a member of a consumer group, living on a peer.
+final class Member {
+    unowned let peer: Peer
+    unowned let group: ConsumerGroup
+    let subscriptionID: UInt32
+    let name: String
+    let patterns: [TopicPattern]
+    /// Credit: the most unsettled deliveries this member may hold.
+    let maxInFlight: Int
+    var inFlight = 0
+    /// Seed for rendezvous hashing of keys onto members.
+    let hashSeed: UInt64
+
+    init(peer: Peer, group: ConsumerGroup, subscriptionID: UInt32, name: String, patterns: [TopicPattern], maxInFlight: Int) {
+        self.peer = peer
+        self.group = group
+        self.subscriptionID = subscriptionID
+        self.name = name
+        self.patterns = patterns
+        self.maxInFlight = maxInFlight
+        self.hashSeed = UInt64.random(in: .min ... .max)
+    }
+
+    var credit: Int { maxInFlight - inFlight }
+
+    func matches(_ topic: String) -> Bool { patterns.contains { $0.matches(topic) } }
+}

@@ -1,0 +1,35 @@
+/// One connected client and what the broker has outstanding with it.
+final class Peer {
+    let id: PeerID
+    var name = ""
+    /// Monotonic nanoseconds of the last message received from / sent to this peer.
+    var lastSeen: UInt64
+    var lastSent: UInt64
+    /// Whether the peer greeted us or subscribed, so that it gets heartbeats.
+    var isSession = false
+    var subscriptions: [UInt32: Member] = [:]
+    var nextSubscriptionID: UInt32 = 0
+    var nextDeliveryID: UInt64 = 0
+    /// Unsettled deliveries, by delivery id.
+    var inFlight: [UInt64: InFlightDelivery] = [:]
+
+    init(id: PeerID, now: UInt64) {
+        self.id = id
+        self.lastSeen = now
+        self.lastSent = now
+    }
+}
+
+/// A delivery the broker sent and that is neither acked nor nacked yet.
+struct InFlightDelivery {
+    unowned let member: Member
+    let topic: String
+    let offset: UInt64
+    let key: String
+    let attempt: UInt32
+    let body: [UInt8]
+    /// Whether this delivery's offset counts towards its cursor's outstanding set
+    /// (false for a requeued dead letter, whose offset is already committed).
+    let tracksCursor: Bool
+    let deadline: UInt64
+}

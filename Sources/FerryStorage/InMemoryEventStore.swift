@@ -1,0 +1,109 @@
+/// An ``EventStore`` in memory, with a byte budget.
+///
+/// When the budget is spent, appends fail with ``StorageError/Code/full`` until consumer groups
+/// settle enough events to ``release(topic:below:)`` them: a slow consumer makes publishers wait,
+/// never the broker grow without bound. Nothing survives a restart.
+public final class InMemoryEventStore: EventStore {
+    private final class Topic {
+        var first: UInt64 = 0
+        var events: [StoredEvent] = []
+        /// Index in `events` of offset `first`; events before it are released.
+        var head = 0
+        var next: UInt64 { first + UInt64(events.count - head) }
+    }
+
+    /// The most event bytes held at once.
+    public let maxBytes: Int
+    public private(set) var storedBytes = 0
+    private var topicsByName: [String: Topic] = [:]
+    private var groupCursors: [String: [String: UInt64]] = [:]
+    private var deadLetterQueues: [String: [DeadLetterRecord]] = [:]
+    private var nextDeadLetterID: [String: UInt64] = [:]
+
+    public init(maxBytes: Int = 1 << 30) {
+        self.maxBytes = maxBytes
+    }
+
+    public func append(topic name: String, events: [NewEvent]) throws(StorageError) -> [UInt64] {
+        let bytes = events.reduce(0) { $0 + $1.body.count }
+        guard storedBytes + bytes <= maxBytes else {
+            throw StorageError(.full, "the in-memory store's budget of \(maxBytes) bytes is spent")
+        }
+        let topic = topicsByName[name] ?? Topic()
+        topicsByName[name] = topic
+        var offsets: [UInt64] = []
+        offsets.reserveCapacity(events.count)
+        for event in events {
+            let offset = topic.next
+            topic.events.append(StoredEvent(offset: offset, key: event.key, timestampMicros: event.timestampMicros, body: event.body))
+            offsets.append(offset)
+        }
+        storedBytes += bytes
+        return offsets
+    }
+
+    public func read(topic name: String, from offset: UInt64, limit: Int) throws(StorageError) -> [StoredEvent] {
+        guard let topic = topicsByName[name], limit > 0 else { return [] }
+        let start = max(offset, topic.first)
+        guard start < topic.next else { return [] }
+        let lower = topic.head + Int(start - topic.first)
+        let upper = min(topic.events.count, lower + limit)
+        return Array(topic.events[lower..<upper])
+    }
+
+    public func bounds(topic name: String) -> Range<UInt64> {
+        guard let topic = topicsByName[name] else { return 0..<0 }
+        return topic.first..<topic.next
+    }
+
+    public var topics: [String] { Array(topicsByName.keys) }
+
+    public func release(topic name: String, below offset: UInt64) {
+        guard let topic = topicsByName[name], offset > topic.first else { return }
+        let count = Int(min(offset, topic.next) - topic.first)
+        for index in topic.head..<(topic.head + count) {
+            storedBytes -= topic.events[index].body.count
+            topic.events[index].body = []
+        }
+        topic.head += count
+        topic.first += UInt64(count)
+        if topic.head > 4096 && topic.head * 2 > topic.events.count {
+            topic.events.removeFirst(topic.head)
+            topic.head = 0
+        }
+    }
+
+    public func commitCursor(group: String, topic: String, cursor: UInt64) throws(StorageError) {
+        groupCursors[group, default: [:]][topic] = cursor
+    }
+
+    public func cursors(group: String) -> [String: UInt64] { groupCursors[group] ?? [:] }
+
+    public var groups: [String] { Array(Set(groupCursors.keys).union(deadLetterQueues.keys)) }
+
+    public func addDeadLetter(_ record: DeadLetterRecord) throws(StorageError) -> UInt64 {
+        let id = (nextDeadLetterID[record.group] ?? 0) + 1
+        nextDeadLetterID[record.group] = id
+        var record = record
+        record.id = id
+        deadLetterQueues[record.group, default: []].append(record)
+        return id
+    }
+
+    public func deadLetters(group: String, after afterID: UInt64, limit: Int) -> [DeadLetterRecord] {
+        Array((deadLetterQueues[group] ?? []).lazy.filter { $0.id > afterID }.prefix(limit))
+    }
+
+    public func deadLetterCount(group: String) -> Int { deadLetterQueues[group]?.count ?? 0 }
+
+    public func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord] {
+        guard let queue = deadLetterQueues[group] else { return [] }
+        guard let ids else {
+            deadLetterQueues[group] = []
+            return queue
+        }
+        let wanted = Set(ids)
+        deadLetterQueues[group] = queue.filter { !wanted.contains($0.id) }
+        return queue.filter { wanted.contains($0.id) }
+    }
+}

@@ -1,0 +1,19 @@
+/// A storage failure with a code the broker maps to a wire error.
+public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: Sendable, Equatable {
+        /// No room left: the byte budget or the disk is full. Retry later.
+        case full
+        /// Reading or writing failed.
+        case io
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+}

@@ -1,0 +1,29 @@
+import CZeroMQ
+
+/// One received frame, owned by libzmq until released: reading it does not copy.
+///
+/// Use ``withUnsafeBytes(_:)`` to decode in place; ``bytes`` copies.
+public final class Message {
+    let pointer: UnsafeMutablePointer<zmq_msg_t>
+
+    init() {
+        pointer = .allocate(capacity: 1)
+        zmq_msg_init(pointer)
+    }
+
+    deinit {
+        zmq_msg_close(pointer)
+        pointer.deallocate()
+    }
+
+    /// The frame's size in bytes.
+    public var count: Int { zmq_msg_size(pointer) }
+
+    /// Calls `body` with the frame's bytes, valid only for the duration of the call.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: zmq_msg_data(pointer), count: zmq_msg_size(pointer)))
+    }
+
+    /// A copy of the frame's bytes.
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import FerryBroker
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// ferryd: the Ferry event broker daemon.
+@main
+struct Ferryd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ferryd",
+        abstract: "The Ferry event broker: publish, consumer groups, acks, retries and dead-letter queues over ZeroMQ.",
+        discussion: "Flags override the configuration file. SIGTERM or SIGINT shut down gracefully.")
+
+    @Option(name: .long, help: "YAML or JSON configuration file.")
+    var config: String?
+
+    @Option(name: .long, help: "ZeroMQ endpoint to bind (default tcp://127.0.0.1:7400; port 0 picks a free one).")
+    var endpoint: String?
+
+    @Option(name: .long, help: "Write the bound endpoint to this file once listening.")
+    var endpointFile: String?
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String?
+
+    @Option(name: .long, help: "Heartbeat interval in milliseconds.")
+    var heartbeatMs: UInt32?
+
+    @Option(name: .long, help: "A peer silent this long (ms) is dead and its deliveries go elsewhere.")
+    var peerTimeoutMs: UInt32?
+
+    @Option(name: .long, help: "Largest accepted payload in bytes.")
+    var maxPayloadBytes: Int?
+
+    @Option(name: .long, help: "Byte budget of the in-memory store.")
+    var maxStoredBytes: Int?
+
+    @Option(name: .long, help: "Default ack timeout (ms) for groups without their own policy.")
+    var ackTimeoutMs: UInt32?
+
+    @Option(name: .long, help: "How long shutdown waits (ms) for in-flight deliveries to settle.")
+    var shutdownGraceMs: UInt32?
+
+    func run() async throws {
+        var configuration = BrokerConfiguration()
+        let file = try config.map(FileConfiguration.load(path:))
+        file?.apply(to: &configuration)
+        if let endpoint { configuration.endpoint = endpoint }
+        if let heartbeatMs { configuration.heartbeatIntervalMilliseconds = heartbeatMs }
+        if let peerTimeoutMs { configuration.peerTimeoutMilliseconds = peerTimeoutMs }
+        if let maxPayloadBytes { configuration.limits.maxPayloadBytes = maxPayloadBytes }
+        if let maxStoredBytes { configuration.maxStoredBytes = maxStoredBytes }
+        if let ackTimeoutMs { configuration.defaultRetryPolicy.ackTimeoutMilliseconds = ackTimeoutMs }
+        if let shutdownGraceMs { configuration.shutdownGraceMilliseconds = shutdownGraceMs }
+
+        let levelName = logLevel ?? file?.logLevel ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ValidationError("unknown log level '\(levelName)'")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "ferryd")
+
+        let server = BrokerServer(configuration: configuration, logger: logger, metricsText: { registry.emitToString() })
+        let endpointFile = endpointFile
+        let service = BrokerService(server: server) { endpoint in
+            if let endpointFile {
+                try endpoint.write(toFile: endpointFile, atomically: true, encoding: .utf8)
+            }
+        }
+        let group = ServiceGroup(
+            services: [service], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        try await group.run()
+    }
+}

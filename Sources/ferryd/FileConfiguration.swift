@@ -1,0 +1,106 @@
+import FerryBroker
+import Foundation
+import Yams
+
+/// ferryd's configuration file (YAML or JSON). Every key is optional; flags win over the file.
+///
+/// ```yaml
+/// endpoint: tcp://127.0.0.1:7400
+/// heartbeat_interval_ms: 1000
+/// retry: { initial_delay_ms: 1000, multiplier: 2.0, max_delay_ms: 60000, max_attempts: 5 }
+/// groups:
+///   email: { retry: { max_attempts: 3, ack_timeout_ms: 10000 } }
+/// ```
+struct FileConfiguration: Decodable {
+    struct Retry: Decodable {
+        var initialDelayMs: UInt32?
+        var multiplier: Double?
+        var maxDelayMs: UInt32?
+        var maxAttempts: UInt32?
+        var jitter: Double?
+        var ackTimeoutMs: UInt32?
+
+        func apply(to policy: RetryPolicy) -> RetryPolicy {
+            var policy = policy
+            if let initialDelayMs { policy.initialDelayMilliseconds = initialDelayMs }
+            if let multiplier { policy.multiplier = multiplier }
+            if let maxDelayMs { policy.maxDelayMilliseconds = maxDelayMs }
+            if let maxAttempts { policy.maxAttempts = maxAttempts }
+            if let jitter { policy.jitter = jitter }
+            if let ackTimeoutMs { policy.ackTimeoutMilliseconds = ackTimeoutMs }
+            return policy
+        }
+    }
+
+    struct Group: Decodable {
+        var retry: Retry?
+    }
+
+    var endpoint: String?
+    var logLevel: String?
+    var heartbeatIntervalMs: UInt32?
+    var peerTimeoutMs: UInt32?
+    var maxPayloadBytes: Int?
+    var maxBatch: Int?
+    var maxStoredBytes: Int?
+    var defaultMaxInFlight: Int?
+    var dedupWindowMs: UInt32?
+    var shutdownGraceMs: UInt32?
+    var retry: Retry?
+    var groups: [String: Group]?
+
+    static func load(path: String) throws -> FileConfiguration {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let decoder = YAMLDecoder()
+        do {
+            return try decoder.decode(FileConfiguration.self, from: text, userInfo: [:])
+        } catch {
+            throw ConfigurationError(message: "\(path): \(error)")
+        }
+    }
+
+    func apply(to configuration: inout BrokerConfiguration) {
+        if let endpoint { configuration.endpoint = endpoint }
+        if let heartbeatIntervalMs { configuration.heartbeatIntervalMilliseconds = heartbeatIntervalMs }
+        if let peerTimeoutMs { configuration.peerTimeoutMilliseconds = peerTimeoutMs }
+        if let maxPayloadBytes { configuration.limits.maxPayloadBytes = maxPayloadBytes }
+        if let maxBatch { configuration.limits.maxBatch = maxBatch }
+        if let maxStoredBytes { configuration.maxStoredBytes = maxStoredBytes }
+        if let defaultMaxInFlight { configuration.defaultMaxInFlight = defaultMaxInFlight }
+        if let dedupWindowMs { configuration.dedupWindowMilliseconds = dedupWindowMs }
+        if let shutdownGraceMs { configuration.shutdownGraceMilliseconds = shutdownGraceMs }
+        if let retry { configuration.defaultRetryPolicy = retry.apply(to: configuration.defaultRetryPolicy) }
+        for (name, group) in groups ?? [:] {
+            configuration.groupRetryPolicies[name] = group.retry?.apply(to: configuration.defaultRetryPolicy) ?? configuration.defaultRetryPolicy
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case endpoint, retry, groups
+        case logLevel = "log_level"
+        case heartbeatIntervalMs = "heartbeat_interval_ms"
+        case peerTimeoutMs = "peer_timeout_ms"
+        case maxPayloadBytes = "max_payload_bytes"
+        case maxBatch = "max_batch"
+        case maxStoredBytes = "max_stored_bytes"
+        case defaultMaxInFlight = "default_max_in_flight"
+        case dedupWindowMs = "dedup_window_ms"
+        case shutdownGraceMs = "shutdown_grace_ms"
+    }
+}
+
+extension FileConfiguration.Retry {
+    enum CodingKeys: String, CodingKey {
+        case multiplier, jitter
+        case initialDelayMs = "initial_delay_ms"
+        case maxDelayMs = "max_delay_ms"
+        case maxAttempts = "max_attempts"
+        case ackTimeoutMs = "ack_timeout_ms"
+    }
+}
+
+/// A configuration file or flag that ferryd cannot use.
+struct ConfigurationError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
