@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "FerryBroker", targets: ["FerryBroker"]),
         .executable(name: "ferryd", targets: ["ferryd"]),
         .executable(name: "ferry-demo", targets: ["ferry-demo"]),
+        .executable(name: "ferry-interop", targets: ["ferry-interop"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -72,6 +73,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Publishes or consumes on command, for cross-language tests (clients/python).
+        .executableTarget(
+            name: "ferry-interop",
+            dependencies: [
+                "Ferry",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),

@@ -33,11 +33,11 @@ extension Broker {
             let expired = peer.inFlight.filter { $0.value.deadline <= now }
             for (deliveryID, delivery) in expired.sorted(by: { $0.value.offset < $1.value.offset }) {
                 peer.inFlight.removeValue(forKey: deliveryID)
-                delivery.member.inFlight -= 1
                 metrics.ackTimeouts.increment()
                 fail(
                     delivery, error: "not acknowledged within \(delivery.member.group.policy.ackTimeoutMilliseconds) ms",
                     delayMilliseconds: nil, poison: false)
+                settled(delivery.member)
             }
         }
     }

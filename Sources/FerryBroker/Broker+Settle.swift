@@ -11,6 +11,13 @@ extension Broker {
         for nack in settle.nacks {
             guard let delivery = takeInFlight(nack.deliveryID, from: peer) else { continue }
             metrics.nacked.increment()
+            if nack.release {
+                delivery.member.group.retries.push(
+                    RetryEntry(
+                        due: now, topic: delivery.topic, offset: delivery.offset, key: delivery.key, attempt: delivery.attempt,
+                        body: delivery.body, lastError: "", tracksCursor: delivery.tracksCursor))
+                continue
+            }
             fail(
                 delivery, error: nack.error.isEmpty ? "nacked" : nack.error,
                 delayMilliseconds: nack.hasDelayMs ? Double(nack.delayMs) : nil, poison: nack.deadLetter)
@@ -23,8 +30,14 @@ extension Broker {
             metrics.unknownSettles.increment()
             return nil
         }
-        delivery.member.inFlight -= 1
+        settled(delivery.member)
         return delivery
+    }
+
+    /// One delivery of `member` left flight; a draining member leaves once it holds none.
+    func settled(_ member: Member) {
+        member.inFlight -= 1
+        if member.draining && member.inFlight == 0 { remove(member, reason: "drained") }
     }
 
     /// A delivery failed: schedule its retry with backoff, or dead-letter it.

@@ -52,7 +52,12 @@ extension Broker {
         guard let member = peer.subscriptions[unsubscribe.subscriptionID] else {
             throw ProtocolError(.unknownSubscription, "subscription \(unsubscribe.subscriptionID) is not one of this connection's")
         }
-        remove(member, reason: "unsubscribed")
+        if unsubscribe.drain && member.inFlight > 0 {
+            member.draining = true
+            member.group.membershipChanged()
+        } else {
+            remove(member, reason: "unsubscribed")
+        }
         var unsubscribed = Unsubscribed()
         unsubscribed.subscriptionID = unsubscribe.subscriptionID
         reply(to: peer, requestID: requestID, .unsubscribed(unsubscribed))

@@ -25,6 +25,9 @@ final class ConsumerGroup {
         membersByTopic.removeAll()
     }
 
+    /// Forgets cached member lists after a member changed what it takes.
+    func membershipChanged() { membersByTopic.removeAll() }
+
     func remove(_ member: Member) {
         members.removeAll { $0 === member }
         membersByTopic.removeAll()
@@ -32,7 +35,7 @@ final class ConsumerGroup {
 
     func members(for topic: String) -> [Member] {
         if let cached = membersByTopic[topic] { return cached }
-        let matching = members.filter { $0.matches(topic) }
+        let matching = members.filter { !$0.draining && $0.matches(topic) }
         membersByTopic[topic] = matching
         return matching
     }

@@ -10,6 +10,8 @@ final class Member {
     /// Credit: the most unsettled deliveries this member may hold.
     let maxInFlight: Int
     var inFlight = 0
+    /// Unsubscribed with drain: gets nothing new, leaves once nothing of it is in flight.
+    var draining = false
     /// Seed for rendezvous hashing of keys onto members.
     let hashSeed: UInt64
 

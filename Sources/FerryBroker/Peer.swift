@@ -22,7 +22,7 @@ final class Peer {
 
 /// A delivery the broker sent and that is neither acked nor nacked yet.
 struct InFlightDelivery {
-    unowned let member: Member
+    let member: Member
     let topic: String
     let offset: UInt64
     let key: String

@@ -20,7 +20,7 @@ public final class Message {
     public var count: Int { zmq_msg_size(pointer) }
 
     /// Calls `body` with the frame's bytes, valid only for the duration of the call.
-    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         try body(UnsafeRawBufferPointer(start: zmq_msg_data(pointer), count: zmq_msg_size(pointer)))
     }
 

@@ -1,0 +1,18 @@
+/// How a client (``EventBus`` or ``Worker``) reaches ferryd.
+public struct ClientConfiguration: Sendable {
+    /// ferryd's ZeroMQ endpoint.
+    public var endpoint: String
+    /// Shown in the broker's logs.
+    public var clientName: String
+    /// How long a request (publish confirm, subscribe, DLQ command) may wait for its reply.
+    public var requestTimeout: Duration = .seconds(10)
+    /// Most published events awaiting confirmation; further publishes wait in the client.
+    public var maxUnconfirmedPublishes = 10_000
+    /// Most events in one Publish command.
+    public var maxPublishBatch = 1000
+
+    public init(endpoint: String = "tcp://127.0.0.1:7400", clientName: String = "ferry-client") {
+        self.endpoint = endpoint
+        self.clientName = clientName
+    }
+}

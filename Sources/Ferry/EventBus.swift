@@ -1,0 +1,99 @@
+import FerryProtocol
+import Foundation
+import Logging
+
+/// Publishes events to ferryd and administers it: the sending side of Ferry.
+///
+/// ```swift
+/// let bus = try EventBus(configuration: .init(endpoint: "tcp://127.0.0.1:7400"))
+/// try await bus.publish(OrderCreated(orderID: "42", total: 99))
+/// ```
+/// `publish` returns once ferryd has stored the event. Many tasks may publish at once; their
+/// events travel to ferryd in shared batches.
+public final class EventBus: Sendable {
+    let connection: Connection
+    private let ownsConnection: Bool
+
+    /// Connects to ferryd. The connection is made in the background; a broker that is down
+    /// shows up as ``FerryError/Code/timeout`` on the first request.
+    public init(configuration: ClientConfiguration = ClientConfiguration(), logger: Logger = Logger(label: "ferry.bus")) throws(FerryError) {
+        self.connection = try Connection(configuration: configuration, logger: logger)
+        self.ownsConnection = true
+    }
+
+    init(connection: Connection) {
+        self.connection = connection
+        self.ownsConnection = false
+    }
+
+    /// Publishes one event and waits until ferryd stored it.
+    ///
+    /// - Parameters:
+    ///   - id: the event's unique id; republishing the same id within ferryd's dedup window
+    ///     is confirmed without storing it twice.
+    ///   - key: overrides the event's ``Event/eventKey``.
+    @discardableResult
+    public func publish<E: Event>(
+        _ event: E, id: String = UUID().uuidString, key: String? = nil, headers: [String: String] = [:]
+    ) async throws(FerryError) -> PublishReceipt {
+        try await publish(event, id: id, key: key, headers: headers, correlationID: nil, causationID: nil)
+    }
+
+    func publish<E: Event>(
+        _ event: E, id: String, key: String?, headers: [String: String], correlationID: String?, causationID: String?
+    ) async throws(FerryError) -> PublishReceipt {
+        let wire = try OutgoingEvent.make(event, id: id, key: key, headers: headers, correlationID: correlationID, causationID: causationID)
+        return try await publish(wires: [wire])[0]
+    }
+
+    /// Publishes many events in as few round trips as possible; throws the first rejection.
+    @discardableResult
+    public func publish<E: Event>(batch events: [E]) async throws(FerryError) -> [PublishReceipt] {
+        var wires: [WireEvent] = []
+        wires.reserveCapacity(events.count)
+        for event in events {
+            wires.append(try OutgoingEvent.make(event, id: UUID().uuidString, key: nil, headers: [:], correlationID: nil, causationID: nil))
+        }
+        return try await publish(wires: wires)
+    }
+
+    /// Publishes raw envelopes (any payload, any content type) — for bridges and tools.
+    public func publish(raw events: [RawEvent]) async throws(FerryError) -> [PublishReceipt] {
+        try await publish(wires: events.map(\.wire))
+    }
+
+    private func publish(wires: [WireEvent]) async throws(FerryError) -> [PublishReceipt] {
+        let results = await connection.publish(wires)
+        var receipts: [PublishReceipt] = []
+        receipts.reserveCapacity(results.count)
+        for (wire, result) in zip(wires, results) {
+            receipts.append(PublishReceipt(eventID: wire.id, topic: wire.topic, offset: try result.get()))
+        }
+        return receipts
+    }
+
+    /// Closes the connection (only if this bus opened it).
+    public func close() async {
+        if ownsConnection { await connection.close() }
+    }
+}
+
+/// An event with an arbitrary payload, for tools and bridges that have no Swift type for it.
+public struct RawEvent: Sendable {
+    var wire = WireEvent()
+
+    public init(
+        topic: String, id: String = UUID().uuidString, key: String? = nil, type: String = "", contentType: String = "application/json",
+        payload: Data, headers: [String: String] = [:]
+    ) {
+        wire.topic = topic
+        wire.id = id
+        wire.key = key ?? ""
+        wire.type = type
+        wire.contentType = contentType
+        wire.payload = payload
+        wire.headers = headers
+        wire.correlationID = id
+        wire.createdAtUs = Int64(Date().timeIntervalSince1970 * 1_000_000)
+    }
+}

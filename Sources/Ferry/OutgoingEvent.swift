@@ -1,0 +1,38 @@
+import FerryProtocol
+import Foundation
+
+/// Builds wire envelopes from typed events.
+enum OutgoingEvent {
+    static func make<E: Event>(
+        _ event: E, id: String, key: String?, headers: [String: String], correlationID: String?, causationID: String?
+    ) throws(FerryError) -> WireEvent {
+        let payload: Data
+        do {
+            payload = try JSONEncoder().encode(event)
+        } catch {
+            throw FerryError(.serialization, "\(E.typeName) does not encode as JSON: \(error)")
+        }
+        var wire = WireEvent()
+        wire.topic = E.topic
+        wire.id = id
+        wire.key = key ?? event.eventKey ?? ""
+        wire.headers = headers
+        wire.contentType = "application/json"
+        wire.payload = payload
+        wire.type = E.typeName
+        wire.schemaVersion = E.schemaVersion
+        // A root event starts its own correlation chain.
+        wire.correlationID = correlationID ?? id
+        wire.causationID = causationID ?? ""
+        wire.createdAtUs = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        return wire
+    }
+}
+
+/// What ferryd confirmed for one published event.
+public struct PublishReceipt: Sendable, Equatable {
+    public let eventID: String
+    public let topic: String
+    /// The event's offset in its topic (the original's, for a deduplicated republish).
+    public let offset: UInt64
+}

@@ -1,0 +1,329 @@
+import FerryProtocol
+import Foundation
+import Logging
+import ZeroMQ
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The I/O thread's side of a ``Connection``: the socket and everything only that thread touches.
+final class Session {
+    private struct PendingRequest {
+        let deadline: UInt64
+        let reply: Connection.Reply
+    }
+
+    /// One `publish` call: its events' results fill in as confirms arrive.
+    private final class PublishCall {
+        var results: [Result<UInt64, FerryError>?]
+        var remaining: Int
+        let completion: Connection.PublishCompletion
+
+        init(count: Int, completion: @escaping Connection.PublishCompletion) {
+            results = Array(repeating: nil, count: count)
+            remaining = count
+            self.completion = completion
+        }
+
+        func complete(_ index: Int, _ result: Result<UInt64, FerryError>) {
+            guard results[index] == nil else { return }
+            results[index] = result
+            remaining -= 1
+            if remaining == 0 { completion(results.map { $0! }) }
+        }
+    }
+
+    private struct QueuedEvent {
+        let event: WireEvent
+        let call: PublishCall
+        let index: Int
+    }
+
+    private let configuration: ClientConfiguration
+    private let logger: Logger
+    private let context: Context
+    private let socket: Socket
+    private var nextRequestID: UInt64 = 0
+    private var nextSequence: UInt64 = 0
+    private var pendingRequests: [UInt64: PendingRequest] = [:]
+    private var pendingSubscribes: [UInt64: Connection.DeliverySink] = [:]
+    private var sinks: [UInt32: Connection.DeliverySink] = [:]
+    private var queuedEvents: [QueuedEvent] = []
+    private var queuedHead = 0
+    /// Published, unconfirmed events by sequence; and the sequences of each Publish request.
+    private var unconfirmed: [UInt64: (call: PublishCall, index: Int)] = [:]
+    private var publishRequests: [UInt64: (deadline: UInt64, sequences: [UInt64])] = [:]
+    private var acks: [UInt64] = []
+    private var nacks: [Nack] = []
+    private var heartbeatInterval: UInt64 = 1_000_000_000
+    private var peerTimeout: UInt64 = 5_000_000_000
+    private var maxBatch: Int
+    private var lastSent: UInt64 = 0
+    private var lastReceived: UInt64 = 0
+    private var brokerSilent = false
+    private var lastTimers: UInt64 = 0
+
+    init(configuration: ClientConfiguration, logger: Logger) throws(ZMQError) {
+        self.configuration = configuration
+        self.logger = logger
+        self.maxBatch = configuration.maxPublishBatch
+        context = try Context()
+        socket = try Socket(context: context, type: .dealer)
+        try socket.setSendHighWaterMark(100_000)
+        try socket.setReceiveHighWaterMark(100_000)
+        try socket.connect(configuration.endpoint)
+        lastReceived = Self.now()
+        var hello = Hello()
+        hello.clientName = configuration.clientName
+        send(.hello(hello), requestID: newRequestID(), reply: { [logger] result in
+            if case .failure(let error) = result { logger.warning("hello failed", metadata: ["error": "\(error)"]) }
+        })
+    }
+
+    static func now() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+
+    private var requestTimeout: UInt64 {
+        let components = configuration.requestTimeout.components
+        return UInt64(components.seconds) * 1_000_000_000 + UInt64(components.attoseconds / 1_000_000_000)
+    }
+
+    func loop(commands: WakeupQueue<Connection.Command>) {
+        var poller = Poller()
+        let socketIndex = poller.addReadable(socket)
+        let commandIndex = poller.addReadable(fileDescriptor: commands.fileDescriptor)
+        var closing = false
+        while !closing {
+            do {
+                try poller.poll(timeoutMilliseconds: 50)
+            } catch {
+                logger.error("poll failed", metadata: ["error": "\(error)"])
+                break
+            }
+            if poller.isReadable(commandIndex) {
+                for command in commands.drain() {
+                    if case .close = command { closing = true } else { handle(command) }
+                }
+            }
+            if poller.isReadable(socketIndex) { receiveAll() }
+            sendPublishes()
+            sendSettle()
+            timers()
+        }
+        send(.goodbye(Goodbye()), requestID: 0, reply: nil)
+        failEverything(FerryError(.closed, "the client was closed"))
+    }
+
+    private func handle(_ command: Connection.Command) {
+        switch command {
+        case .request(let body, let reply):
+            send(body, requestID: newRequestID(), reply: reply)
+        case .subscribe(let subscribe, let sink, let reply):
+            let requestID = newRequestID()
+            pendingSubscribes[requestID] = sink
+            send(.subscribe(subscribe), requestID: requestID, reply: reply)
+        case .publish(let events, let completion):
+            let call = PublishCall(count: events.count, completion: completion)
+            if events.isEmpty { completion([]) }
+            for (index, event) in events.enumerated() { queuedEvents.append(QueuedEvent(event: event, call: call, index: index)) }
+        case .settle(let newAcks, let newNacks):
+            acks.append(contentsOf: newAcks)
+            nacks.append(contentsOf: newNacks)
+        case .close:
+            break
+        }
+    }
+
+    private func newRequestID() -> UInt64 {
+        nextRequestID += 1
+        return nextRequestID
+    }
+
+    private func send(_ body: ClientMessage.OneOf_Command, requestID: UInt64, reply: Connection.Reply?) {
+        var message = ClientMessage()
+        message.requestID = requestID
+        message.command = body
+        if let reply { pendingRequests[requestID] = PendingRequest(deadline: Self.now() + requestTimeout, reply: reply) }
+        do {
+            try socket.send(WireFormat.signature, more: true)
+            try socket.send(WireFormat.encode(message))
+            lastSent = Self.now()
+        } catch {
+            pendingRequests.removeValue(forKey: requestID)?.reply(.failure(FerryError(.transport, "\(error)")))
+        }
+    }
+
+    /// Sends queued events in Publish batches while the unconfirmed window has room.
+    private func sendPublishes() {
+        while queuedHead < queuedEvents.count && unconfirmed.count < configuration.maxUnconfirmedPublishes {
+            let room = configuration.maxUnconfirmedPublishes - unconfirmed.count
+            let end = min(queuedEvents.count, queuedHead + min(maxBatch, room))
+            var publish = Publish()
+            publish.items.reserveCapacity(end - queuedHead)
+            var sequences: [UInt64] = []
+            for queued in queuedEvents[queuedHead..<end] {
+                nextSequence += 1
+                var item = PublishItem()
+                item.sequence = nextSequence
+                item.event = queued.event
+                publish.items.append(item)
+                unconfirmed[nextSequence] = (queued.call, queued.index)
+                sequences.append(nextSequence)
+            }
+            queuedHead = end
+            let requestID = newRequestID()
+            publishRequests[requestID] = (Self.now() + requestTimeout, sequences)
+            send(.publish(publish), requestID: requestID, reply: nil)
+        }
+        if queuedHead == queuedEvents.count {
+            queuedEvents.removeAll(keepingCapacity: true)
+            queuedHead = 0
+        }
+    }
+
+    private func sendSettle() {
+        guard !acks.isEmpty || !nacks.isEmpty else { return }
+        var settle = Settle()
+        settle.acks = acks
+        settle.nacks = nacks
+        acks.removeAll(keepingCapacity: true)
+        nacks.removeAll(keepingCapacity: true)
+        send(.settle(settle), requestID: 0, reply: nil)
+    }
+
+    private func receiveAll() {
+        while true {
+            let frames: [Message]?
+            do {
+                frames = try socket.receiveMultipart(dontWait: true)
+            } catch {
+                logger.error("receive failed", metadata: ["error": "\(error)"])
+                return
+            }
+            guard let frames else { return }
+            lastReceived = Self.now()
+            if brokerSilent {
+                brokerSilent = false
+                logger.info("broker is answering again")
+            }
+            guard frames.count == 2 else {
+                logger.warning("dropping a message with \(frames.count) frames")
+                continue
+            }
+            do {
+                try frames[0].withUnsafeBytes { (signature) throws(ProtocolError) in try WireFormat.checkSignature(signature) }
+                let message = try frames[1].withUnsafeBytes { (body) throws(ProtocolError) in try WireFormat.decode(ServerMessage.self, from: body) }
+                handle(message)
+            } catch {
+                logger.warning("dropping an unreadable message from the broker", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func handle(_ message: ServerMessage) {
+        switch message.reply {
+        case .deliver(let deliver):
+            var bySubscription: [UInt32: [Delivery]] = [:]
+            for delivery in deliver.deliveries { bySubscription[delivery.subscriptionID, default: []].append(delivery) }
+            for (subscriptionID, deliveries) in bySubscription {
+                if let sink = sinks[subscriptionID] {
+                    sink(deliveries)
+                } else {
+                    // Not ours (any more): hand them back without spending an attempt.
+                    nacks.append(contentsOf: deliveries.map { Self.release($0.deliveryID) })
+                }
+            }
+        case .heartbeat:
+            break
+        case .publishResult(let result):
+            completePublish(result, requestID: message.requestID)
+        case .welcome(let welcome):
+            heartbeatInterval = UInt64(max(100, welcome.heartbeatIntervalMs)) * 1_000_000
+            peerTimeout = UInt64(max(500, welcome.peerTimeoutMs)) * 1_000_000
+            if welcome.maxBatch > 0 { maxBatch = min(maxBatch, Int(welcome.maxBatch)) }
+            fallthrough
+        default:
+            if case .subscribed(let subscribed) = message.reply, let sink = pendingSubscribes.removeValue(forKey: message.requestID) {
+                sinks[subscribed.subscriptionID] = sink
+            }
+            if case .unsubscribed(let unsubscribed) = message.reply {
+                // Draining: keep the sink until the caller stops settling; deliveries already
+                // queued still belong to it.
+                _ = unsubscribed
+            }
+            if let publish = publishRequests.removeValue(forKey: message.requestID), case .error(let error) = message.reply {
+                for sequence in publish.sequences { failSequence(sequence, FerryError(error)) }
+                return
+            }
+            pendingSubscribes.removeValue(forKey: message.requestID)
+            guard let pending = pendingRequests.removeValue(forKey: message.requestID) else {
+                if case .error(let error) = message.reply {
+                    logger.warning("broker reported an error", metadata: ["code": "\(error.code.name)", "message": "\(error.message)"])
+                }
+                return
+            }
+            if case .error(let error) = message.reply {
+                pending.reply(.failure(FerryError(error)))
+            } else if let reply = message.reply {
+                pending.reply(.success(reply))
+            }
+        }
+    }
+
+    static func release(_ deliveryID: UInt64) -> Nack {
+        var nack = Nack()
+        nack.deliveryID = deliveryID
+        nack.release = true
+        return nack
+    }
+
+    private func completePublish(_ result: PublishResult, requestID: UInt64) {
+        publishRequests.removeValue(forKey: requestID)
+        for (index, sequence) in result.confirmed.enumerated() {
+            guard let waiter = unconfirmed.removeValue(forKey: sequence) else { continue }
+            let offset = index < result.offsets.count ? result.offsets[index] : 0
+            waiter.call.complete(waiter.index, .success(offset))
+        }
+        for rejection in result.rejected {
+            failSequence(rejection.sequence, FerryError(.broker(rejection.code), rejection.message))
+        }
+    }
+
+    private func failSequence(_ sequence: UInt64, _ error: FerryError) {
+        guard let waiter = unconfirmed.removeValue(forKey: sequence) else { return }
+        waiter.call.complete(waiter.index, .failure(error))
+    }
+
+    private func timers() {
+        let now = Self.now()
+        guard now &- lastTimers >= 50_000_000 else { return }
+        lastTimers = now
+        for (requestID, pending) in pendingRequests where pending.deadline <= now {
+            pendingRequests.removeValue(forKey: requestID)
+            pendingSubscribes.removeValue(forKey: requestID)
+            pending.reply(.failure(FerryError(.timeout, "ferryd at \(configuration.endpoint) did not answer within \(configuration.requestTimeout)")))
+        }
+        for (requestID, publish) in publishRequests where publish.deadline <= now {
+            publishRequests.removeValue(forKey: requestID)
+            let error = FerryError(.timeout, "ferryd at \(configuration.endpoint) did not confirm within \(configuration.requestTimeout)")
+            for sequence in publish.sequences { failSequence(sequence, error) }
+        }
+        if now &- lastSent >= heartbeatInterval { send(.heartbeat(Heartbeat()), requestID: 0, reply: nil) }
+        if !brokerSilent && now &- lastReceived > peerTimeout {
+            brokerSilent = true
+            logger.warning("ferryd is silent", metadata: ["endpoint": "\(configuration.endpoint)"])
+        }
+    }
+
+    private func failEverything(_ error: FerryError) {
+        for pending in pendingRequests.values { pending.reply(.failure(error)) }
+        pendingRequests.removeAll()
+        for sequence in Array(unconfirmed.keys) { failSequence(sequence, error) }
+        for queued in queuedEvents[queuedHead...] { queued.call.complete(queued.index, .failure(error)) }
+        queuedEvents.removeAll()
+    }
+}

@@ -1,0 +1,87 @@
+import FerryProtocol
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A process's handler groups, connected to ferryd: the consuming side of Ferry.
+///
+/// ```swift
+/// let worker = Worker(name: "email-worker", configuration: .init(endpoint: endpoint))
+/// worker.group("email") { group in
+///     group.on(OrderConfirmed.self) { event, context in … }
+/// }
+/// try await ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm], logger: logger).run()
+/// ```
+/// On graceful shutdown the worker stops taking new deliveries, lets running handlers finish
+/// within each group's deadline, and hands the rest back to the broker for other members.
+public final class Worker: Service, Sendable {
+    public let name: String
+    public let configuration: ClientConfiguration
+    private let logger: Logger
+    private let groups = Mutex<[HandlerGroup]>([])
+    private let stopSignal = StopSignal()
+    private let busBox = Mutex<EventBus?>(nil)
+    private let readySignal = StopSignal()
+
+    public init(name: String, configuration: ClientConfiguration = ClientConfiguration(), logger: Logger? = nil) {
+        self.name = name
+        var configuration = configuration
+        if configuration.clientName == ClientConfiguration().clientName { configuration.clientName = name }
+        self.configuration = configuration
+        self.logger = logger ?? Logger(label: name)
+    }
+
+    /// Adds a handler group; `configure` registers its handlers.
+    @discardableResult
+    public func group(_ name: String, options: HandlerGroupOptions = HandlerGroupOptions(), _ configure: (HandlerGroup) -> Void) -> HandlerGroup {
+        let group = HandlerGroup(name: name, options: options)
+        configure(group)
+        groups.withLock { $0.append(group) }
+        return group
+    }
+
+    /// The worker's publishing side, sharing its connection; nil until ``run()`` connected.
+    public var bus: EventBus? { busBox.withLock { $0 } }
+
+    /// Returns once every group is subscribed.
+    public func waitUntilReady() async { await readySignal.wait() }
+
+    /// Asks ``run()`` to drain and return, as SIGTERM does.
+    public func stop() { stopSignal.fire() }
+
+    public func run() async throws {
+        let connection = try Connection(configuration: configuration, logger: logger)
+        let bus = EventBus(connection: connection)
+        busBox.withLock { $0 = bus }
+        let runners = groups.withLock { $0 }.map { GroupRunner(group: $0, connection: connection, bus: bus, logger: logger) }
+        do {
+            for runner in runners { try await runner.start() }
+        } catch {
+            await connection.close()
+            throw error
+        }
+        readySignal.fire()
+        logger.info("worker ready", metadata: ["worker": "\(name)", "groups": "\(runners.map(\.group.name).joined(separator: ","))"])
+
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await stopSignal.wait()
+            } onCancel: {
+                stopSignal.fire()
+            }
+        } onGracefulShutdown: {
+            self.stopSignal.fire()
+        }
+
+        logger.info("worker draining", metadata: ["worker": "\(name)"])
+        await withTaskGroup(of: Void.self) { group in
+            for runner in runners {
+                let deadline = ContinuousClock.now + runner.group.options.shutdownDeadline
+                group.addTask { await runner.drain(until: deadline) }
+            }
+        }
+        await connection.close()
+        busBox.withLock { $0 = nil }
+        logger.info("worker stopped", metadata: ["worker": "\(name)"])
+    }
+}

@@ -1,0 +1,17 @@
+"""Python client for the Ferry event broker (wire protocol FRY/1, see proto/README.md)."""
+from .client import (
+    BrokerDead,
+    BrokerError,
+    FerryClient,
+    FerryError,
+    ItemRejection,
+    PublishRejected,
+    RequestTimeout,
+    make_event,
+)
+from .protocol import SIGNATURE, commands_pb2, error_code_name, event_pb2
+
+__all__ = [
+    "BrokerDead", "BrokerError", "FerryClient", "FerryError", "ItemRejection", "PublishRejected",
+    "RequestTimeout", "SIGNATURE", "commands_pb2", "error_code_name", "event_pb2", "make_event",
+]
