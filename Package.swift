@@ -84,11 +84,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Starts real ferryd and worker processes for the integration tests.
+        .target(name: "FerryTestSupport", dependencies: ["ZeroMQ", "FerryProtocol"], path: "Tests/FerryTestSupport"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "FerryProtocolTests", dependencies: ["FerryProtocol"]),
         .testTarget(name: "FerryStorageTests", dependencies: ["FerryStorage"]),
-        .testTarget(name: "FerryBrokerTests", dependencies: ["FerryBroker", "FerryProtocol", "FerryStorage"]),
-        .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryProtocol", "ZeroMQ"]),
+        .testTarget(name: "FerryBrokerTests", dependencies: ["FerryBroker", "FerryProtocol", "FerryStorage", "FerryTestSupport", "ZeroMQ"]),
+        .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

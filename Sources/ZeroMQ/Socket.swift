@@ -17,6 +17,8 @@ public final class Socket {
     public let type: SocketType
     let handle: UnsafeMutableRawPointer
     private let owner: pthread_t
+    /// Kept alive while the socket is: terminating a context waits for its sockets to close.
+    private let context: Context
 
     /// Creates a socket owned by the calling thread. Linger defaults to 0 so that closing
     /// never blocks; set ``linger`` to wait for queued messages instead.
@@ -27,6 +29,7 @@ public final class Socket {
         self.type = type
         self.handle = handle
         self.owner = pthread_self()
+        self.context = context
         var zero: Int32 = 0
         zmq_setsockopt(handle, ZMQ_LINGER, &zero, MemoryLayout<Int32>.size)
     }

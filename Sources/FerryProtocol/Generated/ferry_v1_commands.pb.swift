@@ -207,7 +207,7 @@ public nonisolated struct Ferry_V1_ClientMessage: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Chosen by the client; echoed in the reply. 0 means "no reply wanted" where a command allows it.
+  /// Chosen by the client (non-zero); echoed in the reply. Settle, Heartbeat and Goodbye have no reply.
   public var requestID: UInt64 = 0
 
   public var command: Ferry_V1_ClientMessage.OneOf_Command? = nil

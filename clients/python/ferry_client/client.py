@@ -113,7 +113,7 @@ class FerryClient:
         self.closed = False
         self._socket = (context or zmq.Context.instance()).socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, linger_ms)
-        self._socket.setsockopt(zmq.ROUTING_ID, f"{client_name}-{os.urandom(6).hex()}".encode()[:255])
+        self._socket.setsockopt(zmq.ROUTING_ID, f"{client_name[:200]}-{os.urandom(6).hex()}".encode())
         self._socket.connect(endpoint)
         self._next_request_id = 1
         self._next_sequence = 1
@@ -127,7 +127,12 @@ class FerryClient:
         self._last_send = time.monotonic()
         self._last_recv: Optional[float] = None  # set on first send: silence counts from then
         if hello:
-            self.hello()
+            try:
+                self.hello()
+            except BaseException:
+                self.closed = True
+                self._socket.close(linger=0)
+                raise
 
     # -- session ------------------------------------------------------------------------------
 
@@ -256,9 +261,9 @@ class FerryClient:
         settled with :meth:`ack` or :meth:`nack` before the group's ack timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._buffer:
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
             self._step(deadline)
+            if not self._buffer and deadline is not None and time.monotonic() >= deadline:
+                return None
         return self._buffer.popleft()
 
     def deliveries(self, idle_timeout: Optional[float] = None) -> Iterator[pb.Delivery]:
@@ -380,9 +385,12 @@ class FerryClient:
         return getattr(reply, expect)
 
     def _step(self, deadline: Optional[float]) -> None:
-        """Drain the socket, do housekeeping, then wait for traffic until the next due event."""
-        self._drain()
+        """Drain the socket and do housekeeping; if nothing was waiting, wait for traffic until
+        the next timer (heartbeat, settle flush, peer timeout, ``deadline``) is due."""
+        received = self._drain()
         self._housekeeping()
+        if received:
+            return  # let the caller look at what arrived before blocking
         now = time.monotonic()
         wake = min(self._last_send + self.heartbeat_interval, deadline if deadline is not None else now + 1.0)
         if self._last_recv is not None:
@@ -393,13 +401,15 @@ class FerryClient:
             self._drain()
         self._housekeeping()
 
-    def _drain(self) -> None:
+    def _drain(self) -> int:
+        count = 0
         while True:
             try:
                 frames = self._socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return count
             self._handle(frames)
+            count += 1
 
     def _handle(self, frames: List[bytes]) -> None:
         self._last_recv = time.monotonic()

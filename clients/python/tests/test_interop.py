@@ -11,6 +11,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -22,7 +23,7 @@ REPO = CLIENT_DIR.parent.parent
 sys.path.insert(0, str(CLIENT_DIR))
 
 from ferry_client import (  # noqa: E402
-    SIGNATURE, BrokerError, FerryClient, PublishRejected, commands_pb2 as pb, make_event,
+    SIGNATURE, BrokerDead, BrokerError, FerryClient, PublishRejected, commands_pb2 as pb, make_event,
 )
 from google.protobuf.message import DecodeError  # noqa: E402
 
@@ -149,6 +150,63 @@ def test_encoding_matches_spec_examples():
     assert pb.ClientMessage(heartbeat=pb.Heartbeat()).SerializeToString() == bytes.fromhex("7a00")
     assert pb.ClientMessage(settle=pb.Settle(acks=[2])).SerializeToString() == bytes.fromhex("7203 0a01 02")
     assert pb.ClientMessage(goodbye=pb.Goodbye()).SerializeToString() == bytes.fromhex("a201 00")
+
+
+class FakeBroker(threading.Thread):
+    """A scripted ROUTER: answers Hello with a Welcome of short timers, records what it gets,
+    optionally sends extra raw messages after the Welcome, then stays silent."""
+
+    def __init__(self, extra=()):
+        super().__init__(daemon=True)
+        self.socket = zmq.Context.instance().socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        port = self.socket.bind_to_random_port("tcp://127.0.0.1")
+        self.endpoint = f"tcp://127.0.0.1:{port}"
+        self.extra, self.received, self.stop = list(extra), [], threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            if not self.socket.poll(20):
+                continue
+            peer, *frames = self.socket.recv_multipart()
+            message = pb.ClientMessage.FromString(frames[1])
+            self.received.append((time.monotonic(), message.WhichOneof("command")))
+            if message.WhichOneof("command") == "hello":
+                welcome = pb.Welcome(protocol_version=1, server_version="fake", heartbeat_interval_ms=100,
+                                     peer_timeout_ms=600, max_payload_bytes=10, max_batch=2)
+                reply = pb.ServerMessage(request_id=message.request_id, welcome=welcome)
+                self.socket.send_multipart([peer, SIGNATURE, reply.SerializeToString()])
+                for frames_out in self.extra:
+                    self.socket.send_multipart([peer] + frames_out)
+        self.socket.close()
+
+
+def test_client_heartbeats_discards_junk_and_detects_dead_broker():
+    delivery = pb.ServerMessage(deliver=pb.Deliver(deliveries=[pb.Delivery(subscription_id=1, delivery_id=9)]))
+    junk = [[SIGNATURE], [b"FRY\x02", delivery.SerializeToString()], [SIGNATURE, b"\xff\xff"],
+            [SIGNATURE, bytes.fromhex("08 01 f8 06 01")],  # only an unknown reply field: ignored
+            [SIGNATURE, delivery.SerializeToString()]]
+    fake = FakeBroker(extra=junk)
+    fake.start()
+    client = FerryClient(fake.endpoint, "pytest-fake")
+    try:
+        assert (client.heartbeat_interval, client.peer_timeout) == (0.1, 0.6)
+        # Only the well-formed Deliver gets through.
+        first = client.receive(timeout=1)
+        assert first is not None and first.delivery_id == 9
+        started = time.monotonic()
+        with pytest.raises(BrokerDead):
+            client.receive(timeout=3)
+        assert 0.4 < time.monotonic() - started < 1.5
+        beats = [t for t, kind in fake.received if kind == "heartbeat"]
+        assert len(beats) >= 4, f"client sent {len(beats)} heartbeats in ~0.6 s at a 100 ms interval"
+        assert all(b - a < 0.2 for a, b in zip(beats, beats[1:]))
+    finally:
+        client.close()
+        said_goodbye = wait_until(lambda: fake.received[-1][1] == "goodbye", 2)
+        fake.stop.set()
+        fake.join(2)
+    assert said_goodbye
 
 
 # --- protocol basics against ferryd ---------------------------------------------------------
@@ -413,6 +471,16 @@ def test_goodbye_hands_unsettled_deliveries_to_other_member(raw, client):
     assert stats.members == 1
 
 
+def test_goodbye_ends_session(raw, client):
+    before = client.stats().connections
+    peer = raw()
+    peer.send(1, hello=pb.Hello(client_name="short-lived"))
+    assert peer.recv(3).WhichOneof("reply") == "welcome"
+    assert client.stats().connections == before + 1
+    peer.send(goodbye=pb.Goodbye())
+    assert wait_until(lambda: client.stats().connections == before, 2, 0.05), "session still counted after Goodbye"
+
+
 def test_silent_peer_is_declared_dead(raw, client):
     topic, group = f"py.silent.{uid()}", f"g-silent-{uid()}"
     peer = raw()
@@ -532,6 +600,16 @@ def test_ack_timeout_redelivers(client):
     wait_group_settled(client, group)
 
 
+def test_sequential_requests_are_answered_promptly(client):
+    """Catches lost wake-ups (a reply held until the next heartbeat tick) on either side."""
+    worst = 0.0
+    for _ in range(300):
+        started = time.monotonic()
+        client.hello(timeout=2)
+        worst = max(worst, time.monotonic() - started)
+    assert worst < 0.5, f"slowest of 300 Hello round trips took {worst:.3f} s"
+
+
 def test_stats_fields(client):
     stats = client.stats()
     assert stats.connections >= 1
@@ -547,18 +625,37 @@ def interop_binary() -> str:
     return FERRY_INTEROP
 
 
+def finish(proc: subprocess.Popen, timeout: float):
+    """Wait for ``proc``; kill it after ``timeout`` s. Return (exit code or None if killed, stdout, stderr)."""
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+        return proc.returncode, stdout, stderr
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate(timeout=5)
+        return None, stdout, stderr
+
+
+def tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def test_python_publishes_swift_consumes(endpoint, client):
     tool = interop_binary()
     topic, group = f"interop.py2swift.{uid()}", f"g-py2swift-{uid()}"
     events = [make_event(topic, f"py-{i}", json.dumps({"seq": i, "from": "python"}), key=f"k-{i % 4}",
                          type="PyPing", content_type="application/json") for i in range(200)]
     client.publish(events, batch_size=50)
-    proc = subprocess.run([tool, "consume", "--endpoint", endpoint, "--group", group, "--topic", topic,
-                           "--count", "200", "--timeout-seconds", "20"],
-                          capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 0, f"ferry-interop consume exited {proc.returncode}:\n{proc.stderr[-3000:]}"
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-    assert len(lines) == 200 and {line["id"] for line in lines} == {e.id for e in events}
+    proc = subprocess.Popen([tool, "consume", "--endpoint", endpoint, "--group", group, "--topic", topic,
+                             "--count", "200", "--timeout-seconds", "10"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    code, stdout, stderr = finish(proc, 15)
+    lines = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    ids_ok = len(lines) == 200 and {line["id"] for line in lines} == {e.id for e in events}
+    assert code is not None, (f"ferry-interop consume did not exit within 15 s (it printed {len(lines)} events, "
+                              f"ids {'all' if ids_ok else 'NOT all'} correct); stderr tail:\n{tail(stderr)}")
+    assert code == 0, f"ferry-interop consume exited {code}:\n{tail(stderr)}"
+    assert ids_ok, f"consumed ids differ: {len(lines)} lines"
     for line in lines:
         i = int(line["id"].split("-")[1])
         assert (line["topic"], line["key"], line["type"]) == (topic, f"k-{i % 4}", "PyPing")
@@ -568,34 +665,27 @@ def test_python_publishes_swift_consumes(endpoint, client):
     assert (stats.lag, stats.pending_retries, stats.dead_letters) == (0, 0, 0), stats
 
 
-def test_swift_publishes_python_consumes(endpoint, client, tmp_path):
+def test_swift_publishes_python_consumes(endpoint, client):
     tool = interop_binary()
     topic, group, prefix = f"interop.swift2py.{uid()}", f"g-swift2py-{uid()}", f"sw{uid()}"
     client.subscribe(group, topic, max_in_flight=64)
-    out, err = open(tmp_path / "stdout", "w+"), open(tmp_path / "stderr", "w+")
     proc = subprocess.Popen([tool, "publish", "--endpoint", endpoint, "--topic", topic, "--count", "200",
-                             "--prefix", prefix], stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+                             "--prefix", prefix],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
         received = {}
-        deadline = time.monotonic() + 25
+        deadline = time.monotonic() + 15
         while len(received) < 200 and time.monotonic() < deadline:
-            delivery = client.receive(timeout=0.5)
+            delivery = client.receive(timeout=0.5)  # keeps heartbeating while Swift publishes
             if delivery is not None:
                 received[delivery.event.id] = delivery
                 client.ack(delivery)
             elif proc.poll() not in (None, 0):
                 break
         client.flush()
-        proc.wait(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    out.seek(0), err.seek(0)
-    stdout, stderr = out.read(), err.read()
-    assert proc.returncode == 0, f"ferry-interop publish exited {proc.returncode}:\n{stderr[-3000:]}"
-    assert json.loads(stdout.strip().splitlines()[-1]) == {"published": 200}
-    assert set(received) == {f"{prefix}-{i}" for i in range(200)}
+        code, stdout, stderr = finish(proc, 8)
+    assert set(received) == {f"{prefix}-{i}" for i in range(200)}, f"received {len(received)} of 200"
     for i in range(200):
         d = received[f"{prefix}-{i}"]
         assert (d.event.topic, d.event.type, d.event.content_type, d.event.key) == (
@@ -603,3 +693,7 @@ def test_swift_publishes_python_consumes(endpoint, client, tmp_path):
         assert json.loads(d.event.payload) == {"seq": i, "from": "swift"}
     stats = wait_group_settled(client, group)
     assert (stats.lag, stats.pending_retries) == (0, 0), stats
+    assert code is not None, (f"ferry-interop publish did not exit within 8 s after Python received all "
+                              f"200 events; stdout {stdout!r}; stderr tail:\n{tail(stderr)}")
+    assert code == 0, f"ferry-interop publish exited {code}:\n{tail(stderr)}"
+    assert json.loads(stdout.strip().splitlines()[-1]) == {"published": 200}

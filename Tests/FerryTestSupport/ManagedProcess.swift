@@ -1,0 +1,109 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A child process started by a test, killed when the test lets go of it.
+public final class ManagedProcess: @unchecked Sendable {
+    // @unchecked: `Process` is not Sendable; every access goes through `lock`.
+    private let process = Process()
+    private let lock = NSLock()
+    private let output = Pipe()
+    private var collected = Data()
+    public let name: String
+
+    /// Starts `executable` (a product of this package, found in the build directory).
+    public init(product: String, arguments: [String], captureOutput: Bool = false) throws {
+        name = product
+        process.executableURL = BuildProducts.url(of: product)
+        process.arguments = arguments
+        if captureOutput {
+            process.standardOutput = output
+            output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let data = handle.availableData
+                guard let self, !data.isEmpty else { return }
+                self.lock.withLock { self.collected.append(data) }
+            }
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+        }
+        process.standardError = FileHandle.standardError
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        output.fileHandleForReading.readabilityHandler = nil
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+
+    /// Everything the process wrote to stdout so far, split into lines.
+    public var outputLines: [String] {
+        lock.withLock { String(decoding: collected, as: UTF8.self) }.split(separator: "\n").map(String.init)
+    }
+
+    /// Sends `signal` (SIGTERM, SIGKILL, …).
+    public func send(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits up to `timeout` for the process to exit; returns its status, or nil if still running.
+    public func waitForExit(timeout: Duration) async -> Int32? {
+        let exited = await Wait.until(timeout: timeout) { !self.process.isRunning }
+        return exited ? process.terminationStatus : nil
+    }
+
+    /// Resident memory in bytes, from /proc.
+    public var residentBytes: Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return 0 }
+        let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kilobytes * 1024
+    }
+}
+
+/// Where `swift build` put this package's executables.
+public enum BuildProducts {
+    public static func url(of product: String) -> URL {
+        // Tests run from .build/<triple>/debug/<Package>PackageTests.xctest; products sit beside it.
+        if let override = ProcessInfo.processInfo.environment["FERRY_BIN_DIR"] {
+            return URL(fileURLWithPath: override).appendingPathComponent(product)
+        }
+        var directory = Bundle.main.bundleURL
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent(product)
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return repository.appendingPathComponent(".build/debug/\(product)")
+    }
+}
+
+/// Waiting on conditions with a deadline, never a fixed sleep.
+public enum Wait {
+    /// Polls `condition` every few milliseconds until it holds or `timeout` passes.
+    public static func until(timeout: Duration, _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return try await condition()
+    }
+
+    /// The synchronous form, for tests that own thread-confined sockets.
+    public static func untilSync(timeout: Duration, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try condition() { return true }
+            usleep(5_000)
+        }
+        return try condition()
+    }
+}
