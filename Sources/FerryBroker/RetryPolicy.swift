@@ -24,7 +24,7 @@ public struct RetryPolicy: Sendable, Equatable, Codable {
         if wire.multiplierPermille > 0 { multiplier = Double(wire.multiplierPermille) / 1000 }
         if wire.maxDelayMs > 0 { maxDelayMilliseconds = wire.maxDelayMs }
         if wire.maxAttempts > 0 { maxAttempts = wire.maxAttempts }
-        if wire.jitterPermille > 0 { jitter = min(1, Double(wire.jitterPermille) / 1000) }
+        if wire.hasJitterPermille { jitter = min(1, Double(wire.jitterPermille) / 1000) }
         if wire.ackTimeoutMs > 0 { ackTimeoutMilliseconds = wire.ackTimeoutMs }
     }
 

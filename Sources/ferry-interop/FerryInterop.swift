@@ -33,18 +33,26 @@ struct Consume: AsyncParsableCommand {
     @Option var topic: String
     @Option var count: Int
     @Option var timeoutSeconds: Int = 30
+    @Option(help: "Keep each event this long before acking it (to hold events in flight).")
+    var handlerDelayMs: Int = 0
+    @Option(help: "Credit: the most unsettled deliveries this member holds.")
+    var maxInFlight: Int = 256
 
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let worker = Worker(name: "ferry-interop", configuration: ClientConfiguration(endpoint: endpoint, clientName: "ferry-interop"))
         let seen = Counter()
         let expected = count
-        worker.group(group) { handlers in
+        var options = HandlerGroupOptions()
+        options.maxInFlight = maxInFlight
+        let delay = handlerDelayMs
+        worker.group(group, options: options) { handlers in
             handlers.onRaw(topic: topic) { event, context in
                 emit([
                     "id": event.id, "topic": event.topic, "key": event.key ?? "", "type": event.typeName,
                     "payload": String(decoding: event.payload, as: UTF8.self), "attempt": context.attempt,
                 ])
+                if delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
                 if seen.increment() == expected { worker.stop() }
             }
         }

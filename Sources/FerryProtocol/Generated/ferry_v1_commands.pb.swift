@@ -591,8 +591,16 @@ public nonisolated struct Ferry_V1_RetryPolicy: Sendable {
   /// Deliveries before the event goes to the dead-letter queue (1 = no retry).
   public var maxAttempts: UInt32 = 0
 
-  /// Random jitter, in thousandths of the delay: 200 spreads each delay over +-20%.
-  public var jitterPermille: UInt32 = 0
+  /// Random jitter, in thousandths of the delay: 200 spreads each delay over +-20%; 0 turns it off.
+  /// Unset means the default (the only field where 0 is not "default").
+  public var jitterPermille: UInt32 {
+    get {_jitterPermille ?? 0}
+    set {_jitterPermille = newValue}
+  }
+  /// Returns true if `jitterPermille` has been explicitly set.
+  public var hasJitterPermille: Bool {self._jitterPermille != nil}
+  /// Clears the value of `jitterPermille`. Subsequent reads from it will return its default value.
+  public mutating func clearJitterPermille() {self._jitterPermille = nil}
 
   /// How long a delivery may stay unsettled before it counts as failed.
   public var ackTimeoutMs: UInt32 = 0
@@ -600,6 +608,8 @@ public nonisolated struct Ferry_V1_RetryPolicy: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _jitterPermille: UInt32? = nil
 }
 
 public nonisolated struct Ferry_V1_Subscribe: Sendable {
@@ -1777,7 +1787,7 @@ nonisolated extension Ferry_V1_RetryPolicy: SwiftProtobuf.Message, SwiftProtobuf
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.multiplierPermille) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.maxDelayMs) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.maxAttempts) }()
-      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.jitterPermille) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self._jitterPermille) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.ackTimeoutMs) }()
       default: break
       }
@@ -1785,6 +1795,10 @@ nonisolated extension Ferry_V1_RetryPolicy: SwiftProtobuf.Message, SwiftProtobuf
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.initialDelayMs != 0 {
       try visitor.visitSingularUInt32Field(value: self.initialDelayMs, fieldNumber: 1)
     }
@@ -1797,9 +1811,9 @@ nonisolated extension Ferry_V1_RetryPolicy: SwiftProtobuf.Message, SwiftProtobuf
     if self.maxAttempts != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxAttempts, fieldNumber: 4)
     }
-    if self.jitterPermille != 0 {
-      try visitor.visitSingularUInt32Field(value: self.jitterPermille, fieldNumber: 5)
-    }
+    try { if let v = self._jitterPermille {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 5)
+    } }()
     if self.ackTimeoutMs != 0 {
       try visitor.visitSingularUInt32Field(value: self.ackTimeoutMs, fieldNumber: 6)
     }
@@ -1811,7 +1825,7 @@ nonisolated extension Ferry_V1_RetryPolicy: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.multiplierPermille != rhs.multiplierPermille {return false}
     if lhs.maxDelayMs != rhs.maxDelayMs {return false}
     if lhs.maxAttempts != rhs.maxAttempts {return false}
-    if lhs.jitterPermille != rhs.jitterPermille {return false}
+    if lhs._jitterPermille != rhs._jitterPermille {return false}
     if lhs.ackTimeoutMs != rhs.ackTimeoutMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
