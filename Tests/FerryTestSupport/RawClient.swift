@@ -1,0 +1,45 @@
+import FerryProtocol
+import ZeroMQ
+
+/// A bare DEALER speaking the wire protocol frame by frame, for tests that send bad input.
+/// Thread-confined like its socket: use it from synchronous test code.
+public final class RawClient {
+    private let socket: Socket
+    private var nextRequestID: UInt64 = 0
+
+    public init(endpoint: String) throws {
+        socket = try Socket(context: try Context(), type: .dealer)
+        try socket.connect(endpoint)
+    }
+
+    /// Sends arbitrary frames.
+    public func sendFrames(_ frames: [[UInt8]]) throws {
+        try socket.send(multipart: frames)
+    }
+
+    /// Sends a well-formed message and returns its request id.
+    @discardableResult
+    public func send(_ command: ClientMessage.OneOf_Command?, requestID: UInt64? = nil) throws -> UInt64 {
+        nextRequestID += 1
+        var message = ClientMessage()
+        message.requestID = requestID ?? nextRequestID
+        message.command = command
+        try sendFrames([WireFormat.signature, WireFormat.encode(message)])
+        return message.requestID
+    }
+
+    /// The next message other than a heartbeat, waiting up to `timeout`.
+    public func receive(timeout: Duration = .seconds(10)) throws -> ServerMessage? {
+        var received: ServerMessage?
+        _ = try Wait.untilSync(timeout: timeout) {
+            guard let frames = try socket.receiveMultipart(dontWait: true), frames.count == 2 else { return false }
+            let message = try frames[1].withUnsafeBytes { (body) throws(ProtocolError) in
+                try WireFormat.decode(ServerMessage.self, from: body)
+            }
+            if case .heartbeat = message.reply { return false }
+            received = message
+            return true
+        }
+        return received
+    }
+}
