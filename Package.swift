@@ -90,7 +90,8 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "FerryProtocolTests", dependencies: ["FerryProtocol"]),
         .testTarget(name: "FerryStorageTests", dependencies: ["FerryStorage"]),
-        .testTarget(name: "FerryBrokerTests", dependencies: ["FerryBroker", "FerryProtocol", "FerryStorage", "FerryTestSupport", "ZeroMQ"]),
+        .testTarget(
+            name: "FerryBrokerTests", dependencies: ["FerryBroker", "FerryProtocol", "FerryStorage", "FerryTestSupport", "ZeroMQ"]),
         .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

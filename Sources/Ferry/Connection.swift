@@ -52,7 +52,8 @@ final class Connection: Sendable {
     }
 
     func subscribe(_ subscribe: Subscribe, sink: @escaping DeliverySink) async throws(FerryError) -> Subscribed {
-        let reply = try await withCheckedContinuation { (continuation: CheckedContinuation<Result<ServerMessage.OneOf_Reply, FerryError>, Never>) in
+        let reply = try await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<ServerMessage.OneOf_Reply, FerryError>, Never>) in
             commands.push(.subscribe(subscribe, sink, { continuation.resume(returning: $0) }))
         }.get()
         guard case .subscribed(let subscribed) = reply else {

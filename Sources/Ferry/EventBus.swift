@@ -16,7 +16,8 @@ public final class EventBus: Sendable {
 
     /// Connects to ferryd. The connection is made in the background; a broker that is down
     /// shows up as ``FerryError/Code/timeout`` on the first request.
-    public init(configuration: ClientConfiguration = ClientConfiguration(), logger: Logger = Logger(label: "ferry.bus")) throws(FerryError) {
+    public init(configuration: ClientConfiguration = ClientConfiguration(), logger: Logger = Logger(label: "ferry.bus")) throws(FerryError)
+    {
         self.connection = try Connection(configuration: configuration, logger: logger)
         self.ownsConnection = true
     }

@@ -68,7 +68,9 @@ final class GroupRunner: Sendable {
         subscriptionID.withLock { $0 = subscribed.subscriptionID }
         logger.info(
             "handler group subscribed",
-            metadata: ["group": "\(group.name)", "topics": "\(subscribe.patterns.joined(separator: ","))", "credit": "\(subscribed.maxInFlight)"])
+            metadata: [
+                "group": "\(group.name)", "topics": "\(subscribe.patterns.joined(separator: ","))", "credit": "\(subscribed.maxInFlight)",
+            ])
     }
 
     /// Long-lived tasks, one per lane or batch buffer (never one per event).
@@ -98,7 +100,9 @@ final class GroupRunner: Sendable {
             case .batch?:
                 batches[typeName, default: []].append(delivery)
             case nil:
-                settle(delivery.deliveryID, outcome: .failure(DeadLetterError("group '\(group.name)' has no handler for event type '\(typeName)'")))
+                settle(
+                    delivery.deliveryID,
+                    outcome: .failure(DeadLetterError("group '\(group.name)' has no handler for event type '\(typeName)'")))
             }
         }
         for (typeName, batch) in batches where !(batchBuffers[typeName]?.append(batch) ?? false) { release(batch) }

@@ -41,29 +41,35 @@ public final class HandlerGroup: Sendable {
 
     /// Handles events of type `E`, one at a time per key.
     public func on<E: Event>(_ type: E.Type, _ handler: @escaping @Sendable (E, EventContext) async throws -> Void) {
-        register(E.typeName, topic: E.topic, .single { received, context in
-            try await handler(Self.decode(received, as: E.self), context)
-        })
+        register(
+            E.typeName, topic: E.topic,
+            .single { received, context in
+                try await handler(Self.decode(received, as: E.self), context)
+            })
     }
 
     /// Handles several event types with one handler; switch over the event's concrete type.
     public func on(_ types: any Event.Type..., handler: @escaping @Sendable (any Event, EventContext) async throws -> Void) {
         for type in types {
-            register(type.typeName, topic: type.topic, .single { received, context in
-                try await handler(Self.decode(received, as: type), context)
-            })
+            register(
+                type.typeName, topic: type.topic,
+                .single { received, context in
+                    try await handler(Self.decode(received, as: type), context)
+                })
         }
     }
 
     /// Handles events of type `E` in batches cut by size and by wait. The whole batch is
     /// acked when the handler returns and nacked when it throws.
     public func on<E: Event>(_ type: E.Type, batch: BatchOptions, _ handler: @escaping @Sendable ([E], BatchContext) async throws -> Void) {
-        register(E.typeName, topic: E.topic, .batch(batch) { received, context in
-            var events: [E] = []
-            events.reserveCapacity(received.count)
-            for event in received { events.append(try Self.decode(event, as: E.self)) }
-            try await handler(events, context)
-        })
+        register(
+            E.typeName, topic: E.topic,
+            .batch(batch) { received, context in
+                var events: [E] = []
+                events.reserveCapacity(received.count)
+                for event in received { events.append(try Self.decode(event, as: E.self)) }
+                try await handler(events, context)
+            })
     }
 
     private func register(_ typeName: String, topic: String, _ handler: Handler) {

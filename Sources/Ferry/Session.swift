@@ -76,9 +76,11 @@ final class Session {
         lastReceived = Self.now()
         var hello = Hello()
         hello.clientName = configuration.clientName
-        send(.hello(hello), requestID: newRequestID(), reply: { [logger] result in
-            if case .failure(let error) = result { logger.warning("hello failed", metadata: ["error": "\(error)"]) }
-        })
+        send(
+            .hello(hello), requestID: newRequestID(),
+            reply: { [logger] result in
+                if case .failure(let error) = result { logger.warning("hello failed", metadata: ["error": "\(error)"]) }
+            })
     }
 
     static func now() -> UInt64 {
@@ -216,7 +218,9 @@ final class Session {
             }
             do {
                 try frames[0].withUnsafeBytes { (signature) throws(ProtocolError) in try WireFormat.checkSignature(signature) }
-                let message = try frames[1].withUnsafeBytes { (body) throws(ProtocolError) in try WireFormat.decode(ServerMessage.self, from: body) }
+                let message = try frames[1].withUnsafeBytes { (body) throws(ProtocolError) in
+                    try WireFormat.decode(ServerMessage.self, from: body)
+                }
                 handle(message)
             } catch {
                 logger.warning("dropping an unreadable message from the broker", metadata: ["error": "\(error)"])
@@ -305,7 +309,8 @@ final class Session {
         for (requestID, pending) in pendingRequests where pending.deadline <= now {
             pendingRequests.removeValue(forKey: requestID)
             pendingSubscribes.removeValue(forKey: requestID)
-            pending.reply(.failure(FerryError(.timeout, "ferryd at \(configuration.endpoint) did not answer within \(configuration.requestTimeout)")))
+            pending.reply(
+                .failure(FerryError(.timeout, "ferryd at \(configuration.endpoint) did not answer within \(configuration.requestTimeout)")))
         }
         for (requestID, publish) in publishRequests where publish.deadline <= now {
             publishRequests.removeValue(forKey: requestID)

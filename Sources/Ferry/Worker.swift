@@ -33,7 +33,9 @@ public final class Worker: Service, Sendable {
 
     /// Adds a handler group; `configure` registers its handlers.
     @discardableResult
-    public func group(_ name: String, options: HandlerGroupOptions = HandlerGroupOptions(), _ configure: (HandlerGroup) -> Void) -> HandlerGroup {
+    public func group(_ name: String, options: HandlerGroupOptions = HandlerGroupOptions(), _ configure: (HandlerGroup) -> Void)
+        -> HandlerGroup
+    {
         let group = HandlerGroup(name: name, options: options)
         configure(group)
         groups.withLock { $0.append(group) }

@@ -20,9 +20,10 @@ extension Broker {
             if candidates.isEmpty {
                 // Nobody consumes this topic any more: look again in a second.
                 _ = group.retries.popFirst()
-                postponed.append(RetryEntry(
-                    due: now + 1_000_000_000, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt,
-                    body: entry.body, lastError: entry.lastError, tracksCursor: entry.tracksCursor))
+                postponed.append(
+                    RetryEntry(
+                        due: now + 1_000_000_000, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt,
+                        body: entry.body, lastError: entry.lastError, tracksCursor: entry.tracksCursor))
                 continue
             }
             guard let member = group.pickMember(for: entry.key, among: candidates) else { break }

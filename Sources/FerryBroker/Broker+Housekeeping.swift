@@ -46,7 +46,8 @@ extension Broker {
         let timeout = UInt64(configuration.peerTimeoutMilliseconds) * 1_000_000
         for peer in peers.values where now &- peer.lastSeen > timeout {
             metrics.peersExpired.increment()
-            logger.warning("peer went silent; redelivering its in-flight events", metadata: ["peer": "\(peer.id)", "client": "\(peer.name)"])
+            logger.warning(
+                "peer went silent; redelivering its in-flight events", metadata: ["peer": "\(peer.id)", "client": "\(peer.name)"])
             removePeer(peer, reason: "silent for \(configuration.peerTimeoutMilliseconds) ms")
         }
     }

@@ -5,7 +5,8 @@ extension Broker {
     func handlePublish(_ publish: Publish, from peer: Peer, requestID: UInt64) throws(ProtocolError) {
         if isShuttingDown { throw ProtocolError(.shuttingDown, "the broker is shutting down; publish elsewhere or retry later") }
         if publish.items.count > configuration.limits.maxBatch {
-            throw ProtocolError(.batchTooLarge, "\(publish.items.count) items in one Publish; the limit is \(configuration.limits.maxBatch)")
+            throw ProtocolError(
+                .batchTooLarge, "\(publish.items.count) items in one Publish; the limit is \(configuration.limits.maxBatch)")
         }
         var result = PublishResult()
         result.confirmed.reserveCapacity(publish.items.count)
@@ -53,7 +54,9 @@ extension Broker {
         reply(to: peer, requestID: requestID, .publishResult(result))
     }
 
-    private func append(_ batch: (sequences: [UInt64], dedupKeys: [String], events: [NewEvent]), to topic: String, into result: inout PublishResult) {
+    private func append(
+        _ batch: (sequences: [UInt64], dedupKeys: [String], events: [NewEvent]), to topic: String, into result: inout PublishResult
+    ) {
         // Intra-batch duplicates carry an empty body: store only the first of each id.
         var storedIndices: [Int] = []
         var toStore: [NewEvent] = []

@@ -7,7 +7,8 @@ extension Broker {
         if subscribe.patterns.isEmpty { throw ProtocolError(.missingField, "subscribe.patterns needs at least one topic pattern") }
         var patterns: [TopicPattern] = []
         for pattern in subscribe.patterns { patterns.append(try TopicPattern(pattern)) }
-        let credit = subscribe.maxInFlight == 0
+        let credit =
+            subscribe.maxInFlight == 0
             ? configuration.defaultMaxInFlight : min(Int(subscribe.maxInFlight), configuration.maxMaxInFlight)
 
         let group = groups[subscribe.group] ?? createGroup(subscribe)
@@ -37,8 +38,10 @@ extension Broker {
     }
 
     private func createGroup(_ subscribe: Subscribe) -> ConsumerGroup {
-        let policy = configuration.groupRetryPolicies[subscribe.group]
-            ?? (subscribe.hasRetry ? RetryPolicy(wire: subscribe.retry, defaults: configuration.defaultRetryPolicy) : configuration.defaultRetryPolicy)
+        let policy =
+            configuration.groupRetryPolicies[subscribe.group]
+            ?? (subscribe.hasRetry
+                ? RetryPolicy(wire: subscribe.retry, defaults: configuration.defaultRetryPolicy) : configuration.defaultRetryPolicy)
         let group = ConsumerGroup(name: subscribe.group, policy: policy, startAtLatest: subscribe.start == .startLatest)
         // A group the store remembers resumes from its committed cursors.
         for (topic, cursor) in store.cursors(group: subscribe.group) {
@@ -77,7 +80,9 @@ extension Broker {
         for (deliveryID, delivery) in lost.sorted(by: { $0.value.offset < $1.value.offset }) {
             peer.inFlight.removeValue(forKey: deliveryID)
             member.inFlight -= 1
-            fail(delivery, error: "member \(member.name.isEmpty ? "\(peer.id)" : member.name) left (\(reason))", delayMilliseconds: 0, poison: false)
+            fail(
+                delivery, error: "member \(member.name.isEmpty ? "\(peer.id)" : member.name) left (\(reason))", delayMilliseconds: 0,
+                poison: false)
         }
         peer.subscriptions.removeValue(forKey: member.subscriptionID)
         member.group.remove(member)

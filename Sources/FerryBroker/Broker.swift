@@ -63,7 +63,9 @@ public final class Broker {
         now = Clock.nanoseconds()
         let peer = touchPeer(PeerID(bytes: routingID))
         guard frameCount == 2 else {
-            reply(to: peer, requestID: 0, error: ProtocolError(.malformedFrame, "a message must have exactly 2 frames (signature, body); got \(frameCount)"))
+            reply(
+                to: peer, requestID: 0,
+                error: ProtocolError(.malformedFrame, "a message must have exactly 2 frames (signature, body); got \(frameCount)"))
             return
         }
         let message: ClientMessage
@@ -93,7 +95,8 @@ public final class Broker {
             case .stats: handleStats(from: peer, requestID: requestID)
             case .goodbye: removePeer(peer, reason: "said goodbye")
             case nil:
-                throw ProtocolError(.unknownCommand, "the message carries no command this broker knows (protocol version \(WireFormat.version))")
+                throw ProtocolError(
+                    .unknownCommand, "the message carries no command this broker knows (protocol version \(WireFormat.version))")
             }
         } catch {
             reply(to: peer, requestID: requestID, error: error)

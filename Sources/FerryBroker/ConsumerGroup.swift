@@ -20,8 +20,13 @@ final class ConsumerGroup {
         self.startAtLatest = startAtLatest
     }
 
+    /// Every pattern any member ever subscribed with: a group keeps following its topics
+    /// while it has no members, so nothing published meanwhile is skipped.
+    private(set) var patterns: [TopicPattern] = []
+
     func add(_ member: Member) {
         members.append(member)
+        for pattern in member.patterns where !patterns.contains(pattern) { patterns.append(pattern) }
         membersByTopic.removeAll()
     }
 
@@ -40,7 +45,7 @@ final class ConsumerGroup {
         return matching
     }
 
-    func matches(_ topic: String) -> Bool { members.contains { $0.matches(topic) } }
+    func matches(_ topic: String) -> Bool { patterns.contains { $0.matches(topic) } }
 
     var inFlight: Int { members.reduce(0) { $0 + $1.inFlight } }
 

@@ -47,7 +47,7 @@ public final class InMemoryEventStore: EventStore {
         let start = max(offset, topic.first)
         guard start < topic.next else { return [] }
         let lower = topic.head + Int(start - topic.first)
-        let upper = min(topic.events.count, lower + limit)
+        let upper = lower + min(limit, topic.events.count - lower)
         return Array(topic.events[lower..<upper])
     }
 

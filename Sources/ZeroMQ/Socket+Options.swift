@@ -22,7 +22,9 @@ extension Socket {
     /// Queue messages only to completed connections (`ZMQ_IMMEDIATE`).
     public func setImmediate(_ on: Bool) throws(ZMQError) { try setInt(ZMQ_IMMEDIATE, on ? 1 : 0, "ZMQ_IMMEDIATE") }
     /// Reconnect interval after a dropped connection, in milliseconds.
-    public func setReconnectInterval(milliseconds: Int32) throws(ZMQError) { try setInt(ZMQ_RECONNECT_IVL, milliseconds, "ZMQ_RECONNECT_IVL") }
+    public func setReconnectInterval(milliseconds: Int32) throws(ZMQError) {
+        try setInt(ZMQ_RECONNECT_IVL, milliseconds, "ZMQ_RECONNECT_IVL")
+    }
 
     /// Makes this socket a CURVE server holding `secretKey` (32 bytes).
     public func setCurveServer(secretKey: [UInt8]) throws(ZMQError) {

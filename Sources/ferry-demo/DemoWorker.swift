@@ -71,7 +71,9 @@ struct DemoWorker: AsyncParsableCommand {
             worker.group("analytics") { group in
                 group.on(UserAction.self, batch: BatchOptions(maxSize: 50, maxWait: .milliseconds(500))) { actions, _ in
                     let counts = Dictionary(grouping: actions, by: \.action).mapValues(\.count)
-                    say("batch of \(actions.count) user actions: \(counts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+                    say(
+                        "batch of \(actions.count) user actions: \(counts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
+                    )
                 }
             }
         }

@@ -50,7 +50,8 @@ struct RunDemo: AsyncParsableCommand {
         ]
         say("== starting \(workers.count) worker processes: \(workers.map(\.name).joined(separator: ", "))")
         for worker in workers {
-            children.append(try launch(CommandLine.arguments[0], ["worker", "--endpoint", endpoint, "--role", worker.role, "--name", worker.name]))
+            children.append(
+                try launch(CommandLine.arguments[0], ["worker", "--endpoint", endpoint, "--role", worker.role, "--name", worker.name]))
         }
         let groups = ["email", "payment", "inventory", "analytics"]
         guard await waitUntil(seconds: 30, { (try? await bus.groups().filter { $0.members > 0 }.count) == groups.count }) else {
@@ -78,13 +79,16 @@ struct RunDemo: AsyncParsableCommand {
         say("group       members  in-flight  retries  dead-letters  lag")
         for group in try await bus.groups() {
             say(
-                group.name.padding(toLength: 12, withPad: " ", startingAt: 0) + "\(group.members)".padding(toLength: 9, withPad: " ", startingAt: 0)
+                group.name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + "\(group.members)".padding(toLength: 9, withPad: " ", startingAt: 0)
                     + "\(group.inFlight)".padding(toLength: 11, withPad: " ", startingAt: 0)
                     + "\(group.pendingRetries)".padding(toLength: 9, withPad: " ", startingAt: 0)
                     + "\(group.deadLetters)".padding(toLength: 14, withPad: " ", startingAt: 0) + "\(group.lag)")
         }
         for letter in try await bus.deadLetters(group: "inventory") {
-            say("dead letter #\(letter.id) in inventory: \(letter.event.typeName) \(letter.event.id), \(letter.reason), attempts \(letter.attempts): \(letter.lastError)")
+            say(
+                "dead letter #\(letter.id) in inventory: \(letter.event.typeName) \(letter.event.id), \(letter.reason), attempts \(letter.attempts): \(letter.lastError)"
+            )
         }
         if keepRunning {
             say("\n== running; Ctrl-C to stop")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Ferry
 import Foundation
 import Logging
+import Synchronization
 
 /// Publishes or consumes events through the Swift SDK on command, so that clients written in
 /// other languages can be tested against it.
@@ -91,8 +92,11 @@ struct Publish: AsyncParsableCommand {
 /// A thread-safe counter.
 final class Counter: Sendable {
     private let count = Mutex(0)
-    func increment() -> Int { count.withLock { $0 += 1; return $0 } }
+    func increment() -> Int {
+        count.withLock {
+            $0 += 1
+            return $0
+        }
+    }
     var value: Int { count.withLock { $0 } }
 }
-
-import Synchronization

@@ -71,7 +71,8 @@ struct FileConfiguration: Decodable {
         if let shutdownGraceMs { configuration.shutdownGraceMilliseconds = shutdownGraceMs }
         if let retry { configuration.defaultRetryPolicy = retry.apply(to: configuration.defaultRetryPolicy) }
         for (name, group) in groups ?? [:] {
-            configuration.groupRetryPolicies[name] = group.retry?.apply(to: configuration.defaultRetryPolicy) ?? configuration.defaultRetryPolicy
+            configuration.groupRetryPolicies[name] =
+                group.retry?.apply(to: configuration.defaultRetryPolicy) ?? configuration.defaultRetryPolicy
         }
     }
 

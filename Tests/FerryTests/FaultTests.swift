@@ -25,13 +25,14 @@ struct FaultTests {
         #expect(await Wait.until(timeout: .seconds(15)) { (try? await bus.groups().first { $0.name == "shipping" }?.members) == 1 })
         try await bus.publish(batch: (0..<40).map { Flaky(id: $0) })
         #expect(await Wait.until(timeout: .seconds(10)) { doomed.outputLines.count >= 4 })
-        let held = Set(doomed.outputLines.compactMap { line -> Int? in
-            guard let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                let payload = (json["payload"] as? String)?.data(using: .utf8),
-                let event = try? JSONDecoder().decode(Flaky.self, from: payload)
-            else { return nil }
-            return event.id
-        })
+        let held = Set(
+            doomed.outputLines.compactMap { line -> Int? in
+                guard let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    let payload = (json["payload"] as? String)?.data(using: .utf8),
+                    let event = try? JSONDecoder().decode(Flaky.self, from: payload)
+                else { return nil }
+                return event.id
+            })
         #expect(held.count >= 4)
 
         let handled = Recorder<(id: Int, attempt: UInt32)>()
@@ -199,9 +200,10 @@ struct FaultTests {
         let fastRunning = try await RunningWorker(fast)
         let total = published
         #expect(await Wait.until(timeout: .seconds(30)) { Set(slowHandled.all + fastHandled.all).count >= total })
-        #expect(await Wait.until(timeout: .seconds(10)) {
-            (try? await bus.publish(Blob(index: -1, filler: filler))) != nil
-        })
+        #expect(
+            await Wait.until(timeout: .seconds(10)) {
+                (try? await bus.publish(Blob(index: -1, filler: filler))) != nil
+            })
         try await fastRunning.stop()
         await bus.close()
     }
