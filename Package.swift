@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "ferryd", targets: ["ferryd"]),
         .executable(name: "ferry-demo", targets: ["ferry-demo"]),
         .executable(name: "ferry-interop", targets: ["ferry-interop"]),
+        .executable(name: "ferry-bench", targets: ["ferry-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -19,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // libzmq from the system (Debian: libzmq3-dev).
@@ -27,15 +30,22 @@ let package = Package(
             pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"])]
         ),
+        // A thread-safe queue whose consumer is a poll loop (a pipe wakes it).
+        .target(name: "FerryWakeup"),
         // A small, thread-confined Swift API over libzmq.
-        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "FerryWakeup"]),
+        // CRC-32C for log records (SSE4.2 when the CPU has it).
+        .target(name: "CCRC32C"),
         // The wire protocol: generated protobuf messages plus framing, limits and errors.
         .target(
             name: "FerryProtocol",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         // Event storage behind one interface (in-memory now, the durable log later).
-        .target(name: "FerryStorage"),
+        .target(
+            name: "FerryStorage",
+            dependencies: ["CCRC32C", "FerryWakeup", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // The broker: delivery state machine and the ZeroMQ server loop.
         .target(
             name: "FerryBroker",
@@ -59,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "ferryd",
             dependencies: [
-                "FerryBroker",
+                "FerryBroker", "FerryStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -83,6 +93,15 @@ let package = Package(
                 "Ferry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The peer workload (../shared/peers/README.md) against ferryd, over the raw protocol.
+        .executableTarget(
+            name: "ferry-bench",
+            dependencies: [
+                "ZeroMQ", "FerryProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         // Starts real ferryd and worker processes for the integration tests.

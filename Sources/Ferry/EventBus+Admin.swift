@@ -1,4 +1,5 @@
 import FerryProtocol
+import Foundation
 
 /// An entry of a consumer group's dead-letter queue.
 public struct DeadLetterEntry: Sendable {
@@ -82,5 +83,52 @@ extension EventBus {
             throw FerryError(.unexpectedReply, "expected DeadLetterCount")
         }
         return Int(count.count)
+    }
+}
+
+/// Where ``EventBus/replay(group:topic:from:)`` moves a group's cursor.
+public enum ReplayPosition: Sendable {
+    case beginning
+    case end
+    case offset(UInt64)
+    case time(Date)
+}
+
+/// One event of a key's history.
+public struct HistoryItem: Sendable {
+    public let topic: String
+    public let offset: UInt64
+    public let event: ReceivedEvent
+}
+
+extension EventBus {
+    /// Moves `group`'s cursor in `topic` (every topic it follows when nil) so it receives the
+    /// events from `position` again. Returns the new position per topic.
+    @discardableResult
+    public func replay(group: String, topic: String? = nil, from position: ReplayPosition) async throws(FerryError) -> [String: UInt64] {
+        var replay = Replay()
+        replay.group = group
+        replay.topic = topic ?? ""
+        switch position {
+        case .beginning: replay.beginning = true
+        case .end: replay.end = true
+        case .offset(let offset): replay.offset = offset
+        case .time(let date): replay.timestampUs = Int64(date.timeIntervalSince1970 * 1_000_000)
+        }
+        guard case .replayed(let replayed) = try await connection.request(.replay(replay)) else {
+            throw FerryError(.unexpectedReply, "expected Replayed")
+        }
+        return Dictionary(uniqueKeysWithValues: replayed.cursors.map { ($0.topic, $0.offset) })
+    }
+
+    /// Every stored event with `key` (every event of order 42, say), each topic in order.
+    public func history(key: String, limit: Int = 1000) async throws(FerryError) -> [HistoryItem] {
+        var request = HistoryRequest()
+        request.key = key
+        request.limit = UInt32(clamping: limit)
+        guard case .historyEntries(let entries) = try await connection.request(.history(request)) else {
+            throw FerryError(.unexpectedReply, "expected HistoryEntries")
+        }
+        return entries.entries.map { HistoryItem(topic: $0.topic, offset: $0.offset, event: ReceivedEvent(wire: $0.event)) }
     }
 }

@@ -47,12 +47,21 @@ final class Session {
     private var nextRequestID: UInt64 = 0
     private var nextSequence: UInt64 = 0
     private var pendingRequests: [UInt64: PendingRequest] = [:]
-    private var pendingSubscribes: [UInt64: Connection.DeliverySink] = [:]
+    /// Subscriptions by a local id that outlives broker restarts, and the broker's ids for them.
+    private var subscriptions: [UInt32: Subscribe] = [:]
     private var sinks: [UInt32: Connection.DeliverySink] = [:]
+    private var nextLocalSubscription: UInt32 = 0
+    private var serverToLocal: [UInt32: UInt32] = [:]
+    private var localToServer: [UInt32: UInt32] = [:]
+    private var pendingSubscribes: [UInt64: UInt32] = [:]
+    /// The broker run this session talks to, and a counter of runs seen: delivery ids carry
+    /// it in their top 16 bits so that a settle meant for an earlier run is never sent to a new one.
+    private var brokerID: String?
+    private var epoch: UInt64 = 0
     private var queuedEvents: [QueuedEvent] = []
     private var queuedHead = 0
     /// Published, unconfirmed events by sequence; and the sequences of each Publish request.
-    private var unconfirmed: [UInt64: (call: PublishCall, index: Int)] = [:]
+    private var unconfirmed: [UInt64: (call: PublishCall, index: Int, event: WireEvent)] = [:]
     private var publishRequests: [UInt64: (deadline: UInt64, sequences: [UInt64])] = [:]
     private var acks: [UInt64] = []
     private var nacks: [Nack] = []
@@ -122,11 +131,26 @@ final class Session {
 
     private func handle(_ command: Connection.Command) {
         switch command {
+        case .request(.unsubscribe(var unsubscribe), let reply):
+            let local = unsubscribe.subscriptionID
+            subscriptions.removeValue(forKey: local)
+            unsubscribe.subscriptionID = localToServer[local] ?? 0
+            send(.unsubscribe(unsubscribe), requestID: newRequestID()) { result in
+                reply(
+                    result.map { reply in
+                        guard case .unsubscribed(var unsubscribed) = reply else { return reply }
+                        unsubscribed.subscriptionID = local
+                        return .unsubscribed(unsubscribed)
+                    })
+            }
         case .request(let body, let reply):
             send(body, requestID: newRequestID(), reply: reply)
         case .subscribe(let subscribe, let sink, let reply):
+            nextLocalSubscription += 1
+            subscriptions[nextLocalSubscription] = subscribe
+            sinks[nextLocalSubscription] = sink
             let requestID = newRequestID()
-            pendingSubscribes[requestID] = sink
+            pendingSubscribes[requestID] = nextLocalSubscription
             send(.subscribe(subscribe), requestID: requestID, reply: reply)
         case .publish(let events, let completion):
             let call = PublishCall(count: events.count, completion: completion)
@@ -173,7 +197,7 @@ final class Session {
                 item.sequence = nextSequence
                 item.event = queued.event
                 publish.items.append(item)
-                unconfirmed[nextSequence] = (queued.call, queued.index)
+                unconfirmed[nextSequence] = (queued.call, queued.index, queued.event)
                 sequences.append(nextSequence)
             }
             queuedHead = end
@@ -189,12 +213,18 @@ final class Session {
 
     private func sendSettle() {
         guard !acks.isEmpty || !nacks.isEmpty else { return }
+        // Settles for deliveries of an earlier broker run mean nothing to this one: drop them.
+        let mask: UInt64 = (1 << 48) - 1
         var settle = Settle()
-        settle.acks = acks
-        settle.nacks = nacks
+        settle.acks = acks.filter { $0 >> 48 == epoch }.map { $0 & mask }
+        settle.nacks = nacks.filter { $0.deliveryID >> 48 == epoch }.map { nack in
+            var nack = nack
+            nack.deliveryID &= mask
+            return nack
+        }
         acks.removeAll(keepingCapacity: true)
         nacks.removeAll(keepingCapacity: true)
-        send(.settle(settle), requestID: 0, reply: nil)
+        if !settle.acks.isEmpty || !settle.nacks.isEmpty { send(.settle(settle), requestID: 0, reply: nil) }
     }
 
     private func receiveAll() {
@@ -232,27 +262,35 @@ final class Session {
         switch message.reply {
         case .deliver(let deliver):
             var bySubscription: [UInt32: [Delivery]] = [:]
-            for delivery in deliver.deliveries { bySubscription[delivery.subscriptionID, default: []].append(delivery) }
+            for var delivery in deliver.deliveries {
+                delivery.deliveryID |= epoch << 48
+                bySubscription[delivery.subscriptionID, default: []].append(delivery)
+            }
             for (subscriptionID, deliveries) in bySubscription {
-                if let sink = sinks[subscriptionID] {
+                if let local = serverToLocal[subscriptionID], let sink = sinks[local] {
                     sink(deliveries)
                 } else {
                     // Not ours (any more): hand them back without spending an attempt.
                     nacks.append(contentsOf: deliveries.map { Self.release($0.deliveryID) })
                 }
             }
-        case .heartbeat:
-            break
+        case .heartbeat(let heartbeat):
+            if let known = brokerID, !heartbeat.brokerID.isEmpty, heartbeat.brokerID != known { resume(newBroker: heartbeat.brokerID) }
         case .publishResult(let result):
             completePublish(result, requestID: message.requestID)
         case .welcome(let welcome):
             heartbeatInterval = UInt64(max(100, welcome.heartbeatIntervalMs)) * 1_000_000
             peerTimeout = UInt64(max(500, welcome.peerTimeoutMs)) * 1_000_000
             if welcome.maxBatch > 0 { maxBatch = min(maxBatch, Int(welcome.maxBatch)) }
+            brokerID = welcome.brokerID
             fallthrough
         default:
-            if case .subscribed(let subscribed) = message.reply, let sink = pendingSubscribes.removeValue(forKey: message.requestID) {
-                sinks[subscribed.subscriptionID] = sink
+            var message = message
+            if case .subscribed(var subscribed) = message.reply, let local = pendingSubscribes.removeValue(forKey: message.requestID) {
+                serverToLocal[subscribed.subscriptionID] = local
+                localToServer[local] = subscribed.subscriptionID
+                subscribed.subscriptionID = local
+                message.reply = .subscribed(subscribed)
             }
             if case .unsubscribed(let unsubscribed) = message.reply {
                 // Draining: keep the sink until the caller stops settling; deliveries already
@@ -276,6 +314,34 @@ final class Session {
                 pending.reply(.success(reply))
             }
         }
+    }
+
+    /// The broker restarted: greet it, subscribe again, and resend what it never confirmed
+    /// (the same event ids, so nothing is stored twice within its dedup window).
+    private func resume(newBroker: String) {
+        logger.warning(
+            "ferryd restarted; resubscribing and resending unconfirmed events", metadata: ["endpoint": "\(configuration.endpoint)"])
+        epoch = (epoch + 1) & 0xFFFF
+        brokerID = newBroker
+        acks.removeAll()
+        nacks.removeAll()
+        serverToLocal.removeAll()
+        localToServer.removeAll()
+        publishRequests.removeAll()
+        var hello = Hello()
+        hello.clientName = configuration.clientName
+        send(.hello(hello), requestID: newRequestID(), reply: nil)
+        for (local, subscribe) in subscriptions.sorted(by: { $0.key < $1.key }) {
+            let requestID = newRequestID()
+            pendingSubscribes[requestID] = local
+            send(.subscribe(subscribe), requestID: requestID, reply: nil)
+        }
+        let resend = unconfirmed.sorted { $0.key < $1.key }.map {
+            QueuedEvent(event: $0.value.event, call: $0.value.call, index: $0.value.index)
+        }
+        unconfirmed.removeAll()
+        queuedEvents = resend + queuedEvents[queuedHead...]
+        queuedHead = 0
     }
 
     static func release(_ deliveryID: UInt64) -> Nack {

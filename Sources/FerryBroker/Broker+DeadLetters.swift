@@ -16,10 +16,10 @@ extension Broker {
         let removed = try removeDeadLetters(group: requeue.group, ids: requeue.ids, all: requeue.all)
         for record in removed {
             // Attempts start again at 1; the offset is already committed, so the cursor ignores it.
-            group.retries.push(
+            schedule(
                 RetryEntry(
                     due: now, topic: record.topic, offset: record.offset, key: Self.key(of: record), attempt: 1, body: record.body,
-                    lastError: record.lastError, tracksCursor: false))
+                    lastError: record.lastError, tracksCursor: false), in: group)
         }
         logger.info("dead letters requeued", metadata: ["group": "\(requeue.group)", "count": "\(removed.count)"])
         var count = DeadLetterCount()

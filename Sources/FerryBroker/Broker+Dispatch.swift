@@ -28,8 +28,17 @@ extension Broker {
             }
             guard let member = group.pickMember(for: entry.key, among: candidates) else { break }
             _ = group.retries.popFirst()
+            pendingChanges.retriesRemoved.append(
+                RetryID(group: group.name, topic: entry.topic, offset: entry.offset, tracksCursor: entry.tracksCursor))
+            guard let body = entry.body ?? storedBody(topic: entry.topic, offset: entry.offset) else {
+                logger.error(
+                    "a retry's event is no longer stored; dropping it",
+                    metadata: ["group": "\(group.name)", "topic": "\(entry.topic)", "offset": "\(entry.offset)"])
+                if entry.tracksCursor { group.cursors[entry.topic]?.settle(entry.offset) }
+                continue
+            }
             deliver(
-                to: member, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt, body: entry.body,
+                to: member, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt, body: body,
                 lastError: entry.lastError, tracksCursor: entry.tracksCursor)
             metrics.redelivered.increment()
         }
@@ -37,11 +46,13 @@ extension Broker {
     }
 
     private func dispatchNew(of group: ConsumerGroup, from cursor: TopicCursor) {
-        let bounds = store.bounds(topic: cursor.topic)
-        if cursor.next < bounds.lowerBound { cursor.next = bounds.lowerBound }
-        guard cursor.next < bounds.upperBound else { return }
+        let first = store.bounds(topic: cursor.topic).lowerBound
+        // Only what is as durable as the topic's policy promises is delivered.
+        let end = store.durableEnd(topic: cursor.topic)
+        if cursor.next < first { cursor.next = first }
+        guard cursor.next < end else { return }
         let candidates = group.members(for: cursor.topic)
-        while cursor.next < bounds.upperBound {
+        while cursor.next < end {
             let credit = candidates.reduce(0) { $0 + max(0, $1.credit) }
             guard credit > 0 else { return }
             let events: [StoredEvent]
@@ -52,10 +63,15 @@ extension Broker {
                 return
             }
             guard !events.isEmpty else { return }
-            for event in events {
+            if events[0].offset >= end {
+                // Offsets skipped by recovery (corrupt records) leave a gap: step over it.
+                cursor.next = end
+                return
+            }
+            for event in events where event.offset < end {
                 // A member without credit for this key holds the topic back: per-key order first.
                 guard let member = group.pickMember(for: event.key, among: candidates) else { return }
-                cursor.outstanding.insert(event.offset)
+                cursor.track(event.offset, attempt: 1)
                 cursor.next = event.offset + 1
                 deliver(
                     to: member, topic: cursor.topic, offset: event.offset, key: event.key, attempt: 1, body: event.body,

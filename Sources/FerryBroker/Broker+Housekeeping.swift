@@ -22,7 +22,7 @@ extension Broker {
         expireDeliveries()
         expirePeers()
         sendHeartbeats()
-        commitCursors()
+        releaseSettled()
         dedup.expire(now: now)
         metrics.inFlight.record(inFlightCount)
         metrics.storedBytes.record(store.storedBytes)
@@ -55,28 +55,29 @@ extension Broker {
     private func sendHeartbeats() {
         let interval = UInt64(configuration.heartbeatIntervalMilliseconds) * 1_000_000
         for peer in peers.values where peer.isSession && now &- peer.lastSent >= interval {
-            reply(to: peer, requestID: 0, .heartbeat(Heartbeat()))
+            var heartbeat = Heartbeat()
+            heartbeat.brokerID = brokerID
+            reply(to: peer, requestID: 0, .heartbeat(heartbeat))
         }
     }
 
-    /// Writes each group's settled-below cursor and lets the store free what every group settled.
-    private func commitCursors() {
-        var releasable: [String: UInt64] = [:]
+    /// Lets the store free (memory budget) or expire (retention) what every group settled.
+    private func releaseSettled() {
+        var settled: [String: UInt64] = [:]
         for group in groups.values {
             for cursor in group.cursors.values {
-                let settled = cursor.settledBelow
-                if settled != cursor.committed {
-                    do {
-                        try store.commitCursor(group: group.name, topic: cursor.topic, cursor: settled)
-                        cursor.committed = settled
-                    } catch {
-                        logger.error("committing a cursor failed", metadata: ["group": "\(group.name)", "error": "\(error)"])
-                    }
-                }
-                releasable[cursor.topic] = min(releasable[cursor.topic] ?? .max, cursor.committed)
+                settled[cursor.topic] = min(settled[cursor.topic] ?? .max, cursor.settledBelow)
             }
         }
-        for (topic, offset) in releasable { store.release(topic: topic, below: offset) }
+        for (topic, offset) in settled { store.release(topic: topic, below: offset) }
+        if now &- lastRetention >= 10_000_000_000 {
+            lastRetention = now
+            let dropped = store.applyRetention(consumedBelow: settled)
+            if dropped > 0 {
+                metrics.retentionDropped.increment(by: Int(dropped))
+                logger.warning("retention dropped events some groups had not consumed", metadata: ["events": "\(dropped)"])
+            }
+        }
     }
 
     // MARK: - Shutdown

@@ -44,19 +44,26 @@ extension Broker {
             if batches[event.topic] == nil { batchOrder.append(event.topic) }
             batches[event.topic, default: ([], [], [])].sequences.append(item.sequence)
             batches[event.topic]!.dedupKeys.append(dedupKey)
-            batches[event.topic]!.events.append(NewEvent(key: event.key, timestampMicros: storedAt, body: body))
+            batches[event.topic]!.events.append(NewEvent(key: event.key, timestampMicros: storedAt, body: body, id: event.id))
         }
 
+        var needs: [String: UInt64] = [:]
         for topic in batchOrder {
             guard let batch = batches[topic] else { continue }
-            append(batch, to: topic, into: &result)
+            if let end = append(batch, to: topic, into: &result), store.durableEnd(topic: topic) < end { needs[topic] = end }
         }
-        reply(to: peer, requestID: requestID, .publishResult(result))
+        if needs.isEmpty {
+            reply(to: peer, requestID: requestID, .publishResult(result))
+        } else {
+            // Confirmed only once durable: the syncer reports back through the store.
+            pendingConfirms.append(PendingConfirm(peer: peer.id, requestID: requestID, result: result, needs: needs))
+        }
     }
 
+    /// Appends one topic's events; returns the offset end that must be durable before confirming.
     private func append(
         _ batch: (sequences: [UInt64], dedupKeys: [String], events: [NewEvent]), to topic: String, into result: inout PublishResult
-    ) {
+    ) -> UInt64? {
         // Intra-batch duplicates carry an empty body: store only the first of each id.
         var storedIndices: [Int] = []
         var toStore: [NewEvent] = []
@@ -76,7 +83,7 @@ extension Broker {
             for sequence in batch.sequences {
                 reject(sequence, ProtocolError(code, error.message), into: &result)
             }
-            return
+            return nil
         }
         var offsetByIndex: [Int: UInt64] = [:]
         for (position, index) in storedIndices.enumerated() {
@@ -92,6 +99,7 @@ extension Broker {
         metrics.duplicates.increment(by: batch.events.count - toStore.count)
         metrics.storedBytes.record(store.storedBytes)
         if knownTopics.insert(topic).inserted { attachNewTopic(topic) }
+        return offsets.last.map { $0 + 1 }
     }
 
     private func reject(_ sequence: UInt64, _ error: any Error, into result: inout PublishResult) {

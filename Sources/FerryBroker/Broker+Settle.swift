@@ -5,17 +5,17 @@ extension Broker {
     func handleSettle(_ settle: Settle, from peer: Peer) {
         for deliveryID in settle.acks {
             guard let delivery = takeInFlight(deliveryID, from: peer) else { continue }
-            if delivery.tracksCursor { delivery.member.group.cursors[delivery.topic]?.outstanding.remove(delivery.offset) }
+            if delivery.tracksCursor { delivery.member.group.cursors[delivery.topic]?.settle(delivery.offset) }
             metrics.acked.increment()
         }
         for nack in settle.nacks {
             guard let delivery = takeInFlight(nack.deliveryID, from: peer) else { continue }
             metrics.nacked.increment()
             if nack.release {
-                delivery.member.group.retries.push(
+                schedule(
                     RetryEntry(
                         due: now, topic: delivery.topic, offset: delivery.offset, key: delivery.key, attempt: delivery.attempt,
-                        body: delivery.body, lastError: "", tracksCursor: delivery.tracksCursor))
+                        body: delivery.body, lastError: "", tracksCursor: delivery.tracksCursor), in: delivery.member.group)
                 continue
             }
             fail(
@@ -48,10 +48,10 @@ extension Broker {
             return
         }
         let delay = delayMilliseconds ?? group.policy.delayMilliseconds(afterAttempt: delivery.attempt, using: &random)
-        group.retries.push(
+        schedule(
             RetryEntry(
                 due: now + UInt64(delay * 1_000_000), topic: delivery.topic, offset: delivery.offset, key: delivery.key,
-                attempt: delivery.attempt + 1, body: delivery.body, lastError: error, tracksCursor: delivery.tracksCursor))
+                attempt: delivery.attempt + 1, body: delivery.body, lastError: error, tracksCursor: delivery.tracksCursor), in: group)
     }
 
     private func deadLetter(_ delivery: InFlightDelivery, in group: ConsumerGroup, cause: DeadLetterCause, error: String) {
@@ -63,13 +63,13 @@ extension Broker {
         } catch let storageError {
             // Keep the event rather than lose it: retry the dead-lettering later.
             logger.error("dead-lettering failed; will retry", metadata: ["group": "\(group.name)", "error": "\(storageError)"])
-            group.retries.push(
+            schedule(
                 RetryEntry(
                     due: now + 5_000_000_000, topic: delivery.topic, offset: delivery.offset, key: delivery.key,
-                    attempt: delivery.attempt, body: delivery.body, lastError: error, tracksCursor: delivery.tracksCursor))
+                    attempt: delivery.attempt, body: delivery.body, lastError: error, tracksCursor: delivery.tracksCursor), in: group)
             return
         }
-        if delivery.tracksCursor { group.cursors[delivery.topic]?.outstanding.remove(delivery.offset) }
+        if delivery.tracksCursor { group.cursors[delivery.topic]?.settle(delivery.offset) }
         metrics.deadLettered.increment()
         logger.warning(
             "event dead-lettered",

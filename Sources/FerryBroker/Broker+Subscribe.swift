@@ -43,10 +43,6 @@ extension Broker {
             ?? (subscribe.hasRetry
                 ? RetryPolicy(wire: subscribe.retry, defaults: configuration.defaultRetryPolicy) : configuration.defaultRetryPolicy)
         let group = ConsumerGroup(name: subscribe.group, policy: policy, startAtLatest: subscribe.start == .startLatest)
-        // A group the store remembers resumes from its committed cursors.
-        for (topic, cursor) in store.cursors(group: subscribe.group) {
-            group.cursors[topic] = TopicCursor(topic: topic, start: max(cursor, store.bounds(topic: topic).lowerBound))
-        }
         groups[subscribe.group] = group
         return group
     }

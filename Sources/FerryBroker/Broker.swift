@@ -1,5 +1,6 @@
 import FerryProtocol
 import FerryStorage
+import Foundation
 import Logging
 
 /// The broker's state machine: peers, consumer groups, deliveries, retries and dead letters.
@@ -32,6 +33,13 @@ public final class Broker {
     /// Set once shutdown began: no new publishes, no new deliveries.
     public internal(set) var isShuttingDown = false
     var lastHousekeeping: UInt64 = 0
+    var lastRetention: UInt64 = 0
+    /// Unique per run; lets clients notice a restart.
+    public let brokerID = UUID().uuidString
+    /// Group state changed since the last save.
+    var pendingChanges = GroupStateChanges()
+    /// Publish results waiting for their events to become durable, in arrival order.
+    var pendingConfirms: [PendingConfirm] = []
     /// Renders the process's metrics for the Stats reply, when a metrics backend is set up.
     public var metricsText: (() -> String)?
     /// Topics the store holds, to notice the first event of a new one cheaply.
@@ -46,6 +54,7 @@ public final class Broker {
         self.dedup = DedupWindow(
             windowNanoseconds: UInt64(configuration.dedupWindowMilliseconds) * 1_000_000,
             maxEntries: configuration.dedupMaxEntries)
+        restoreGroupState()
     }
 
     /// Unsettled deliveries across all peers.
@@ -88,7 +97,15 @@ public final class Broker {
             case .subscribe(let subscribe): try handleSubscribe(subscribe, from: peer, requestID: requestID)
             case .unsubscribe(let unsubscribe): try handleUnsubscribe(unsubscribe, from: peer, requestID: requestID)
             case .settle(let settle): handleSettle(settle, from: peer)
-            case .heartbeat: break
+            case .heartbeat:
+                // A client we do not know is talking to a previous run of the broker: tell it.
+                if !peer.isSession {
+                    var heartbeat = Heartbeat()
+                    heartbeat.brokerID = brokerID
+                    reply(to: peer, requestID: 0, .heartbeat(heartbeat))
+                }
+            case .replay(let replay): try handleReplay(replay, from: peer, requestID: requestID)
+            case .history(let history): try handleHistory(history, from: peer, requestID: requestID)
             case .deadLetterList(let list): try handleDeadLetterList(list, from: peer, requestID: requestID)
             case .deadLetterRequeue(let requeue): try handleDeadLetterRequeue(requeue, from: peer, requestID: requestID)
             case .deadLetterPurge(let purge): try handleDeadLetterPurge(purge, from: peer, requestID: requestID)
@@ -124,6 +141,7 @@ public final class Broker {
         welcome.peerTimeoutMs = configuration.peerTimeoutMilliseconds
         welcome.maxPayloadBytes = UInt32(configuration.limits.maxPayloadBytes)
         welcome.maxBatch = UInt32(configuration.limits.maxBatch)
+        welcome.brokerID = brokerID
         reply(to: peer, requestID: requestID, .welcome(welcome))
         logger.debug("peer said hello", metadata: ["peer": "\(peer.id)", "client": "\(hello.clientName)"])
     }

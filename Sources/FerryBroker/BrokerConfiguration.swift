@@ -1,4 +1,13 @@
 import FerryProtocol
+import FerryStorage
+
+/// Where ferryd keeps events.
+public enum StorageConfiguration: Sendable {
+    /// The durable segmented log (the default).
+    case log(DurableStoreConfiguration)
+    /// In memory with a byte budget: for tests and benchmarks; nothing survives a restart.
+    case memory(maxBytes: Int)
+}
 
 /// Everything ferryd can be told, with defaults that suit a single machine.
 public struct BrokerConfiguration: Sendable {
@@ -19,8 +28,8 @@ public struct BrokerConfiguration: Sendable {
     /// How long a published event id is remembered for deduplication, and how many at most.
     public var dedupWindowMilliseconds: UInt32 = 120_000
     public var dedupMaxEntries = 1_000_000
-    /// The in-memory store's byte budget.
-    public var maxStoredBytes = 1 << 30
+    /// Where events and group state live.
+    public var storage = StorageConfiguration.log(DurableStoreConfiguration(directory: "ferry-data"))
     /// How long shutdown waits for in-flight deliveries to settle.
     public var shutdownGraceMilliseconds: UInt32 = 5000
     /// Most deliveries in one Deliver message.

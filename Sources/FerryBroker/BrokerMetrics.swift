@@ -14,6 +14,8 @@ struct BrokerMetrics {
     let unknownSettles = Counter(label: "ferry_settle_unknown_total")
     let peersExpired = Counter(label: "ferry_peers_expired_total")
     let sendDropped = Counter(label: "ferry_send_dropped_total")
+    let retentionDropped = Counter(label: "ferry_retention_dropped_unconsumed_total")
+    let stateSaveFailures = Counter(label: "ferry_group_state_save_failures_total")
     let storedBytes = Gauge(label: "ferry_stored_bytes")
     let inFlight = Gauge(label: "ferry_in_flight")
     let peers = Gauge(label: "ferry_peers")

@@ -34,8 +34,14 @@ public final class BrokerServer: Sendable {
     ) {
         self.configuration = configuration
         self.logger = logger
-        let maxBytes = configuration.maxStoredBytes
-        self.makeStore = makeStore ?? { InMemoryEventStore(maxBytes: maxBytes) }
+        let storage = configuration.storage
+        self.makeStore =
+            makeStore ?? {
+                switch storage {
+                case .memory(let maxBytes): return InMemoryEventStore(maxBytes: maxBytes)
+                case .log(let configuration): return try DurableEventStore(configuration: configuration)
+                }
+            }
         self.metricsText = metricsText
     }
 
@@ -93,11 +99,24 @@ public final class BrokerServer: Sendable {
         try router.setMaxMessageSize(configuration.limits.maxFrameBytes)
         try router.bind(configuration.endpoint)
         let endpoint = try router.lastEndpoint
-        let broker = Broker(configuration: configuration, store: try makeStore(), logger: logger)
+        let store = try makeStore()
+        defer { store.close() }
+        if let durable = store as? DurableEventStore {
+            let report = durable.recovery
+            logger.info(
+                "log recovered",
+                metadata: [
+                    "topics": "\(report.topics)", "records": "\(report.records)", "seconds": "\(report.seconds)",
+                    "truncatedBytes": "\(report.truncatedBytes)", "corruptRecords": "\(report.corruptRecords)",
+                ])
+            for problem in report.problems { logger.warning("log repaired", metadata: ["problem": "\(problem)"]) }
+        }
+        let broker = Broker(configuration: configuration, store: store, logger: logger)
         broker.metricsText = metricsText
         var poller = Poller()
         let routerIndex = poller.addReadable(router)
         let controlIndex = poller.addReadable(fileDescriptor: control.fileDescriptor)
+        let syncIndex = store.syncNotificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
         startResult.withLock { $0 = .success(endpoint) }
         started.signal()
         logger.info("ferryd listening", metadata: ["endpoint": "\(endpoint)"])
@@ -115,6 +134,7 @@ public final class BrokerServer: Sendable {
                     }
                 }
             }
+            if let syncIndex, poller.isReadable(syncIndex) { broker.syncCompleted() }
             backlog = false
             if poller.isReadable(routerIndex) {
                 var received = 0
@@ -129,10 +149,12 @@ public final class BrokerServer: Sendable {
             }
             broker.dispatch()
             broker.housekeep()
+            broker.endIteration()
             flush(broker.takeOutbox(), through: router, broker: broker)
             if let deadline = shutdownDeadline {
                 let inFlight = broker.inFlightCount
-                if inFlight == 0 || Clock.nanoseconds() >= deadline {
+                if (inFlight == 0 && broker.pendingConfirms.isEmpty) || Clock.nanoseconds() >= deadline {
+                    broker.persistGroupState()
                     logger.info("broker stopped", metadata: ["unsettled": "\(inFlight)"])
                     return
                 }

@@ -24,10 +24,20 @@ final class ConsumerGroup {
     /// while it has no members, so nothing published meanwhile is skipped.
     private(set) var patterns: [TopicPattern] = []
 
+    /// The definition (patterns) changed since the last save.
+    var definitionChanged = true
+
     func add(_ member: Member) {
         members.append(member)
-        for pattern in member.patterns where !patterns.contains(pattern) { patterns.append(pattern) }
+        for pattern in member.patterns { follow(pattern) }
         membersByTopic.removeAll()
+    }
+
+    /// Adds a pattern the group follows from now on, members or not.
+    func follow(_ pattern: TopicPattern) {
+        guard !patterns.contains(pattern) else { return }
+        patterns.append(pattern)
+        definitionChanged = true
     }
 
     /// Forgets cached member lists after a member changed what it takes.

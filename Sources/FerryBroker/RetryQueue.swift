@@ -6,7 +6,8 @@ struct RetryEntry {
     let key: String
     /// The attempt number the redelivery will carry.
     let attempt: UInt32
-    let body: [UInt8]
+    /// The event, or nil to read it from the store when due (after a restart).
+    let body: [UInt8]?
     let lastError: String
     let tracksCursor: Bool
 }

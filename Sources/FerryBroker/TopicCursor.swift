@@ -2,18 +2,31 @@
 final class TopicCursor {
     let topic: String
     /// The next offset to deliver for the first time.
-    var next: UInt64
-    /// Offsets delivered but not yet settled for good (in flight, or waiting for a retry).
-    var outstanding: Set<UInt64> = []
-    /// The last cursor written to the store.
-    var committed: UInt64
+    var next: UInt64 {
+        didSet { dirty = true }
+    }
+    /// Offsets delivered but not yet settled for good (in flight, or waiting for a retry),
+    /// with the attempt they were last delivered or scheduled as.
+    private(set) var outstanding: [UInt64: UInt32] = [:]
+    /// Changed since the last save.
+    var dirty = true
+    /// What the in-memory store was last told it may free.
+    var released: UInt64 = 0
 
     init(topic: String, start: UInt64) {
         self.topic = topic
         self.next = start
-        self.committed = start
+    }
+
+    func track(_ offset: UInt64, attempt: UInt32) {
+        outstanding[offset] = attempt
+        dirty = true
+    }
+
+    func settle(_ offset: UInt64) {
+        if outstanding.removeValue(forKey: offset) != nil { dirty = true }
     }
 
     /// Every offset below this is settled (acked or dead-lettered).
-    var settledBelow: UInt64 { outstanding.min() ?? next }
+    var settledBelow: UInt64 { outstanding.keys.min() ?? next }
 }

@@ -16,15 +16,35 @@ public protocol EventStore: AnyObject {
     /// Bytes of event data held.
     var storedBytes: Int { get }
     /// Tells the store that every consumer group has settled `topic` below `offset`.
-    /// A store with a memory budget frees those events; a log may keep them for retention.
+    /// A store with a memory budget frees those events; a log keeps them for retention.
     func release(topic: String, below offset: UInt64)
+    /// Closes files, syncing what is open.
+    func close()
 
-    /// Records that `group` has settled every event of `topic` below `cursor`.
-    func commitCursor(group: String, topic: String, cursor: UInt64) throws(StorageError)
-    /// The committed cursors of `group`, by topic.
-    func cursors(group: String) -> [String: UInt64]
-    /// Every group with committed state.
-    var groups: [String] { get }
+    /// Offsets of `topic` below this are as durable as the topic's fsync policy promises;
+    /// only these may be confirmed or delivered.
+    func durableEnd(topic: String) -> UInt64
+    /// A descriptor that becomes readable when more data became durable (nil: never waits).
+    var syncNotificationDescriptor: Int32? { get }
+    /// Takes sync completions, advancing ``durableEnd(topic:)``.
+    func collectSyncs()
+    /// Starts syncing what was appended since the last call, per each topic's policy.
+    func flush()
+
+    /// The first offset of `topic` stored at or after `timestampMicros`.
+    func offset(topic: String, atOrAfter timestampMicros: Int64) throws(StorageError) -> UInt64
+    /// Up to `limit` events with `key`, in each topic in offset order.
+    func history(key: String, limit: Int) throws(StorageError) -> [(topic: String, event: StoredEvent)]
+    /// Event ids stored in the last `windowMicros`, to rebuild the dedup window after a restart.
+    func recentEventIDs(windowMicros: Int64, limit: Int) -> [(topic: String, id: String, offset: UInt64)]
+    /// Applies retention; `consumedBelow` is each topic's lowest group cursor. Returns events
+    /// dropped before every group consumed them.
+    func applyRetention(consumedBelow: [String: UInt64]) -> UInt64
+
+    /// Saves group definitions, cursors and retries atomically.
+    func saveGroupState(_ changes: GroupStateChanges) throws(StorageError)
+    /// The saved group state.
+    func loadGroupState() throws(StorageError) -> GroupStateSnapshot
 
     /// Adds an entry to `record.group`'s dead-letter queue; the store assigns the id.
     @discardableResult

@@ -7,6 +7,7 @@ public final class InMemoryEventStore: EventStore {
     private final class Topic {
         var first: UInt64 = 0
         var events: [StoredEvent] = []
+        var ids: [String] = []
         /// Index in `events` of offset `first`; events before it are released.
         var head = 0
         var next: UInt64 { first + UInt64(events.count - head) }
@@ -16,7 +17,7 @@ public final class InMemoryEventStore: EventStore {
     public let maxBytes: Int
     public private(set) var storedBytes = 0
     private var topicsByName: [String: Topic] = [:]
-    private var groupCursors: [String: [String: UInt64]] = [:]
+    private var groupState = GroupStateSnapshot()
     private var deadLetterQueues: [String: [DeadLetterRecord]] = [:]
     private var nextDeadLetterID: [String: UInt64] = [:]
 
@@ -36,6 +37,7 @@ public final class InMemoryEventStore: EventStore {
         for event in events {
             let offset = topic.next
             topic.events.append(StoredEvent(offset: offset, key: event.key, timestampMicros: event.timestampMicros, body: event.body))
+            topic.ids.append(event.id)
             offsets.append(offset)
         }
         storedBytes += bytes
@@ -69,17 +71,39 @@ public final class InMemoryEventStore: EventStore {
         topic.first += UInt64(count)
         if topic.head > 4096 && topic.head * 2 > topic.events.count {
             topic.events.removeFirst(topic.head)
+            topic.ids.removeFirst(topic.head)
             topic.head = 0
         }
     }
 
-    public func commitCursor(group: String, topic: String, cursor: UInt64) throws(StorageError) {
-        groupCursors[group, default: [:]][topic] = cursor
+    public func close() {}
+
+    public func durableEnd(topic name: String) -> UInt64 { bounds(topic: name).upperBound }
+    public var syncNotificationDescriptor: Int32? { nil }
+    public func collectSyncs() {}
+    public func flush() {}
+
+    public func offset(topic name: String, atOrAfter timestampMicros: Int64) throws(StorageError) -> UInt64 {
+        guard let topic = topicsByName[name] else { return 0 }
+        let live = topic.events[topic.head...]
+        return live.first { $0.timestampMicros >= timestampMicros }?.offset ?? topic.next
     }
 
-    public func cursors(group: String) -> [String: UInt64] { groupCursors[group] ?? [:] }
+    public func history(key: String, limit: Int) throws(StorageError) -> [(topic: String, event: StoredEvent)] {
+        var found: [(topic: String, event: StoredEvent)] = []
+        for (name, topic) in topicsByName.sorted(by: { $0.key < $1.key }) {
+            for event in topic.events[topic.head...] where event.key == key && found.count < limit { found.append((name, event)) }
+        }
+        return found
+    }
 
-    public var groups: [String] { Array(Set(groupCursors.keys).union(deadLetterQueues.keys)) }
+    public func recentEventIDs(windowMicros: Int64, limit: Int) -> [(topic: String, id: String, offset: UInt64)] { [] }
+
+    public func applyRetention(consumedBelow: [String: UInt64]) -> UInt64 { 0 }
+
+    public func saveGroupState(_ changes: GroupStateChanges) throws(StorageError) { groupState.apply(changes) }
+
+    public func loadGroupState() throws(StorageError) -> GroupStateSnapshot { groupState }
 
     public func addDeadLetter(_ record: DeadLetterRecord) throws(StorageError) -> UInt64 {
         let id = (nextDeadLetterID[record.group] ?? 0) + 1

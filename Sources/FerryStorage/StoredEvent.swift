@@ -6,11 +6,14 @@ public struct NewEvent: Sendable {
     public var timestampMicros: Int64
     /// The serialized event envelope, opaque to the store.
     public var body: [UInt8]
+    /// The event's id, kept beside the body so the dedup window can be rebuilt on restart.
+    public var id: String
 
-    public init(key: String, timestampMicros: Int64, body: [UInt8]) {
+    public init(key: String, timestampMicros: Int64, body: [UInt8], id: String = "") {
         self.key = key
         self.timestampMicros = timestampMicros
         self.body = body
+        self.id = id
     }
 }
 

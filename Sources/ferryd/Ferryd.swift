@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryBroker
+import FerryStorage
 import Foundation
 import Logging
 import Metrics
@@ -35,7 +36,19 @@ struct Ferryd: AsyncParsableCommand {
     @Option(name: .long, help: "Largest accepted payload in bytes.")
     var maxPayloadBytes: Int?
 
-    @Option(name: .long, help: "Byte budget of the in-memory store.")
+    @Option(name: .long, help: "Where events and group state live (default ./ferry-data).")
+    var dataDir: String?
+
+    @Option(name: .long, help: "log (durable, the default) or memory (tests and benchmarks; lost on restart).")
+    var storage: String?
+
+    @Option(name: .long, help: "When a publish is durable: always (fsync before confirm), batch (group commit, default) or never.")
+    var fsync: FsyncPolicy?
+
+    @Option(name: .long, help: "Segment size in bytes before the log rolls to a new file.")
+    var segmentBytes: Int?
+
+    @Option(name: .long, help: "Byte budget of the in-memory store (--storage memory).")
     var maxStoredBytes: Int?
 
     @Option(name: .long, help: "Default ack timeout (ms) for groups without their own policy.")
@@ -52,7 +65,19 @@ struct Ferryd: AsyncParsableCommand {
         if let heartbeatMs { configuration.heartbeatIntervalMilliseconds = heartbeatMs }
         if let peerTimeoutMs { configuration.peerTimeoutMilliseconds = peerTimeoutMs }
         if let maxPayloadBytes { configuration.limits.maxPayloadBytes = maxPayloadBytes }
-        if let maxStoredBytes { configuration.maxStoredBytes = maxStoredBytes }
+        var log = DurableStoreConfiguration(directory: "ferry-data")
+        file?.apply(to: &log)
+        if let dataDir { log.directory = dataDir }
+        if let fsync {
+            log.defaults.fsync = fsync
+            for name in log.topics.keys where file?.topics?[name]?.fsync == nil { log.topics[name]?.fsync = fsync }
+        }
+        if let segmentBytes { log.defaults.segmentBytes = segmentBytes }
+        switch storage ?? file?.storage ?? "log" {
+        case "log": configuration.storage = .log(log)
+        case "memory": configuration.storage = .memory(maxBytes: maxStoredBytes ?? file?.maxStoredBytes ?? 1 << 30)
+        case let other: throw ValidationError("unknown storage '\(other)': use log or memory")
+        }
         if let ackTimeoutMs { configuration.defaultRetryPolicy.ackTimeoutMilliseconds = ackTimeoutMs }
         if let shutdownGraceMs { configuration.shutdownGraceMilliseconds = shutdownGraceMs }
 
@@ -81,3 +106,5 @@ struct Ferryd: AsyncParsableCommand {
         try await group.run()
     }
 }
+
+extension FsyncPolicy: ExpressibleByArgument {}

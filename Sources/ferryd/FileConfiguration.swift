@@ -1,4 +1,5 @@
 import FerryBroker
+import FerryStorage
 import Foundation
 import Yams
 
@@ -36,6 +37,41 @@ struct FileConfiguration: Decodable {
         var retry: Retry?
     }
 
+    struct Retention: Decodable {
+        var maxAgeS: Int?
+        var maxBytes: Int?
+        var keepUnconsumed: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case maxAgeS = "max_age_s"
+            case maxBytes = "max_bytes"
+            case keepUnconsumed = "keep_unconsumed"
+        }
+    }
+
+    struct Topic: Decodable {
+        var fsync: FsyncPolicy?
+        var retention: Retention?
+        var segmentBytes: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case fsync, retention
+            case segmentBytes = "segment_bytes"
+        }
+
+        func apply(to topic: TopicLogConfiguration) -> TopicLogConfiguration {
+            var topic = topic
+            if let fsync { topic.fsync = fsync }
+            if let segmentBytes { topic.segmentBytes = segmentBytes }
+            if let retention {
+                if let maxAgeS = retention.maxAgeS { topic.retention.maxAgeSeconds = maxAgeS }
+                if let maxBytes = retention.maxBytes { topic.retention.maxBytes = maxBytes }
+                if let keep = retention.keepUnconsumed { topic.retention.keepUnconsumed = keep }
+            }
+            return topic
+        }
+    }
+
     var endpoint: String?
     var logLevel: String?
     var heartbeatIntervalMs: UInt32?
@@ -43,6 +79,14 @@ struct FileConfiguration: Decodable {
     var maxPayloadBytes: Int?
     var maxBatch: Int?
     var maxStoredBytes: Int?
+    var storage: String?
+    var dataDir: String?
+    var fsync: FsyncPolicy?
+    var batchWindowUs: Int?
+    var segmentBytes: Int?
+    var segmentAgeS: Int?
+    var retention: Retention?
+    var topics: [String: Topic]?
     var defaultMaxInFlight: Int?
     var dedupWindowMs: UInt32?
     var shutdownGraceMs: UInt32?
@@ -59,13 +103,23 @@ struct FileConfiguration: Decodable {
         }
     }
 
+    /// The log's settings from this file on top of `log`.
+    func apply(to log: inout DurableStoreConfiguration) {
+        if let dataDir { log.directory = dataDir }
+        if let fsync { log.defaults.fsync = fsync }
+        if let batchWindowUs { log.defaults.batchWindowMicros = batchWindowUs }
+        if let segmentBytes { log.defaults.segmentBytes = segmentBytes }
+        if let segmentAgeS { log.defaults.segmentAgeSeconds = segmentAgeS }
+        if let retention { log.defaults = Topic(fsync: nil, retention: retention, segmentBytes: nil).apply(to: log.defaults) }
+        for (name, topic) in topics ?? [:] { log.topics[name] = topic.apply(to: log.defaults) }
+    }
+
     func apply(to configuration: inout BrokerConfiguration) {
         if let endpoint { configuration.endpoint = endpoint }
         if let heartbeatIntervalMs { configuration.heartbeatIntervalMilliseconds = heartbeatIntervalMs }
         if let peerTimeoutMs { configuration.peerTimeoutMilliseconds = peerTimeoutMs }
         if let maxPayloadBytes { configuration.limits.maxPayloadBytes = maxPayloadBytes }
         if let maxBatch { configuration.limits.maxBatch = maxBatch }
-        if let maxStoredBytes { configuration.maxStoredBytes = maxStoredBytes }
         if let defaultMaxInFlight { configuration.defaultMaxInFlight = defaultMaxInFlight }
         if let dedupWindowMs { configuration.dedupWindowMilliseconds = dedupWindowMs }
         if let shutdownGraceMs { configuration.shutdownGraceMilliseconds = shutdownGraceMs }
@@ -84,6 +138,11 @@ struct FileConfiguration: Decodable {
         case maxPayloadBytes = "max_payload_bytes"
         case maxBatch = "max_batch"
         case maxStoredBytes = "max_stored_bytes"
+        case storage, fsync, retention, topics
+        case dataDir = "data_dir"
+        case batchWindowUs = "batch_window_us"
+        case segmentBytes = "segment_bytes"
+        case segmentAgeS = "segment_age_s"
         case defaultMaxInFlight = "default_max_in_flight"
         case dedupWindowMs = "dedup_window_ms"
         case shutdownGraceMs = "shutdown_grace_ms"

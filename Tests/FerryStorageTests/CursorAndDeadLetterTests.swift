@@ -1,30 +1,59 @@
 import FerryStorage
 import Testing
 
-@Suite("InMemoryEventStore: cursors and dead letters")
+@Suite("InMemoryEventStore: group state and dead letters")
 struct CursorAndDeadLetterTests {
-    static func record(_ group: String, offset: UInt64, id: UInt64 = 999) -> DeadLetterRecord {
-        DeadLetterRecord(
-            id: id, group: group, topic: "orders.created", offset: offset, cause: offset % 2 == 0 ? .maxAttempts : .rejected,
-            attempts: UInt32(offset + 1), lastError: "error \(offset)", deadLetteredAtMicros: Int64(offset) * 10,
-            body: [UInt8(truncatingIfNeeded: offset), 0xAB])
+    static func record(_ group: String, offset: UInt64, id: UInt64 = 999) -> DeadLetterRecord { deadLetter(group, offset: offset, id: id) }
+
+    @Test("a new store has no group state; saving nothing changes nothing")
+    func emptyState() throws {
+        let store = InMemoryEventStore()
+        let empty = try store.loadGroupState()
+        #expect(empty.groups.isEmpty && empty.cursors.isEmpty && empty.retries.isEmpty)
+        #expect(GroupStateChanges().isEmpty)
+        try store.saveGroupState(GroupStateChanges())
+        expectSameState(try store.loadGroupState(), GroupStateSnapshot())
+        try store.saveGroupState(GroupStateFixture.first)
+        try store.saveGroupState(GroupStateChanges())
+        expectSameState(try store.loadGroupState(), GroupStateFixture.afterFirst)
     }
 
-    @Test("cursors are committed and read back per group and topic")
-    func cursors() throws {
+    @Test("groups, cursors (with in-flight offsets) and retries are added, replaced and removed")
+    func groupState() throws {
         let store = InMemoryEventStore()
-        #expect(store.cursors(group: "g").isEmpty)
-        #expect(store.groups.isEmpty)
-        try store.commitCursor(group: "g", topic: "a", cursor: 5)
-        try store.commitCursor(group: "g", topic: "b", cursor: 3)
-        try store.commitCursor(group: "h", topic: "a", cursor: 1)
-        #expect(store.cursors(group: "g") == ["a": 5, "b": 3])
-        #expect(store.cursors(group: "h") == ["a": 1])
-        try store.commitCursor(group: "g", topic: "a", cursor: 7)
-        #expect(store.cursors(group: "g") == ["a": 7, "b": 3])
-        #expect(store.cursors(group: "h") == ["a": 1])
-        #expect(Set(store.groups) == ["g", "h"])
-        #expect(store.groups.count == 2)
+        try store.saveGroupState(GroupStateFixture.first)
+        expectSameState(try store.loadGroupState(), GroupStateFixture.afterFirst)
+        try store.saveGroupState(GroupStateFixture.second)
+        let state = try store.loadGroupState()
+        expectSameState(state, GroupStateFixture.afterSecond)
+        #expect(state.groups.count == 2, "a replaced group is not duplicated")
+        #expect(state.cursors.count == 3, "a replaced cursor is not duplicated")
+        let cursor = try #require(state.cursors.first { $0.group == "billing" && $0.topic == "orders.created" })
+        #expect(cursor.next == 12)
+        #expect(cursor.settledBelow == 11)
+        #expect(
+            state.cursors.first { $0.group == "audit" }?.inFlight == [PendingOffset(offset: GroupStateFixture.bigOffset - 1, attempt: .max)]
+        )
+    }
+
+    @Test("a retry added and removed in the same save is kept (added wins); removing every retry empties them")
+    func retryAddAndRemove() throws {
+        let store = InMemoryEventStore()
+        let retry = GroupStateFixture.retry("g", "t", 5, attempt: 2, error: "x")
+        var changes = GroupStateChanges()
+        changes.retriesAdded = [retry]
+        changes.retriesRemoved = [retry.id]
+        try store.saveGroupState(changes)
+        #expect(try store.loadGroupState().retries == [retry])
+
+        try store.saveGroupState(GroupStateFixture.first)
+        var removeAll = GroupStateChanges()
+        removeAll.retriesRemoved = try store.loadGroupState().retries.map(\.id)
+        #expect(!removeAll.isEmpty)
+        try store.saveGroupState(removeAll)
+        let state = try store.loadGroupState()
+        #expect(state.retries.isEmpty)
+        #expect(state.groups.count == 2 && state.cursors.count == 3, "removing retries leaves groups and cursors alone")
     }
 
     @Test("dead-letter ids are assigned per group, increasing from 1, and the rest of the record is kept")
@@ -48,7 +77,6 @@ struct CursorAndDeadLetterTests {
         #expect(second.deadLetteredAtMicros == 110)
         #expect(second.body == [11, 0xAB])
         #expect(store.deadLetters(group: "h", after: 0, limit: 10).map(\.offset) == [20, 21])
-        #expect(Set(store.groups) == ["g", "h"], "a group with only dead letters is a group")
     }
 
     @Test("listing pages by id with a limit")

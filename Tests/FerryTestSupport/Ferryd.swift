@@ -12,14 +12,23 @@ public final class Ferryd: Sendable {
         public init(description: String) { self.description = description }
     }
 
+    /// The durable log's directory (unused with `--storage memory`).
+    public var dataDirectory: URL { directory.appendingPathComponent("data") }
+
     /// Starts ferryd with `arguments` added to the test defaults and waits until it listens.
-    public init(_ arguments: [String] = []) async throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferryd-test-\(UUID().uuidString)")
+    /// Its data directory is a fresh temporary one unless `reusing` names an earlier instance's.
+    public init(_ arguments: [String] = [], reusing: URL? = nil, endpoint: String = "tcp://127.0.0.1:0") async throws {
+        directory = reusing ?? FileManager.default.temporaryDirectory.appendingPathComponent("ferryd-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let endpointFile = directory.appendingPathComponent("endpoint").path
+        try? FileManager.default.removeItem(atPath: endpointFile)
+        ownsDirectory = reusing == nil
         process = try ManagedProcess(
             product: "ferryd",
-            arguments: ["--endpoint", "tcp://127.0.0.1:0", "--endpoint-file", endpointFile, "--log-level", "warning"] + arguments)
+            arguments: [
+                "--endpoint", endpoint, "--endpoint-file", endpointFile, "--log-level", "warning",
+                "--data-dir", directory.appendingPathComponent("data").path,
+            ] + arguments)
         let listening = await Wait.until(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: endpointFile) }
         guard listening, let endpoint = try? String(contentsOfFile: endpointFile, encoding: .utf8) else {
             throw StartError(description: "ferryd did not start listening within 20 s")
@@ -27,7 +36,9 @@ public final class Ferryd: Sendable {
         self.endpoint = endpoint
     }
 
+    private let ownsDirectory: Bool
+
     deinit {
-        try? FileManager.default.removeItem(at: directory)
+        if ownsDirectory { try? FileManager.default.removeItem(at: directory) }
     }
 }

@@ -156,7 +156,7 @@ struct FaultTests {
     @Test("a slow consumer never makes ferryd buffer without bound; publishers get STORAGE_FULL and recover")
     func slowConsumerMemoryBound() async throws {
         let budget = 8 << 20
-        let ferryd = try await Ferryd(["--max-stored-bytes", "\(budget)"])
+        let ferryd = try await Ferryd(["--storage", "memory", "--max-stored-bytes", "\(budget)"])
         let baseline = ferryd.process.residentBytes
         let slowHandled = Recorder<Int>()
         let slow = Worker(name: "slow", configuration: client(ferryd, "slow"))

@@ -300,6 +300,22 @@ public nonisolated struct Ferry_V1_ClientMessage: Sendable {
     set {command = .goodbye(newValue)}
   }
 
+  public var replay: Ferry_V1_Replay {
+    get {
+      if case .replay(let v)? = command {return v}
+      return Ferry_V1_Replay()
+    }
+    set {command = .replay(newValue)}
+  }
+
+  public var history: Ferry_V1_HistoryRequest {
+    get {
+      if case .history(let v)? = command {return v}
+      return Ferry_V1_HistoryRequest()
+    }
+    set {command = .history(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Command: Equatable, Sendable {
@@ -314,6 +330,8 @@ public nonisolated struct Ferry_V1_ClientMessage: Sendable {
     case deadLetterPurge(Ferry_V1_DeadLetterPurge)
     case stats(Ferry_V1_StatsRequest)
     case goodbye(Ferry_V1_Goodbye)
+    case replay(Ferry_V1_Replay)
+    case history(Ferry_V1_HistoryRequest)
 
   }
 
@@ -403,6 +421,22 @@ public nonisolated struct Ferry_V1_ServerMessage: Sendable {
     set {reply = .stats(newValue)}
   }
 
+  public var replayed: Ferry_V1_Replayed {
+    get {
+      if case .replayed(let v)? = reply {return v}
+      return Ferry_V1_Replayed()
+    }
+    set {reply = .replayed(newValue)}
+  }
+
+  public var historyEntries: Ferry_V1_HistoryEntries {
+    get {
+      if case .historyEntries(let v)? = reply {return v}
+      return Ferry_V1_HistoryEntries()
+    }
+    set {reply = .historyEntries(newValue)}
+  }
+
   public var error: Ferry_V1_Error {
     get {
       if case .error(let v)? = reply {return v}
@@ -423,6 +457,8 @@ public nonisolated struct Ferry_V1_ServerMessage: Sendable {
     case deadLetterEntries(Ferry_V1_DeadLetterEntries)
     case deadLetterCount(Ferry_V1_DeadLetterCount)
     case stats(Ferry_V1_Stats)
+    case replayed(Ferry_V1_Replayed)
+    case historyEntries(Ferry_V1_HistoryEntries)
     case error(Ferry_V1_Error)
 
   }
@@ -479,6 +515,9 @@ public nonisolated struct Ferry_V1_Welcome: Sendable {
 
   public var maxBatch: UInt32 = 0
 
+  /// Unique per broker run: changes when the broker restarts.
+  public var brokerID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -488,6 +527,10 @@ public nonisolated struct Ferry_V1_Heartbeat: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  /// The broker's run id (from Welcome). A client that sees it change knows the broker
+  /// restarted and must greet it and subscribe again.
+  public var brokerID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1012,6 +1055,152 @@ public nonisolated struct Ferry_V1_Stats: Sendable {
   public init() {}
 }
 
+/// Moves a group's cursor so it receives events again (or skips them). Deliveries in flight
+/// stay in flight; pending retries below the new position are kept.
+public nonisolated struct Ferry_V1_Replay: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var group: String = String()
+
+  /// One topic, or empty for every topic the group follows.
+  public var topic: String = String()
+
+  public var position: Ferry_V1_Replay.OneOf_Position? = nil
+
+  /// This offset (clamped to what the topic still holds).
+  public var offset: UInt64 {
+    get {
+      if case .offset(let v)? = position {return v}
+      return 0
+    }
+    set {position = .offset(newValue)}
+  }
+
+  /// The first event stored at or after this time, microseconds since the Unix epoch.
+  public var timestampUs: Int64 {
+    get {
+      if case .timestampUs(let v)? = position {return v}
+      return 0
+    }
+    set {position = .timestampUs(newValue)}
+  }
+
+  /// The oldest event still held.
+  public var beginning: Bool {
+    get {
+      if case .beginning(let v)? = position {return v}
+      return false
+    }
+    set {position = .beginning(newValue)}
+  }
+
+  /// After the newest event: skip the backlog.
+  public var end: Bool {
+    get {
+      if case .end(let v)? = position {return v}
+      return false
+    }
+    set {position = .end(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Position: Equatable, Sendable {
+    /// This offset (clamped to what the topic still holds).
+    case offset(UInt64)
+    /// The first event stored at or after this time, microseconds since the Unix epoch.
+    case timestampUs(Int64)
+    /// The oldest event still held.
+    case beginning(Bool)
+    /// After the newest event: skip the backlog.
+    case end(Bool)
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Ferry_V1_CursorPosition: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var topic: String = String()
+
+  public var offset: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Ferry_V1_Replayed: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var cursors: [Ferry_V1_CursorPosition] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Every stored event with this key, across topics, each topic in offset order.
+public nonisolated struct Ferry_V1_HistoryRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var key: String = String()
+
+  /// 0 means 1000; at most 10000.
+  public var limit: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Ferry_V1_HistoryEntry: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var topic: String = String()
+
+  public var offset: UInt64 = 0
+
+  public var event: Ferry_V1_Event {
+    get {_event ?? Ferry_V1_Event()}
+    set {_event = newValue}
+  }
+  /// Returns true if `event` has been explicitly set.
+  public var hasEvent: Bool {self._event != nil}
+  /// Clears the value of `event`. Subsequent reads from it will return its default value.
+  public mutating func clearEvent() {self._event = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _event: Ferry_V1_Event? = nil
+}
+
+public nonisolated struct Ferry_V1_HistoryEntries: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var entries: [Ferry_V1_HistoryEntry] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "ferry.v1"
@@ -1030,7 +1219,7 @@ nonisolated extension Ferry_V1_DeadLetterReason: SwiftProtobuf._ProtoNameProvidi
 
 nonisolated extension Ferry_V1_ClientMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClientMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{1}publish\0\u{1}subscribe\0\u{1}unsubscribe\0\u{1}settle\0\u{1}heartbeat\0\u{3}dead_letter_list\0\u{3}dead_letter_requeue\0\u{3}dead_letter_purge\0\u{1}stats\0\u{1}goodbye\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{1}publish\0\u{1}subscribe\0\u{1}unsubscribe\0\u{1}settle\0\u{1}heartbeat\0\u{3}dead_letter_list\0\u{3}dead_letter_requeue\0\u{3}dead_letter_purge\0\u{1}stats\0\u{1}goodbye\0\u{1}replay\0\u{1}history\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1182,6 +1371,32 @@ nonisolated extension Ferry_V1_ClientMessage: SwiftProtobuf.Message, SwiftProtob
           self.command = .goodbye(v)
         }
       }()
+      case 21: try {
+        var v: Ferry_V1_Replay?
+        var hadOneofValue = false
+        if let current = self.command {
+          hadOneofValue = true
+          if case .replay(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.command = .replay(v)
+        }
+      }()
+      case 22: try {
+        var v: Ferry_V1_HistoryRequest?
+        var hadOneofValue = false
+        if let current = self.command {
+          hadOneofValue = true
+          if case .history(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.command = .history(v)
+        }
+      }()
       default: break
       }
     }
@@ -1240,6 +1455,14 @@ nonisolated extension Ferry_V1_ClientMessage: SwiftProtobuf.Message, SwiftProtob
       guard case .goodbye(let v)? = self.command else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
     }()
+    case .replay?: try {
+      guard case .replay(let v)? = self.command else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+    }()
+    case .history?: try {
+      guard case .history(let v)? = self.command else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -1255,7 +1478,7 @@ nonisolated extension Ferry_V1_ClientMessage: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Ferry_V1_ServerMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServerMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}welcome\0\u{3}publish_result\0\u{1}subscribed\0\u{1}unsubscribed\0\u{1}deliver\0\u{1}heartbeat\0\u{3}dead_letter_entries\0\u{3}dead_letter_count\0\u{2}\u{2}stats\0\u{2}\u{b}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}welcome\0\u{3}publish_result\0\u{1}subscribed\0\u{1}unsubscribed\0\u{1}deliver\0\u{1}heartbeat\0\u{3}dead_letter_entries\0\u{3}dead_letter_count\0\u{2}\u{2}stats\0\u{1}replayed\0\u{3}history_entries\0\u{2}\u{9}error\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1381,6 +1604,32 @@ nonisolated extension Ferry_V1_ServerMessage: SwiftProtobuf.Message, SwiftProtob
           self.reply = .stats(v)
         }
       }()
+      case 20: try {
+        var v: Ferry_V1_Replayed?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .replayed(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .replayed(v)
+        }
+      }()
+      case 21: try {
+        var v: Ferry_V1_HistoryEntries?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .historyEntries(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .historyEntries(v)
+        }
+      }()
       case 30: try {
         var v: Ferry_V1_Error?
         var hadOneofValue = false
@@ -1443,6 +1692,14 @@ nonisolated extension Ferry_V1_ServerMessage: SwiftProtobuf.Message, SwiftProtob
     case .stats?: try {
       guard case .stats(let v)? = self.reply else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+    }()
+    case .replayed?: try {
+      guard case .replayed(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+    }()
+    case .historyEntries?: try {
+      guard case .historyEntries(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
     }()
     case .error?: try {
       guard case .error(let v)? = self.reply else { preconditionFailure() }
@@ -1533,7 +1790,7 @@ nonisolated extension Ferry_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}server_version\0\u{3}heartbeat_interval_ms\0\u{3}peer_timeout_ms\0\u{3}max_payload_bytes\0\u{3}max_batch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}server_version\0\u{3}heartbeat_interval_ms\0\u{3}peer_timeout_ms\0\u{3}max_payload_bytes\0\u{3}max_batch\0\u{3}broker_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1547,6 +1804,7 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.peerTimeoutMs) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.maxPayloadBytes) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.maxBatch) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.brokerID) }()
       default: break
       }
     }
@@ -1571,6 +1829,9 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
     if self.maxBatch != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxBatch, fieldNumber: 6)
     }
+    if !self.brokerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.brokerID, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1581,6 +1842,7 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.peerTimeoutMs != rhs.peerTimeoutMs {return false}
     if lhs.maxPayloadBytes != rhs.maxPayloadBytes {return false}
     if lhs.maxBatch != rhs.maxBatch {return false}
+    if lhs.brokerID != rhs.brokerID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1588,18 +1850,29 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Ferry_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Heartbeat"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}broker_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.brokerID) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.brokerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.brokerID, fieldNumber: 1)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Ferry_V1_Heartbeat, rhs: Ferry_V1_Heartbeat) -> Bool {
+    if lhs.brokerID != rhs.brokerID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2692,6 +2965,271 @@ nonisolated extension Ferry_V1_Stats: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs.storedBytes != rhs.storedBytes {return false}
     if lhs.connections != rhs.connections {return false}
     if lhs.prometheusText != rhs.prometheusText {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_Replay: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Replay"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}topic\0\u{1}offset\0\u{3}timestamp_us\0\u{1}beginning\0\u{1}end\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.group) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.topic) }()
+      case 3: try {
+        var v: UInt64?
+        try decoder.decodeSingularUInt64Field(value: &v)
+        if let v = v {
+          if self.position != nil {try decoder.handleConflictingOneOf()}
+          self.position = .offset(v)
+        }
+      }()
+      case 4: try {
+        var v: Int64?
+        try decoder.decodeSingularInt64Field(value: &v)
+        if let v = v {
+          if self.position != nil {try decoder.handleConflictingOneOf()}
+          self.position = .timestampUs(v)
+        }
+      }()
+      case 5: try {
+        var v: Bool?
+        try decoder.decodeSingularBoolField(value: &v)
+        if let v = v {
+          if self.position != nil {try decoder.handleConflictingOneOf()}
+          self.position = .beginning(v)
+        }
+      }()
+      case 6: try {
+        var v: Bool?
+        try decoder.decodeSingularBoolField(value: &v)
+        if let v = v {
+          if self.position != nil {try decoder.handleConflictingOneOf()}
+          self.position = .end(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.group.isEmpty {
+      try visitor.visitSingularStringField(value: self.group, fieldNumber: 1)
+    }
+    if !self.topic.isEmpty {
+      try visitor.visitSingularStringField(value: self.topic, fieldNumber: 2)
+    }
+    switch self.position {
+    case .offset?: try {
+      guard case .offset(let v)? = self.position else { preconditionFailure() }
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 3)
+    }()
+    case .timestampUs?: try {
+      guard case .timestampUs(let v)? = self.position else { preconditionFailure() }
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 4)
+    }()
+    case .beginning?: try {
+      guard case .beginning(let v)? = self.position else { preconditionFailure() }
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 5)
+    }()
+    case .end?: try {
+      guard case .end(let v)? = self.position else { preconditionFailure() }
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 6)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_Replay, rhs: Ferry_V1_Replay) -> Bool {
+    if lhs.group != rhs.group {return false}
+    if lhs.topic != rhs.topic {return false}
+    if lhs.position != rhs.position {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_CursorPosition: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CursorPosition"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topic\0\u{1}offset\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.topic) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.topic.isEmpty {
+      try visitor.visitSingularStringField(value: self.topic, fieldNumber: 1)
+    }
+    if self.offset != 0 {
+      try visitor.visitSingularUInt64Field(value: self.offset, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_CursorPosition, rhs: Ferry_V1_CursorPosition) -> Bool {
+    if lhs.topic != rhs.topic {return false}
+    if lhs.offset != rhs.offset {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_Replayed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Replayed"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cursors\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.cursors) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.cursors.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.cursors, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_Replayed, rhs: Ferry_V1_Replayed) -> Bool {
+    if lhs.cursors != rhs.cursors {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_HistoryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HistoryRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 1)
+    }
+    if self.limit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.limit, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_HistoryRequest, rhs: Ferry_V1_HistoryRequest) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs.limit != rhs.limit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_HistoryEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HistoryEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topic\0\u{1}offset\0\u{1}event\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.topic) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._event) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.topic.isEmpty {
+      try visitor.visitSingularStringField(value: self.topic, fieldNumber: 1)
+    }
+    if self.offset != 0 {
+      try visitor.visitSingularUInt64Field(value: self.offset, fieldNumber: 2)
+    }
+    try { if let v = self._event {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_HistoryEntry, rhs: Ferry_V1_HistoryEntry) -> Bool {
+    if lhs.topic != rhs.topic {return false}
+    if lhs.offset != rhs.offset {return false}
+    if lhs._event != rhs._event {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_HistoryEntries: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HistoryEntries"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}entries\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.entries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.entries, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_HistoryEntries, rhs: Ferry_V1_HistoryEntries) -> Bool {
+    if lhs.entries != rhs.entries {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -60,7 +60,8 @@ def endpoint(tmp_path_factory):
     log_path = workdir / "ferryd.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [FERRYD, "--endpoint", "tcp://127.0.0.1:0", "--endpoint-file", str(endpoint_file)],
+            [FERRYD, "--endpoint", "tcp://127.0.0.1:0", "--endpoint-file", str(endpoint_file),
+             "--data-dir", str(workdir / "data")],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         def ready():

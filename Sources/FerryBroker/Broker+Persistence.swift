@@ -1,0 +1,158 @@
+import FerryProtocol
+import FerryStorage
+import Foundation
+
+/// A publish result held until its events are durable.
+struct PendingConfirm {
+    let peer: PeerID
+    let requestID: UInt64
+    let result: PublishResult
+    /// Each topic's offset end that must be durable first.
+    let needs: [String: UInt64]
+}
+
+extension Broker {
+    /// Queues a redelivery and records it for the next save.
+    func schedule(_ entry: RetryEntry, in group: ConsumerGroup) {
+        group.retries.push(entry)
+        if entry.tracksCursor { group.cursors[entry.topic]?.track(entry.offset, attempt: entry.attempt) }
+        let delay = entry.due > now ? Int64((entry.due - now) / 1000) : 0
+        pendingChanges.retriesAdded.append(
+            RetryState(
+                group: group.name, topic: entry.topic, offset: entry.offset, tracksCursor: entry.tracksCursor, attempt: entry.attempt,
+                dueMicros: Clock.wallMicroseconds() + delay, lastError: entry.lastError, key: entry.key))
+    }
+
+    /// The stored envelope at `offset`, for a retry restored without its body.
+    func storedBody(topic: String, offset: UInt64) -> [UInt8]? {
+        guard let event = try? store.read(topic: topic, from: offset, limit: 1).first, event.offset == offset else { return nil }
+        return event.body
+    }
+
+    /// Saves what changed in groups, cursors and retries, in one transaction. Called once per loop
+    /// iteration; a failure keeps the changes for the next try.
+    public func persistGroupState() {
+        for group in groups.values {
+            if group.definitionChanged {
+                pendingChanges.groups.append(
+                    GroupDefinition(
+                        name: group.name, patterns: group.patterns.map(\.description), policy: Self.encode(group.policy),
+                        startAtLatest: group.startAtLatest))
+            }
+            for cursor in group.cursors.values where cursor.dirty {
+                pendingChanges.cursors.append(
+                    CursorState(
+                        group: group.name, topic: cursor.topic, next: cursor.next,
+                        inFlight: cursor.outstanding.map { PendingOffset(offset: $0.key, attempt: $0.value) }))
+            }
+        }
+        guard !pendingChanges.isEmpty else { return }
+        do {
+            try store.saveGroupState(pendingChanges)
+            pendingChanges = GroupStateChanges()
+            for group in groups.values {
+                group.definitionChanged = false
+                for cursor in group.cursors.values { cursor.dirty = false }
+            }
+        } catch {
+            metrics.stateSaveFailures.increment()
+            logger.error("saving group state failed; will retry", metadata: ["error": "\(error)"])
+            pendingChanges.groups.removeAll()
+            pendingChanges.cursors.removeAll()
+        }
+    }
+
+    /// Brings back groups, cursors, retries and the dedup window from the store.
+    func restoreGroupState() {
+        let snapshot: GroupStateSnapshot
+        do {
+            snapshot = try store.loadGroupState()
+        } catch {
+            logger.critical("loading group state failed; groups start empty", metadata: ["error": "\(error)"])
+            return
+        }
+        for definition in snapshot.groups {
+            let policy =
+                (try? JSONDecoder().decode(RetryPolicy.self, from: Data(definition.policy.utf8))) ?? configuration.defaultRetryPolicy
+            let group = ConsumerGroup(name: definition.name, policy: policy, startAtLatest: definition.startAtLatest)
+            for pattern in definition.patterns { if let parsed = try? TopicPattern(pattern) { group.follow(parsed) } }
+            group.definitionChanged = false
+            groups[definition.name] = group
+        }
+        var retried = Set<RetryID>()
+        for retry in snapshot.retries {
+            guard let group = groups[retry.group] else { continue }
+            let wait = max(0, retry.dueMicros - Clock.wallMicroseconds())
+            group.retries.push(
+                RetryEntry(
+                    due: now + UInt64(wait) * 1000, topic: retry.topic, offset: retry.offset, key: retry.key, attempt: retry.attempt,
+                    body: nil,
+                    lastError: retry.lastError, tracksCursor: retry.tracksCursor))
+            retried.insert(retry.id)
+        }
+        var redelivered = 0
+        for state in snapshot.cursors {
+            guard let group = groups[state.group] else { continue }
+            let cursor = TopicCursor(topic: state.topic, start: state.next)
+            group.cursors[state.topic] = cursor
+            for pending in state.inFlight {
+                cursor.track(pending.offset, attempt: pending.attempt)
+                let id = RetryID(group: state.group, topic: state.topic, offset: pending.offset, tracksCursor: true)
+                guard !retried.contains(id) else { continue }
+                // In flight when the broker stopped: deliver again, counting the attempt it had.
+                let key = (try? store.read(topic: state.topic, from: pending.offset, limit: 1).first?.key) ?? ""
+                schedule(
+                    RetryEntry(
+                        due: now, topic: state.topic, offset: pending.offset, key: key ?? "", attempt: pending.attempt + 1, body: nil,
+                        lastError: "in flight when the broker stopped", tracksCursor: true), in: group)
+                redelivered += 1
+            }
+            cursor.dirty = false
+        }
+        let window = Int64(configuration.dedupWindowMilliseconds) * 1000
+        for entry in store.recentEventIDs(windowMicros: window, limit: configuration.dedupMaxEntries) {
+            dedup.remember(DedupWindow.key(topic: entry.topic, id: entry.id), offset: entry.offset, now: now)
+        }
+        if !snapshot.groups.isEmpty {
+            logger.info(
+                "restored consumer groups",
+                metadata: [
+                    "groups": "\(snapshot.groups.count)", "retries": "\(snapshot.retries.count)", "redelivering": "\(redelivered)",
+                    "dedupIDs": "\(dedup.count)",
+                ])
+        }
+    }
+
+    /// Sends the publish results whose events became durable.
+    public func releaseDurableConfirms() {
+        guard !pendingConfirms.isEmpty else { return }
+        var waiting: [PendingConfirm] = []
+        for confirm in pendingConfirms {
+            if confirm.needs.allSatisfy({ store.durableEnd(topic: $0.key) >= $0.value }) {
+                if let peer = peers[confirm.peer] { reply(to: peer, requestID: confirm.requestID, .publishResult(confirm.result)) }
+            } else {
+                waiting.append(confirm)
+            }
+        }
+        pendingConfirms = waiting
+    }
+
+    static func encode(_ policy: RetryPolicy) -> String {
+        (try? String(decoding: JSONEncoder().encode(policy), as: UTF8.self)) ?? "{}"
+    }
+}
+
+extension Broker {
+    /// The store's sync-completion descriptor, for the server's poller.
+    public func syncCompleted() {
+        store.collectSyncs()
+        releaseDurableConfirms()
+    }
+
+    /// Work done once per loop iteration after dispatching: start fsyncs for what was
+    /// appended, and save group state.
+    public func endIteration() {
+        store.flush()
+        persistGroupState()
+    }
+}

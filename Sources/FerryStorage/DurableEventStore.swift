@@ -1,0 +1,187 @@
+import Foundation
+
+/// The durable ``EventStore``: a segmented, CRC-checked log per topic under
+/// `<directory>/topics/<topic>/`, and group state in `<directory>/groups.sqlite`.
+///
+/// Appends are written at once and synced by a ``Syncer`` thread per each topic's fsync
+/// policy; ``durableEnd(topic:)`` says how far a topic is durable, and the broker confirms
+/// and delivers only that far.
+public final class DurableEventStore: EventStore {
+    /// What opening the store found: recovered records and repairs made.
+    public struct RecoveryReport: Sendable {
+        public var topics = 0
+        public var records = 0
+        public var truncatedBytes = 0
+        public var corruptRecords = 0
+        public var problems: [String] = []
+        public var seconds = 0.0
+    }
+
+    public let configuration: DurableStoreConfiguration
+    public private(set) var recovery = RecoveryReport()
+    private let topicsDirectory: URL
+    private var logs: [String: TopicLog] = [:]
+    private let database: GroupStateDatabase
+    private let syncer = Syncer()
+    /// Topics appended to since the last flush, with their end offset.
+    private var unsynced: [String: UInt64] = [:]
+    private var closed = false
+
+    /// Opens the store, creating the directory if needed and recovering every topic.
+    public init(configuration: DurableStoreConfiguration) throws(StorageError) {
+        self.configuration = configuration
+        let started = Date()
+        let root = URL(fileURLWithPath: configuration.directory)
+        topicsDirectory = root.appendingPathComponent("topics")
+        do {
+            try FileManager.default.createDirectory(at: topicsDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw StorageError(.io, "cannot create the data directory \(topicsDirectory.path): \(error.localizedDescription)")
+        }
+        guard FileManager.default.isWritableFile(atPath: topicsDirectory.path) else {
+            throw StorageError(.io, "the data directory \(root.path) is not writable")
+        }
+        database = try GroupStateDatabase(path: root.appendingPathComponent("groups.sqlite").path)
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: topicsDirectory.path)) ?? []).sorted()
+        for name in names {
+            var segmentRecovery = Segment.Recovery()
+            let log = try TopicLog(
+                name: name, directory: topicsDirectory.appendingPathComponent(name), configuration: configuration.configuration(for: name),
+                recovery: &segmentRecovery)
+            logs[name] = log
+            recovery.topics += 1
+            recovery.records += segmentRecovery.records
+            recovery.truncatedBytes += segmentRecovery.truncatedBytes
+            recovery.corruptRecords += segmentRecovery.corruptRecords
+            recovery.problems += segmentRecovery.problems
+        }
+        recovery.seconds = Date().timeIntervalSince(started)
+    }
+
+    deinit { close() }
+
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        flush()
+        syncer.stop()
+    }
+
+    private func log(for topic: String) throws(StorageError) -> TopicLog {
+        if let log = logs[topic] { return log }
+        var unused = Segment.Recovery()
+        let log = try TopicLog(
+            name: topic, directory: topicsDirectory.appendingPathComponent(topic), configuration: configuration.configuration(for: topic),
+            recovery: &unused)
+        logs[topic] = log
+        return log
+    }
+
+    public func append(topic: String, events: [NewEvent]) throws(StorageError) -> [UInt64] {
+        let log = try log(for: topic)
+        let offsets = try log.append(events)
+        if log.configuration.fsync == .never {
+            log.durableEnd = log.nextOffset
+        } else {
+            unsynced[topic] = log.nextOffset
+        }
+        return offsets
+    }
+
+    public func read(topic: String, from offset: UInt64, limit: Int) throws(StorageError) -> [StoredEvent] {
+        try logs[topic]?.read(from: offset, limit: limit) ?? []
+    }
+
+    public func bounds(topic: String) -> Range<UInt64> {
+        guard let log = logs[topic] else { return 0..<0 }
+        return log.firstOffset..<log.nextOffset
+    }
+
+    public var topics: [String] { Array(logs.keys) }
+    public var storedBytes: Int { logs.values.reduce(0) { $0 + $1.bytes } }
+
+    /// Events stay until retention removes them.
+    public func release(topic: String, below offset: UInt64) {}
+
+    // MARK: - Durability
+
+    public func durableEnd(topic: String) -> UInt64 { logs[topic]?.durableEnd ?? 0 }
+    public var syncNotificationDescriptor: Int32? { syncer.completions.fileDescriptor }
+
+    public func flush() {
+        for (topic, upTo) in unsynced {
+            guard let log = logs[topic] else { continue }
+            syncer.request(
+                Syncer.Request(
+                    topic: topic, upTo: upTo, files: log.files(since: log.durableEnd),
+                    windowMicros: log.configuration.fsync == .batch ? log.configuration.batchWindowMicros : 0))
+        }
+        unsynced.removeAll(keepingCapacity: true)
+    }
+
+    public func collectSyncs() {
+        for completion in syncer.completions.drain() {
+            guard let log = logs[completion.topic] else { continue }
+            if completion.error != nil {
+                // Try again with the next flush; confirms wait until the data is durable.
+                unsynced[completion.topic] = max(unsynced[completion.topic] ?? 0, completion.upTo)
+            } else if completion.upTo > log.durableEnd {
+                log.durableEnd = completion.upTo
+            }
+        }
+    }
+
+    // MARK: - Time, keys, retention
+
+    public func offset(topic: String, atOrAfter timestampMicros: Int64) throws(StorageError) -> UInt64 {
+        try logs[topic]?.offset(atOrAfter: timestampMicros) ?? 0
+    }
+
+    public func history(key: String, limit: Int) throws(StorageError) -> [(topic: String, event: StoredEvent)] {
+        var found: [(topic: String, event: StoredEvent)] = []
+        for name in logs.keys.sorted() where found.count < limit {
+            found += try logs[name]!.events(withKey: key, limit: limit - found.count).map { (name, $0) }
+        }
+        return found
+    }
+
+    public func recentEventIDs(windowMicros: Int64, limit: Int) -> [(topic: String, id: String, offset: UInt64)] {
+        let since = Int64(Date().timeIntervalSince1970 * 1_000_000) - windowMicros
+        var ids: [(topic: String, id: String, offset: UInt64)] = []
+        for (name, log) in logs {
+            ids += ((try? log.recentIDs(since: since, limit: limit)) ?? []).map { (name, $0.id, $0.offset) }
+        }
+        return Array(ids.suffix(limit))
+    }
+
+    public func applyRetention(consumedBelow: [String: UInt64]) -> UInt64 {
+        var dropped: UInt64 = 0
+        let now = Date()
+        for (name, log) in logs {
+            dropped += log.applyRetention(consumedBelow: consumedBelow[name], now: now).droppedUnconsumed
+        }
+        return dropped
+    }
+
+    // MARK: - Group state
+
+    public func saveGroupState(_ changes: GroupStateChanges) throws(StorageError) {
+        guard !changes.isEmpty else { return }
+        try database.save(changes)
+    }
+
+    public func loadGroupState() throws(StorageError) -> GroupStateSnapshot { try database.load() }
+
+    @discardableResult
+    public func addDeadLetter(_ record: DeadLetterRecord) throws(StorageError) -> UInt64 { try database.addDeadLetter(record) }
+
+    public func deadLetters(group: String, after afterID: UInt64, limit: Int) -> [DeadLetterRecord] {
+        database.deadLetters(group: group, after: afterID, limit: limit)
+    }
+
+    public func deadLetterCount(group: String) -> Int { database.deadLetterCount(group: group) }
+
+    public func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord] {
+        try database.removeDeadLetters(group: group, ids: ids)
+    }
+}

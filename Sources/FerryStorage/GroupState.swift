@@ -1,0 +1,131 @@
+/// A consumer group's definition, as the broker persists it.
+public struct GroupDefinition: Sendable, Equatable {
+    public var name: String
+    public var patterns: [String]
+    /// The group's retry policy, encoded by the broker (opaque here).
+    public var policy: String
+    public var startAtLatest: Bool
+
+    public init(name: String, patterns: [String], policy: String, startAtLatest: Bool) {
+        self.name = name
+        self.patterns = patterns
+        self.policy = policy
+        self.startAtLatest = startAtLatest
+    }
+}
+
+/// An offset delivered and not yet settled, with the attempt it was delivered as.
+public struct PendingOffset: Sendable, Equatable {
+    public var offset: UInt64
+    public var attempt: UInt32
+
+    public init(offset: UInt64, attempt: UInt32) {
+        self.offset = offset
+        self.attempt = attempt
+    }
+}
+
+/// A group's position in one topic: every offset below `next` is settled except `inFlight`
+/// and the offsets with a scheduled retry.
+public struct CursorState: Sendable, Equatable {
+    public var group: String
+    public var topic: String
+    public var next: UInt64
+    public var inFlight: [PendingOffset]
+
+    public init(group: String, topic: String, next: UInt64, inFlight: [PendingOffset]) {
+        self.group = group
+        self.topic = topic
+        self.next = next
+        self.inFlight = inFlight
+    }
+
+    /// Every offset below this is settled.
+    public var settledBelow: UInt64 { inFlight.map(\.offset).min() ?? next }
+}
+
+/// A scheduled redelivery.
+public struct RetryState: Sendable, Equatable {
+    public var group: String
+    public var topic: String
+    public var offset: UInt64
+    /// Whether the offset counts in its cursor (false for a requeued dead letter).
+    public var tracksCursor: Bool
+    /// The attempt number the redelivery will carry.
+    public var attempt: UInt32
+    /// When it is due, wall-clock microseconds since the Unix epoch.
+    public var dueMicros: Int64
+    public var lastError: String
+    public var key: String
+
+    public init(
+        group: String, topic: String, offset: UInt64, tracksCursor: Bool, attempt: UInt32, dueMicros: Int64, lastError: String, key: String
+    ) {
+        self.group = group
+        self.topic = topic
+        self.offset = offset
+        self.tracksCursor = tracksCursor
+        self.attempt = attempt
+        self.dueMicros = dueMicros
+        self.lastError = lastError
+        self.key = key
+    }
+
+    public var id: RetryID { RetryID(group: group, topic: topic, offset: offset, tracksCursor: tracksCursor) }
+}
+
+/// Names a scheduled redelivery.
+public struct RetryID: Sendable, Hashable {
+    public var group: String
+    public var topic: String
+    public var offset: UInt64
+    public var tracksCursor: Bool
+
+    public init(group: String, topic: String, offset: UInt64, tracksCursor: Bool) {
+        self.group = group
+        self.topic = topic
+        self.offset = offset
+        self.tracksCursor = tracksCursor
+    }
+}
+
+/// What changed in the groups' state since the last save; saved atomically.
+public struct GroupStateChanges: Sendable {
+    public var groups: [GroupDefinition] = []
+    public var cursors: [CursorState] = []
+    public var retriesAdded: [RetryState] = []
+    public var retriesRemoved: [RetryID] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { groups.isEmpty && cursors.isEmpty && retriesAdded.isEmpty && retriesRemoved.isEmpty }
+}
+
+/// Everything a restarted broker needs to resume its groups.
+public struct GroupStateSnapshot: Sendable {
+    public var groups: [GroupDefinition] = []
+    public var cursors: [CursorState] = []
+    public var retries: [RetryState] = []
+
+    public init() {}
+}
+
+extension GroupStateSnapshot {
+    /// Applies saved changes, as a store without a database keeps its state.
+    mutating func apply(_ changes: GroupStateChanges) {
+        for group in changes.groups {
+            if let index = groups.firstIndex(where: { $0.name == group.name }) { groups[index] = group } else { groups.append(group) }
+        }
+        for cursor in changes.cursors {
+            if let index = cursors.firstIndex(where: { $0.group == cursor.group && $0.topic == cursor.topic }) {
+                cursors[index] = cursor
+            } else {
+                cursors.append(cursor)
+            }
+        }
+        let removed = Set(changes.retriesRemoved)
+        let added = Set(changes.retriesAdded.map(\.id))
+        retries.removeAll { removed.contains($0.id) || added.contains($0.id) }
+        retries.append(contentsOf: changes.retriesAdded)
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+import GRDB
+
+/// Consumer-group state and dead letters in SQLite (WAL, one transaction per save).
+///
+/// A save is written to the WAL before the broker goes on, so a killed broker loses none of
+/// it; `synchronous = NORMAL` leaves the fsync to checkpoints, so a power loss may cost the
+/// last saves — their events are then redelivered, never lost.
+final class GroupStateDatabase {
+    private let pool: DatabasePool
+
+    init(path: String) throws(StorageError) {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try pool.write { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE IF NOT EXISTS groups(name TEXT PRIMARY KEY, patterns TEXT NOT NULL, policy TEXT NOT NULL,
+                            start_latest INTEGER NOT NULL);
+                        CREATE TABLE IF NOT EXISTS cursors(grp TEXT NOT NULL, topic TEXT NOT NULL, next INTEGER NOT NULL,
+                            in_flight BLOB NOT NULL, PRIMARY KEY(grp, topic));
+                        CREATE TABLE IF NOT EXISTS retries(grp TEXT NOT NULL, topic TEXT NOT NULL, offset INTEGER NOT NULL,
+                            tracks INTEGER NOT NULL, attempt INTEGER NOT NULL, due_us INTEGER NOT NULL, last_error TEXT NOT NULL,
+                            key TEXT NOT NULL, PRIMARY KEY(grp, topic, offset, tracks));
+                        CREATE TABLE IF NOT EXISTS dead_letter_ids(grp TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
+                        CREATE TABLE IF NOT EXISTS dead_letters(grp TEXT NOT NULL, id INTEGER NOT NULL, topic TEXT NOT NULL,
+                            offset INTEGER NOT NULL, cause INTEGER NOT NULL, attempts INTEGER NOT NULL, last_error TEXT NOT NULL,
+                            at_us INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY(grp, id));
+                        """)
+            }
+        } catch {
+            throw Self.storageError(error, "opening \(path)")
+        }
+    }
+
+    static func storageError(_ error: any Error, _ operation: String) -> StorageError {
+        if let error = error as? DatabaseError, error.resultCode == .SQLITE_FULL {
+            return StorageError(.full, "\(operation): the disk is full")
+        }
+        return StorageError(.io, "\(operation): \(error)")
+    }
+
+    func save(_ changes: GroupStateChanges) throws(StorageError) {
+        do {
+            try pool.write { db in
+                for group in changes.groups {
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO groups(name, patterns, policy, start_latest) VALUES (?, ?, ?, ?)",
+                        arguments: [group.name, group.patterns.joined(separator: "\n"), group.policy, group.startAtLatest])
+                }
+                for cursor in changes.cursors {
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO cursors(grp, topic, next, in_flight) VALUES (?, ?, ?, ?)",
+                        arguments: [cursor.group, cursor.topic, Int64(bitPattern: cursor.next), Self.encode(cursor.inFlight)])
+                }
+                for retry in changes.retriesRemoved {
+                    try db.execute(
+                        sql: "DELETE FROM retries WHERE grp = ? AND topic = ? AND offset = ? AND tracks = ?",
+                        arguments: [retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor])
+                }
+                for retry in changes.retriesAdded {
+                    try db.execute(
+                        sql: """
+                            INSERT OR REPLACE INTO retries(grp, topic, offset, tracks, attempt, due_us, last_error, key)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [
+                            retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor, Int64(retry.attempt),
+                            retry.dueMicros, retry.lastError, retry.key,
+                        ])
+                }
+            }
+        } catch {
+            throw Self.storageError(error, "saving group state")
+        }
+    }
+
+    func load() throws(StorageError) -> GroupStateSnapshot {
+        do {
+            return try pool.read { db in
+                var snapshot = GroupStateSnapshot()
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM groups") {
+                    let patterns: String = row["patterns"]
+                    snapshot.groups.append(
+                        GroupDefinition(
+                            name: row["name"], patterns: patterns.split(separator: "\n").map(String.init), policy: row["policy"],
+                            startAtLatest: row["start_latest"]))
+                }
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM cursors") {
+                    let next: Int64 = row["next"]
+                    let inFlight: Data = row["in_flight"]
+                    snapshot.cursors.append(
+                        CursorState(group: row["grp"], topic: row["topic"], next: UInt64(bitPattern: next), inFlight: Self.decode(inFlight))
+                    )
+                }
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM retries") {
+                    let offset: Int64 = row["offset"]
+                    let attempt: Int64 = row["attempt"]
+                    snapshot.retries.append(
+                        RetryState(
+                            group: row["grp"], topic: row["topic"], offset: UInt64(bitPattern: offset), tracksCursor: row["tracks"],
+                            attempt: UInt32(attempt), dueMicros: row["due_us"], lastError: row["last_error"], key: row["key"]))
+                }
+                return snapshot
+            }
+        } catch {
+            throw Self.storageError(error, "loading group state")
+        }
+    }
+
+    // MARK: - Dead letters
+
+    func addDeadLetter(_ record: DeadLetterRecord) throws(StorageError) -> UInt64 {
+        do {
+            return try pool.write { db in
+                // Ids are never reused, even after a purge: a per-group counter in the same transaction.
+                let last = try Int64.fetchOne(db, sql: "SELECT last_id FROM dead_letter_ids WHERE grp = ?", arguments: [record.group]) ?? 0
+                let id = last + 1
+                try db.execute(sql: "INSERT OR REPLACE INTO dead_letter_ids(grp, last_id) VALUES (?, ?)", arguments: [record.group, id])
+                try db.execute(
+                    sql: """
+                        INSERT INTO dead_letters(grp, id, topic, offset, cause, attempts, last_error, at_us, body)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        record.group, id, record.topic, Int64(bitPattern: record.offset), Int64(record.cause.rawValue),
+                        Int64(record.attempts),
+                        record.lastError, record.deadLetteredAtMicros, Data(record.body),
+                    ])
+                return UInt64(id)
+            }
+        } catch {
+            throw Self.storageError(error, "adding a dead letter")
+        }
+    }
+
+    func deadLetters(group: String, after afterID: UInt64, limit: Int) -> [DeadLetterRecord] {
+        (try? pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM dead_letters WHERE grp = ? AND id > ? ORDER BY id LIMIT ?",
+                arguments: [group, Int64(bitPattern: afterID), limit]
+            ).map(Self.deadLetter)
+        }) ?? []
+    }
+
+    func deadLetterCount(group: String) -> Int {
+        (try? pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letters WHERE grp = ?", arguments: [group]) ?? 0 })
+            ?? 0
+    }
+
+    func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord] {
+        do {
+            return try pool.write { db in
+                var removed: [DeadLetterRecord] = []
+                if let ids {
+                    for id in ids {
+                        let arguments: StatementArguments = [group, Int64(bitPattern: id)]
+                        removed += try Row.fetchAll(db, sql: "SELECT * FROM dead_letters WHERE grp = ? AND id = ?", arguments: arguments)
+                            .map(Self.deadLetter)
+                        try db.execute(sql: "DELETE FROM dead_letters WHERE grp = ? AND id = ?", arguments: arguments)
+                    }
+                } else {
+                    removed = try Row.fetchAll(db, sql: "SELECT * FROM dead_letters WHERE grp = ? ORDER BY id", arguments: [group])
+                        .map(Self.deadLetter)
+                    try db.execute(sql: "DELETE FROM dead_letters WHERE grp = ?", arguments: [group])
+                }
+                return removed
+            }
+        } catch {
+            throw Self.storageError(error, "removing dead letters")
+        }
+    }
+
+    private static func deadLetter(_ row: Row) -> DeadLetterRecord {
+        let id: Int64 = row["id"]
+        let offset: Int64 = row["offset"]
+        let cause: Int64 = row["cause"]
+        let attempts: Int64 = row["attempts"]
+        let body: Data = row["body"]
+        return DeadLetterRecord(
+            id: UInt64(id), group: row["grp"], topic: row["topic"], offset: UInt64(bitPattern: offset),
+            cause: DeadLetterCause(rawValue: UInt8(cause)) ?? .maxAttempts, attempts: UInt32(attempts), lastError: row["last_error"],
+            deadLetteredAtMicros: row["at_us"], body: Array(body))
+    }
+
+    // MARK: - In-flight encoding: (u64 offset, u32 attempt) little-endian pairs
+
+    static func encode(_ pending: [PendingOffset]) -> Data {
+        var data = Data(capacity: pending.count * 12)
+        for entry in pending {
+            withUnsafeBytes(of: entry.offset.littleEndian) { data.append(contentsOf: $0) }
+            withUnsafeBytes(of: entry.attempt.littleEndian) { data.append(contentsOf: $0) }
+        }
+        return data
+    }
+
+    static func decode(_ data: Data) -> [PendingOffset] {
+        let bytes = [UInt8](data)
+        var pending: [PendingOffset] = []
+        var index = 0
+        while index + 12 <= bytes.count {
+            let offset = bytes[index..<(index + 8)].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            let attempt = bytes[(index + 8)..<(index + 12)].enumerated().reduce(UInt32(0)) {
+                $0 | UInt32($1.element) << (8 * UInt32($1.offset))
+            }
+            pending.append(PendingOffset(offset: offset, attempt: attempt))
+            index += 12
+        }
+        return pending
+    }
+}

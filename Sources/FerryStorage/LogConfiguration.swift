@@ -1,0 +1,55 @@
+/// When an append counts as durable.
+public enum FsyncPolicy: String, Sendable, Codable, CaseIterable {
+    /// fsync before the confirm, every time.
+    case always
+    /// Group commit: appends arriving within a short window share one fsync; confirms follow it.
+    case batch
+    /// Never fsync; the OS writes back when it likes. Confirms go out after the write.
+    case never
+}
+
+/// How long a topic keeps events.
+public struct RetentionPolicy: Sendable, Equatable {
+    /// Drop segments whose newest event is older than this (nil: keep forever).
+    public var maxAgeSeconds: Int?
+    /// Drop the oldest segments while the topic holds more than this (nil: no limit).
+    public var maxBytes: Int?
+    /// Keep a segment some consumer group has not consumed yet, even past the limits.
+    public var keepUnconsumed = true
+
+    public init(maxAgeSeconds: Int? = nil, maxBytes: Int? = nil, keepUnconsumed: Bool = true) {
+        self.maxAgeSeconds = maxAgeSeconds
+        self.maxBytes = maxBytes
+        self.keepUnconsumed = keepUnconsumed
+    }
+}
+
+/// Settings of one topic's log.
+public struct TopicLogConfiguration: Sendable, Equatable {
+    public var fsync: FsyncPolicy = .batch
+    /// The group-commit window of `.batch`, in microseconds.
+    public var batchWindowMicros = 2000
+    /// A segment rolls at this size…
+    public var segmentBytes = 64 << 20
+    /// …or this age.
+    public var segmentAgeSeconds = 3600
+    public var retention = RetentionPolicy()
+
+    public init() {}
+}
+
+/// Settings of the durable store.
+public struct DurableStoreConfiguration: Sendable {
+    /// Where topics and group state live.
+    public var directory: String
+    /// Defaults for every topic.
+    public var defaults = TopicLogConfiguration()
+    /// Overrides by topic name.
+    public var topics: [String: TopicLogConfiguration] = [:]
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    func configuration(for topic: String) -> TopicLogConfiguration { topics[topic] ?? defaults }
+}

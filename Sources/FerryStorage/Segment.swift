@@ -1,0 +1,210 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One file of a topic's log, holding the events from `baseOffset` on, with a sparse
+/// in-memory index (offset → file position, timestamp) every ``indexInterval`` bytes.
+final class Segment {
+    struct IndexEntry {
+        let offset: UInt64
+        let position: Int
+        let timestamp: Int64
+    }
+
+    /// What opening a segment found and repaired.
+    struct Recovery {
+        var records = 0
+        var truncatedBytes = 0
+        var corruptRecords = 0
+        var problems: [String] = []
+    }
+
+    static let indexInterval = 4096
+
+    let baseOffset: UInt64
+    let file: SegmentFile
+    private(set) var size: Int
+    /// The offset the next appended event gets.
+    private(set) var nextOffset: UInt64
+    private(set) var index: [IndexEntry] = []
+    private(set) var lastTimestamp: Int64 = 0
+    private var lastIndexedPosition = -indexInterval
+    /// Corrupt byte ranges found at recovery, by start position: reads jump over them.
+    private var skips: [Int: Int] = [:]
+    let createdAt: Date
+
+    var firstTimestamp: Int64? { index.first?.timestamp }
+    var isEmpty: Bool { size == 0 }
+
+    static func fileName(baseOffset: UInt64) -> String { String(format: "%020llu.log", baseOffset) }
+
+    /// Creates an empty segment.
+    init(directory: URL, baseOffset: UInt64) throws(StorageError) {
+        self.baseOffset = baseOffset
+        file = try SegmentFile(path: directory.appendingPathComponent(Self.fileName(baseOffset: baseOffset)).path)
+        size = 0
+        nextOffset = baseOffset
+        createdAt = Date()
+    }
+
+    /// Opens an existing segment, checking every record: a torn tail is truncated, a corrupt
+    /// record in the middle is skipped (and reported), never fatal.
+    init(existing path: URL, baseOffset: UInt64, recovery: inout Recovery) throws(StorageError) {
+        self.baseOffset = baseOffset
+        file = try SegmentFile(path: path.path)
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path.path)
+        createdAt = (attributes?[.modificationDate] as? Date) ?? Date()
+        size = 0
+        nextOffset = baseOffset
+        let fileSize = file.size
+        guard fileSize > 0 else { return }
+        guard let mapping = mmap(nil, fileSize, PROT_READ, MAP_PRIVATE, file.descriptor, 0), mapping != MAP_FAILED else {
+            throw StorageError.posix("mmap \(path.path)")
+        }
+        defer { munmap(mapping, fileSize) }
+        let bytes = UnsafeRawBufferPointer(start: mapping, count: fileSize)
+        var position = 0
+        while position < fileSize {
+            switch LogRecord.parse(bytes, at: position) {
+            case .record(let header):
+                noteAppended(offset: header.offset, position: position, timestamp: header.timestamp)
+                position += header.size
+                recovery.records += 1
+            case .incomplete:
+                // A length running past the end is a torn write, unless valid records follow
+                // (then the length itself was damaged): skip to them instead.
+                if let next = Self.resynchronize(bytes, after: position, minimumOffset: nextOffset) {
+                    recovery.corruptRecords += 1
+                    skips[position] = next
+                    recovery.problems.append(
+                        "corrupt record length at byte \(position) of \(path.lastPathComponent): skipped \(next - position) bytes")
+                    position = next
+                    continue
+                }
+                recovery.truncatedBytes += fileSize - position
+                recovery.problems.append(
+                    "torn record at byte \(position) of \(path.lastPathComponent): truncated \(fileSize - position) bytes")
+                fileSizeAfterRecovery(position)
+                try file.truncate(to: position)
+                return
+            case .corrupt(let reason):
+                if let next = Self.resynchronize(bytes, after: position, minimumOffset: nextOffset) {
+                    recovery.corruptRecords += 1
+                    skips[position] = next
+                    recovery.problems.append(
+                        "corrupt record at byte \(position) of \(path.lastPathComponent) (\(reason)): skipped \(next - position) bytes")
+                    position = next
+                } else {
+                    recovery.truncatedBytes += fileSize - position
+                    recovery.problems.append(
+                        "corrupt tail at byte \(position) of \(path.lastPathComponent) (\(reason)): truncated \(fileSize - position) bytes")
+                    fileSizeAfterRecovery(position)
+                    try file.truncate(to: position)
+                    return
+                }
+            }
+        }
+        size = position
+    }
+
+    private func fileSizeAfterRecovery(_ position: Int) { size = position }
+
+    /// The position of the next valid record after a corrupt one, if any.
+    private static func resynchronize(_ bytes: UnsafeRawBufferPointer, after position: Int, minimumOffset: UInt64) -> Int? {
+        var candidate = position + 1
+        while candidate + LogRecord.prefixSize <= bytes.count {
+            if case .record(let header) = LogRecord.parse(bytes, at: candidate), header.offset >= minimumOffset {
+                return candidate
+            }
+            candidate += 1
+        }
+        return nil
+    }
+
+    private func noteAppended(offset: UInt64, position: Int, timestamp: Int64) {
+        if position - lastIndexedPosition >= Self.indexInterval {
+            index.append(IndexEntry(offset: offset, position: position, timestamp: timestamp))
+            lastIndexedPosition = position
+        }
+        nextOffset = offset + 1
+        lastTimestamp = timestamp
+    }
+
+    /// Appends encoded records (`bytes`) whose offsets, relative positions and timestamps are given.
+    func append(_ bytes: [UInt8], records: [(offset: UInt64, position: Int, timestamp: Int64)]) throws(StorageError) {
+        do {
+            try file.write(bytes, at: size)
+        } catch {
+            // Leave no partial record behind: a later append starts clean.
+            try? file.truncate(to: size)
+            throw error
+        }
+        for record in records { noteAppended(offset: record.offset, position: size + record.position, timestamp: record.timestamp) }
+        size += bytes.count
+    }
+
+    /// The file position from which to scan for `offset`.
+    func scanStart(for offset: UInt64) -> Int {
+        var low = 0
+        var high = index.count - 1
+        var best = 0
+        while low <= high {
+            let middle = (low + high) / 2
+            if index[middle].offset <= offset {
+                best = index[middle].position
+                low = middle + 1
+            } else {
+                high = middle - 1
+            }
+        }
+        return best
+    }
+
+    /// The file position from which to scan for the first event at or after `timestamp`.
+    func scanStart(forTimestamp timestamp: Int64) -> Int {
+        var best = 0
+        for entry in index {
+            if entry.timestamp >= timestamp { break }
+            best = entry.position
+        }
+        return best
+    }
+
+    /// Calls `body` for each record from `position` on, reading in chunks, until it returns false.
+    func scan(from position: Int, _ body: (LogRecord.Header, UnsafeRawBufferPointer) -> Bool) throws(StorageError) {
+        var position = position
+        var chunkSize = 256 << 10
+        while position < size {
+            if let end = skips[position] {
+                position = end
+                continue
+            }
+            let chunk = try file.read(count: min(chunkSize, size - position), at: position)
+            var consumed = 0
+            var keepGoing = true
+            chunk.withUnsafeBytes { bytes in
+                while keepGoing && consumed < bytes.count && skips[position + consumed] == nil {
+                    switch LogRecord.parse(bytes, at: consumed) {
+                    case .record(let header):
+                        keepGoing = body(header, bytes)
+                        consumed += header.size
+                    case .incomplete, .corrupt:
+                        return
+                    }
+                }
+            }
+            if !keepGoing { return }
+            if consumed == 0 && skips[position] == nil {
+                // A record larger than the chunk, or a corrupt one skipped at recovery: grow or step.
+                if chunkSize < size - position {
+                    chunkSize *= 4
+                    continue
+                }
+                return
+            }
+            position += consumed
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+
+/// One topic's append-only log: a directory of segments named by their first offset.
+final class TopicLog {
+    let name: String
+    let directory: URL
+    let configuration: TopicLogConfiguration
+    private(set) var segments: [Segment] = []
+    /// Offsets below this are as durable as the fsync policy promises.
+    var durableEnd: UInt64
+    /// The first offset still held (segments before it were deleted by retention).
+    var firstOffset: UInt64 { segments.first?.baseOffset ?? nextOffset }
+    var nextOffset: UInt64 { segments.last?.nextOffset ?? 0 }
+    var bytes: Int { segments.reduce(0) { $0 + $1.size } }
+
+    /// Opens (recovering) or creates the log in `directory`.
+    init(name: String, directory: URL, configuration: TopicLogConfiguration, recovery: inout Segment.Recovery) throws(StorageError) {
+        self.name = name
+        self.directory = directory
+        self.configuration = configuration
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StorageError(.io, "cannot create \(directory.path): \(error.localizedDescription)")
+        }
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        let bases = files.compactMap { name -> UInt64? in
+            guard name.hasSuffix(".log") else { return nil }
+            return UInt64(name.dropLast(4))
+        }.sorted()
+        var opened: [Segment] = []
+        for base in bases {
+            let path = directory.appendingPathComponent(Segment.fileName(baseOffset: base))
+            opened.append(try Segment(existing: path, baseOffset: base, recovery: &recovery))
+        }
+        // Drop empty segments but the last, and start one if there is none.
+        let count = opened.count
+        opened = opened.enumerated().filter { !$0.element.isEmpty || $0.offset == count - 1 }.map(\.element)
+        if opened.isEmpty { opened.append(try Segment(directory: directory, baseOffset: 0)) }
+        segments = opened
+        durableEnd = opened[opened.count - 1].nextOffset
+    }
+
+    /// Appends events and returns their offsets; the caller syncs per the policy.
+    func append(_ events: [NewEvent]) throws(StorageError) -> [UInt64] {
+        try rollIfNeeded()
+        let segment = segments[segments.count - 1]
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(events.reduce(0) { $0 + $1.body.count + 64 + $1.key.utf8.count + $1.id.utf8.count })
+        var records: [(offset: UInt64, position: Int, timestamp: Int64)] = []
+        records.reserveCapacity(events.count)
+        var offset = segment.nextOffset
+        for event in events {
+            records.append((offset, buffer.count, event.timestampMicros))
+            LogRecord.encode(
+                offset: offset, timestamp: event.timestampMicros, key: event.key, id: event.id, body: event.body, into: &buffer)
+            offset += 1
+        }
+        try segment.append(buffer, records: records)
+        return records.map(\.offset)
+    }
+
+    private func rollIfNeeded() throws(StorageError) {
+        let active = segments[segments.count - 1]
+        guard !active.isEmpty else { return }
+        let tooBig = active.size >= configuration.segmentBytes
+        let tooOld = Date().timeIntervalSince(active.createdAt) >= Double(configuration.segmentAgeSeconds)
+        guard tooBig || tooOld else { return }
+        segments.append(try Segment(directory: directory, baseOffset: active.nextOffset))
+    }
+
+    /// Up to `limit` events from `offset` (or the first held one).
+    func read(from offset: UInt64, limit: Int) throws(StorageError) -> [StoredEvent] {
+        var events: [StoredEvent] = []
+        var next = max(offset, firstOffset)
+        guard let first = segmentIndex(containing: next) else { return [] }
+        for segment in segments[first...] where events.count < limit {
+            try segment.scan(from: segment.scanStart(for: next)) { header, bytes in
+                if header.offset >= next {
+                    events.append(
+                        StoredEvent(
+                            offset: header.offset, key: header.key, timestampMicros: header.timestamp, body: Array(bytes[header.bodyRange]))
+                    )
+                }
+                return events.count < limit
+            }
+            next = segment.nextOffset
+        }
+        return events
+    }
+
+    /// The first offset whose event was stored at or after `timestamp`.
+    func offset(atOrAfter timestamp: Int64) throws(StorageError) -> UInt64 {
+        for segment in segments where segment.lastTimestamp >= timestamp {
+            var found: UInt64?
+            try segment.scan(from: segment.scanStart(forTimestamp: timestamp)) { header, _ in
+                if header.timestamp >= timestamp { found = header.offset }
+                return found == nil
+            }
+            if let found { return found }
+        }
+        return nextOffset
+    }
+
+    /// Every held event with `key`, in offset order.
+    func events(withKey key: String, limit: Int) throws(StorageError) -> [StoredEvent] {
+        var events: [StoredEvent] = []
+        for segment in segments where events.count < limit {
+            try segment.scan(from: 0) { header, bytes in
+                if header.key == key {
+                    events.append(
+                        StoredEvent(
+                            offset: header.offset, key: header.key, timestampMicros: header.timestamp, body: Array(bytes[header.bodyRange]))
+                    )
+                }
+                return events.count < limit
+            }
+        }
+        return events
+    }
+
+    /// Event ids and offsets stored at or after `timestamp`, to rebuild the dedup window.
+    func recentIDs(since timestamp: Int64, limit: Int) throws(StorageError) -> [(id: String, offset: UInt64)] {
+        var ids: [(String, UInt64)] = []
+        for segment in segments.reversed() where segment.lastTimestamp >= timestamp {
+            var found: [(String, UInt64)] = []
+            try segment.scan(from: segment.scanStart(forTimestamp: timestamp)) { header, _ in
+                if header.timestamp >= timestamp && !header.id.isEmpty { found.append((header.id, header.offset)) }
+                return true
+            }
+            ids.insert(contentsOf: found, at: 0)
+            if ids.count >= limit { break }
+        }
+        return Array(ids.suffix(limit))
+    }
+
+    /// Deletes whole segments past the retention limits. `consumedBelow` is the lowest cursor
+    /// of the groups reading this topic (nil when none does). Returns events dropped unconsumed.
+    func applyRetention(consumedBelow: UInt64?, now: Date) -> (deletedSegments: Int, droppedUnconsumed: UInt64) {
+        let policy = configuration.retention
+        var deleted = 0
+        var dropped: UInt64 = 0
+        while segments.count > 1 {
+            let oldest = segments[0]
+            let expired =
+                policy.maxAgeSeconds.map { Double(oldest.lastTimestamp) / 1_000_000 < now.timeIntervalSince1970 - Double($0) } ?? false
+            let oversized = policy.maxBytes.map { bytes > $0 } ?? false
+            guard expired || oversized else { break }
+            let unconsumed = consumedBelow.map { $0 < oldest.nextOffset } ?? false
+            if unconsumed && policy.keepUnconsumed { break }
+            if unconsumed, let consumedBelow { dropped += oldest.nextOffset - max(consumedBelow, oldest.baseOffset) }
+            try? FileManager.default.removeItem(atPath: oldest.file.path)
+            segments.removeFirst()
+            deleted += 1
+        }
+        return (deleted, dropped)
+    }
+
+    private func segmentIndex(containing offset: UInt64) -> Int? {
+        guard offset < nextOffset else { return nil }
+        var low = 0
+        var high = segments.count - 1
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if segments[middle].baseOffset <= offset { low = middle } else { high = middle - 1 }
+        }
+        return low
+    }
+
+    /// The file that holds the newest data, for fsync.
+    var activeFile: SegmentFile { segments[segments.count - 1].file }
+    /// Files of segments rolled since the last sync still need one.
+    func files(since offset: UInt64) -> [SegmentFile] {
+        segments.filter { $0.nextOffset > offset }.map(\.file)
+    }
+}

@@ -1,0 +1,2 @@
+// Poll loops register a WakeupQueue's descriptor next to their sockets.
+@_exported import FerryWakeup

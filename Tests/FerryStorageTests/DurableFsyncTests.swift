@@ -1,0 +1,113 @@
+import FerryStorage
+import Foundation
+import Testing
+
+@Suite("DurableEventStore: fsync policies and durableEnd")
+struct DurableFsyncTests {
+    @Test("with .never, durableEnd is the next offset right after every append")
+    func never() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let store = try openStore(directory) { $0.defaults.fsync = .never }
+        defer { store.close() }
+        #expect(store.durableEnd(topic: "t") == 0)
+        _ = try store.append(topic: "t", events: (0..<5).map { item($0) })
+        #expect(store.durableEnd(topic: "t") == 5)
+        _ = try store.append(topic: "t", events: [item(5)])
+        #expect(store.durableEnd(topic: "t") == 6)
+        #expect(store.durableEnd(topic: "t") == store.bounds(topic: "t").upperBound)
+        #expect(store.durableEnd(topic: "unknown") == 0)
+    }
+
+    @Test("with .always or .batch, durableEnd advances only after flush() and collectSyncs()", arguments: [FsyncPolicy.always, .batch])
+    func synced(policy: FsyncPolicy) throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let store = try openStore(directory) {
+            $0.defaults.fsync = policy
+            $0.defaults.batchWindowMicros = 2_000
+        }
+        defer { store.close() }
+        #expect(store.syncNotificationDescriptor != nil)
+        _ = try store.append(topic: "t", events: (0..<5).map { item($0) })
+        #expect(store.bounds(topic: "t") == 0..<5)
+        #expect(store.durableEnd(topic: "t") == 0)
+        store.collectSyncs()
+        #expect(store.durableEnd(topic: "t") == 0, "nothing was flushed")
+        #expect(try store.read(topic: "t", from: 0, limit: 10).count == 5, "reads do not wait for durability")
+
+        store.flush()
+        #expect(waitUntilDurable(store, topic: "t", end: 5))
+        #expect(store.durableEnd(topic: "t") == 5)
+
+        _ = try store.append(topic: "t", events: [item(5), item(6)])
+        _ = try store.append(topic: "t", events: [item(7)])
+        store.collectSyncs()
+        #expect(store.durableEnd(topic: "t") == 5)
+        store.flush()
+        #expect(waitUntilDurable(store, topic: "t", end: 8))
+        #expect(store.durableEnd(topic: "t") == 8, "durableEnd never passes the appended end")
+
+        store.flush()
+        store.collectSyncs()
+        #expect(store.durableEnd(topic: "t") == 8, "a flush with nothing appended changes nothing")
+    }
+
+    @Test("several topics and rolled segments are all synced by one flush", arguments: [FsyncPolicy.always, .batch])
+    func severalTopics(policy: FsyncPolicy) throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let store = try openStore(directory) {
+            $0.defaults.fsync = policy
+            $0.defaults.segmentBytes = 4096
+        }
+        defer { store.close() }
+        try appendEach(store, topic: "a", (0..<300).map { item($0) })
+        _ = try store.append(topic: "b", events: [item(0)])
+        #expect(segmentFiles(directory, topic: "a").count > 1)
+        #expect(store.durableEnd(topic: "a") == 0 && store.durableEnd(topic: "b") == 0)
+        store.flush()
+        #expect(waitUntilDurable(store, topic: "a", end: 300))
+        #expect(waitUntilDurable(store, topic: "b", end: 1))
+        #expect(store.durableEnd(topic: "a") == 300)
+        #expect(store.durableEnd(topic: "b") == 1)
+    }
+
+    @Test("a per-topic policy overrides the default")
+    func perTopic() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let store = try openStore(directory) {
+            $0.defaults.fsync = .always
+            var fast = TopicLogConfiguration()
+            fast.fsync = .never
+            $0.topics["fast"] = fast
+        }
+        defer { store.close() }
+        _ = try store.append(topic: "fast", events: [item(0), item(1)])
+        _ = try store.append(topic: "slow", events: [item(0), item(1), item(2)])
+        #expect(store.durableEnd(topic: "fast") == 2)
+        #expect(store.durableEnd(topic: "slow") == 0)
+        store.flush()
+        #expect(waitUntilDurable(store, topic: "slow", end: 3))
+        #expect(store.durableEnd(topic: "fast") == 2)
+    }
+
+    @Test("close syncs what was appended; after reopen everything on disk counts as durable")
+    func closeAndReopen() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let configure: (inout DurableStoreConfiguration) -> Void = { $0.defaults.fsync = .always }
+        do {
+            let store = try openStore(directory, configure)
+            _ = try store.append(topic: "t", events: (0..<7).map { item($0) })
+            #expect(store.durableEnd(topic: "t") == 0)
+            store.close()
+            store.close()  // a second close is a no-op
+        }
+        let store = try openStore(directory, configure)
+        defer { store.close() }
+        #expect(store.durableEnd(topic: "t") == 7)
+        #expect(try store.read(topic: "t", from: 0, limit: 10).map { value($0.body) } == Array(0..<7))
+    }
+}

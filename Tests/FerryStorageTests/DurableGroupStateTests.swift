@@ -1,0 +1,156 @@
+import FerryStorage
+import Foundation
+import Testing
+
+@Suite("DurableEventStore: group state and dead letters survive reopen")
+struct DurableGroupStateTests {
+    @Test("a new store has no group state; an empty save is a no-op")
+    func empty() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let store = try openStore(directory)
+        defer { store.close() }
+        expectSameState(try store.loadGroupState(), GroupStateSnapshot())
+        try store.saveGroupState(GroupStateChanges())
+        expectSameState(try store.loadGroupState(), GroupStateSnapshot())
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("groups.sqlite").path))
+    }
+
+    @Test("groups, cursors with in-flight offsets and retries are added, replaced and removed, and survive reopen")
+    func groupState() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        do {
+            let store = try openStore(directory)
+            try store.saveGroupState(GroupStateFixture.first)
+            expectSameState(try store.loadGroupState(), GroupStateFixture.afterFirst)
+            store.close()
+        }
+        do {
+            let store = try openStore(directory)
+            expectSameState(try store.loadGroupState(), GroupStateFixture.afterFirst)
+            try store.saveGroupState(GroupStateFixture.second)
+            expectSameState(try store.loadGroupState(), GroupStateFixture.afterSecond)
+            store.close()
+        }
+        let store = try openStore(directory)
+        defer { store.close() }
+        let state = try store.loadGroupState()
+        expectSameState(state, GroupStateFixture.afterSecond)
+        #expect(state.groups.count == 2 && state.cursors.count == 3 && state.retries.count == 2)
+        let audit = try #require(state.cursors.first { $0.group == "audit" })
+        #expect(audit.next == GroupStateFixture.bigOffset, "offsets above Int64.max round-trip")
+        #expect(audit.inFlight == [PendingOffset(offset: GroupStateFixture.bigOffset - 1, attempt: .max)])
+    }
+
+    @Test("a retry added and removed in the same save is kept, as in the in-memory store")
+    func retryAddAndRemove() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let store = try openStore(directory)
+        defer { store.close() }
+        let retry = GroupStateFixture.retry("g", "t", 5, attempt: 2, error: "x")
+        var changes = GroupStateChanges()
+        changes.retriesAdded = [retry]
+        changes.retriesRemoved = [retry.id]
+        try store.saveGroupState(changes)
+        #expect(try store.loadGroupState().retries == [retry])
+        var remove = GroupStateChanges()
+        remove.retriesRemoved = [retry.id]
+        try store.saveGroupState(remove)
+        #expect(try store.loadGroupState().retries.isEmpty)
+    }
+
+    @Test("dead letters: ids per group from 1; list, count, remove by ids and all survive reopen")
+    func deadLetters() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        do {
+            let store = try openStore(directory)
+            #expect(try store.addDeadLetter(deadLetter("g", offset: 10)) == 1)
+            #expect(try store.addDeadLetter(deadLetter("h", offset: 20)) == 1)
+            #expect(try store.addDeadLetter(deadLetter("g", offset: 11)) == 2)
+            #expect(try store.addDeadLetter(deadLetter("g", offset: 12)) == 3)
+            #expect(try store.addDeadLetter(deadLetter("g", offset: 13)) == 4)
+            #expect(try store.addDeadLetter(deadLetter("h", offset: 21)) == 2)
+            store.close()
+        }
+        do {
+            let store = try openStore(directory)
+            let entries = store.deadLetters(group: "g", after: 0, limit: 10)
+            #expect(entries.map(\.id) == [1, 2, 3, 4])
+            #expect(entries.map(\.offset) == [10, 11, 12, 13])
+            let second = try #require(entries.dropFirst().first)
+            #expect(second.group == "g" && second.topic == "orders.created")
+            #expect(second.cause == .rejected)
+            #expect(second.attempts == 12)
+            #expect(second.lastError == "error 11")
+            #expect(second.deadLetteredAtMicros == 110)
+            #expect(second.body == [11, 0xAB])
+            #expect(entries.first?.cause == .maxAttempts)
+            #expect(store.deadLetters(group: "g", after: 1, limit: 2).map(\.id) == [2, 3])
+            #expect(store.deadLetters(group: "g", after: 4, limit: 2).isEmpty)
+            #expect(store.deadLetters(group: "h", after: 0, limit: 10).map(\.offset) == [20, 21])
+            #expect(store.deadLetters(group: "unknown", after: 0, limit: 10).isEmpty)
+            #expect(store.deadLetterCount(group: "g") == 4)
+            #expect(store.deadLetterCount(group: "unknown") == 0)
+
+            let removed = try store.removeDeadLetters(group: "g", ids: [1, 3, 42])
+            #expect(removed.map(\.id).sorted() == [1, 3])
+            #expect(Set(removed.map(\.offset)) == [10, 12])
+            #expect(try store.removeDeadLetters(group: "g", ids: [1]).isEmpty, "already removed")
+            store.close()
+        }
+        do {
+            let store = try openStore(directory)
+            #expect(store.deadLetterCount(group: "g") == 2)
+            #expect(store.deadLetters(group: "g", after: 0, limit: 10).map(\.id) == [2, 4])
+            let all = try store.removeDeadLetters(group: "g", ids: nil)
+            #expect(all.map(\.id) == [2, 4])
+            #expect(store.deadLetterCount(group: "h") == 2, "other groups are untouched")
+            store.close()
+        }
+        let store = try openStore(directory)
+        defer { store.close() }
+        #expect(store.deadLetterCount(group: "g") == 0)
+        #expect(store.deadLetters(group: "g", after: 0, limit: 10).isEmpty)
+        #expect(store.deadLetterCount(group: "h") == 2)
+    }
+
+    @Test("dead-letter ids are never reused, even after removing the newest or all entries (proto/README.md: never reused)")
+    func idsNeverReused() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        do {
+            let store = try openStore(directory)
+            for offset in 0..<3 { try store.addDeadLetter(deadLetter("g", offset: UInt64(offset))) }
+            _ = try store.removeDeadLetters(group: "g", ids: [3])
+            #expect(try store.addDeadLetter(deadLetter("g", offset: 3)) == 4, "removing the newest entry must not free its id")
+            _ = try store.removeDeadLetters(group: "g", ids: nil)
+            store.close()
+        }
+        let store = try openStore(directory)
+        defer { store.close() }
+        #expect(try store.addDeadLetter(deadLetter("g", offset: 4)) == 5, "removing every entry must not restart the ids")
+        #expect(store.deadLetters(group: "g", after: 0, limit: 10).map(\.id) == [5])
+    }
+
+    @Test("the event log and group state live side by side and both survive reopen")
+    func eventsAndState() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        do {
+            let store = try openStore(directory)
+            _ = try store.append(topic: "orders.created", events: (0..<5).map { item($0) })
+            try store.saveGroupState(GroupStateFixture.first)
+            try store.addDeadLetter(deadLetter("billing", offset: 2))
+            store.close()
+        }
+        let store = try openStore(directory)
+        defer { store.close() }
+        #expect(store.topics == ["orders.created"], "groups.sqlite is not a topic")
+        #expect(store.bounds(topic: "orders.created") == 0..<5)
+        expectSameState(try store.loadGroupState(), GroupStateFixture.afterFirst)
+        #expect(store.deadLetterCount(group: "billing") == 1)
+    }
+}
