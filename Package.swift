@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "ferry-bench",
             dependencies: [
-                "ZeroMQ", "FerryProtocol",
+                "ZeroMQ", "FerryProtocol", "FerryStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

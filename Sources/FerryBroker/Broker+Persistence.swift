@@ -111,7 +111,7 @@ extension Broker {
         }
         let window = Int64(configuration.dedupWindowMilliseconds) * 1000
         for entry in store.recentEventIDs(windowMicros: window, limit: configuration.dedupMaxEntries) {
-            dedup.remember(DedupWindow.key(topic: entry.topic, id: entry.id), offset: entry.offset, now: now)
+            dedup.remember(DedupKey(topic: entry.topic, id: entry.id), offset: entry.offset, now: now)
         }
         if !snapshot.groups.isEmpty {
             logger.info(
@@ -153,6 +153,11 @@ extension Broker {
     /// appended, and save group state.
     public func endIteration() {
         store.flush()
-        persistGroupState()
+        // Group state is saved at most every few milliseconds: what changed in between (acks,
+        // mostly) is redelivered after a crash, never lost.
+        if now &- lastStateSave >= UInt64(configuration.groupStateSaveIntervalMilliseconds) * 1_000_000 {
+            lastStateSave = now
+            persistGroupState()
+        }
     }
 }

@@ -11,10 +11,11 @@ extension Broker {
         var result = PublishResult()
         result.confirmed.reserveCapacity(publish.items.count)
         result.offsets.reserveCapacity(publish.items.count)
-        // Accepted events per topic, in publish order, appended in one call per topic.
-        var batches: [String: (sequences: [UInt64], dedupKeys: [String], events: [NewEvent])] = [:]
-        var batchOrder: [String] = []
-        var seenInBatch: Set<String> = []
+        // Accepted events per topic, in publish order, appended in one call per topic. Most
+        // publishes carry one topic, so a short array beats a dictionary.
+        var batches: [TopicBatch] = []
+        var seenInBatch: [DedupKey: (batch: Int, index: Int)] = [:]
+        var repeats: [(sequence: UInt64, batch: Int, index: Int)] = []
         let storedAt = Clock.wallMicroseconds()
 
         for item in publish.items {
@@ -24,33 +25,51 @@ extension Broker {
                 reject(item.sequence, error, into: &result)
                 continue
             }
-            let dedupKey = DedupWindow.key(topic: item.event.topic, id: item.event.id)
-            if let offset = dedup.offset(for: dedupKey) {
+            let key = DedupKey(topic: item.event.topic, id: item.event.id)
+            if let offset = dedup.offset(for: key) {
                 result.confirmed.append(item.sequence)
                 result.offsets.append(offset)
                 metrics.duplicates.increment()
                 continue
             }
-            if !seenInBatch.insert(dedupKey).inserted {
-                // The same id twice in one batch: confirmed below with the first one's offset.
-                batches[item.event.topic, default: ([], [], [])].sequences.append(item.sequence)
-                batches[item.event.topic]!.dedupKeys.append(dedupKey)
-                batches[item.event.topic]!.events.append(NewEvent(key: "", timestampMicros: 0, body: []))
+            if let first = seenInBatch[key] {
+                // The same id twice in one publish: confirmed with the first one's offset.
+                repeats.append((item.sequence, first.batch, first.index))
                 continue
             }
             var event = item.event
             event.storedAtUs = storedAt
-            let body = WireFormat.encode(event)
-            if batches[event.topic] == nil { batchOrder.append(event.topic) }
-            batches[event.topic, default: ([], [], [])].sequences.append(item.sequence)
-            batches[event.topic]!.dedupKeys.append(dedupKey)
-            batches[event.topic]!.events.append(NewEvent(key: event.key, timestampMicros: storedAt, body: body, id: event.id))
+            let batchIndex: Int
+            if let last = batches.indices.last, batches[last].topic == event.topic {
+                batchIndex = last
+            } else if let existing = batches.firstIndex(where: { $0.topic == event.topic }) {
+                batchIndex = existing
+            } else {
+                batches.append(TopicBatch(topic: event.topic))
+                batchIndex = batches.count - 1
+            }
+            seenInBatch[key] = (batchIndex, batches[batchIndex].events.count)
+            batches[batchIndex].sequences.append(item.sequence)
+            batches[batchIndex].keys.append(key)
+            batches[batchIndex].events.append(
+                NewEvent(key: event.key, timestampMicros: storedAt, body: WireFormat.encode(event), id: event.id))
         }
 
         var needs: [String: UInt64] = [:]
-        for topic in batchOrder {
-            guard let batch = batches[topic] else { continue }
-            if let end = append(batch, to: topic, into: &result), store.durableEnd(topic: topic) < end { needs[topic] = end }
+        var offsets: [[UInt64]?] = []
+        for batch in batches {
+            let appended = append(batch, into: &result)
+            offsets.append(appended)
+            if let end = appended?.last.map({ $0 + 1 }), store.durableEnd(topic: batch.topic) < end { needs[batch.topic] = end }
+        }
+        for repeated in repeats {
+            if let offset = offsets[repeated.batch]?[repeated.index] {
+                result.confirmed.append(repeated.sequence)
+                result.offsets.append(offset)
+                metrics.duplicates.increment()
+            } else {
+                reject(repeated.sequence, ProtocolError(.storageFailure, "the first event with this id was not stored"), into: &result)
+            }
         }
         if needs.isEmpty {
             reply(to: peer, requestID: requestID, .publishResult(result))
@@ -60,24 +79,19 @@ extension Broker {
         }
     }
 
-    /// Appends one topic's events; returns the offset end that must be durable before confirming.
-    private func append(
-        _ batch: (sequences: [UInt64], dedupKeys: [String], events: [NewEvent]), to topic: String, into result: inout PublishResult
-    ) -> UInt64? {
-        // Intra-batch duplicates carry an empty body: store only the first of each id.
-        var storedIndices: [Int] = []
-        var toStore: [NewEvent] = []
-        var firstIndex: [String: Int] = [:]
-        for index in batch.events.indices {
-            if firstIndex[batch.dedupKeys[index]] == nil {
-                firstIndex[batch.dedupKeys[index]] = index
-                storedIndices.append(index)
-                toStore.append(batch.events[index])
-            }
-        }
+    /// One topic's accepted events of a publish.
+    struct TopicBatch {
+        let topic: String
+        var sequences: [UInt64] = []
+        var keys: [DedupKey] = []
+        var events: [NewEvent] = []
+    }
+
+    /// Appends one topic's events; returns their offsets, or nil (all rejected) when the store failed.
+    private func append(_ batch: TopicBatch, into result: inout PublishResult) -> [UInt64]? {
         let offsets: [UInt64]
         do {
-            offsets = try store.append(topic: topic, events: toStore)
+            offsets = try store.append(topic: batch.topic, events: batch.events)
         } catch {
             let code: ErrorCode = error.code == .full ? .storageFull : .storageFailure
             for sequence in batch.sequences {
@@ -85,21 +99,14 @@ extension Broker {
             }
             return nil
         }
-        var offsetByIndex: [Int: UInt64] = [:]
-        for (position, index) in storedIndices.enumerated() {
-            offsetByIndex[index] = offsets[position]
-            dedup.remember(batch.dedupKeys[index], offset: offsets[position], now: now)
-        }
-        for index in batch.events.indices {
-            let offset = offsetByIndex[index] ?? offsetByIndex[firstIndex[batch.dedupKeys[index]]!]!
+        for (index, offset) in offsets.enumerated() {
+            dedup.remember(batch.keys[index], offset: offset, now: now)
             result.confirmed.append(batch.sequences[index])
             result.offsets.append(offset)
         }
-        metrics.published.increment(by: toStore.count)
-        metrics.duplicates.increment(by: batch.events.count - toStore.count)
-        metrics.storedBytes.record(store.storedBytes)
-        if knownTopics.insert(topic).inserted { attachNewTopic(topic) }
-        return offsets.last.map { $0 + 1 }
+        metrics.published.increment(by: offsets.count)
+        if knownTopics.insert(batch.topic).inserted { attachNewTopic(batch.topic) }
+        return offsets
     }
 
     private func reject(_ sequence: UInt64, _ error: any Error, into result: inout PublishResult) {

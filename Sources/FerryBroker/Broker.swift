@@ -34,6 +34,7 @@ public final class Broker {
     public internal(set) var isShuttingDown = false
     var lastHousekeeping: UInt64 = 0
     var lastRetention: UInt64 = 0
+    var lastStateSave: UInt64 = 0
     /// Unique per run; lets clients notice a restart.
     public let brokerID = UUID().uuidString
     /// Group state changed since the last save.

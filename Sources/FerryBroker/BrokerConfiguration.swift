@@ -32,6 +32,8 @@ public struct BrokerConfiguration: Sendable {
     public var storage = StorageConfiguration.log(DurableStoreConfiguration(directory: "ferry-data"))
     /// How long shutdown waits for in-flight deliveries to settle.
     public var shutdownGraceMilliseconds: UInt32 = 5000
+    /// How often changed group state (cursors, retries) is saved.
+    public var groupStateSaveIntervalMilliseconds: UInt32 = 10
     /// Most deliveries in one Deliver message.
     public var deliveryBatch = 256
     /// The broker's own version, reported in Welcome.

@@ -6,6 +6,11 @@ final class TopicLog {
     let directory: URL
     let configuration: TopicLogConfiguration
     private(set) var segments: [Segment] = []
+    /// The most recently appended events, so that consumers that keep up read from memory.
+    private var tail: [StoredEvent] = []
+    private var tailHead = 0
+    private var tailBytes = 0
+    static let tailBudgetBytes = 16 << 20
     /// Offsets below this are as durable as the fsync policy promises.
     var durableEnd: UInt64
     /// The first offset still held (segments before it were deleted by retention).
@@ -57,6 +62,18 @@ final class TopicLog {
             offset += 1
         }
         try segment.append(buffer, records: records)
+        for (record, event) in zip(records, events) {
+            tail.append(StoredEvent(offset: record.offset, key: event.key, timestampMicros: event.timestampMicros, body: event.body))
+            tailBytes += event.body.count
+        }
+        while tailBytes > Self.tailBudgetBytes && tailHead < tail.count {
+            tailBytes -= tail[tailHead].body.count
+            tailHead += 1
+        }
+        if tailHead > 65_536 && tailHead * 2 > tail.count {
+            tail.removeFirst(tailHead)
+            tailHead = 0
+        }
         return records.map(\.offset)
     }
 
@@ -71,8 +88,14 @@ final class TopicLog {
 
     /// Up to `limit` events from `offset` (or the first held one).
     func read(from offset: UInt64, limit: Int) throws(StorageError) -> [StoredEvent] {
-        var events: [StoredEvent] = []
         var next = max(offset, firstOffset)
+        // Recent events come from memory; the tail is contiguous in offsets.
+        if tailHead < tail.count, next >= tail[tailHead].offset {
+            let start = tailHead + Int(next - tail[tailHead].offset)
+            guard start < tail.count else { return [] }
+            return Array(tail[start..<(start + min(limit, tail.count - start))])
+        }
+        var events: [StoredEvent] = []
         guard let first = segmentIndex(containing: next) else { return [] }
         for segment in segments[first...] where events.count < limit {
             try segment.scan(from: segment.scanStart(for: next)) { header, bytes in

@@ -156,10 +156,11 @@ struct BenchClients {
             var timeout = outstanding >= window || sent == count ? 100 : 0
             if rate != nil, sent < count, outstanding < window {
                 let next = start + UInt64(sent) * interval
-                let wait = next > monotonicNanoseconds() ? Int((next - monotonicNanoseconds()) / 1_000_000) : 0
+                let current = monotonicNanoseconds()
+                let wait = next > current ? Int((next - current) / 1_000_000) : 0
                 if wait > 0 {
                     timeout = min(wait, 100)
-                } else if next > monotonicNanoseconds() {
+                } else if next > current {
                     sleep(untilNanoseconds: next)
                 }
             }

@@ -13,6 +13,14 @@ import Histogram
 struct FerryBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry-bench",
+        abstract: "Ferry's benchmarks: the peers' workload, and log recovery.",
+        subcommands: [Workload.self, RecoveryBench.self],
+        defaultSubcommand: Workload.self)
+}
+
+struct Workload: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workload",
         abstract: "The durable-ack workload (saturation, or fixed rate with --rate) against ferryd.",
         discussion: """
             Saturation prints: ferry MODE publish_eps e2e_eps p50_us p99_us p999_us
@@ -29,6 +37,7 @@ struct FerryBench: ParsableCommand {
     @Option(name: [.customShort("L"), .long], help: "Fixed rate: give up when this far behind (ms).") var maxLagMs = 1000
     @Option(help: "Label printed as the mode (default: the fsync policy).") var mode: String?
     @Option(help: "The ferryd executable (default: next to this one).") var ferryd: String?
+    @Option(help: "Topic to publish to (default: a fresh one).") var topic: String?
 
     func run() throws {
         let events = count ?? rate.map { $0 * 10 } ?? 300_000
@@ -66,7 +75,7 @@ struct FerryBench: ParsableCommand {
         }
 
         let clients = BenchClients(
-            endpoint: target, count: events, window: window, payloadSize: payload, topic: "bench-\(UUID().uuidString.prefix(8))",
+            endpoint: target, count: events, window: window, payloadSize: payload, topic: topic ?? "bench-\(UUID().uuidString.prefix(8))",
             rate: rate,
             maxLagNanoseconds: UInt64(maxLagMs) * 1_000_000)
         let ready = DispatchSemaphore(value: 0)

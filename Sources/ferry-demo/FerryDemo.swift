@@ -25,6 +25,7 @@ struct RunDemo: AsyncParsableCommand {
     @Option(help: "Orders to place.") var orders = 12
     @Option(help: "User actions to send (handled in batches).") var userActions = 120
     @Flag(help: "Keep everything running after the traffic, until Ctrl-C.") var keepRunning = false
+    @Option(help: "ferryd's data directory (default: a fresh temporary one, removed afterwards).") var dataDir: String?
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -40,8 +41,11 @@ struct RunDemo: AsyncParsableCommand {
                 child.waitUntilExit()
             }
         }
-        say("== starting ferryd on \(endpoint)")
-        children.append(try launch(directory.appendingPathComponent("ferryd"), ["--endpoint", endpoint, "--log-level", "warning"]))
+        let data = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("ferry-demo-\(UUID().uuidString)").path
+        defer { if dataDir == nil { try? FileManager.default.removeItem(atPath: data) } }
+        say("== starting ferryd on \(endpoint), durable log in \(data)")
+        children.append(
+            try launch(directory.appendingPathComponent("ferryd"), ["--endpoint", endpoint, "--log-level", "warning", "--data-dir", data]))
         let bus = try EventBus(configuration: ClientConfiguration(endpoint: endpoint, clientName: "demo-publisher"))
         guard try await waitForBroker(bus) else { throw ValidationError("ferryd did not answer on \(endpoint)") }
 
@@ -89,6 +93,11 @@ struct RunDemo: AsyncParsableCommand {
             say(
                 "dead letter #\(letter.id) in inventory: \(letter.event.typeName) \(letter.event.id), \(letter.reason), attempts \(letter.attempts): \(letter.lastError)"
             )
+        }
+        let history = try await bus.history(key: "order-3")
+        say("\n== history of key order-3 (from the durable log)")
+        for item in history {
+            say("  \(item.topic)@\(item.offset) \(item.event.typeName) id=\(item.event.id) correlation=\(item.event.correlationID ?? "-")")
         }
         if keepRunning {
             say("\n== running; Ctrl-C to stop")

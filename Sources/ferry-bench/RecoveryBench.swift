@@ -1,0 +1,44 @@
+import ArgumentParser
+import FerryStorage
+import Foundation
+
+/// Writes a log of a given size, then measures how long opening (recovering) it takes.
+struct RecoveryBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recovery", abstract: "Time the recovery of a log of --megabytes (every record's CRC is checked).")
+
+    @Option(help: "Log size to write, in MiB.") var megabytes = 1024
+    @Option(help: "Payload bytes per event.") var payload = 100
+    @Option(help: "Directory to write in (default: a temporary one, removed afterwards).") var directory: String?
+
+    func run() throws {
+        let root = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("ferry-recovery-\(UUID().uuidString)").path
+        defer { if directory == nil { try? FileManager.default.removeItem(atPath: root) } }
+        var configuration = DurableStoreConfiguration(directory: root)
+        configuration.defaults.fsync = .never
+        let body = [UInt8](repeating: UInt8(ascii: "x"), count: payload + 40)
+        let written = Date()
+        do {
+            let store = try DurableEventStore(configuration: configuration)
+            var index = 0
+            while store.storedBytes < megabytes << 20 {
+                let batch = (0..<1000).map { offset in
+                    NewEvent(
+                        key: "key-\((index + offset) % 1000)", timestampMicros: Int64(index + offset), body: body,
+                        id: "id-\(index + offset)")
+                }
+                _ = try store.append(topic: "recovery", events: batch)
+                index += 1000
+            }
+            store.close()
+            print("# wrote \(index) events, \(megabytes) MiB in \(String(format: "%.1f", Date().timeIntervalSince(written))) s")
+        }
+        let opened = Date()
+        let store = try DurableEventStore(configuration: configuration)
+        let seconds = Date().timeIntervalSince(opened)
+        print(
+            "recovery \(megabytes)MiB records \(store.recovery.records) seconds \(String(format: "%.2f", seconds)) "
+                + "(\(String(format: "%.0f", Double(megabytes) / seconds)) MiB/s)")
+        store.close()
+    }
+}
