@@ -9,13 +9,13 @@ import ZeroMQ
 
 /// The I/O thread's side of a ``Connection``: the socket and everything only that thread touches.
 final class Session {
-    private struct PendingRequest {
+    struct PendingRequest {
         let deadline: UInt64
         let reply: Connection.Reply
     }
 
     /// One `publish` call: its events' results fill in as confirms arrive.
-    private final class PublishCall {
+    final class PublishCall {
         var results: [Result<UInt64, FerryError>?]
         var remaining: Int
         let completion: Connection.PublishCompletion
@@ -34,44 +34,44 @@ final class Session {
         }
     }
 
-    private struct QueuedEvent {
+    struct QueuedEvent {
         let event: WireEvent
         let call: PublishCall
         let index: Int
     }
 
-    private let configuration: ClientConfiguration
-    private let logger: Logger
-    private let context: Context
-    private let socket: Socket
-    private var nextRequestID: UInt64 = 0
-    private var nextSequence: UInt64 = 0
-    private var pendingRequests: [UInt64: PendingRequest] = [:]
+    let configuration: ClientConfiguration
+    let logger: Logger
+    let context: Context
+    let socket: Socket
+    var nextRequestID: UInt64 = 0
+    var nextSequence: UInt64 = 0
+    var pendingRequests: [UInt64: PendingRequest] = [:]
     /// Subscriptions by a local id that outlives broker restarts, and the broker's ids for them.
-    private var subscriptions: [UInt32: Subscribe] = [:]
-    private var sinks: [UInt32: Connection.DeliverySink] = [:]
-    private var nextLocalSubscription: UInt32 = 0
-    private var serverToLocal: [UInt32: UInt32] = [:]
-    private var localToServer: [UInt32: UInt32] = [:]
-    private var pendingSubscribes: [UInt64: UInt32] = [:]
+    var subscriptions: [UInt32: Subscribe] = [:]
+    var sinks: [UInt32: Connection.DeliverySink] = [:]
+    var nextLocalSubscription: UInt32 = 0
+    var serverToLocal: [UInt32: UInt32] = [:]
+    var localToServer: [UInt32: UInt32] = [:]
+    var pendingSubscribes: [UInt64: UInt32] = [:]
     /// The broker run this session talks to, and a counter of runs seen: delivery ids carry
     /// it in their top 16 bits so that a settle meant for an earlier run is never sent to a new one.
-    private var brokerID: String?
-    private var epoch: UInt64 = 0
-    private var queuedEvents: [QueuedEvent] = []
-    private var queuedHead = 0
+    var brokerID: String?
+    var epoch: UInt64 = 0
+    var queuedEvents: [QueuedEvent] = []
+    var queuedHead = 0
     /// Published, unconfirmed events by sequence; and the sequences of each Publish request.
-    private var unconfirmed: [UInt64: (call: PublishCall, index: Int, event: WireEvent)] = [:]
-    private var publishRequests: [UInt64: (deadline: UInt64, sequences: [UInt64])] = [:]
-    private var acks: [UInt64] = []
-    private var nacks: [Nack] = []
-    private var heartbeatInterval: UInt64 = 1_000_000_000
-    private var peerTimeout: UInt64 = 5_000_000_000
-    private var maxBatch: Int
-    private var lastSent: UInt64 = 0
-    private var lastReceived: UInt64 = 0
-    private var brokerSilent = false
-    private var lastTimers: UInt64 = 0
+    var unconfirmed: [UInt64: (call: PublishCall, index: Int, event: WireEvent)] = [:]
+    var publishRequests: [UInt64: (deadline: UInt64, sequences: [UInt64])] = [:]
+    var acks: [UInt64] = []
+    var nacks: [Nack] = []
+    var heartbeatInterval: UInt64 = 1_000_000_000
+    var peerTimeout: UInt64 = 5_000_000_000
+    var maxBatch: Int
+    var lastSent: UInt64 = 0
+    var lastReceived: UInt64 = 0
+    var brokerSilent = false
+    var lastTimers: UInt64 = 0
 
     init(configuration: ClientConfiguration, logger: Logger) throws(ZMQError) {
         self.configuration = configuration
@@ -98,7 +98,7 @@ final class Session {
         return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 
-    private var requestTimeout: UInt64 {
+    var requestTimeout: UInt64 {
         let components = configuration.requestTimeout.components
         return UInt64(components.seconds) * 1_000_000_000 + UInt64(components.attoseconds / 1_000_000_000)
     }
@@ -129,7 +129,7 @@ final class Session {
         failEverything(FerryError(.closed, "the client was closed"))
     }
 
-    private func handle(_ command: Connection.Command) {
+    func handle(_ command: Connection.Command) {
         switch command {
         case .request(.unsubscribe(var unsubscribe), let reply):
             let local = unsubscribe.subscriptionID
@@ -164,12 +164,12 @@ final class Session {
         }
     }
 
-    private func newRequestID() -> UInt64 {
+    func newRequestID() -> UInt64 {
         nextRequestID += 1
         return nextRequestID
     }
 
-    private func send(_ body: ClientMessage.OneOf_Command, requestID: UInt64, reply: Connection.Reply?) {
+    func send(_ body: ClientMessage.OneOf_Command, requestID: UInt64, reply: Connection.Reply?) {
         var message = ClientMessage()
         message.requestID = requestID
         message.command = body
@@ -183,35 +183,7 @@ final class Session {
         }
     }
 
-    /// Sends queued events in Publish batches while the unconfirmed window has room.
-    private func sendPublishes() {
-        while queuedHead < queuedEvents.count && unconfirmed.count < configuration.maxUnconfirmedPublishes {
-            let room = configuration.maxUnconfirmedPublishes - unconfirmed.count
-            let end = min(queuedEvents.count, queuedHead + min(maxBatch, room))
-            var publish = Publish()
-            publish.items.reserveCapacity(end - queuedHead)
-            var sequences: [UInt64] = []
-            for queued in queuedEvents[queuedHead..<end] {
-                nextSequence += 1
-                var item = PublishItem()
-                item.sequence = nextSequence
-                item.event = queued.event
-                publish.items.append(item)
-                unconfirmed[nextSequence] = (queued.call, queued.index, queued.event)
-                sequences.append(nextSequence)
-            }
-            queuedHead = end
-            let requestID = newRequestID()
-            publishRequests[requestID] = (Self.now() + requestTimeout, sequences)
-            send(.publish(publish), requestID: requestID, reply: nil)
-        }
-        if queuedHead == queuedEvents.count {
-            queuedEvents.removeAll(keepingCapacity: true)
-            queuedHead = 0
-        }
-    }
-
-    private func sendSettle() {
+    func sendSettle() {
         guard !acks.isEmpty || !nacks.isEmpty else { return }
         // Settles for deliveries of an earlier broker run mean nothing to this one: drop them.
         let mask: UInt64 = (1 << 48) - 1
@@ -227,7 +199,7 @@ final class Session {
         if !settle.acks.isEmpty || !settle.nacks.isEmpty { send(.settle(settle), requestID: 0, reply: nil) }
     }
 
-    private func receiveAll() {
+    func receiveAll() {
         while true {
             let frames: [Message]?
             do {
@@ -258,7 +230,7 @@ final class Session {
         }
     }
 
-    private func handle(_ message: ServerMessage) {
+    func handle(_ message: ServerMessage) {
         switch message.reply {
         case .deliver(let deliver):
             var bySubscription: [UInt32: [Delivery]] = [:]
@@ -316,34 +288,6 @@ final class Session {
         }
     }
 
-    /// The broker restarted: greet it, subscribe again, and resend what it never confirmed
-    /// (the same event ids, so nothing is stored twice within its dedup window).
-    private func resume(newBroker: String) {
-        logger.warning(
-            "ferryd restarted; resubscribing and resending unconfirmed events", metadata: ["endpoint": "\(configuration.endpoint)"])
-        epoch = (epoch + 1) & 0xFFFF
-        brokerID = newBroker
-        acks.removeAll()
-        nacks.removeAll()
-        serverToLocal.removeAll()
-        localToServer.removeAll()
-        publishRequests.removeAll()
-        var hello = Hello()
-        hello.clientName = configuration.clientName
-        send(.hello(hello), requestID: newRequestID(), reply: nil)
-        for (local, subscribe) in subscriptions.sorted(by: { $0.key < $1.key }) {
-            let requestID = newRequestID()
-            pendingSubscribes[requestID] = local
-            send(.subscribe(subscribe), requestID: requestID, reply: nil)
-        }
-        let resend = unconfirmed.sorted { $0.key < $1.key }.map {
-            QueuedEvent(event: $0.value.event, call: $0.value.call, index: $0.value.index)
-        }
-        unconfirmed.removeAll()
-        queuedEvents = resend + queuedEvents[queuedHead...]
-        queuedHead = 0
-    }
-
     static func release(_ deliveryID: UInt64) -> Nack {
         var nack = Nack()
         nack.deliveryID = deliveryID
@@ -351,24 +295,7 @@ final class Session {
         return nack
     }
 
-    private func completePublish(_ result: PublishResult, requestID: UInt64) {
-        publishRequests.removeValue(forKey: requestID)
-        for (index, sequence) in result.confirmed.enumerated() {
-            guard let waiter = unconfirmed.removeValue(forKey: sequence) else { continue }
-            let offset = index < result.offsets.count ? result.offsets[index] : 0
-            waiter.call.complete(waiter.index, .success(offset))
-        }
-        for rejection in result.rejected {
-            failSequence(rejection.sequence, FerryError(.broker(rejection.code), rejection.message))
-        }
-    }
-
-    private func failSequence(_ sequence: UInt64, _ error: FerryError) {
-        guard let waiter = unconfirmed.removeValue(forKey: sequence) else { return }
-        waiter.call.complete(waiter.index, .failure(error))
-    }
-
-    private func timers() {
+    func timers() {
         let now = Self.now()
         guard now &- lastTimers >= 50_000_000 else { return }
         lastTimers = now
@@ -390,7 +317,7 @@ final class Session {
         }
     }
 
-    private func failEverything(_ error: FerryError) {
+    func failEverything(_ error: FerryError) {
         for pending in pendingRequests.values { pending.reply(.failure(error)) }
         pendingRequests.removeAll()
         for sequence in Array(unconfirmed.keys) { failSequence(sequence, error) }

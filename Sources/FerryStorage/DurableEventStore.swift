@@ -22,6 +22,7 @@ public final class DurableEventStore: EventStore {
     private let topicsDirectory: URL
     private var logs: [String: TopicLog] = [:]
     private let database: GroupStateDatabase
+    private let stateWriter: StateWriter
     private let syncer = Syncer()
     /// Topics appended to since the last flush, with their end offset.
     private var unsynced: [String: UInt64] = [:]
@@ -42,6 +43,7 @@ public final class DurableEventStore: EventStore {
             throw StorageError(.io, "the data directory \(root.path) is not writable")
         }
         database = try GroupStateDatabase(path: root.appendingPathComponent("groups.sqlite").path)
+        stateWriter = StateWriter(database: database)
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: topicsDirectory.path)) ?? []).sorted()
         for name in names {
             var segmentRecovery = Segment.Recovery()
@@ -65,6 +67,8 @@ public final class DurableEventStore: EventStore {
         closed = true
         flush()
         syncer.stop()
+        stateWriter.stop()
+        database.close()
     }
 
     private func log(for topic: String) throws(StorageError) -> TopicLog {
@@ -167,10 +171,13 @@ public final class DurableEventStore: EventStore {
 
     public func saveGroupState(_ changes: GroupStateChanges) throws(StorageError) {
         guard !changes.isEmpty else { return }
-        try database.save(changes)
+        try stateWriter.save(changes)
     }
 
-    public func loadGroupState() throws(StorageError) -> GroupStateSnapshot { try database.load() }
+    public func loadGroupState() throws(StorageError) -> GroupStateSnapshot {
+        stateWriter.flush()
+        return try database.load()
+    }
 
     @discardableResult
     public func addDeadLetter(_ record: DeadLetterRecord) throws(StorageError) -> UInt64 { try database.addDeadLetter(record) }

@@ -6,7 +6,7 @@ import GRDB
 /// A save is written to the WAL before the broker goes on, so a killed broker loses none of
 /// it; `synchronous = NORMAL` leaves the fsync to checkpoints, so a power loss may cost the
 /// last saves — their events are then redelivered, never lost.
-final class GroupStateDatabase {
+final class GroupStateDatabase: Sendable {
     private let pool: DatabasePool
 
     init(path: String) throws(StorageError) {
@@ -37,6 +37,9 @@ final class GroupStateDatabase {
         }
     }
 
+    /// Closes the database's connections (after the last save).
+    func close() { try? pool.close() }
+
     static func storageError(_ error: any Error, _ operation: String) -> StorageError {
         if let error = error as? DatabaseError, error.resultCode == .SQLITE_FULL {
             return StorageError(.full, "\(operation): the disk is full")
@@ -44,38 +47,43 @@ final class GroupStateDatabase {
         return StorageError(.io, "\(operation): \(error)")
     }
 
-    func save(_ changes: GroupStateChanges) throws(StorageError) {
+    /// Saves several change sets, in order, in one transaction.
+    func save(_ batch: [GroupStateChanges]) throws(StorageError) {
         do {
             try pool.write { db in
-                for group in changes.groups {
-                    try db.execute(
-                        sql: "INSERT OR REPLACE INTO groups(name, patterns, policy, start_latest) VALUES (?, ?, ?, ?)",
-                        arguments: [group.name, group.patterns.joined(separator: "\n"), group.policy, group.startAtLatest])
-                }
-                for cursor in changes.cursors {
-                    try db.execute(
-                        sql: "INSERT OR REPLACE INTO cursors(grp, topic, next, in_flight) VALUES (?, ?, ?, ?)",
-                        arguments: [cursor.group, cursor.topic, Int64(bitPattern: cursor.next), Self.encode(cursor.inFlight)])
-                }
-                for retry in changes.retriesRemoved {
-                    try db.execute(
-                        sql: "DELETE FROM retries WHERE grp = ? AND topic = ? AND offset = ? AND tracks = ?",
-                        arguments: [retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor])
-                }
-                for retry in changes.retriesAdded {
-                    try db.execute(
-                        sql: """
-                            INSERT OR REPLACE INTO retries(grp, topic, offset, tracks, attempt, due_us, last_error, key)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                            """,
-                        arguments: [
-                            retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor, Int64(retry.attempt),
-                            retry.dueMicros, retry.lastError, retry.key,
-                        ])
-                }
+                for changes in batch { try Self.apply(changes, to: db) }
             }
         } catch {
             throw Self.storageError(error, "saving group state")
+        }
+    }
+
+    private static func apply(_ changes: GroupStateChanges, to db: Database) throws {
+        for group in changes.groups {
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO groups(name, patterns, policy, start_latest) VALUES (?, ?, ?, ?)",
+                arguments: [group.name, group.patterns.joined(separator: "\n"), group.policy, group.startAtLatest])
+        }
+        for cursor in changes.cursors {
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO cursors(grp, topic, next, in_flight) VALUES (?, ?, ?, ?)",
+                arguments: [cursor.group, cursor.topic, Int64(bitPattern: cursor.next), Self.encode(cursor.inFlight)])
+        }
+        for retry in changes.retriesRemoved {
+            try db.execute(
+                sql: "DELETE FROM retries WHERE grp = ? AND topic = ? AND offset = ? AND tracks = ?",
+                arguments: [retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor])
+        }
+        for retry in changes.retriesAdded {
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO retries(grp, topic, offset, tracks, attempt, due_us, last_error, key)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor, Int64(retry.attempt),
+                    retry.dueMicros, retry.lastError, retry.key,
+                ])
         }
     }
 

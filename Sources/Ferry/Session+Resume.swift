@@ -1,0 +1,32 @@
+import FerryProtocol
+
+extension Session {
+    /// The broker restarted: greet it, subscribe again, and resend what it never confirmed
+    /// (the same event ids, so nothing is stored twice within its dedup window).
+    func resume(newBroker: String) {
+        logger.warning(
+            "ferryd restarted; resubscribing and resending unconfirmed events", metadata: ["endpoint": "\(configuration.endpoint)"])
+        epoch = (epoch + 1) & 0xFFFF
+        brokerID = newBroker
+        acks.removeAll()
+        nacks.removeAll()
+        serverToLocal.removeAll()
+        localToServer.removeAll()
+        publishRequests.removeAll()
+        var hello = Hello()
+        hello.clientName = configuration.clientName
+        send(.hello(hello), requestID: newRequestID(), reply: nil)
+        for (local, subscribe) in subscriptions.sorted(by: { $0.key < $1.key }) {
+            let requestID = newRequestID()
+            pendingSubscribes[requestID] = local
+            send(.subscribe(subscribe), requestID: requestID, reply: nil)
+        }
+        let resend = unconfirmed.sorted { $0.key < $1.key }.map {
+            QueuedEvent(event: $0.value.event, call: $0.value.call, index: $0.value.index)
+        }
+        unconfirmed.removeAll()
+        queuedEvents = resend + queuedEvents[queuedHead...]
+        queuedHead = 0
+    }
+
+}
