@@ -67,49 +67,34 @@ final class Segment {
         let bytes = UnsafeRawBufferPointer(start: mapping, count: fileSize)
         var position = 0
         while position < fileSize {
+            let reason: String
             switch LogRecord.parse(bytes, at: position) {
             case .record(let header):
                 noteAppended(offset: header.offset, position: position, timestamp: header.timestamp)
                 position += header.size
                 recovery.records += 1
-            case .incomplete:
-                // A length running past the end is a torn write, unless valid records follow
-                // (then the length itself was damaged): skip to them instead.
-                if let next = Self.resynchronize(bytes, after: position, minimumOffset: nextOffset) {
-                    recovery.corruptRecords += 1
-                    skips[position] = next
-                    recovery.problems.append(
-                        "corrupt record length at byte \(position) of \(path.lastPathComponent): skipped \(next - position) bytes")
-                    position = next
-                    continue
-                }
-                recovery.truncatedBytes += fileSize - position
-                recovery.problems.append(
-                    "torn record at byte \(position) of \(path.lastPathComponent): truncated \(fileSize - position) bytes")
-                fileSizeAfterRecovery(position)
-                try file.truncate(to: position)
-                return
-            case .corrupt(let reason):
-                if let next = Self.resynchronize(bytes, after: position, minimumOffset: nextOffset) {
-                    recovery.corruptRecords += 1
-                    skips[position] = next
-                    recovery.problems.append(
-                        "corrupt record at byte \(position) of \(path.lastPathComponent) (\(reason)): skipped \(next - position) bytes")
-                    position = next
-                } else {
-                    recovery.truncatedBytes += fileSize - position
-                    recovery.problems.append(
-                        "corrupt tail at byte \(position) of \(path.lastPathComponent) (\(reason)): truncated \(fileSize - position) bytes")
-                    fileSizeAfterRecovery(position)
-                    try file.truncate(to: position)
-                    return
-                }
+                continue
+            case .incomplete: reason = "record runs past the end"
+            case .corrupt(let text): reason = text
             }
+            // A bad record followed by valid ones was damaged in place: skip it. One with
+            // nothing valid after it is a torn (or garbled) tail: truncate it.
+            let name = path.lastPathComponent
+            if let next = Self.resynchronize(bytes, after: position, minimumOffset: nextOffset) {
+                recovery.corruptRecords += 1
+                skips[position] = next
+                recovery.problems.append("corrupt record at byte \(position) of \(name) (\(reason)): skipped \(next - position) bytes")
+                position = next
+                continue
+            }
+            recovery.truncatedBytes += fileSize - position
+            recovery.problems.append("torn tail at byte \(position) of \(name) (\(reason)): truncated \(fileSize - position) bytes")
+            size = position
+            try file.truncate(to: position)
+            return
         }
         size = position
     }
-
-    private func fileSizeAfterRecovery(_ position: Int) { size = position }
 
     /// The position of the next valid record after a corrupt one, if any.
     private static func resynchronize(_ bytes: UnsafeRawBufferPointer, after position: Int, minimumOffset: UInt64) -> Int? {
