@@ -27,8 +27,8 @@ public struct RetentionPolicy: Sendable, Equatable {
 /// Settings of one topic's log.
 public struct TopicLogConfiguration: Sendable, Equatable {
     public var fsync: FsyncPolicy = .batch
-    /// The group-commit window of `.batch`, in microseconds.
-    public var batchWindowMicros = 2000
+    /// The group-commit window of `.batch`: fsyncs are at least this far apart, in microseconds.
+    public var batchWindowMicros = 500
     /// A segment rolls at this size…
     public var segmentBytes = 64 << 20
     /// …or this age.
