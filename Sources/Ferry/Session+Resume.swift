@@ -13,6 +13,10 @@ extension Session {
         serverToLocal.removeAll()
         localToServer.removeAll()
         publishRequests.removeAll()
+        // Goodbye first: if this broker run already holds subscriptions of ours (we may have
+        // resubscribed to it once already), they end now and their deliveries go out again at
+        // once, instead of waiting for an ack timeout with acks we will never send.
+        send(.goodbye(Goodbye()), requestID: 0, reply: nil)
         var hello = Hello()
         hello.clientName = configuration.clientName
         send(.hello(hello), requestID: newRequestID(), reply: nil)
