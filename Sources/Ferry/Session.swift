@@ -264,11 +264,6 @@ final class Session {
                 subscribed.subscriptionID = local
                 message.reply = .subscribed(subscribed)
             }
-            if case .unsubscribed(let unsubscribed) = message.reply {
-                // Draining: keep the sink until the caller stops settling; deliveries already
-                // queued still belong to it.
-                _ = unsubscribed
-            }
             if let publish = publishRequests.removeValue(forKey: message.requestID), case .error(let error) = message.reply {
                 for sequence in publish.sequences { failSequence(sequence, FerryError(error)) }
                 return

@@ -35,7 +35,6 @@ final class Segment {
     private var skips: [Int: Int] = [:]
     let createdAt: Date
 
-    var firstTimestamp: Int64? { index.first?.timestamp }
     var isEmpty: Bool { size == 0 }
 
     static func fileName(baseOffset: UInt64) -> String { String(format: "%020llu.log", baseOffset) }

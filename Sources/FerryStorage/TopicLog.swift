@@ -190,8 +190,6 @@ final class TopicLog {
         return low
     }
 
-    /// The file that holds the newest data, for fsync.
-    var activeFile: SegmentFile { segments[segments.count - 1].file }
     /// Files of segments rolled since the last sync still need one.
     func files(since offset: UInt64) -> [SegmentFile] {
         segments.filter { $0.nextOffset > offset }.map(\.file)

@@ -18,11 +18,7 @@ struct DemoWorker: AsyncParsableCommand {
     @Option(help: "Name shown in the output.") var name: String?
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .error
-            return handler
-        }
+        bootstrapQuietLogging()
         let name = name ?? role.rawValue
         let worker = Worker(name: name, configuration: ClientConfiguration(endpoint: endpoint, clientName: name))
         let say: @Sendable (String) -> Void = { line in ferry_demo.say("  [\(name)] \(line)") }

@@ -28,11 +28,7 @@ struct RunDemo: AsyncParsableCommand {
     @Option(help: "ferryd's data directory (default: a fresh temporary one, removed afterwards).") var dataDir: String?
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .error
-            return handler
-        }
+        bootstrapQuietLogging()
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         var children: [Process] = []
         defer {
@@ -136,4 +132,13 @@ struct RunDemo: AsyncParsableCommand {
 /// Writes a line to stdout at once (stdout may be a pipe, where print buffers).
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// The demo narrates on stdout; logs show errors only.
+func bootstrapQuietLogging() {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = .error
+        return handler
+    }
 }
