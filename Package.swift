@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "ferry-demo", targets: ["ferry-demo"]),
         .executable(name: "ferry-interop", targets: ["ferry-interop"]),
         .executable(name: "ferry-bench", targets: ["ferry-bench"]),
+        .executable(name: "ferry", targets: ["ferry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -101,6 +102,16 @@ let package = Package(
             dependencies: [
                 "ZeroMQ", "FerryProtocol", "FerryStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        // The ferry command line: publish, tail, groups, DLQ, replay, history, stats and bench.
+        .executableTarget(
+            name: "ferry",
+            dependencies: [
+                "Ferry", "ZeroMQ", "FerryProtocol", "FerryStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
