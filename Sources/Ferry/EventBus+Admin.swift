@@ -16,17 +16,9 @@ public struct DeadLetterEntry: Sendable {
     public let reason: Reason
     public let attempts: UInt32
     public let lastError: String
+    /// When the event went to the dead-letter queue.
+    public let deadLetteredAt: Date
     public let event: ReceivedEvent
-}
-
-/// A consumer group as ``EventBus/stats()`` reports it.
-public struct GroupSummary: Sendable {
-    public let name: String
-    public let members: Int
-    public let inFlight: Int
-    public let pendingRetries: Int
-    public let deadLetters: Int
-    public let lag: UInt64
 }
 
 extension EventBus {
@@ -42,7 +34,8 @@ extension EventBus {
         return entries.entries.map {
             DeadLetterEntry(
                 id: $0.id, group: $0.group, offset: $0.offset, reason: $0.reason == .rejected ? .rejected : .maxAttempts,
-                attempts: $0.attempts, lastError: $0.lastError, event: ReceivedEvent(wire: $0.event))
+                attempts: $0.attempts, lastError: $0.lastError,
+                deadLetteredAt: Date(timeIntervalSince1970: Double($0.deadLetteredAtUs) / 1_000_000), event: ReceivedEvent(wire: $0.event))
         }
     }
 
@@ -64,18 +57,6 @@ extension EventBus {
         purge.ids = ids ?? []
         purge.all = ids == nil
         return try await count(.deadLetterPurge(purge))
-    }
-
-    /// The broker's consumer groups.
-    public func groups() async throws(FerryError) -> [GroupSummary] {
-        guard case .stats(let stats) = try await connection.request(.stats(StatsRequest())) else {
-            throw FerryError(.unexpectedReply, "expected Stats")
-        }
-        return stats.groups.map {
-            GroupSummary(
-                name: $0.name, members: Int($0.members), inFlight: Int($0.inFlight), pendingRetries: Int($0.pendingRetries),
-                deadLetters: Int($0.deadLetters), lag: $0.lag)
-        }
     }
 
     private func count(_ command: ClientMessage.OneOf_Command) async throws(FerryError) -> Int {

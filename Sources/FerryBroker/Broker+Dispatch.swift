@@ -41,6 +41,7 @@ extension Broker {
                 to: member, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt, body: body,
                 lastError: entry.lastError, tracksCursor: entry.tracksCursor)
             metrics.redelivered.increment()
+            group.counters.redelivered += 1
         }
         for entry in postponed { group.retries.push(entry) }
     }
@@ -96,6 +97,7 @@ extension Broker {
             lastError: lastError)
         if pendingDeliveries[peer.id]!.count >= configuration.deliveryBatch { flushDeliveries(to: peer) }
         metrics.delivered.increment()
+        member.group.counters.delivered += 1
     }
 
     private func flushDeliveries(to peer: Peer) {

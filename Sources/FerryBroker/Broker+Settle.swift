@@ -7,10 +7,12 @@ extension Broker {
             guard let delivery = takeInFlight(deliveryID, from: peer) else { continue }
             if delivery.tracksCursor { delivery.member.group.cursors[delivery.topic]?.settle(delivery.offset) }
             metrics.acked.increment()
+            delivery.member.group.counters.acked += 1
         }
         for nack in settle.nacks {
             guard let delivery = takeInFlight(nack.deliveryID, from: peer) else { continue }
             metrics.nacked.increment()
+            delivery.member.group.counters.nacked += 1
             if nack.release {
                 schedule(
                     RetryEntry(
@@ -71,6 +73,7 @@ extension Broker {
         }
         if delivery.tracksCursor { group.cursors[delivery.topic]?.settle(delivery.offset) }
         metrics.deadLettered.increment()
+        group.counters.deadLettered += 1
         logger.warning(
             "event dead-lettered",
             metadata: [

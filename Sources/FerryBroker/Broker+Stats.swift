@@ -16,10 +16,22 @@ extension Broker {
             entry.inFlight = UInt64(group.inFlight)
             entry.pendingRetries = UInt64(group.retries.count)
             entry.deadLetters = UInt64(store.deadLetterCount(group: group.name))
-            entry.lag = group.cursors.values.reduce(0) { total, cursor in
-                total + (store.bounds(topic: cursor.topic).upperBound &- min(cursor.next, store.bounds(topic: cursor.topic).upperBound))
+            for cursor in group.cursors.values.sorted(by: { $0.topic < $1.topic }) {
+                var topic = TopicLag()
+                topic.topic = cursor.topic
+                topic.end = store.bounds(topic: cursor.topic).upperBound
+                topic.position = min(cursor.next, topic.end)
+                topic.lag = topic.end - topic.position
+                entry.topics.append(topic)
+                entry.lag += topic.lag
             }
             entry.patterns = Array(Set(group.members.flatMap { $0.patterns.map(\.description) })).sorted()
+            entry.delivered = group.counters.delivered
+            entry.acked = group.counters.acked
+            entry.nacked = group.counters.nacked
+            entry.redelivered = group.counters.redelivered
+            entry.deadLettered = group.counters.deadLettered
+            entry.ephemeral = group.ephemeral
             stats.groups.append(entry)
         }
         for topic in knownTopics.sorted() {

@@ -13,11 +13,16 @@ final class ConsumerGroup {
     private var membersByTopic: [String: [Member]] = [:]
     /// Rotates the starting point when picking among equally free members.
     var roundRobin = 0
+    /// What happened to the group's deliveries since the broker started.
+    var counters = GroupCounters()
+    /// Kept in memory only (never saved, no dead-letter queue) and removed with its last member.
+    let ephemeral: Bool
 
-    init(name: String, policy: RetryPolicy, startAtLatest: Bool) {
+    init(name: String, policy: RetryPolicy, startAtLatest: Bool, ephemeral: Bool = false) {
         self.name = name
         self.policy = policy
         self.startAtLatest = startAtLatest
+        self.ephemeral = ephemeral
     }
 
     /// Every pattern any member ever subscribed with: a group keeps following its topics
@@ -95,4 +100,13 @@ final class ConsumerGroup {
         z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
         return z ^ (z >> 31)
     }
+}
+
+/// A group's delivery counters since the broker started, reported in `GroupStats`.
+struct GroupCounters {
+    var delivered: UInt64 = 0
+    var acked: UInt64 = 0
+    var nacked: UInt64 = 0
+    var redelivered: UInt64 = 0
+    var deadLettered: UInt64 = 0
 }

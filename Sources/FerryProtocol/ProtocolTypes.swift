@@ -35,6 +35,7 @@ public typealias DeadLetterCount = Ferry_V1_DeadLetterCount
 public typealias StatsRequest = Ferry_V1_StatsRequest
 public typealias GroupStats = Ferry_V1_GroupStats
 public typealias TopicStats = Ferry_V1_TopicStats
+public typealias TopicLag = Ferry_V1_TopicLag
 public typealias Stats = Ferry_V1_Stats
 public typealias Replay = Ferry_V1_Replay
 public typealias Replayed = Ferry_V1_Replayed

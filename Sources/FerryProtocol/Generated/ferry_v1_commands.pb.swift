@@ -682,6 +682,10 @@ public nonisolated struct Ferry_V1_Subscribe: Sendable {
 
   public var memberName: String = String()
 
+  /// An ephemeral group (e.g. for `ferry tail`): kept in memory only, never saved, no dead-letter
+  /// queue, and gone when its last member leaves. An empty `group` gets a broker-generated name.
+  public var ephemeral: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -706,6 +710,9 @@ public nonisolated struct Ferry_V1_Subscribed: Sendable {
   public mutating func clearEffectiveRetry() {self._effectiveRetry = nil}
 
   public var maxInFlight: UInt32 = 0
+
+  /// The group joined: the Subscribe's, or the name the broker generated for an ephemeral group.
+  public var group: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1012,6 +1019,49 @@ public nonisolated struct Ferry_V1_GroupStats: Sendable {
   public var lag: UInt64 = 0
 
   public var patterns: [String] = []
+
+  /// The group's position and lag in each topic it follows, in increasing order of topic name.
+  public var topics: [Ferry_V1_TopicLag] = []
+
+  /// Counters since the broker started (not kept across restarts).
+  /// Deliveries sent to the group's members: first attempts, retries and redeliveries.
+  public var delivered: UInt64 = 0
+
+  /// Deliveries acked.
+  public var acked: UInt64 = 0
+
+  /// Deliveries nacked (releases included).
+  public var nacked: UInt64 = 0
+
+  /// Retries and redeliveries sent (included in delivered).
+  public var redelivered: UInt64 = 0
+
+  /// Events moved to the group's dead-letter queue.
+  public var deadLettered: UInt64 = 0
+
+  /// An ephemeral group (Subscribe.ephemeral).
+  public var ephemeral: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Ferry_V1_TopicLag: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var topic: String = String()
+
+  /// The group's cursor: the next offset it will deliver for the first time.
+  public var position: UInt64 = 0
+
+  /// The topic's end: the offset the next event will get.
+  public var end: UInt64 = 0
+
+  /// end - position: events stored but not yet delivered to the group.
+  public var lag: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2107,7 +2157,7 @@ nonisolated extension Ferry_V1_RetryPolicy: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Ferry_V1_Subscribe: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Subscribe"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}patterns\0\u{3}max_in_flight\0\u{1}retry\0\u{1}start\0\u{3}member_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}patterns\0\u{3}max_in_flight\0\u{1}retry\0\u{1}start\0\u{3}member_name\0\u{1}ephemeral\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2121,6 +2171,7 @@ nonisolated extension Ferry_V1_Subscribe: SwiftProtobuf.Message, SwiftProtobuf._
       case 4: try { try decoder.decodeSingularMessageField(value: &self._retry) }()
       case 5: try { try decoder.decodeSingularEnumField(value: &self.start) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.memberName) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.ephemeral) }()
       default: break
       }
     }
@@ -2149,6 +2200,9 @@ nonisolated extension Ferry_V1_Subscribe: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.memberName.isEmpty {
       try visitor.visitSingularStringField(value: self.memberName, fieldNumber: 6)
     }
+    if self.ephemeral != false {
+      try visitor.visitSingularBoolField(value: self.ephemeral, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2159,6 +2213,7 @@ nonisolated extension Ferry_V1_Subscribe: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs._retry != rhs._retry {return false}
     if lhs.start != rhs.start {return false}
     if lhs.memberName != rhs.memberName {return false}
+    if lhs.ephemeral != rhs.ephemeral {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2166,7 +2221,7 @@ nonisolated extension Ferry_V1_Subscribe: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Ferry_V1_Subscribed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Subscribed"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subscription_id\0\u{3}effective_retry\0\u{3}max_in_flight\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subscription_id\0\u{3}effective_retry\0\u{3}max_in_flight\0\u{1}group\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2177,6 +2232,7 @@ nonisolated extension Ferry_V1_Subscribed: SwiftProtobuf.Message, SwiftProtobuf.
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.subscriptionID) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._effectiveRetry) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.maxInFlight) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.group) }()
       default: break
       }
     }
@@ -2196,6 +2252,9 @@ nonisolated extension Ferry_V1_Subscribed: SwiftProtobuf.Message, SwiftProtobuf.
     if self.maxInFlight != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxInFlight, fieldNumber: 3)
     }
+    if !self.group.isEmpty {
+      try visitor.visitSingularStringField(value: self.group, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2203,6 +2262,7 @@ nonisolated extension Ferry_V1_Subscribed: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.subscriptionID != rhs.subscriptionID {return false}
     if lhs._effectiveRetry != rhs._effectiveRetry {return false}
     if lhs.maxInFlight != rhs.maxInFlight {return false}
+    if lhs.group != rhs.group {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2822,7 +2882,7 @@ nonisolated extension Ferry_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Ferry_V1_GroupStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GroupStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}members\0\u{3}in_flight\0\u{3}pending_retries\0\u{3}dead_letters\0\u{1}lag\0\u{1}patterns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}members\0\u{3}in_flight\0\u{3}pending_retries\0\u{3}dead_letters\0\u{1}lag\0\u{1}patterns\0\u{1}topics\0\u{1}delivered\0\u{1}acked\0\u{1}nacked\0\u{1}redelivered\0\u{3}dead_lettered\0\u{1}ephemeral\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2837,6 +2897,13 @@ nonisolated extension Ferry_V1_GroupStats: SwiftProtobuf.Message, SwiftProtobuf.
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.deadLetters) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.lag) }()
       case 7: try { try decoder.decodeRepeatedStringField(value: &self.patterns) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.topics) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.delivered) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.acked) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.nacked) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.redelivered) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.deadLettered) }()
+      case 14: try { try decoder.decodeSingularBoolField(value: &self.ephemeral) }()
       default: break
       }
     }
@@ -2864,6 +2931,27 @@ nonisolated extension Ferry_V1_GroupStats: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.patterns.isEmpty {
       try visitor.visitRepeatedStringField(value: self.patterns, fieldNumber: 7)
     }
+    if !self.topics.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.topics, fieldNumber: 8)
+    }
+    if self.delivered != 0 {
+      try visitor.visitSingularUInt64Field(value: self.delivered, fieldNumber: 9)
+    }
+    if self.acked != 0 {
+      try visitor.visitSingularUInt64Field(value: self.acked, fieldNumber: 10)
+    }
+    if self.nacked != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nacked, fieldNumber: 11)
+    }
+    if self.redelivered != 0 {
+      try visitor.visitSingularUInt64Field(value: self.redelivered, fieldNumber: 12)
+    }
+    if self.deadLettered != 0 {
+      try visitor.visitSingularUInt64Field(value: self.deadLettered, fieldNumber: 13)
+    }
+    if self.ephemeral != false {
+      try visitor.visitSingularBoolField(value: self.ephemeral, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2875,6 +2963,58 @@ nonisolated extension Ferry_V1_GroupStats: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.deadLetters != rhs.deadLetters {return false}
     if lhs.lag != rhs.lag {return false}
     if lhs.patterns != rhs.patterns {return false}
+    if lhs.topics != rhs.topics {return false}
+    if lhs.delivered != rhs.delivered {return false}
+    if lhs.acked != rhs.acked {return false}
+    if lhs.nacked != rhs.nacked {return false}
+    if lhs.redelivered != rhs.redelivered {return false}
+    if lhs.deadLettered != rhs.deadLettered {return false}
+    if lhs.ephemeral != rhs.ephemeral {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_TopicLag: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TopicLag"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topic\0\u{1}position\0\u{1}end\0\u{1}lag\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.topic) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.position) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.end) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.lag) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.topic.isEmpty {
+      try visitor.visitSingularStringField(value: self.topic, fieldNumber: 1)
+    }
+    if self.position != 0 {
+      try visitor.visitSingularUInt64Field(value: self.position, fieldNumber: 2)
+    }
+    if self.end != 0 {
+      try visitor.visitSingularUInt64Field(value: self.end, fieldNumber: 3)
+    }
+    if self.lag != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lag, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_TopicLag, rhs: Ferry_V1_TopicLag) -> Bool {
+    if lhs.topic != rhs.topic {return false}
+    if lhs.position != rhs.position {return false}
+    if lhs.end != rhs.end {return false}
+    if lhs.lag != rhs.lag {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
