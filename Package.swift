@@ -65,6 +65,7 @@ let package = Package(
                 "ZeroMQ", "FerryProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
         .executableTarget(
@@ -114,6 +115,24 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
+        ),
+        // The order system (Examples/OrderSystem): events, shared process plumbing, API and workers,
+        // built only on the public SDK.
+        .target(
+            name: "OrderEvents",
+            dependencies: ["Ferry", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Examples/OrderSystem/Sources/OrderEvents"
+        ),
+        .target(
+            name: "OrderSystemKit",
+            dependencies: [
+                "Ferry", "OrderEvents",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Examples/OrderSystem/Sources/OrderSystemKit"
         ),
         // Starts real ferryd and worker processes for the integration tests.
         .target(name: "FerryTestSupport", dependencies: ["ZeroMQ", "FerryProtocol"], path: "Tests/FerryTestSupport"),

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the protobuf code committed under Sources/FerryProtocol/Generated (Swift) and
-# clients/python/ferry_client/proto (Python) from proto/ferry/v1/*.proto.
+# clients/python/ferry_client/proto (Python) from proto/ferry/v1/*.proto, and the order system's
+# events (proto/orders/v1/events.proto) under Examples/OrderSystem/Sources/OrderEvents/Generated
+# and Examples/OrderSystem/python.
 # Needs protoc (Debian: protobuf-compiler). Builds protoc-gen-swift from the swift-protobuf
 # version Package.swift uses, once, into .build-protoc/ (about 2-10 minutes).
 set -euo pipefail
@@ -27,4 +29,14 @@ protoc --plugin=protoc-gen-swift="$PLUGIN" \
 PY_OUT=clients/python/ferry_client/proto
 mkdir -p "$PY_OUT"
 protoc --python_out="$PY_OUT" -I proto proto/ferry/v1/*.proto
+ORDERS_OUT=Examples/OrderSystem/Sources/OrderEvents/Generated
+mkdir -p "$ORDERS_OUT"
+rm -f "$ORDERS_OUT"/*.pb.swift
+protoc --plugin=protoc-gen-swift="$PLUGIN" \
+  --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
+  --swift_out="$ORDERS_OUT" \
+  -I proto proto/orders/v1/*.proto
+mkdir -p Examples/OrderSystem/python
+protoc --python_out=Examples/OrderSystem/python -I proto proto/orders/v1/*.proto
+
 echo "generated: $(ls Sources/FerryProtocol/Generated) and $(cd "$PY_OUT" && find . -name '*_pb2.py' | tr '\n' ' ')"

@@ -34,13 +34,13 @@ public final class EventBus: Sendable {
     ///     is confirmed without storing it twice.
     ///   - key: overrides the event's ``Event/eventKey``.
     @discardableResult
-    public func publish<E: Event>(
+    public func publish<E: EventRepresentable>(
         _ event: E, id: String = UUID().uuidString, key: String? = nil, headers: [String: String] = [:]
     ) async throws(FerryError) -> PublishReceipt {
         try await publish(event, id: id, key: key, headers: headers, correlationID: nil, causationID: nil)
     }
 
-    func publish<E: Event>(
+    func publish<E: EventRepresentable>(
         _ event: E, id: String, key: String?, headers: [String: String], correlationID: String?, causationID: String?
     ) async throws(FerryError) -> PublishReceipt {
         let wire = try OutgoingEvent.make(event, id: id, key: key, headers: headers, correlationID: correlationID, causationID: causationID)
@@ -49,7 +49,7 @@ public final class EventBus: Sendable {
 
     /// Publishes many events in as few round trips as possible; throws the first rejection.
     @discardableResult
-    public func publish<E: Event>(batch events: [E]) async throws(FerryError) -> [PublishReceipt] {
+    public func publish<E: EventRepresentable>(batch events: [E]) async throws(FerryError) -> [PublishReceipt] {
         var wires: [WireEvent] = []
         wires.reserveCapacity(events.count)
         for event in events {
@@ -83,9 +83,13 @@ public final class EventBus: Sendable {
 public struct RawEvent: Sendable {
     var wire = WireEvent()
 
+    /// - Parameters:
+    ///   - correlationID: the chain this event belongs to; a root event (nil) starts its own.
+    ///   - causationID: the id of the event that caused this one.
     public init(
-        topic: String, id: String = UUID().uuidString, key: String? = nil, type: String = "", contentType: String = "application/json",
-        payload: Data, headers: [String: String] = [:]
+        topic: String, id: String = UUID().uuidString, key: String? = nil, type: String = "", schemaVersion: UInt32 = 1,
+        contentType: String = "application/json", payload: Data, headers: [String: String] = [:], correlationID: String? = nil,
+        causationID: String? = nil, createdAt: Date = Date()
     ) {
         wire.topic = topic
         wire.id = id
@@ -94,7 +98,9 @@ public struct RawEvent: Sendable {
         wire.contentType = contentType
         wire.payload = payload
         wire.headers = headers
-        wire.correlationID = id
-        wire.createdAtUs = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        wire.schemaVersion = schemaVersion
+        wire.correlationID = correlationID ?? id
+        wire.causationID = causationID ?? ""
+        wire.createdAtUs = Int64(createdAt.timeIntervalSince1970 * 1_000_000)
     }
 }

@@ -22,7 +22,7 @@ public struct EventContext: Sendable {
     /// Publishes an event caused by this one: it inherits the correlation id, and its
     /// causation id is this event's id.
     @discardableResult
-    public func publish<E: Event>(
+    public func publish<E: EventRepresentable>(
         _ followUp: E, id: String? = nil, key: String? = nil, headers: [String: String] = [:]
     ) async throws(FerryError) -> PublishReceipt {
         try await bus.publish(

@@ -40,7 +40,7 @@ public final class HandlerGroup: Sendable {
     }
 
     /// Handles events of type `E`, one at a time per key.
-    public func on<E: Event>(_ type: E.Type, _ handler: @escaping @Sendable (E, EventContext) async throws -> Void) {
+    public func on<E: EventRepresentable>(_ type: E.Type, _ handler: @escaping @Sendable (E, EventContext) async throws -> Void) {
         register(
             E.typeName, topic: E.topic,
             .single { received, context in
@@ -49,7 +49,7 @@ public final class HandlerGroup: Sendable {
     }
 
     /// Handles several event types with one handler; switch over the event's concrete type.
-    public func on(_ types: any Event.Type..., handler: @escaping @Sendable (any Event, EventContext) async throws -> Void) {
+    public func on(_ types: any EventRepresentable.Type..., handler: @escaping @Sendable (any EventRepresentable, EventContext) async throws -> Void) {
         for type in types {
             register(
                 type.typeName, topic: type.topic,
@@ -61,7 +61,7 @@ public final class HandlerGroup: Sendable {
 
     /// Handles events of type `E` in batches cut by size and by wait. The whole batch is
     /// acked when the handler returns and nacked when it throws.
-    public func on<E: Event>(_ type: E.Type, batch: BatchOptions, _ handler: @escaping @Sendable ([E], BatchContext) async throws -> Void) {
+    public func on<E: EventRepresentable>(_ type: E.Type, batch: BatchOptions, _ handler: @escaping @Sendable ([E], BatchContext) async throws -> Void) {
         register(
             E.typeName, topic: E.topic,
             .batch(batch) { received, context in
@@ -81,7 +81,7 @@ public final class HandlerGroup: Sendable {
         }
     }
 
-    private static func decode<E: Event>(_ received: ReceivedEvent, as type: E.Type) throws -> E {
+    private static func decode<E: EventRepresentable>(_ received: ReceivedEvent, as type: E.Type) throws -> E {
         do {
             return try received.decode(E.self)
         } catch {
@@ -102,7 +102,7 @@ public struct BatchContext: Sendable {
 
     /// Publishes an event from the batch handler (a new correlation chain).
     @discardableResult
-    public func publish<E: Event>(_ event: E, key: String? = nil) async throws(FerryError) -> PublishReceipt {
+    public func publish<E: EventRepresentable>(_ event: E, key: String? = nil) async throws(FerryError) -> PublishReceipt {
         try await bus.publish(event, key: key)
     }
 }

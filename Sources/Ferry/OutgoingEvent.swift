@@ -3,21 +3,21 @@ import Foundation
 
 /// Builds wire envelopes from typed events.
 enum OutgoingEvent {
-    static func make<E: Event>(
+    static func make<E: EventRepresentable>(
         _ event: E, id: String, key: String?, headers: [String: String], correlationID: String?, causationID: String?
     ) throws(FerryError) -> WireEvent {
         let payload: Data
         do {
-            payload = try JSONEncoder().encode(event)
+            payload = try event.encodePayload()
         } catch {
-            throw FerryError(.serialization, "\(E.typeName) does not encode as JSON: \(error)")
+            throw FerryError(.serialization, "\(E.typeName) does not encode: \(error)")
         }
         var wire = WireEvent()
         wire.topic = E.topic
         wire.id = id
         wire.key = key ?? event.eventKey ?? ""
         wire.headers = headers
-        wire.contentType = "application/json"
+        wire.contentType = E.contentType
         wire.payload = payload
         wire.type = E.typeName
         wire.schemaVersion = E.schemaVersion

@@ -26,9 +26,9 @@ public struct ReceivedEvent: Sendable {
     public var storedAt: Date { Date(timeIntervalSince1970: Double(wire.storedAtUs) / 1_000_000) }
 
     /// Decodes the payload as `type`.
-    public func decode<E: Event>(_ type: E.Type) throws(FerryError) -> E {
+    public func decode<E: EventRepresentable>(_ type: E.Type) throws(FerryError) -> E {
         do {
-            return try JSONDecoder().decode(E.self, from: wire.payload)
+            return try E.decodePayload(wire.payload)
         } catch {
             throw FerryError(.serialization, "event \(id) (\(typeName)) does not decode as \(E.typeName): \(error)")
         }

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Ferry
+import Foundation
+import Logging
+
+/// The options every order-system process shares: where ferryd is, where the process keeps
+/// its state, and how much it logs.
+public struct ProcessOptions: ParsableArguments, Sendable {
+    @Option(help: "ferryd's endpoint (default: $FERRY_BROKER, else tcp://127.0.0.1:7400).")
+    public var broker: String = ProcessInfo.processInfo.environment["FERRY_BROKER"] ?? "tcp://127.0.0.1:7400"
+
+    @Option(help: "Directory for this process's state (its SQLite database, files).")
+    public var dataDir: String = "./order-system-data"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
+    public var logLevel: String = "info"
+
+    public init() {}
+
+    /// The client configuration for ferryd, named after this process.
+    public func clientConfiguration(name: String) -> ClientConfiguration {
+        ClientConfiguration(endpoint: broker, clientName: name)
+    }
+
+    /// Creates the data directory and returns the path of `name` inside it.
+    public func path(_ name: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        return URL(fileURLWithPath: dataDir).appendingPathComponent(name).path
+    }
+
+    /// Sets up logging to stderr at the chosen level and returns the process's logger.
+    public func bootstrapLogging(label: String) -> Logger {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: label)
+    }
+}
+
+/// How a worker's handler groups retry, settable from the command line so tests and demos can
+/// use short delays.
+public struct RetryArguments: ParsableArguments, Sendable {
+    @Option(help: "Delay before the first retry, in milliseconds.") public var retryInitialMs = 500
+    @Option(help: "Backoff multiplier between retries.") public var retryMultiplier = 2.0
+    @Option(help: "Longest delay between retries, in milliseconds.") public var retryMaxMs = 30_000
+    @Option(help: "Deliveries of one event before it goes to the dead-letter queue.") public var maxAttempts = 5
+
+    public init() {}
+
+    /// The group options with this retry policy.
+    public var groupOptions: HandlerGroupOptions {
+        var options = HandlerGroupOptions()
+        options.retry = RetryOptions(
+            initialDelay: .milliseconds(retryInitialMs), multiplier: retryMultiplier, maxDelay: .milliseconds(retryMaxMs),
+            maxAttempts: maxAttempts)
+        return options
+    }
+}
+
+/// Transient failures on purpose, to show (and test) retries with backoff.
+public struct FaultArguments: ParsableArguments, Sendable {
+    @Option(help: "Probability (0…1) that a handler attempt fails before doing anything, as a flaky dependency would.")
+    public var failRate = 0.0
+
+    public init() {}
+
+    /// Throws a transient error with probability ``failRate``.
+    public func maybeFail(_ what: String) throws {
+        if failRate > 0, Double.random(in: 0..<1) < failRate {
+            throw TransientFailure(message: "\(what): simulated transient failure")
+        }
+    }
+}
+
+/// A failure worth retrying (a dependency that is down for a moment).
+public struct TransientFailure: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
+}
