@@ -12,6 +12,11 @@ let package = Package(
         .executable(name: "ferry-interop", targets: ["ferry-interop"]),
         .executable(name: "ferry-bench", targets: ["ferry-bench"]),
         .executable(name: "ferry", targets: ["ferry"]),
+        .executable(name: "email-worker", targets: ["email-worker"]),
+        .executable(name: "notification-worker", targets: ["notification-worker"]),
+        .executable(name: "audit-worker", targets: ["audit-worker"]),
+        .executable(name: "analytics-worker", targets: ["analytics-worker"]),
+        .executable(name: "orders-api", targets: ["orders-api"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -23,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // libzmq from the system (Debian: libzmq3-dev).
@@ -134,6 +140,55 @@ let package = Package(
             ],
             path: "Examples/OrderSystem/Sources/OrderSystemKit"
         ),
+        .executableTarget(
+            name: "email-worker",
+            dependencies: [
+                "OrderEvents", "OrderSystemKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Examples/OrderSystem/Sources/email-worker"
+        ),
+        .executableTarget(
+            name: "notification-worker",
+            dependencies: [
+                "OrderEvents", "OrderSystemKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Examples/OrderSystem/Sources/notification-worker"
+        ),
+        .executableTarget(
+            name: "audit-worker",
+            dependencies: [
+                "OrderEvents", "OrderSystemKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Examples/OrderSystem/Sources/audit-worker"
+        ),
+        .executableTarget(
+            name: "analytics-worker",
+            dependencies: [
+                "OrderEvents", "OrderSystemKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Examples/OrderSystem/Sources/analytics-worker"
+        ),
+        .executableTarget(
+            name: "orders-api",
+            dependencies: [
+                "OrderEvents", "OrderSystemKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Examples/OrderSystem/Sources/orders-api"
+        ),
         // Starts real ferryd and worker processes for the integration tests.
         .target(name: "FerryTestSupport", dependencies: ["ZeroMQ", "FerryProtocol"], path: "Tests/FerryTestSupport"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
@@ -142,6 +197,11 @@ let package = Package(
         .testTarget(
             name: "FerryBrokerTests", dependencies: ["FerryBroker", "FerryProtocol", "FerryStorage", "FerryTestSupport", "ZeroMQ"]),
         .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryTestSupport"]),
+        .testTarget(
+            name: "OrderWorkersTests",
+            dependencies: ["OrderEvents", "OrderSystemKit", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Examples/OrderSystem/Tests/OrderWorkersTests"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
