@@ -10,7 +10,6 @@ let package = Package(
         .executable(name: "ferryd", targets: ["ferryd"]),
         .executable(name: "ferry-demo", targets: ["ferry-demo"]),
         .executable(name: "ferry-interop", targets: ["ferry-interop"]),
-        .executable(name: "ferry-bench", targets: ["ferry-bench"]),
         .executable(name: "ferry", targets: ["ferry"]),
         .executable(name: "email-worker", targets: ["email-worker"]),
         .executable(name: "notification-worker", targets: ["notification-worker"]),
@@ -101,15 +100,6 @@ let package = Package(
                 "Ferry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-        // The peer workload (../shared/peers/README.md) against ferryd, over the raw protocol.
-        .executableTarget(
-            name: "ferry-bench",
-            dependencies: [
-                "ZeroMQ", "FerryProtocol", "FerryStorage",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         // The ferry command line: publish, tail, groups, DLQ, replay, history, stats and bench.

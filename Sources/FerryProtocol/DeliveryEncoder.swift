@@ -36,7 +36,8 @@ public struct DeliveryEncoder {
         return frame
     }
 
-    static func appendVarint(_ value: UInt64, to buffer: inout [UInt8]) {
+    /// Appends `value` as a protobuf varint.
+    public static func appendVarint(_ value: UInt64, to buffer: inout [UInt8]) {
         var value = value
         while value >= 0x80 {
             buffer.append(UInt8(truncatingIfNeeded: value) | 0x80)

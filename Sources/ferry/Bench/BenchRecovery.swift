@@ -2,8 +2,9 @@ import ArgumentParser
 import FerryStorage
 import Foundation
 
-/// Writes a log of a given size, then measures how long opening (recovering) it takes.
-struct RecoveryBench: ParsableCommand {
+/// `ferry bench recovery`: writes a log of a given size, then measures how long opening
+/// (recovering) it takes, every record's CRC checked.
+struct BenchRecovery: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recovery", abstract: "Time the recovery of a log of --megabytes (every record's CRC is checked).")
 

@@ -1,0 +1,71 @@
+import FerryProtocol
+import ZeroMQ
+
+/// One DEALER connection to the broker, owned by the thread that opened it: sends frames,
+/// reads replies without blocking, and does the request/reply round trips of set-up.
+final class BenchConnection {
+    let socket: Socket
+    var poller = Poller()
+    /// When this connection last sent anything (for client heartbeats).
+    private(set) var lastSent: UInt64 = 0
+
+    init(endpoint: String, receiveHighWaterMark: Int32? = nil) throws {
+        socket = try Socket(context: try Context(), type: .dealer)
+        if let receiveHighWaterMark { try socket.setReceiveHighWaterMark(receiveHighWaterMark) }
+        try socket.connect(endpoint)
+        _ = poller.addReadable(socket)
+    }
+
+    /// Waits up to `timeoutMilliseconds` for something to read.
+    func poll(timeoutMilliseconds: Int) throws {
+        _ = try poller.poll(timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// Sends frame 2 (a serialized `ClientMessage`) after the signature.
+    func send(body: [UInt8]) throws {
+        try socket.send(WireFormat.signature, more: true)
+        try socket.send(body)
+        lastSent = BenchClock.now()
+    }
+
+    func send(_ command: ClientMessage.OneOf_Command, requestID: UInt64) throws {
+        var message = ClientMessage()
+        message.requestID = requestID
+        message.command = command
+        try send(body: WireFormat.encode(message))
+    }
+
+    /// Sends a heartbeat when nothing went out for a second, so the broker keeps the session.
+    func heartbeatIfIdle(now: UInt64) throws {
+        if now &- lastSent > 1_000_000_000 { try send(.heartbeat(Heartbeat()), requestID: 0) }
+    }
+
+    /// Hands frame 2 of the next queued message to `body`; false when nothing is queued.
+    func receive(_ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
+        guard let frames = try socket.receiveMultipart(dontWait: true) else { return false }
+        if frames.count == 2 { try frames[1].withUnsafeBytes { try body($0) } }
+        return true
+    }
+
+    /// Sends `command` and waits up to `timeoutMilliseconds` for the reply with `requestID`,
+    /// ignoring anything else; an error reply throws.
+    func request(_ command: ClientMessage.OneOf_Command, requestID: UInt64, timeoutMilliseconds: Int, what: String) throws -> ServerMessage
+    {
+        try send(command, requestID: requestID)
+        let deadline = BenchClock.now() + UInt64(timeoutMilliseconds) * 1_000_000
+        var reply: ServerMessage?
+        while reply == nil {
+            let now = BenchClock.now()
+            guard now < deadline else {
+                throw BenchError(.brokerUnreachable, "no answer to \(what) within \(timeoutMilliseconds) ms; is ferryd running there?")
+            }
+            _ = try poller.poll(timeoutMilliseconds: Int(min((deadline - now) / 1_000_000 + 1, 100)))
+            while try receive({ body in
+                let message = try WireFormat.decode(ServerMessage.self, from: body)
+                if message.requestID == requestID { reply = message }
+            }) {}
+        }
+        if case .error(let error) = reply?.reply { throw BenchError.broker(error) }
+        return reply!
+    }
+}
