@@ -28,8 +28,10 @@ extension Broker {
             }
             guard let member = group.pickMember(for: entry.key, among: candidates) else { break }
             _ = group.retries.popFirst()
-            pendingChanges.retriesRemoved.append(
-                RetryID(group: group.name, topic: entry.topic, offset: entry.offset, tracksCursor: entry.tracksCursor))
+            if !group.ephemeral {
+                pendingChanges.retriesRemoved.append(
+                    RetryID(group: group.name, topic: entry.topic, offset: entry.offset, tracksCursor: entry.tracksCursor))
+            }
             guard let body = entry.body ?? storedBody(topic: entry.topic, offset: entry.offset) else {
                 logger.error(
                     "a retry's event is no longer stored; dropping it",

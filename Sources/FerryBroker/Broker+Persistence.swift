@@ -16,6 +16,7 @@ extension Broker {
     func schedule(_ entry: RetryEntry, in group: ConsumerGroup) {
         group.retries.push(entry)
         if entry.tracksCursor { group.cursors[entry.topic]?.track(entry.offset, attempt: entry.attempt) }
+        if group.ephemeral { return }
         let delay = entry.due > now ? Int64((entry.due - now) / 1000) : 0
         pendingChanges.retriesAdded.append(
             RetryState(
@@ -32,7 +33,8 @@ extension Broker {
     /// Saves what changed in groups, cursors and retries, in one transaction. Called once per loop
     /// iteration; a failure keeps the changes for the next try.
     public func persistGroupState() {
-        for group in groups.values {
+        // Ephemeral groups live in memory only.
+        for group in groups.values where !group.ephemeral {
             if group.definitionChanged {
                 pendingChanges.groups.append(
                     GroupDefinition(

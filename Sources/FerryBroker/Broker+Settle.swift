@@ -57,6 +57,16 @@ extension Broker {
     }
 
     private func deadLetter(_ delivery: InFlightDelivery, in group: ConsumerGroup, cause: DeadLetterCause, error: String) {
+        if group.ephemeral {
+            // An ephemeral group has no dead-letter queue: the event is dropped for this group.
+            if delivery.tracksCursor { group.cursors[delivery.topic]?.settle(delivery.offset) }
+            metrics.ephemeralDropped.increment()
+            group.counters.deadLettered += 1
+            logger.warning(
+                "event dropped by an ephemeral group",
+                metadata: ["group": "\(group.name)", "topic": "\(delivery.topic)", "offset": "\(delivery.offset)", "error": "\(error)"])
+            return
+        }
         let record = DeadLetterRecord(
             id: 0, group: group.name, topic: delivery.topic, offset: delivery.offset, cause: cause, attempts: delivery.attempt,
             lastError: error, deadLetteredAtMicros: Clock.wallMicroseconds(), body: delivery.body)

@@ -3,7 +3,15 @@ import FerryProtocol
 extension Broker {
     func handleSubscribe(_ subscribe: Subscribe, from peer: Peer, requestID: UInt64) throws(ProtocolError) {
         if isShuttingDown { throw ProtocolError(.shuttingDown, "the broker is shutting down") }
+        var subscribe = subscribe
+        if subscribe.ephemeral && subscribe.group.isEmpty { subscribe.group = ephemeralGroupName() }
         try configuration.limits.validateGroup(subscribe.group)
+        if let existing = groups[subscribe.group], existing.ephemeral != subscribe.ephemeral {
+            throw ProtocolError(
+                .invalidArgument,
+                "group '\(subscribe.group)' exists and is \(existing.ephemeral ? "ephemeral" : "durable"); "
+                    + "subscribe \(existing.ephemeral ? "with" : "without") ephemeral, or use another name")
+        }
         if subscribe.patterns.isEmpty { throw ProtocolError(.missingField, "subscribe.patterns needs at least one topic pattern") }
         var patterns: [TopicPattern] = []
         for pattern in subscribe.patterns { patterns.append(try TopicPattern(pattern)) }
@@ -28,6 +36,7 @@ extension Broker {
         subscribed.subscriptionID = member.subscriptionID
         subscribed.effectiveRetry = group.policy.wire
         subscribed.maxInFlight = UInt32(credit)
+        subscribed.group = group.name
         reply(to: peer, requestID: requestID, .subscribed(subscribed))
         logger.info(
             "member joined",
@@ -42,9 +51,18 @@ extension Broker {
             configuration.groupRetryPolicies[subscribe.group]
             ?? (subscribe.hasRetry
                 ? RetryPolicy(wire: subscribe.retry, defaults: configuration.defaultRetryPolicy) : configuration.defaultRetryPolicy)
-        let group = ConsumerGroup(name: subscribe.group, policy: policy, startAtLatest: subscribe.start == .startLatest)
+        let group = ConsumerGroup(
+            name: subscribe.group, policy: policy, startAtLatest: subscribe.start == .startLatest, ephemeral: subscribe.ephemeral)
         groups[subscribe.group] = group
         return group
+    }
+
+    /// A fresh name for an ephemeral group whose subscriber gave none.
+    private func ephemeralGroupName() -> String {
+        while true {
+            let name = "ephemeral-" + String(UInt64.random(in: .min ... .max, using: &random), radix: 16)
+            if groups[name] == nil { return name }
+        }
     }
 
     func handleUnsubscribe(_ unsubscribe: Unsubscribe, from peer: Peer, requestID: UInt64) throws(ProtocolError) {
@@ -81,9 +99,15 @@ extension Broker {
                 poison: false)
         }
         peer.subscriptions.removeValue(forKey: member.subscriptionID)
-        member.group.remove(member)
+        let group = member.group
+        group.remove(member)
         logger.info(
             "member left",
-            metadata: ["group": "\(member.group.name)", "member": "\(member.name)", "reason": "\(reason)", "redelivering": "\(lost.count)"])
+            metadata: ["group": "\(group.name)", "member": "\(member.name)", "reason": "\(reason)", "redelivering": "\(lost.count)"])
+        if group.ephemeral && group.members.isEmpty {
+            // Its last member left: an ephemeral group, its cursors and retries go with it.
+            groups.removeValue(forKey: group.name)
+            logger.info("ephemeral group removed", metadata: ["group": "\(group.name)"])
+        }
     }
 }

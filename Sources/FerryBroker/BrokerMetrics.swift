@@ -11,6 +11,7 @@ struct BrokerMetrics {
     let nacked = Counter(label: "ferry_nacks_total")
     let ackTimeouts = Counter(label: "ferry_ack_timeouts_total")
     let deadLettered = Counter(label: "ferry_dead_lettered_total")
+    let ephemeralDropped = Counter(label: "ferry_ephemeral_dropped_total")
     let unknownSettles = Counter(label: "ferry_settle_unknown_total")
     let peersExpired = Counter(label: "ferry_peers_expired_total")
     let sendDropped = Counter(label: "ferry_send_dropped_total")

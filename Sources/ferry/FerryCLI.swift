@@ -6,5 +6,28 @@ struct FerryCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry",
         abstract: "Publish, tail and inspect events on a Ferry broker, and load-test it.",
-        subcommands: [Bench.self])
+        discussion: """
+            Every command talks to ferryd at --broker, or FERRY_BROKER, or tcp://127.0.0.1:7400; \
+            waits at most --timeout seconds (default 5) for each answer; and prints tables, or JSON \
+            with --json.
+
+            Exit codes:
+              0   success
+              1   ferryd rejected the request (invalid topic or pattern, full store, …)
+              2   not found: an unknown group, or a dead-letter id that is not there
+              64  bad command line (usage)
+              65  bad input data: a payload or a stdin line that is not JSON
+              69  ferryd unreachable, or no answer within --timeout
+
+            Examples:
+              ferry publish orders.created '{"orderID":"42"}' --key order-42
+              ferry tail 'orders.>'
+              ferry groups
+              ferry dlq list email
+              FERRY_BROKER=tcp://10.0.0.5:7400 ferry stats
+            """,
+        subcommands: [
+            PublishCommand.self, TailCommand.self, GroupsCommand.self, DeadLettersCommand.self, ReplayCommand.self,
+            HistoryCommand.self, StatsCommand.self, Bench.self,
+        ])
 }

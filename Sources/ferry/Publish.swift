@@ -1,0 +1,116 @@
+import ArgumentParser
+import Ferry
+import Foundation
+
+/// `ferry publish`: one event from an argument or stdin, or many as JSON lines.
+struct PublishCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish",
+        abstract: "Publish events with JSON payloads.",
+        discussion: """
+            The payload is the PAYLOAD argument, or else all of stdin. It must be JSON (any value: an \
+            object, an array, a string, a number). Prints each event's topic offset once ferryd \
+            stored it (or, with --json, {"topic", "offset", "id"}).
+
+            With --lines, stdin holds one event per line, each an envelope object:
+              {"payload": <JSON>, "topic": "...", "key": "...", "id": "...", "type": "...", "headers": {"k": "v"}}
+            Only "payload" is required; the other members default to TOPIC, --key, a fresh id, --type \
+            and --header. Blank lines are skipped. Every line is checked before anything is published: \
+            a line that is not such an object fails with exit code 65 and its line number, and \
+            nothing is published. To publish bare payloads as lines, wrap them: jq -c '{payload: .}'.
+
+            Examples:
+              ferry publish orders.created '{"orderID":"42","total":99}' --key order-42 --type OrderCreated
+              echo '{"orderID":"43"}' | ferry publish orders.created --header source=import
+              ferry publish orders.created --lines < events.jsonl
+            """)
+
+    @OptionGroup var options: CLIOptions
+
+    @Argument(help: "The topic, e.g. orders.created (with --lines, the default topic).")
+    var topic: String
+
+    @Argument(help: "The JSON payload; read from stdin when omitted.")
+    var payload: String?
+
+    @Option(name: .long, help: "Ordering key: events with one key reach one member of a group, in order.")
+    var key: String?
+
+    @Option(name: .long, help: ArgumentHelp("A header, repeatable.", valueName: "name=value"))
+    var header: [String] = []
+
+    @Option(name: .long, help: "Event type name, e.g. OrderCreated.")
+    var type: String = ""
+
+    @Option(name: .long, help: "Event id (default: a new UUID); ferryd stores an id once within its dedup window.")
+    var id: String?
+
+    @Flag(name: .long, help: "Read many events from stdin, one JSON envelope per line (see above).")
+    var lines = false
+
+    func validate() throws {
+        if lines && payload != nil { throw ValidationError("--lines reads stdin; do not pass a PAYLOAD argument") }
+        if lines && id != nil { throw ValidationError("--id names one event; with --lines put \"id\" in each line") }
+        _ = try headers()
+    }
+
+    func run() async throws {
+        let events = try lines ? readLines() : [readSingle()]
+        let receipts = try await options.withBus { bus in try await bus.publish(raw: events) }
+        if options.json {
+            let values = receipts.map { ["topic": $0.topic, "offset": $0.offset, "id": $0.eventID] as [String: Any] }
+            Output.json(lines ? values : values[0])
+        } else {
+            var table = Table(["TOPIC", "OFFSET", "ID"], numeric: [1])
+            for receipt in receipts { table.add([receipt.topic, "\(receipt.offset)", receipt.eventID]) }
+            table.print()
+        }
+    }
+
+    private func headers() throws -> [String: String] {
+        var headers: [String: String] = [:]
+        for pair in header {
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                throw ValidationError("--header takes name=value, got '\(pair)'")
+            }
+            headers[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        }
+        return headers
+    }
+
+    private func readSingle() throws -> RawEvent {
+        let text = payload ?? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw CLIFailure(ExitCodes.badInput, "no payload: pass it as an argument or on stdin").report() }
+        let data = Data(trimmed.utf8)
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        } catch {
+            let source = payload == nil ? "stdin" : "the PAYLOAD argument"
+            throw CLIFailure(ExitCodes.badInput, "\(source) is not valid JSON: \(Self.describe(error))").report()
+        }
+        return RawEvent(topic: topic, id: id ?? UUID().uuidString, key: key, type: type, payload: data, headers: try headers())
+    }
+
+    private func readLines() throws -> [RawEvent] {
+        let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        let defaults = try headers()
+        var events: [RawEvent] = []
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty else { continue }
+            do {
+                events.append(try LineEnvelope.parse(Data(trimmed.utf8), topic: topic, key: key, type: type, headers: defaults))
+            } catch {
+                throw CLIFailure(ExitCodes.badInput, "stdin line \(index + 1): \(error.message); nothing was published").report()
+            }
+        }
+        guard !events.isEmpty else { throw CLIFailure(ExitCodes.badInput, "no events on stdin").report() }
+        return events
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let nsError = error as NSError
+        return (nsError.userInfo[NSDebugDescriptionErrorKey] as? String) ?? nsError.localizedDescription
+    }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Ferry
+
+/// `ferry stats`: topics, groups, stored bytes, connections, or the Prometheus metrics.
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Show the broker's topics, groups, stored bytes and connections.",
+        discussion: """
+            --prometheus prints ferryd's metrics in the Prometheus text format instead (published, \
+            deliveries, acks, nacks, retries, dead letters, errors by code, stored bytes, peers, …).
+
+            Examples:
+              ferry stats
+              ferry stats --prometheus | grep ferry_dead_lettered_total
+            """)
+
+    @OptionGroup var options: CLIOptions
+
+    @Flag(name: .long, help: "Print the metrics in the Prometheus text exposition format.")
+    var prometheus = false
+
+    func run() async throws {
+        let stats = try await options.withBus { bus in try await bus.stats() }
+        if prometheus {
+            Output.text(stats.prometheusText)
+            return
+        }
+        if options.json {
+            Output.json(
+                [
+                    "topics": stats.topics.map {
+                        ["name": $0.name, "first_offset": $0.firstOffset, "next_offset": $0.nextOffset, "events": $0.eventCount]
+                            as [String: Any]
+                    },
+                    "groups": stats.groups.map(GroupsCommand.dictionary), "stored_bytes": stats.storedBytes,
+                    "connections": stats.connections,
+                ] as [String: Any])
+            return
+        }
+        var topics = Table(["TOPIC", "FIRST", "NEXT", "EVENTS"], numeric: [1, 2, 3])
+        for topic in stats.topics { topics.add([topic.name, "\(topic.firstOffset)", "\(topic.nextOffset)", "\(topic.eventCount)"]) }
+        var groups = Table(["GROUP", "MEMBERS", "IN FLIGHT", "LAG", "RETRIES", "DLQ", "ACKED"], numeric: Set(1...6))
+        for group in stats.groups {
+            groups.add(
+                [
+                    group.ephemeral ? "~" + group.name : group.name, "\(group.members)", "\(group.inFlight)", "\(group.lag)",
+                    "\(group.pendingRetries)", "\(group.deadLetters)", "\(group.acked)",
+                ])
+        }
+        Output.line("stored:      \(Output.bytes(stats.storedBytes)) (\(stats.storedBytes) bytes)")
+        Output.line("connections: \(stats.connections)")
+        Output.line("topics:      \(stats.topics.count)")
+        Output.line("groups:      \(stats.groups.count)")
+        if !stats.topics.isEmpty {
+            Output.line()
+            topics.print()
+        }
+        if !stats.groups.isEmpty {
+            Output.line()
+            groups.print()
+        }
+    }
+}

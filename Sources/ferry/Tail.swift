@@ -1,0 +1,84 @@
+import ArgumentParser
+import Dispatch
+import Ferry
+import Foundation
+
+/// `ferry tail`: follows events live through an ephemeral group.
+struct TailCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tail",
+        abstract: "Print events of matching topics as they arrive.",
+        discussion: """
+            Patterns: an exact topic (orders.created), * for one token (orders.*), > for one or more \
+            trailing tokens (orders.>, or > for everything). Several patterns may be given.
+
+            Tail reads through an ephemeral consumer group: ferryd keeps it in memory only and removes \
+            it when tail exits (at once on Ctrl-C, --count or end of input; after ferryd's peer timeout \
+            if tail is killed), so tailing changes no group's position and leaves nothing behind. \
+            Durable groups still get every event.
+
+            Each line shows when ferryd stored the event, topic#offset, key, type, headers and \
+            payload; --json prints one JSON object per line (JSON lines) with every field.
+
+            Examples:
+              ferry tail 'orders.>'
+              ferry tail '>' --from beginning --count 10 --json | jq .payload
+            """)
+
+    enum Start: String, ExpressibleByArgument, CaseIterable {
+        case beginning, end
+    }
+
+    @OptionGroup var options: CLIOptions
+
+    @Argument(help: "Topic patterns to follow.")
+    var patterns: [String]
+
+    @Option(name: .long, help: "end: only new events (default); beginning: first what the topics still hold.")
+    var from: Start = .end
+
+    @Option(name: .long, help: "Exit after this many events.")
+    var count: Int?
+
+    @Option(name: .long, help: "Name of the ephemeral group (default: chosen by ferryd); tails naming one group share its events.")
+    var group: String?
+
+    func validate() throws {
+        if patterns.isEmpty { throw ValidationError("name at least one topic pattern, e.g. 'orders.>'") }
+        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+    }
+
+    func run() async throws {
+        let json = options.json
+        let limit = count
+        try await options.withBus { bus in
+            let tail = try await bus.tail(patterns, from: from == .end ? .latest : .earliest, group: group)
+            let interrupts = Self.closeOnSignals(tail)
+            defer { for source in interrupts { source.cancel() } }
+            var seen = 0
+            for await item in tail {
+                if json {
+                    var fields = EventRendering.dictionary(item.event, offset: item.offset)
+                    fields["attempt"] = item.attempt
+                    Output.json(fields, compact: true)
+                } else {
+                    Output.line(EventRendering.line(item.event, offset: item.offset))
+                }
+                seen += 1
+                if let limit, seen >= limit { break }
+            }
+            await tail.close()
+        }
+    }
+
+    /// SIGINT and SIGTERM end the tail gracefully, so ferryd drops its group at once.
+    private static func closeOnSignals(_ tail: EventTail) -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { Task { await tail.close() } }
+            source.resume()
+            return source
+        }
+    }
+}
