@@ -7,6 +7,9 @@ let package = Package(
     products: [
         .library(name: "Ferry", targets: ["Ferry"]),
         .library(name: "FerryBroker", targets: ["FerryBroker"]),
+        // For the hot-path benchmarks in Benchmarks/ (a separate package).
+        .library(name: "FerryProtocol", targets: ["FerryProtocol"]),
+        .library(name: "FerryStorage", targets: ["FerryStorage"]),
         .executable(name: "ferryd", targets: ["ferryd"]),
         .executable(name: "ferry-demo", targets: ["ferry-demo"]),
         .executable(name: "ferry-interop", targets: ["ferry-interop"]),
@@ -16,6 +19,9 @@ let package = Package(
         .executable(name: "audit-worker", targets: ["audit-worker"]),
         .executable(name: "analytics-worker", targets: ["analytics-worker"]),
         .executable(name: "orders-api", targets: ["orders-api"]),
+        .executable(name: "inventory-worker", targets: ["inventory-worker"]),
+        .executable(name: "payment-worker", targets: ["payment-worker"]),
+        .executable(name: "fulfillment-worker", targets: ["fulfillment-worker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -179,6 +185,21 @@ let package = Package(
             ],
             path: "Examples/OrderSystem/Sources/orders-api"
         ),
+        .executableTarget(
+            name: "inventory-worker",
+            dependencies: ["OrderEvents", "OrderSystemKit", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Examples/OrderSystem/Sources/inventory-worker"
+        ),
+        .executableTarget(
+            name: "payment-worker",
+            dependencies: ["OrderEvents", "OrderSystemKit", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Examples/OrderSystem/Sources/payment-worker"
+        ),
+        .executableTarget(
+            name: "fulfillment-worker",
+            dependencies: ["OrderEvents", "OrderSystemKit", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Examples/OrderSystem/Sources/fulfillment-worker"
+        ),
         // Starts real ferryd and worker processes for the integration tests.
         .target(name: "FerryTestSupport", dependencies: ["ZeroMQ", "FerryProtocol"], path: "Tests/FerryTestSupport"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
@@ -187,6 +208,10 @@ let package = Package(
         .testTarget(
             name: "FerryBrokerTests", dependencies: ["FerryBroker", "FerryProtocol", "FerryStorage", "FerryTestSupport", "ZeroMQ"]),
         .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryTestSupport"]),
+        // Runs the built `ferry` binary against real ferryd processes.
+        .testTarget(name: "FerryCLITests", dependencies: ["Ferry", "FerryTestSupport"]),
+        // Runs `ferry bench` against real ferryd processes.
+        .testTarget(name: "FerryBenchTests", dependencies: ["FerryTestSupport"]),
         .testTarget(
             name: "OrderWorkersTests",
             dependencies: ["OrderEvents", "OrderSystemKit", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],

@@ -1,17 +1,11 @@
 import Foundation
 import GRDB
+import OrderSystemKit
 
 /// Where an order is in its life. Only these moves are allowed:
 /// pending → confirmed → shipped, and pending or confirmed → cancelled.
 enum OrderStatus: String, Codable, Sendable, DatabaseValueConvertible {
     case pending, confirmed, shipped, cancelled
-}
-
-/// One line of an order.
-struct LineItem: Codable, Sendable, Equatable {
-    var productId: String
-    var quantity: Int
-    var priceCents: Int64
 }
 
 /// An order as the orders table stores it.

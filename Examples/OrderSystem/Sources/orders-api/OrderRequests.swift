@@ -1,4 +1,5 @@
 import Foundation
+import OrderSystemKit
 
 /// `POST /api/orders`. Every field is optional here so a missing one gets a clear message
 /// instead of a decoding error.

@@ -56,13 +56,7 @@ struct OrderStore: Sendable {
         let created = OrderCreated.with {
             $0.orderID = order.id
             $0.userID = userID
-            $0.items = items.map { item in
-                OrderItem.with {
-                    $0.productID = item.productId
-                    $0.quantity = Int32(item.quantity)
-                    $0.priceCents = item.priceCents
-                }
-            }
+            $0.items = items.map(\.orderItem)
             $0.totalCents = order.totalCents
             $0.currency = currency
             $0.createdAt = Google_Protobuf_Timestamp(date: now)

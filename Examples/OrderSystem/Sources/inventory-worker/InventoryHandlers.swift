@@ -1,0 +1,58 @@
+import Ferry
+import Logging
+import OrderEvents
+import OrderSystemKit
+
+/// The `inventory` group: reserves stock for new orders, reports the outcome as an event, and
+/// releases the stock of cancelled orders.
+struct InventoryHandlers: Sendable {
+    let store: InventoryStore
+    let faults: FaultArguments
+    let logger: Logger
+
+    func register(on worker: Worker, options: HandlerGroupOptions) {
+        worker.group("inventory", options: options) { group in
+            group.on(OrderCreated.self) { order, context in try await reserve(order, context) }
+            group.on(OrderCancelled.self) { cancelled, context in try await release(cancelled, context) }
+        }
+    }
+
+    private func reserve(_ order: OrderCreated, _ context: EventContext) async throws {
+        try faults.maybeFail("reserve stock for \(order.orderID)")
+        switch try await store.reserve(orderID: order.orderID, items: order.items.map(LineItem.init)) {
+        case .reserved(let items):
+            // The follow-up's id derives from this event's, so a redelivery republishes the same
+            // event and ferryd deduplicates it.
+            try await context.publish(
+                InventoryReserved.with {
+                    $0.orderID = order.orderID
+                    $0.items = items.map(\.orderItem)
+                    $0.reservedAt = .now
+                })
+            logger.info("reserved", metadata: ["order": "\(order.orderID)"])
+        case .failed(let reason, let missing):
+            try await context.publish(
+                InventoryReservationFailed.with {
+                    $0.orderID = order.orderID
+                    $0.reason = reason
+                    $0.missingItems = missing.map(\.orderItem)
+                    $0.failedAt = .now
+                })
+            logger.info("reservation failed", metadata: ["order": "\(order.orderID)", "reason": "\(reason)"])
+        case .skipped:
+            logger.info("order cancelled before its reservation; nothing reserved", metadata: ["order": "\(order.orderID)"])
+        }
+    }
+
+    private func release(_ cancelled: OrderCancelled, _ context: EventContext) async throws {
+        try faults.maybeFail("release stock for \(cancelled.orderID)")
+        guard let items = try await store.release(orderID: cancelled.orderID) else { return }
+        try await context.publish(
+            InventoryReleased.with {
+                $0.orderID = cancelled.orderID
+                $0.items = items.map(\.orderItem)
+                $0.releasedAt = .now
+            })
+        logger.info("released", metadata: ["order": "\(cancelled.orderID)"])
+    }
+}
