@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "audit-worker", targets: ["audit-worker"]),
         .executable(name: "analytics-worker", targets: ["analytics-worker"]),
         .executable(name: "orders-api", targets: ["orders-api"]),
+        .executable(name: "order-system", targets: ["order-system"]),
         .executable(name: "inventory-worker", targets: ["inventory-worker"]),
         .executable(name: "payment-worker", targets: ["payment-worker"]),
         .executable(name: "fulfillment-worker", targets: ["fulfillment-worker"]),
@@ -199,6 +200,15 @@ let package = Package(
             name: "fulfillment-worker",
             dependencies: ["OrderEvents", "OrderSystemKit", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Examples/OrderSystem/Sources/fulfillment-worker"
+        ),
+        .executableTarget(
+            name: "order-system",
+            dependencies: [
+                "OrderEvents", "OrderSystemKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/OrderSystem/Sources/order-system"
         ),
         // Starts real ferryd and worker processes for the integration tests.
         .target(name: "FerryTestSupport", dependencies: ["ZeroMQ", "FerryProtocol"], path: "Tests/FerryTestSupport"),

@@ -1,0 +1,87 @@
+import Foundation
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// A small client for orders-api, used by the demo traffic and the end-to-end tests.
+public struct OrdersClient: Sendable {
+    /// An HTTP answer: the status and the decoded JSON body.
+    public struct Reply: Sendable {
+        public let status: Int
+        public let body: Data
+
+        /// The body as a JSON object (empty when it is not one).
+        public var json: [String: Any] { ((try? JSONSerialization.jsonObject(with: body)) as? [String: Any]) ?? [:] }
+        public var text: String { String(decoding: body, as: UTF8.self) }
+        /// The `id` of the returned order.
+        public var orderID: String? { json["id"] as? String }
+        /// The `status` of the returned order.
+        public var orderStatus: String? { json["status"] as? String }
+        /// The error code of an error reply.
+        public var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+    }
+
+    /// An HTTP call that did not get an answer.
+    public struct TransportError: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+    }
+
+    public let baseURL: URL
+    private let session: URLSession
+
+    public init(baseURL: URL, timeout: TimeInterval = 10) {
+        self.baseURL = baseURL
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = timeout
+        self.session = URLSession(configuration: configuration)
+    }
+
+    public func createOrder(userID: String?, items: [LineItem]?, currency: String? = nil) async throws -> Reply {
+        var body: [String: Any] = [:]
+        if let userID { body["userId"] = userID }
+        if let items { body["items"] = items.map { ["productId": $0.productId, "quantity": $0.quantity, "priceCents": $0.priceCents] } }
+        if let currency { body["currency"] = currency }
+        return try await send("POST", "/api/orders", json: body)
+    }
+
+    public func confirm(_ orderID: String) async throws -> Reply { try await send("PUT", "/api/orders/\(orderID)/confirm", json: [:]) }
+
+    public func ship(_ orderID: String, trackingNumber: String?) async throws -> Reply {
+        try await send("PUT", "/api/orders/\(orderID)/ship", json: trackingNumber.map { ["trackingNumber": $0] } ?? [:])
+    }
+
+    public func cancel(_ orderID: String, reason: String?) async throws -> Reply {
+        try await send("PUT", "/api/orders/\(orderID)/cancel", json: reason.map { ["reason": $0] } ?? [:])
+    }
+
+    public func order(_ orderID: String) async throws -> Reply { try await send("GET", "/api/orders/\(orderID)") }
+
+    /// The event types of the order's history, oldest first.
+    public func eventTypes(_ orderID: String) async throws -> [String] {
+        let reply = try await send("GET", "/api/orders/\(orderID)/events")
+        return (reply.json["events"] as? [[String: Any]] ?? []).compactMap { $0["type"] as? String }
+    }
+
+    public func events(_ orderID: String) async throws -> Reply { try await send("GET", "/api/orders/\(orderID)/events") }
+
+    /// Sends a request; `raw` bodies go as they are (for malformed-input tests).
+    public func send(_ method: String, _ path: String, json: [String: Any]? = nil, raw: Data? = nil) async throws -> Reply {
+        var request = URLRequest(url: baseURL.appendingPathComponent(path))
+        request.httpMethod = method
+        if let json {
+            request.httpBody = try JSONSerialization.data(withJSONObject: json)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        } else if let raw {
+            request.httpBody = raw
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        do {
+            let (data, response) = try await session.data(for: request)
+            return Reply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: data)
+        } catch {
+            throw TransportError(message: "\(method) \(path): \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import OrderSystemKit
+
+/// Which processes the demo starts, with which flags, and where each keeps its state.
+struct DemoLayout: Sendable {
+    let root: String
+    let endpoint: String
+    let apiPort: Int
+
+    /// Every handler group of the system.
+    static let groups = ["orders", "inventory", "payment", "fulfillment", "email", "notifications", "audit", "analytics"]
+    /// The user whose mailbox bounces: their emails end in the DLQ.
+    static let bouncingUser = "user-bounce"
+
+    func directory(_ name: String) -> String { URL(fileURLWithPath: root).appendingPathComponent(name).path }
+    var emailOutbox: String { URL(fileURLWithPath: directory("email")).appendingPathComponent("outbox").path }
+
+    func startBroker(_ children: ChildProcesses) throws {
+        try children.launch("ferryd", ["--endpoint", endpoint, "--data-dir", directory("ferryd"), "--log-level", "warning"])
+    }
+
+    /// Starts the workers and the API; returns their names.
+    func startWorkers(_ children: ChildProcesses) throws -> [String] {
+        let common = { (name: String) in ["--broker", endpoint, "--data-dir", directory(name), "--log-level", "warning"] }
+        let quickRetries = ["--retry-initial-ms", "200", "--retry-max-ms", "2000", "--max-attempts", "4"]
+        let workers: [(executable: String, name: String, arguments: [String])] = [
+            ("inventory-worker", "inventory-worker", common("inventory") + quickRetries),
+            ("payment-worker", "payment-worker", common("payment") + quickRetries + ["--fail-rate", "0.15"]),
+            ("fulfillment-worker", "fulfillment-worker", common("fulfillment") + quickRetries),
+            (
+                "email-worker", "email-worker #1",
+                common("email") + quickRetries + ["--fail-rate", "0.2", "--bounce-users", DemoLayout.bouncingUser]
+            ),
+            (
+                "email-worker", "email-worker #2",
+                common("email") + quickRetries + ["--fail-rate", "0.2", "--bounce-users", DemoLayout.bouncingUser]
+            ),
+            ("notification-worker", "notification-worker", common("notifications") + quickRetries),
+            ("audit-worker", "audit-worker", common("audit") + quickRetries),
+            ("analytics-worker", "analytics-worker", common("analytics") + quickRetries),
+            ("orders-api", "orders-api", common("orders-api") + quickRetries + ["--port", "\(apiPort)"]),
+        ]
+        for worker in workers { try children.launch(worker.executable, worker.arguments, name: worker.name) }
+        return workers.map(\.name)
+    }
+}
