@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Ferry
 import Foundation
+import Synchronization
 
 /// `ferry tail`: follows events live through an ephemeral group.
 struct TailCommand: AsyncParsableCommand {
@@ -51,10 +52,11 @@ struct TailCommand: AsyncParsableCommand {
     func run() async throws {
         let json = options.json
         let limit = count
+        // Installed before subscribing, so that Ctrl-C at any point ends the tail cleanly.
+        let stopper = TailStopper()
         try await options.withBus { bus in
             let tail = try await bus.tail(patterns, from: from == .end ? .latest : .earliest, group: group)
-            let interrupts = Self.closeOnSignals(tail)
-            defer { for source in interrupts { source.cancel() } }
+            await stopper.attach(tail)
             var seen = 0
             for await item in tail {
                 if json {
@@ -69,16 +71,44 @@ struct TailCommand: AsyncParsableCommand {
             }
             await tail.close()
         }
+        stopper.cancel()
+    }
+}
+
+/// Ends a tail on SIGINT or SIGTERM (ferryd then drops its group at once instead of after its
+/// peer timeout), including a signal that arrives before the tail exists.
+final class TailStopper: @unchecked Sendable {
+    // @unchecked: `sources` (not Sendable) is only touched by init and cancel(), from the command's task.
+    private let state = Mutex<(stopped: Bool, tail: EventTail?)>((false, nil))
+    private let sources: [any DispatchSourceSignal]
+
+    init() {
+        sources = [SIGINT, SIGTERM].map { number in
+            DispatchSource.makeSignalSource(signal: number, queue: .global())
+        }
+        for (number, source) in zip([SIGINT, SIGTERM], sources) {
+            signal(number, SIG_IGN)
+            source.setEventHandler { [self] in
+                let tail = state.withLock { state in
+                    state.stopped = true
+                    return state.tail
+                }
+                if let tail { Task { await tail.close() } }
+            }
+            source.resume()
+        }
     }
 
-    /// SIGINT and SIGTERM end the tail gracefully, so ferryd drops its group at once.
-    private static func closeOnSignals(_ tail: EventTail) -> [any DispatchSourceSignal] {
-        [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { Task { await tail.close() } }
-            source.resume()
-            return source
+    /// Hands over the tail; closes it at once if a signal came first.
+    func attach(_ tail: EventTail) async {
+        let stopped = state.withLock { state in
+            state.tail = tail
+            return state.stopped
         }
+        if stopped { await tail.close() }
+    }
+
+    func cancel() {
+        for source in sources { source.cancel() }
     }
 }

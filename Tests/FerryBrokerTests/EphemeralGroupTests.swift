@@ -1,0 +1,170 @@
+import FerryProtocol
+import FerryTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Ephemeral groups (Subscribe.ephemeral, proto/README.md 6.1) over a raw DEALER. Synchronous
+/// tests: the raw sockets are confined to one thread.
+@Suite("Ephemeral groups live in memory only and leave with their last member", .serialized, .timeLimit(.minutes(2)))
+struct EphemeralGroupTests {
+    @Test("a generated name, visible in Stats, gone after Unsubscribe and after Goodbye; names do not mix kinds")
+    func lifetime() async throws {
+        let ferryd = try await Ferryd()
+        try Self.lifetime(ferryd.endpoint)
+    }
+
+    private static func lifetime(_ endpoint: String) throws {
+        let tail = try RawClient(endpoint: endpoint)
+        let admin = try RawClient(endpoint: endpoint)
+        let subscribed = try subscribe(tail, group: "", ephemeral: true)
+        #expect(subscribed.group.hasPrefix("ephemeral-"))
+        let group = try #require(try stats(admin).groups.first { $0.name == subscribed.group })
+        #expect(group.ephemeral)
+        #expect(group.members == 1)
+
+        // A durable Subscribe cannot take the ephemeral group's name, nor the reverse.
+        try expectError(admin, subscribeCommand(group: subscribed.group, ephemeral: false), .invalidArgument)
+        _ = try subscribe(admin, group: "durable", ephemeral: false)
+        try expectError(tail, subscribeCommand(group: "durable", ephemeral: true), .invalidArgument)
+
+        var unsubscribe = Unsubscribe()
+        unsubscribe.subscriptionID = subscribed.subscriptionID
+        try tail.send(.unsubscribe(unsubscribe))
+        guard case .unsubscribed? = try tail.receive()?.reply else {
+            Issue.record("no Unsubscribed")
+            return
+        }
+        #expect(try stats(admin).groups.map(\.name) == ["durable"])
+
+        // A named ephemeral group shared by two members goes when the last one says goodbye.
+        _ = try subscribe(tail, group: "watch", ephemeral: true)
+        let second = try RawClient(endpoint: endpoint)
+        _ = try subscribe(second, group: "watch", ephemeral: true)
+        #expect(try stats(admin).groups.first { $0.name == "watch" }?.members == 2)
+        try tail.send(.goodbye(Goodbye()))
+        #expect(try Wait.untilSync(timeout: .seconds(5)) { try stats(admin).groups.first { $0.name == "watch" }?.members == 1 })
+        try second.send(.goodbye(Goodbye()))
+        #expect(try Wait.untilSync(timeout: .seconds(5)) { try stats(admin).groups.map(\.name) == ["durable"] })
+    }
+
+    @Test("an ephemeral group drops instead of dead-lettering, and is not restored after a restart")
+    func notPersisted() async throws {
+        let first = try await Ferryd()
+        try Self.beforeRestart(first.endpoint)
+        first.process.send(SIGTERM)
+        #expect(await first.process.waitForExit(timeout: .seconds(15)) == 0)
+        let second = try await Ferryd(reusing: first.directory)
+        try Self.afterRestart(second.endpoint)
+    }
+
+    private static func beforeRestart(_ endpoint: String) throws {
+        let client = try RawClient(endpoint: endpoint)
+        _ = try subscribe(client, group: "keep", ephemeral: false)
+        var command = subscribeCommand(group: "temp", ephemeral: true)
+        command.subscribe.retry.maxAttempts = 1
+        _ = try subscribe(client, command)
+        var publish = Publish()
+        var item = PublishItem()
+        item.sequence = 1
+        item.event.topic = "orders.created"
+        item.event.id = "o-1"
+        publish.items = [item]
+        try client.send(.publish(publish))
+        // Both groups get the event; the ephemeral one fails it for good.
+        var deliveries: [Delivery] = []
+        _ = try Wait.untilSync(timeout: .seconds(10)) {
+            if case .deliver(let deliver)? = try client.receive(timeout: .milliseconds(100))?.reply {
+                deliveries += deliver.deliveries
+            }
+            return deliveries.count == 2
+        }
+        #expect(deliveries.count == 2)
+        var settle = Settle()
+        for delivery in deliveries {
+            var nack = Nack()
+            nack.deliveryID = delivery.deliveryID
+            nack.error = "tail gave up"
+            settle.nacks.append(nack)
+        }
+        try client.send(.settle(settle))
+        let admin = try RawClient(endpoint: endpoint)
+        #expect(
+            try Wait.untilSync(timeout: .seconds(5)) {
+                try stats(admin).groups.first { $0.name == "temp" }?.deadLettered == 1
+            })
+        var list = DeadLetterList()
+        list.group = "temp"
+        try admin.send(.deadLetterList(list))
+        guard case .deadLetterEntries(let entries)? = try admin.receive()?.reply else {
+            Issue.record("no DeadLetterEntries for the ephemeral group")
+            return
+        }
+        #expect(entries.total == 0)
+        let snapshot = try stats(admin)
+        #expect(snapshot.prometheusText.contains("ferry_ephemeral_dropped_total 1"))
+        #expect(snapshot.groups.map(\.name) == ["keep", "temp"])
+    }
+
+    private static func afterRestart(_ endpoint: String) throws {
+        let admin = try RawClient(endpoint: endpoint)
+        let groups = try stats(admin).groups
+        #expect(groups.map(\.name) == ["keep"])
+        // The durable group kept its retry; the ephemeral one is gone, with its retries.
+        #expect(groups.first?.pendingRetries == 1)
+    }
+
+    // MARK: - Helpers
+
+    private static func subscribeCommand(group: String, ephemeral: Bool) -> ClientMessage.OneOf_Command {
+        var subscribe = Subscribe()
+        subscribe.group = group
+        subscribe.ephemeral = ephemeral
+        subscribe.patterns = ["orders.>"]
+        return .subscribe(subscribe)
+    }
+
+    private static func subscribe(_ client: RawClient, group: String, ephemeral: Bool) throws -> Subscribed {
+        try subscribe(client, subscribeCommand(group: group, ephemeral: ephemeral))
+    }
+
+    private static func subscribe(_ client: RawClient, _ command: ClientMessage.OneOf_Command) throws -> Subscribed {
+        try client.send(command)
+        let reply = try #require(try client.receive())
+        guard case .subscribed(let subscribed) = reply.reply else { throw UnexpectedReply(reply: reply) }
+        return subscribed
+    }
+
+    private static func expectError(_ client: RawClient, _ command: ClientMessage.OneOf_Command, _ code: ErrorCode) throws {
+        try client.send(command)
+        let reply = try #require(try client.receive())
+        guard case .error(let error) = reply.reply else { throw UnexpectedReply(reply: reply) }
+        #expect(error.code == code)
+    }
+
+    private static func stats(_ client: RawClient) throws -> Stats {
+        try client.send(.stats(StatsRequest()))
+        while true {
+            let reply = try #require(try client.receive())
+            if case .stats(let stats) = reply.reply { return stats }
+        }
+    }
+
+    struct UnexpectedReply: Error {
+        let reply: ServerMessage
+    }
+}
+
+extension ClientMessage.OneOf_Command {
+    /// The Subscribe inside, for tests that adjust it.
+    fileprivate var subscribe: Subscribe {
+        get {
+            guard case .subscribe(let subscribe) = self else { return Subscribe() }
+            return subscribe
+        }
+        set { self = .subscribe(newValue) }
+    }
+}
