@@ -68,6 +68,7 @@ struct LoadConsumer {
             }
             try connection.heartbeatIfIdle(now: now)
         }
+        if coordinator.isAborted { return outcome }
         _ = try connection.request(.stats(StatsRequest()), requestID: 2, timeoutMilliseconds: 10_000, what: "the final Stats")
         outcome.finalAckProcessed = BenchClock.now()
         return outcome

@@ -1,0 +1,153 @@
+import Benchmark
+import FerryBroker
+import FerryProtocol
+import FerryStorage
+import Foundation
+import Logging
+
+/// Ferry's hot paths, each measured per batch of events (the unit the broker works in):
+/// frame encode and decode (WireFormat, DeliveryEncoder), log append (DurableEventStore) and
+/// delivery dispatch (the Broker state machine, publish → deliver → ack, no sockets).
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal, .throughput],
+        warmupIterations: 10,
+        maxDuration: .seconds(3),
+        maxIterations: 100_000)
+
+    let publishFrame = Fixtures.publishFrame(events: 100, payloadBytes: 100)
+
+    Benchmark("Publish frame encode (100 events × 100 B)") { benchmark in
+        let message = Fixtures.publishMessage(events: 100, payloadBytes: 100)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(WireFormat.encode(message)) }
+    }
+
+    Benchmark("Publish frame decode (100 events × 100 B)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            publishFrame.withUnsafeBytes { bytes in
+                blackHole(try? WireFormat.decode(ClientMessage.self, from: bytes))
+            }
+        }
+    }
+
+    Benchmark("Deliver frame encode, DeliveryEncoder (256 stored events)") { benchmark in
+        let stored = Fixtures.storedEnvelope(payloadBytes: 100)
+        var encoder = DeliveryEncoder()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            for index in 0..<256 {
+                encoder.append(
+                    subscriptionID: 1, deliveryID: UInt64(index + 1), attempt: 1, offset: UInt64(index), event: stored, lastError: "")
+            }
+            blackHole(encoder.finish())
+        }
+    }
+
+    Benchmark("Log append, fsync never (100 events × 140 B)") { benchmark in
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-benchmark-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var configuration = DurableStoreConfiguration(directory: directory.path)
+        configuration.defaults.fsync = .never
+        let store = try DurableEventStore(configuration: configuration)
+        defer { store.close() }
+        let body = Fixtures.storedEnvelope(payloadBytes: 100)
+        let events = (0..<100).map { NewEvent(key: "", timestampMicros: Int64($0), body: body, id: "id-\($0)") }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try store.append(topic: "bench", events: events)) }
+    }
+
+    Benchmark("Broker dispatch: publish → deliver → ack (256 events, in memory)") { benchmark in
+        let harness = DispatchHarness(events: 256)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(harness.cycle()) }
+    }
+}
+
+/// Messages and frames the benchmarks reuse.
+enum Fixtures {
+    static func publishMessage(events: Int, payloadBytes: Int) -> ClientMessage {
+        var publish = Publish()
+        publish.items = (0..<events).map { index in
+            var item = PublishItem()
+            item.sequence = UInt64(index)
+            item.event.topic = "bench"
+            item.event.id = "event-\(index)"
+            item.event.payload = Data(repeating: UInt8(ascii: "x"), count: payloadBytes)
+            return item
+        }
+        var message = ClientMessage()
+        message.requestID = 7
+        message.command = .publish(publish)
+        return message
+    }
+
+    static func publishFrame(events: Int, payloadBytes: Int) -> [UInt8] {
+        WireFormat.encode(publishMessage(events: events, payloadBytes: payloadBytes))
+    }
+
+    /// An event as the broker stores it: the serialized `Event` envelope.
+    static func storedEnvelope(payloadBytes: Int) -> [UInt8] {
+        var event = WireEvent()
+        event.topic = "bench"
+        event.id = "event-0"
+        event.payload = Data(repeating: UInt8(ascii: "x"), count: payloadBytes)
+        event.storedAtUs = 1_700_000_000_000_000
+        return WireFormat.encode(event)
+    }
+}
+
+/// A broker over an in-memory store with one subscribed consumer; each cycle publishes a batch,
+/// dispatches it, and acks every delivery, as the server loop would, without sockets.
+final class DispatchHarness {
+    private let broker: Broker
+    private let publisher: [UInt8] = [0, 1]
+    private let consumer: [UInt8] = [0, 2]
+    private let publishFrame: [UInt8]
+    private let events: Int
+    private var delivered: UInt64 = 0
+
+    init(events: Int) {
+        self.events = events
+        var configuration = BrokerConfiguration()
+        configuration.dedupWindowMilliseconds = 0  // the same ids every cycle
+        configuration.storage = .memory(maxBytes: 1 << 40)
+        var logger = Logger(label: "benchmark")
+        logger.logLevel = .critical
+        broker = Broker(configuration: configuration, store: InMemoryEventStore(maxBytes: 1 << 40), logger: logger)
+        publishFrame = Fixtures.publishFrame(events: events, payloadBytes: 100)
+        var subscribe = Subscribe()
+        subscribe.group = "bench"
+        subscribe.patterns = ["bench"]
+        subscribe.maxInFlight = 10_000
+        var message = ClientMessage()
+        message.requestID = 1
+        message.command = .subscribe(subscribe)
+        deliver(WireFormat.encode(message), from: consumer)
+        _ = broker.takeOutbox()
+    }
+
+    private func deliver(_ body: [UInt8], from peer: [UInt8]) {
+        WireFormat.signature.withUnsafeBytes { signature in
+            body.withUnsafeBytes { bytes in
+                broker.receive(from: peer, frameCount: 2, signature: signature, body: bytes)
+            }
+        }
+        broker.dispatch()
+        broker.endIteration()
+    }
+
+    /// One batch through the broker; returns the number of frames it produced. Delivery ids
+    /// count up from 1 per peer, so the acks are known without decoding the Deliver frames.
+    func cycle() -> Int {
+        deliver(publishFrame, from: publisher)
+        let produced = broker.takeOutbox().count
+        var settle = Settle()
+        settle.acks = Array(delivered + 1...delivered + UInt64(events))
+        delivered += UInt64(events)
+        var message = ClientMessage()
+        message.command = .settle(settle)
+        deliver(WireFormat.encode(message), from: consumer)
+        return produced + broker.takeOutbox().count
+    }
+}
