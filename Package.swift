@@ -11,7 +11,6 @@ let package = Package(
         .library(name: "FerryProtocol", targets: ["FerryProtocol"]),
         .library(name: "FerryStorage", targets: ["FerryStorage"]),
         .executable(name: "ferryd", targets: ["ferryd"]),
-        .executable(name: "ferry-demo", targets: ["ferry-demo"]),
         .executable(name: "ferry-interop", targets: ["ferry-interop"]),
         .executable(name: "ferry", targets: ["ferry"]),
         .executable(name: "email-worker", targets: ["email-worker"]),
@@ -88,16 +87,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
-            ]
-        ),
-        .executableTarget(
-            name: "ferry-demo",
-            dependencies: [
-                "Ferry",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         // Publishes or consumes on command, for cross-language tests (clients/python).
@@ -212,6 +201,11 @@ let package = Package(
         ),
         // Starts real ferryd and worker processes for the integration tests.
         .target(name: "FerryTestSupport", dependencies: ["ZeroMQ", "FerryProtocol"], path: "Tests/FerryTestSupport"),
+        .testTarget(
+            name: "OrderSystemTests",
+            dependencies: ["Ferry", "OrderSystemKit", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Examples/OrderSystem/Tests/OrderSystemTests"
+        ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "FerryProtocolTests", dependencies: ["FerryProtocol"]),
         .testTarget(name: "FerryStorageTests", dependencies: ["FerryStorage"]),

@@ -29,16 +29,17 @@ public final class ChildProcesses: @unchecked Sendable {
         return process
     }
 
-    /// SIGTERMs every child, newest first, and waits for each to exit.
+    /// SIGTERMs the children and waits for them to exit: all but the first together, then the
+    /// first (the broker, which the others need while they drain).
     public func stopAll() {
         let all = lock.withLock {
             defer { children.removeAll() }
             return children
         }
-        for child in all.reversed() where child.process.isRunning {
-            kill(child.process.processIdentifier, SIGTERM)
+        for batch in [Array(all.dropFirst()), Array(all.prefix(1))] {
+            for child in batch where child.process.isRunning { kill(child.process.processIdentifier, SIGTERM) }
+            for child in batch { child.process.waitUntilExit() }
         }
-        for child in all.reversed() { child.process.waitUntilExit() }
     }
 
     /// The names of children that exited.

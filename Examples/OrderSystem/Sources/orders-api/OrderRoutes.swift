@@ -65,7 +65,9 @@ struct OrderRoutes: Sendable {
         }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let events: [[String: Any]] = items.sorted { ($0.event.storedAt, $0.offset) < ($1.event.storedAt, $1.offset) }.map { item in
+        let events: [[String: Any]] = items.sorted {
+            ($0.event.storedAt, $0.event.createdAt, $0.offset) < ($1.event.storedAt, $1.event.createdAt, $1.offset)
+        }.map { item in
             var entry: [String: Any] = [
                 "eventId": item.event.id, "type": item.event.typeName, "topic": item.topic, "offset": item.offset,
                 "correlationId": item.event.correlationID ?? item.event.id, "createdAt": formatter.string(from: item.event.createdAt),

@@ -13,6 +13,16 @@ struct OrdersAPI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orders-api",
         abstract: "The order system's HTTP API (Hummingbird), with a transactional outbox to ferryd.",
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// `orders-api run`: serves HTTP, relays the outbox and runs the saga's handler group until
+/// SIGTERM or SIGINT.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Serve the API.",
         discussion: """
             POST /api/orders, PUT /api/orders/:id/confirm|ship|cancel, GET /api/orders/:id and
             GET /api/orders/:id/events. State lives in <data-dir>/orders.sqlite.
