@@ -34,7 +34,7 @@ public struct GroupSummary: Sendable {
     public let redelivered: UInt64
     /// Events dead-lettered since the broker started.
     public let deadLettered: UInt64
-    /// A temporary group (``EventBus/tail(_:from:group:)``), removed with its last member.
+    /// An ephemeral group (``EventBus/tail(_:from:group:maxInFlight:)``), removed with its last member.
     public let ephemeral: Bool
 
     init(_ stats: GroupStats) {
