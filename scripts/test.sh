@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: the Swift suites (unit and integration against real ferryd processes on
-# loopback) and the Python client's protocol and interop tests.
+# loopback), the Python client's protocol and interop tests, and the order system's Python handler test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -8,5 +8,5 @@ echo "== swift build --build-tests"
 swift build --build-tests
 echo "== swift test"
 swift test --skip-build
-echo "== python client tests"
-bash clients/python/run-tests.sh
+echo "== python tests (client, interop, order system)"
+bash clients/python/run-tests.sh Examples/OrderSystem/python/tests
