@@ -20,10 +20,10 @@ struct FulfillmentWorker: AsyncParsableCommand {
         func run() async throws {
             let logger = process.bootstrapLogging(label: "fulfillment-worker")
             let store = try ReadinessStore(path: try process.path("fulfillment.sqlite"))
-            let worker = Worker(
-                name: "fulfillment-worker", configuration: process.clientConfiguration(name: "fulfillment-worker"), logger: logger)
-            FulfillmentHandlers(store: store, logger: logger).register(on: worker, options: retry.groupOptions)
-            try await WorkerProcess.run([worker], logger: logger)
+            let handlers = FulfillmentHandlers(store: store, logger: logger)
+            try await WorkerHost.run(name: "fulfillment-worker", options: process, logger: logger) {
+                handlers.register(on: $0, options: retry.groupOptions)
+            }
         }
     }
 

@@ -39,10 +39,10 @@ struct InventoryWorker: AsyncParsableCommand {
                 }
             }
             let store = try InventoryStore(path: try process.path("inventory.sqlite"), seed: seed)
-            let worker = Worker(
-                name: "inventory-worker", configuration: process.clientConfiguration(name: "inventory-worker"), logger: logger)
-            InventoryHandlers(store: store, faults: faults, logger: logger).register(on: worker, options: retry.groupOptions)
-            try await WorkerProcess.run([worker], logger: logger)
+            let handlers = InventoryHandlers(store: store, faults: faults, logger: logger)
+            try await WorkerHost.run(name: "inventory-worker", options: process, logger: logger) {
+                handlers.register(on: $0, options: retry.groupOptions)
+            }
         }
     }
 

@@ -22,9 +22,10 @@ struct PaymentWorker: AsyncParsableCommand {
         func run() async throws {
             let logger = process.bootstrapLogging(label: "payment-worker")
             let ledger = try PaymentLedger(path: try process.path("payments.sqlite"))
-            let worker = Worker(name: "payment-worker", configuration: process.clientConfiguration(name: "payment-worker"), logger: logger)
-            PaymentHandlers(ledger: ledger, faults: faults, logger: logger).register(on: worker, options: retry.groupOptions)
-            try await WorkerProcess.run([worker], logger: logger)
+            let handlers = PaymentHandlers(ledger: ledger, faults: faults, logger: logger)
+            try await WorkerHost.run(name: "payment-worker", options: process, logger: logger) {
+                handlers.register(on: $0, options: retry.groupOptions)
+            }
         }
     }
 
