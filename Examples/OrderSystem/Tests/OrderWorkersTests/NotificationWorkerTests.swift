@@ -17,7 +17,8 @@ struct NotificationWorkerTests {
     @Test("each order event becomes one notification; a refund before its order retries until the order is known; a replay adds nothing")
     func notifications() async throws {
         let harness = try await WorkerHarness()
-        let worker = try await harness.start("notification-worker", group: "notifications")
+        // Patient retries: under load the refund may be retried for seconds before its order arrives.
+        let worker = try await harness.start("notification-worker", group: "notifications", ["--max-attempts", "100"])
         let bus = harness.bus
         // The refund arrives before the order it refunds: it must wait for OrderCreated.
         try await bus.publish(
