@@ -56,6 +56,12 @@ public struct OrdersClient: Sendable {
         try await send("PUT", "/api/orders/\(orderID)/cancel", json: reason.map { ["reason": $0] } ?? [:])
     }
 
+    /// Committed events orders-api has not published yet (nil when it does not answer).
+    public func outboxPending() async -> Int? {
+        guard let reply = try? await send("GET", "/health"), reply.status == 200 else { return nil }
+        return reply.json["outboxPending"] as? Int
+    }
+
     public func order(_ orderID: String) async throws -> Reply { try await send("GET", "/api/orders/\(orderID)") }
 
     /// The event types of the order's history, oldest first.

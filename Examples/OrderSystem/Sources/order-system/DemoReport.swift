@@ -10,9 +10,11 @@ struct DemoReport: Sendable {
     let layout: DemoLayout
     let say: @Sendable (String) -> Void
 
-    /// Waits (up to a minute) until every group has caught up and has nothing in flight or pending.
-    static func waitUntilSettled(_ bus: EventBus) async -> Bool {
+    /// Waits (up to a minute) until orders-api published its outbox and every group has caught
+    /// up and has nothing in flight or pending (in that order: what the API published counts in the lag).
+    static func waitUntilSettled(_ bus: EventBus, _ client: OrdersClient) async -> Bool {
         await Poll.until(seconds: 60) {
+            guard await client.outboxPending() == 0 else { return false }
             guard let groups = try? await bus.groups(), !groups.isEmpty else { return false }
             return groups.allSatisfy { $0.lag == 0 && $0.inFlight == 0 && $0.pendingRetries == 0 }
         }

@@ -62,11 +62,11 @@ struct RunAll: AsyncParsableCommand {
 
         let traffic = DemoTraffic(client: client, bus: bus, say: say)
         let placed = try await traffic.placeOrders(orders)
-        _ = await DemoReport.waitUntilSettled(bus)
+        _ = await DemoReport.waitUntilSettled(bus, client)
         try await traffic.moveOrders(placed)
         try await traffic.sendUserActions(userActions)
         say("== waiting for every group to settle (lag 0, nothing in flight, no retries pending)")
-        let settled = await DemoReport.waitUntilSettled(bus)
+        let settled = await DemoReport.waitUntilSettled(bus, client)
         if !settled { say("   (not settled within the deadline; the tables show where things stand)") }
 
         let report = DemoReport(client: client, bus: bus, layout: layout, say: say)

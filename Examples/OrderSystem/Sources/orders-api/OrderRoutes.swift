@@ -9,7 +9,8 @@ struct OrderRoutes: Sendable {
     let bus: EventBus
 
     func register(on router: Router<BasicRequestContext>) {
-        router.get("/health") { _, _ in "ok" }
+        // Liveness plus the outbox backlog: committed events not yet confirmed by ferryd.
+        router.get("/health") { _, _ -> Health in Health(status: "ok", outboxPending: try await store.unpublishedCount()) }
         let orders = router.group("api/orders")
         orders.post { request, context -> EditedResponse<OrderResponse> in
             let body = try await decode(CreateOrderRequest.self, request, context)
@@ -84,3 +85,9 @@ struct OrderRoutes: Sendable {
 }
 
 extension OrderResponse: ResponseEncodable {}
+
+/// `GET /health`.
+struct Health: ResponseEncodable {
+    let status: String
+    let outboxPending: Int
+}

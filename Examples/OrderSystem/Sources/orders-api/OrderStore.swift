@@ -145,6 +145,11 @@ struct OrderStore: Sendable {
         }
     }
 
+    /// How many committed events wait for the relay.
+    func unpublishedCount() async throws -> Int {
+        try await database.read { db in try OutboxEntry.filter(Column("published_at") == nil).fetchCount(db) }
+    }
+
     func markPublished(_ entries: [OutboxEntry]) async throws {
         let sequence = entries.compactMap(\.seq)
         try await database.write { db in

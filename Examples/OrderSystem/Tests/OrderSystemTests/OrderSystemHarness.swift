@@ -83,9 +83,14 @@ final class OrderSystemHarness: @unchecked Sendable {
         if !subscribed { throw HarnessError(message: "groups \(names) did not all subscribe within \(timeout)") }
     }
 
-    /// Waits until every group has caught up, holds nothing in flight and has no retry pending.
+    /// Waits until the system is quiet: orders-api's outbox is published (checked first, so
+    /// what it published is in the groups' lag), and every group has caught up, holds nothing in
+    /// flight and has no retry pending. Handlers publish their follow-ups before they ack, so
+    /// a quiet system has nothing left to happen.
     func waitUntilSettled(timeout: Duration = .seconds(60)) async -> Bool {
-        await Wait.until(timeout: timeout) {
+        let api = processes["orders-api"] == nil ? nil : client
+        return await Wait.until(timeout: timeout) {
+            if let api, await api.outboxPending() != 0 { return false }
             guard let groups = try? await self.bus.groups(), !groups.isEmpty else { return false }
             return groups.allSatisfy { $0.lag == 0 && $0.inFlight == 0 && $0.pendingRetries == 0 }
         }
