@@ -197,7 +197,15 @@ final class GroupRunner: Sendable {
             var unsubscribe = Unsubscribe()
             unsubscribe.subscriptionID = subscriptionID
             unsubscribe.drain = true
-            _ = try? await connection.request(.unsubscribe(unsubscribe))
+            // A live broker answers at once; a dead one must not hold the shutdown for the whole
+            // request timeout (the broker releases whatever a vanished member held anyway).
+            let answered = StopSignal()
+            let connection = connection
+            Task {
+                _ = try? await connection.request(.unsubscribe(unsubscribe))
+                answered.fire()
+            }
+            _ = await answered.wait(until: min(deadline, .now + .seconds(2)))
         }
         for lane in lanes { lane.continuation.finish() }
         for buffer in batchBuffers.values { buffer.close() }
