@@ -21,17 +21,39 @@ struct DedupKey: Hashable {
 }
 
 /// Remembers recently stored event ids so that a republished event is confirmed, not stored twice.
+///
+/// Ids live in generations, oldest first, each a table sized when it is created and never grown:
+/// a table that doubles rehashes every id it holds at once, a stall of tens of milliseconds on the
+/// broker loop at 100k ids. A generation is dropped once all of its ids have expired.
 struct DedupWindow {
     private struct Entry {
         let key: DedupKey
         let storedAt: UInt64
     }
 
+    private struct Generation {
+        var offsets: [DedupKey: UInt64]
+        /// In the order they were stored; `entries[..<head]` are expired.
+        var entries: [Entry]
+        var head = 0
+        let capacity: Int
+
+        init(capacity: Int) {
+            self.capacity = capacity
+            offsets = Dictionary(minimumCapacity: capacity)
+            entries = []
+            entries.reserveCapacity(capacity)
+        }
+    }
+
+    /// The first generation's capacity; each next one doubles up to the largest.
+    static let smallestGeneration = 1024
+    static let largestGeneration = 65_536
+
     let windowNanoseconds: UInt64
     let maxEntries: Int
-    private var offsets: [DedupKey: UInt64] = [:]
-    private var order: [Entry] = []
-    private var head = 0
+    private var generations: [Generation] = []
+    private var live = 0
 
     init(windowNanoseconds: UInt64, maxEntries: Int) {
         self.windowNanoseconds = windowNanoseconds
@@ -39,28 +61,51 @@ struct DedupWindow {
     }
 
     /// The offset the event with this key was stored at, if it is still in the window.
-    func offset(for key: DedupKey) -> UInt64? { offsets[key] }
+    func offset(for key: DedupKey) -> UInt64? {
+        for index in generations.indices.reversed() {
+            if let offset = generations[index].offsets[key] { return offset }
+        }
+        return nil
+    }
 
     mutating func remember(_ key: DedupKey, offset: UInt64, now: UInt64) {
         guard windowNanoseconds > 0, maxEntries > 0 else { return }
-        offsets[key] = offset
-        order.append(Entry(key: key, storedAt: now))
-        if order.count - head > maxEntries { evictOne() }
+        var last = generations.count - 1
+        if last < 0 || generations[last].entries.count == generations[last].capacity {
+            let previous = last < 0 ? Self.smallestGeneration / 2 : generations[last].capacity
+            generations.append(Generation(capacity: min(previous * 2, Self.largestGeneration)))
+            dropExpiredGenerations()
+            last = generations.count - 1
+        }
+        generations[last].offsets[key] = offset
+        generations[last].entries.append(Entry(key: key, storedAt: now))
+        live += 1
+        if live > maxEntries { evictOne() }
     }
 
     /// Forgets entries older than the window.
     mutating func expire(now: UInt64) {
-        while head < order.count, now &- order[head].storedAt > windowNanoseconds { evictOne() }
-        if head > 65_536 && head * 2 > order.count {
-            order.removeFirst(head)
-            head = 0
+        while !generations.isEmpty, generations[0].head < generations[0].entries.count,
+            now &- generations[0].entries[generations[0].head].storedAt > windowNanoseconds
+        {
+            evictOne()
         }
     }
 
-    var count: Int { offsets.count }
+    var count: Int { generations.reduce(0) { $0 + $1.offsets.count } }
 
     private mutating func evictOne() {
-        offsets.removeValue(forKey: order[head].key)
-        head += 1
+        let key = generations[0].entries[generations[0].head].key
+        generations[0].offsets.removeValue(forKey: key)
+        generations[0].head += 1
+        live -= 1
+        dropExpiredGenerations()
+    }
+
+    /// Drops leading generations whose every entry expired; the newest one stays.
+    private mutating func dropExpiredGenerations() {
+        var expired = 0
+        while expired < generations.count - 1 && generations[expired].head == generations[expired].entries.count { expired += 1 }
+        if expired > 0 { generations.removeFirst(expired) }
     }
 }
