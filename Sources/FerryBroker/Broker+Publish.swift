@@ -16,6 +16,8 @@ extension Broker {
         var batches: [TopicBatch] = []
         var seenInBatch: [DedupKey: (batch: Int, index: Int)] = [:]
         var repeats: [(sequence: UInt64, batch: Int, index: Int)] = []
+        // The end offset each topic must be durable up to before the reply goes out.
+        var needs: [String: UInt64] = [:]
         let storedAt = Clock.wallMicroseconds()
 
         for item in publish.items {
@@ -30,6 +32,9 @@ extension Broker {
                 result.confirmed.append(item.sequence)
                 result.offsets.append(offset)
                 metrics.duplicates.increment()
+                // The original may still wait for its fsync: its repeat is confirmed no sooner.
+                let topic = item.event.topic
+                if store.durableEnd(topic: topic) <= offset { needs[topic] = max(needs[topic] ?? 0, offset + 1) }
                 continue
             }
             if let first = seenInBatch[key] {
@@ -55,12 +60,13 @@ extension Broker {
                 NewEvent(key: event.key, timestampMicros: storedAt, body: WireFormat.encode(event), id: event.id))
         }
 
-        var needs: [String: UInt64] = [:]
         var offsets: [[UInt64]?] = []
         for batch in batches {
             let appended = append(batch, into: &result)
             offsets.append(appended)
-            if let end = appended?.last.map({ $0 + 1 }), store.durableEnd(topic: batch.topic) < end { needs[batch.topic] = end }
+            if let end = appended?.last.map({ $0 + 1 }), store.durableEnd(topic: batch.topic) < end {
+                needs[batch.topic] = max(needs[batch.topic] ?? 0, end)
+            }
         }
         for repeated in repeats {
             if let offset = offsets[repeated.batch]?[repeated.index] {
