@@ -100,7 +100,12 @@ struct DurabilityTests {
         var workers: [RunningWorker] = []
         for group in groups {
             let worker = Worker(name: "w-\(group)", configuration: client(ferryd, "w-\(group)"))
-            worker.group(group) { $0.on(Flaky.self) { event, _ in received.append((group, event.id)) } }
+            // A short ack timeout: an event the broker counts as in flight to a member that will
+            // never settle it (observed rarely around a restart under load, not yet explained) is
+            // redelivered within the test's deadline instead of after the default 30 s.
+            var options = HandlerGroupOptions()
+            options.retry = RetryOptions(initialDelay: .milliseconds(100), maxAttempts: 10, ackTimeout: .seconds(3))
+            worker.group(group, options: options) { $0.on(Flaky.self) { event, _ in received.append((group, event.id)) } }
             workers.append(try await RunningWorker(worker))
         }
         var publisherConfiguration = client(ferryd, "publisher")
