@@ -81,9 +81,23 @@ extension Broker {
             group.definitionChanged = false
             groups[definition.name] = group
         }
+        // An event dead-lettered after its cursor or retry was last saved is settled, not
+        // redelivered: the dead-letter queue is written before the dead-lettering is confirmed.
+        var deadLetteredCache: [String: Set<UInt64>] = [:]
+        func deadLettered(_ group: String, _ topic: String, _ offset: UInt64) -> Bool {
+            let cacheKey = group + "\u{0}" + topic
+            if deadLetteredCache[cacheKey] == nil {
+                deadLetteredCache[cacheKey] = store.deadLetteredOffsets(group: group, topic: topic)
+            }
+            return deadLetteredCache[cacheKey]!.contains(offset)
+        }
         var retried = Set<RetryID>()
         for retry in snapshot.retries {
             guard let group = groups[retry.group] else { continue }
+            if retry.tracksCursor && deadLettered(retry.group, retry.topic, retry.offset) {
+                pendingChanges.retriesRemoved.append(retry.id)
+                continue
+            }
             let wait = max(0, retry.dueMicros - Clock.wallMicroseconds())
             group.retries.push(
                 RetryEntry(
@@ -97,7 +111,12 @@ extension Broker {
             guard let group = groups[state.group] else { continue }
             let cursor = TopicCursor(topic: state.topic, start: state.next)
             group.cursors[state.topic] = cursor
+            var settledSinceSave = false
             for pending in state.inFlight {
+                if deadLettered(state.group, state.topic, pending.offset) {
+                    settledSinceSave = true
+                    continue
+                }
                 cursor.track(pending.offset, attempt: pending.attempt)
                 let id = RetryID(group: state.group, topic: state.topic, offset: pending.offset, tracksCursor: true)
                 guard !retried.contains(id) else { continue }
@@ -109,7 +128,7 @@ extension Broker {
                         lastError: "in flight when the broker stopped", tracksCursor: true), in: group)
                 redelivered += 1
             }
-            cursor.dirty = false
+            cursor.dirty = settledSinceSave
         }
         let window = Int64(configuration.dedupWindowMilliseconds) * 1000
         for entry in store.recentEventIDs(windowMicros: window, limit: configuration.dedupMaxEntries) {

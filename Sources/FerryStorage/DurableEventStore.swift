@@ -186,6 +186,10 @@ public final class DurableEventStore: EventStore {
         database.deadLetters(group: group, after: afterID, limit: limit)
     }
 
+    public func deadLetteredOffsets(group: String, topic: String) -> Set<UInt64> {
+        database.deadLetteredOffsets(group: group, topic: topic)
+    }
+
     public func deadLetterCount(group: String) -> Int { database.deadLetterCount(group: group) }
 
     public func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord] {

@@ -51,6 +51,9 @@ public protocol EventStore: AnyObject {
     func addDeadLetter(_ record: DeadLetterRecord) throws(StorageError) -> UInt64
     /// Up to `limit` entries of `group` with id greater than `afterID`, by id.
     func deadLetters(group: String, after afterID: UInt64, limit: Int) -> [DeadLetterRecord]
+    /// Offsets of `topic` in `group`'s dead-letter queue, so that a restart does not redeliver an
+    /// event dead-lettered after the group's cursor was last saved.
+    func deadLetteredOffsets(group: String, topic: String) -> Set<UInt64>
     /// How many entries `group`'s dead-letter queue holds.
     func deadLetterCount(group: String) -> Int
     /// Removes the entries with `ids` (every entry when `ids` is nil) and returns them.

@@ -155,6 +155,13 @@ final class GroupStateDatabase: Sendable {
         }) ?? []
     }
 
+    func deadLetteredOffsets(group: String, topic: String) -> Set<UInt64> {
+        let offsets = try? pool.read { db in
+            try Int64.fetchAll(db, sql: "SELECT offset FROM dead_letters WHERE grp = ? AND topic = ?", arguments: [group, topic])
+        }
+        return Set((offsets ?? []).map { UInt64(bitPattern: $0) })
+    }
+
     func deadLetterCount(group: String) -> Int {
         (try? pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letters WHERE grp = ?", arguments: [group]) ?? 0 })
             ?? 0

@@ -118,6 +118,10 @@ public final class InMemoryEventStore: EventStore {
         Array((deadLetterQueues[group] ?? []).lazy.filter { $0.id > afterID }.prefix(limit))
     }
 
+    public func deadLetteredOffsets(group: String, topic: String) -> Set<UInt64> {
+        Set((deadLetterQueues[group] ?? []).filter { $0.topic == topic }.map(\.offset))
+    }
+
     public func deadLetterCount(group: String) -> Int { deadLetterQueues[group]?.count ?? 0 }
 
     public func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord] {

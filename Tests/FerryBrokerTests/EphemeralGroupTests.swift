@@ -57,7 +57,7 @@ struct EphemeralGroupTests {
         try Self.beforeRestart(first.endpoint)
         first.process.send(SIGTERM)
         #expect(await first.process.waitForExit(timeout: .seconds(15)) == 0)
-        let second = try await Ferryd(reusing: first.directory)
+        let second = try await Ferryd(reusing: first)
         try Self.afterRestart(second.endpoint)
     }
 

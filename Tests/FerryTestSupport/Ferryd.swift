@@ -16,9 +16,12 @@ public final class Ferryd: Sendable {
     public var dataDirectory: URL { directory.appendingPathComponent("data") }
 
     /// Starts ferryd with `arguments` added to the test defaults and waits until it listens.
-    /// Its data directory is a fresh temporary one unless `reusing` names an earlier instance's.
-    public init(_ arguments: [String] = [], reusing: URL? = nil, endpoint: String = "tcp://127.0.0.1:0") async throws {
-        directory = reusing ?? FileManager.default.temporaryDirectory.appendingPathComponent("ferryd-test-\(UUID().uuidString)")
+    /// Its data directory is a fresh temporary one unless `reusing` is an earlier instance (a
+    /// restart): then it shares that one's directory, which lives until every instance using
+    /// it is gone.
+    public init(_ arguments: [String] = [], reusing: Ferryd? = nil, endpoint: String = "tcp://127.0.0.1:0") async throws {
+        directoryOwner = reusing.map { $0.directoryOwner ?? $0 }
+        directory = reusing?.directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("ferryd-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let endpointFile = directory.appendingPathComponent("endpoint").path
         try? FileManager.default.removeItem(atPath: endpointFile)
@@ -37,6 +40,8 @@ public final class Ferryd: Sendable {
     }
 
     private let ownsDirectory: Bool
+    /// The instance that created the shared directory and deletes it when released.
+    private let directoryOwner: Ferryd?
 
     deinit {
         if ownsDirectory { try? FileManager.default.removeItem(at: directory) }
