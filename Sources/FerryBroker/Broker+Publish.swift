@@ -2,7 +2,22 @@ import FerryProtocol
 import FerryStorage
 
 extension Broker {
+    /// A Publish that SwiftProtobuf decoded (a frame ``PublishFrame`` did not take as it was):
+    /// handled from its canonical encoding, so every publish goes through one path.
     func handlePublish(_ publish: Publish, from peer: Peer, requestID: UInt64) throws(ProtocolError) {
+        let canonical = PublishFrame.encode(requestID: requestID, publish: publish)
+        try canonical.withUnsafeBytes { bytes in
+            Result { () throws(ProtocolError) in
+                guard let frame = PublishFrame.read(bytes) else {
+                    throw ProtocolError(.malformedFrame, "the Publish could not be read after decoding")
+                }
+                try handlePublish(frame, from: peer)
+            }
+        }.get()
+    }
+
+    func handlePublish(_ publish: PublishFrame, from peer: Peer) throws(ProtocolError) {
+        let requestID = publish.requestID
         if isShuttingDown { throw ProtocolError(.shuttingDown, "the broker is shutting down; publish elsewhere or retry later") }
         if publish.items.count > configuration.limits.maxBatch {
             throw ProtocolError(
@@ -14,50 +29,56 @@ extension Broker {
         // Accepted events per topic, in publish order, appended in one call per topic. Most
         // publishes carry one topic, so a short array beats a dictionary.
         var batches: [TopicBatch] = []
-        var seenInBatch: [DedupKey: (batch: Int, index: Int)] = [:]
         var repeats: [(sequence: UInt64, batch: Int, index: Int)] = []
         // The end offset each topic must be durable up to before the reply goes out.
         var needs: [String: UInt64] = [:]
         let storedAt = Clock.wallMicroseconds()
+        defer {
+            // Ids seen in this publish, by batch and index: emptied for the next one.
+            publishScratch.removeAll(insertedInOrder: publishScratchKeys)
+            publishScratchKeys.removeAll(keepingCapacity: true)
+        }
 
         for item in publish.items {
             do {
-                try configuration.limits.validate(item.event)
+                try configuration.limits.validate(
+                    topic: item.topic, id: item.id, keyBytes: item.key.count, payloadBytes: item.payloadBytes)
             } catch {
                 reject(item.sequence, error, into: &result)
                 continue
             }
-            let key = DedupKey(topic: item.event.topic, id: item.event.id)
+            let key = DedupKey(topic: item.topic, id: item.id)
             if let offset = dedup.offset(for: key) {
                 result.confirmed.append(item.sequence)
                 result.offsets.append(offset)
                 metrics.duplicates.increment()
                 // The original may still wait for its fsync: its repeat is confirmed no sooner.
-                let topic = item.event.topic
+                let topic = String(decoding: item.topic, as: UTF8.self)
                 if store.durableEnd(topic: topic) <= offset { needs[topic] = max(needs[topic] ?? 0, offset + 1) }
                 continue
             }
-            if let first = seenInBatch[key] {
+            if let first = publishScratch.value(for: key) {
                 // The same id twice in one publish: confirmed with the first one's offset.
-                repeats.append((item.sequence, first.batch, first.index))
+                repeats.append((item.sequence, Int(first >> 32), Int(first & 0xFFFF_FFFF)))
                 continue
             }
-            var event = item.event
-            event.storedAtUs = storedAt
             let batchIndex: Int
-            if let last = batches.indices.last, batches[last].topic == event.topic {
+            if let last = batches.indices.last, batches[last].topicBytes.elementsEqual(item.topic) {
                 batchIndex = last
-            } else if let existing = batches.firstIndex(where: { $0.topic == event.topic }) {
+            } else if let existing = batches.firstIndex(where: { $0.topicBytes.elementsEqual(item.topic) }) {
                 batchIndex = existing
             } else {
-                batches.append(TopicBatch(topic: event.topic))
+                batches.append(TopicBatch(topicBytes: item.topic))
                 batchIndex = batches.count - 1
             }
-            seenInBatch[key] = (batchIndex, batches[batchIndex].events.count)
+            publishScratch.insert(key, value: UInt64(batchIndex) << 32 | UInt64(batches[batchIndex].events.count), replacing: false)
+            publishScratchKeys.append(key)
             batches[batchIndex].sequences.append(item.sequence)
             batches[batchIndex].keys.append(key)
             batches[batchIndex].events.append(
-                NewEvent(key: event.key, timestampMicros: storedAt, body: WireFormat.encode(event), id: event.id))
+                NewEvent(
+                    key: item.key.isEmpty ? "" : String(decoding: item.key, as: UTF8.self), timestampMicros: storedAt,
+                    body: item.storedEvent(storedAtMicros: storedAt), id: String(decoding: item.id, as: UTF8.self)))
         }
 
         var offsets: [[UInt64]?] = []
@@ -88,9 +109,15 @@ extension Broker {
     /// One topic's accepted events of a publish.
     struct TopicBatch {
         let topic: String
+        let topicBytes: [UInt8]
         var sequences: [UInt64] = []
         var keys: [DedupKey] = []
         var events: [NewEvent] = []
+
+        init(topicBytes: UnsafeRawBufferPointer) {
+            self.topic = String(decoding: topicBytes, as: UTF8.self)
+            self.topicBytes = Array(topicBytes)
+        }
     }
 
     /// Appends one topic's events; returns their offsets, or nil (all rejected) when the store failed.

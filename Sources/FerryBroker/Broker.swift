@@ -22,7 +22,10 @@ public final class Broker {
     var metrics = BrokerMetrics()
     var peers: [PeerID: Peer] = [:]
     var groups: [String: ConsumerGroup] = [:]
-    var dedup: DedupWindow
+    let dedup: DedupWindow
+    /// The ids of the publish being handled, to confirm an id repeated within it once stored.
+    let publishScratch: DedupTable
+    var publishScratchKeys: [DedupKey] = []
     var random = SystemRandomNumberGenerator()
     /// Frames produced by the last calls, for the server to send.
     public internal(set) var outbox: [Outbound] = []
@@ -55,6 +58,7 @@ public final class Broker {
         self.dedup = DedupWindow(
             windowNanoseconds: UInt64(configuration.dedupWindowMilliseconds) * 1_000_000,
             maxEntries: configuration.dedupMaxEntries)
+        self.publishScratch = DedupTable(capacity: 2 * max(configuration.limits.maxBatch, 1))
         restoreGroupState()
     }
 
@@ -81,6 +85,15 @@ public final class Broker {
         let message: ClientMessage
         do {
             try WireFormat.checkSignature(signature)
+            if let publish = PublishFrame.read(body) {
+                // The hot path: events are checked and stored as they came, never decoded.
+                do {
+                    try handlePublish(publish, from: peer)
+                } catch {
+                    reply(to: peer, requestID: publish.requestID, error: error)
+                }
+                return
+            }
             message = try WireFormat.decode(ClientMessage.self, from: body)
         } catch {
             reply(to: peer, requestID: 0, error: error)

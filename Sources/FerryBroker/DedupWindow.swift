@@ -1,111 +1,99 @@
-/// Identifies an event for deduplication: two independent 64-bit hashes of its topic and id,
-/// so lookups never compare strings and a false match is practically impossible (~2⁻¹²⁸).
-struct DedupKey: Hashable {
-    let high: UInt64
-    let low: UInt64
-
-    init(topic: String, id: String) {
-        var first: UInt64 = 0xcbf2_9ce4_8422_2325
-        var second: UInt64 = 0x8422_2325_cbf2_9ce4
-        func mix(_ byte: UInt8) {
-            first = (first ^ UInt64(byte)) &* 0x100_0000_01b3
-            second = (second &+ UInt64(byte) &+ 1) &* 0x9e37_79b9_7f4a_7c15
-            second ^= second >> 29
-        }
-        for byte in topic.utf8 { mix(byte) }
-        mix(0)
-        for byte in id.utf8 { mix(byte) }
-        high = first
-        low = second
-    }
-}
-
 /// Remembers recently stored event ids so that a republished event is confirmed, not stored twice.
 ///
-/// Ids live in generations, oldest first, each a table sized when it is created and never grown:
-/// a table that doubles rehashes every id it holds at once, a stall of tens of milliseconds on the
-/// broker loop at 100k ids. A generation is dropped once all of its ids have expired.
-struct DedupWindow {
+/// One lookup is one probe sequence in an open-addressing ``DedupTable``. When the table fills
+/// up (with ids or with the tombstones of expired ones), a fresh table takes over and the old
+/// one's ids move across a few slots per insert: a table that rehashed all at once would stall
+/// the broker loop for tens of milliseconds at 100k ids. Until the move is done, a lookup also
+/// checks the old table. Expiry follows storage order, kept in fixed-size chunks.
+final class DedupWindow {
     private struct Entry {
         let key: DedupKey
         let storedAt: UInt64
     }
 
-    private struct Generation {
-        var offsets: [DedupKey: UInt64]
-        /// In the order they were stored; `entries[..<head]` are expired.
-        var entries: [Entry]
-        var head = 0
-        let capacity: Int
-
-        init(capacity: Int) {
-            self.capacity = capacity
-            offsets = Dictionary(minimumCapacity: capacity)
-            entries = []
-            entries.reserveCapacity(capacity)
-        }
-    }
-
-    /// The first generation's capacity; each next one doubles up to the largest.
-    static let smallestGeneration = 1024
-    static let largestGeneration = 65_536
+    static let smallestTable = 1 << 12
+    static let chunkSize = 4096
+    /// Slots of the old table moved per insert: the move is done long before the new table
+    /// fills up (see ``remember(_:offset:now:)``).
+    static let slotsMovedPerInsert = 8
 
     let windowNanoseconds: UInt64
     let maxEntries: Int
-    private var generations: [Generation] = []
-    private var live = 0
+    private var table = DedupTable(capacity: DedupWindow.smallestTable)
+    private var moving: DedupTable?
+    private var movePosition = 0
+    /// Ids in storage order; `order[0][..<head]` are forgotten.
+    private var order: [[Entry]] = []
+    private var head = 0
 
     init(windowNanoseconds: UInt64, maxEntries: Int) {
         self.windowNanoseconds = windowNanoseconds
         self.maxEntries = maxEntries
     }
 
+    /// Ids remembered.
+    var count: Int { table.count + (moving?.count ?? 0) }
+
     /// The offset the event with this key was stored at, if it is still in the window.
     func offset(for key: DedupKey) -> UInt64? {
-        for index in generations.indices.reversed() {
-            if let offset = generations[index].offsets[key] { return offset }
-        }
-        return nil
+        if let offset = table.value(for: key) { return offset }
+        return moving?.value(for: key)
     }
 
-    mutating func remember(_ key: DedupKey, offset: UInt64, now: UInt64) {
+    func remember(_ key: DedupKey, offset: UInt64, now: UInt64) {
         guard windowNanoseconds > 0, maxEntries > 0 else { return }
-        var last = generations.count - 1
-        if last < 0 || generations[last].entries.count == generations[last].capacity {
-            let previous = last < 0 ? Self.smallestGeneration / 2 : generations[last].capacity
-            generations.append(Generation(capacity: min(previous * 2, Self.largestGeneration)))
-            dropExpiredGenerations()
-            last = generations.count - 1
+        if moving != nil {
+            moveSome()
+        } else if (table.count + table.tombstones + 1) * 2 > table.capacity {
+            startMove()
         }
-        generations[last].offsets[key] = offset
-        generations[last].entries.append(Entry(key: key, storedAt: now))
-        live += 1
-        if live > maxEntries { evictOne() }
+        moving?.remove(key)
+        table.insert(key, value: offset)
+        if order.isEmpty || order[order.count - 1].count == Self.chunkSize {
+            order.append([])
+            order[order.count - 1].reserveCapacity(Self.chunkSize)
+        }
+        order[order.count - 1].append(Entry(key: key, storedAt: now))
+        if count > maxEntries { forgetOldest() }
     }
 
-    /// Forgets entries older than the window.
-    mutating func expire(now: UInt64) {
-        while !generations.isEmpty, generations[0].head < generations[0].entries.count,
-            now &- generations[0].entries[generations[0].head].storedAt > windowNanoseconds
-        {
-            evictOne()
+    /// Forgets ids older than the window.
+    func expire(now: UInt64) {
+        while !order.isEmpty, head < order[0].count, now &- order[0][head].storedAt > windowNanoseconds {
+            forgetOldest()
         }
     }
 
-    var count: Int { generations.reduce(0) { $0 + $1.offsets.count } }
-
-    private mutating func evictOne() {
-        let key = generations[0].entries[generations[0].head].key
-        generations[0].offsets.removeValue(forKey: key)
-        generations[0].head += 1
-        live -= 1
-        dropExpiredGenerations()
+    private func forgetOldest() {
+        let key = order[0][head].key
+        if !table.remove(key) { moving?.remove(key) }
+        head += 1
+        if head == order[0].count {
+            order.removeFirst()
+            head = 0
+        }
     }
 
-    /// Drops leading generations whose every entry expired; the newest one stays.
-    private mutating func dropExpiredGenerations() {
-        var expired = 0
-        while expired < generations.count - 1 && generations[expired].head == generations[expired].entries.count { expired += 1 }
-        if expired > 0 { generations.removeFirst(expired) }
+    /// Starts moving to a table with room for 4× the ids held, at least half the current size
+    /// (so a window that emptied shrinks). With `c` the old capacity, the move takes `c / 8`
+    /// inserts; the new table ends it at most `(c/2 + c/8) / 2c` full when it doubled,
+    /// `(c/4 + c/8) / c` when it kept its size and `(c/8 + c/8) / (c/2)` when it halved.
+    private func startMove() {
+        var capacity = max(Self.smallestTable, table.capacity / 2)
+        while capacity < table.count * 4 { capacity <<= 1 }
+        moving = table
+        movePosition = 0
+        table = DedupTable(capacity: capacity)
+    }
+
+    private func moveSome() {
+        guard let old = moving else { return }
+        let end = min(movePosition + Self.slotsMovedPerInsert, old.capacity)
+        for index in movePosition..<end {
+            // A newer offset for the same id may already be in the new table: keep it.
+            if let (key, offset) = old.take(slot: index) { table.insert(key, value: offset, replacing: false) }
+        }
+        movePosition = end
+        if end == old.capacity { moving = nil }
     }
 }

@@ -14,15 +14,24 @@ public struct DeliveryEncoder {
     public mutating func append(
         subscriptionID: UInt32, deliveryID: UInt64, attempt: UInt32, offset: UInt64, event: [UInt8], lastError: String
     ) {
-        var delivery: [UInt8] = []
-        delivery.reserveCapacity(event.count + 40 + lastError.utf8.count)
-        Self.appendVarintField(1, UInt64(subscriptionID), to: &delivery)
-        Self.appendVarintField(2, deliveryID, to: &delivery)
-        Self.appendVarintField(3, UInt64(attempt), to: &delivery)
-        Self.appendVarintField(4, offset, to: &delivery)
-        Self.appendBytesField(5, event, to: &delivery)
-        if !lastError.isEmpty { Self.appendBytesField(6, Array(lastError.utf8), to: &delivery) }
-        Self.appendBytesField(1, delivery, to: &deliveries)
+        // Written in place: the Delivery's size first, then its fields.
+        let errorBytes = lastError.utf8.count
+        var size =
+            Self.varintFieldSize(1, UInt64(subscriptionID)) + Self.varintFieldSize(2, deliveryID)
+            + Self.varintFieldSize(3, UInt64(attempt)) + Self.varintFieldSize(4, offset) + Self.bytesFieldSize(5, event.count)
+        if errorBytes > 0 { size += Self.bytesFieldSize(6, errorBytes) }
+        Self.appendVarint(1 << 3 | 2, to: &deliveries)
+        Self.appendVarint(UInt64(size), to: &deliveries)
+        Self.appendVarintField(1, UInt64(subscriptionID), to: &deliveries)
+        Self.appendVarintField(2, deliveryID, to: &deliveries)
+        Self.appendVarintField(3, UInt64(attempt), to: &deliveries)
+        Self.appendVarintField(4, offset, to: &deliveries)
+        Self.appendBytesField(5, event, to: &deliveries)
+        if errorBytes > 0 {
+            Self.appendVarint(6 << 3 | 2, to: &deliveries)
+            Self.appendVarint(UInt64(errorBytes), to: &deliveries)
+            deliveries.append(contentsOf: lastError.utf8)
+        }
         count += 1
     }
 
@@ -44,6 +53,20 @@ public struct DeliveryEncoder {
             value >>= 7
         }
         buffer.append(UInt8(value))
+    }
+
+    /// Bytes `value` takes as a protobuf varint.
+    public static func varintSize(_ value: UInt64) -> Int {
+        (64 - value.leadingZeroBitCount + 6) / 7 + (value == 0 ? 1 : 0)
+    }
+
+    /// Bytes a varint field takes (none for zero, which protobuf omits).
+    static func varintFieldSize(_ field: UInt64, _ value: UInt64) -> Int {
+        value == 0 ? 0 : varintSize(field << 3) + varintSize(value)
+    }
+
+    static func bytesFieldSize(_ field: UInt64, _ length: Int) -> Int {
+        varintSize(field << 3 | 2) + varintSize(UInt64(length)) + length
     }
 
     static func appendVarintField(_ field: UInt64, _ value: UInt64, to buffer: inout [UInt8]) {

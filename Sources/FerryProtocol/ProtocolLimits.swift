@@ -26,17 +26,35 @@ public struct ProtocolLimits: Sendable, Equatable {
 
     /// Checks an event before it is published or stored.
     public func validate(_ event: WireEvent) throws(ProtocolError) {
-        if event.topic.isEmpty { throw ProtocolError(.missingField, "event.topic is required") }
-        try TopicName.validate(event.topic, maxBytes: maxTopicBytes)
-        if event.id.isEmpty { throw ProtocolError(.missingField, "event.id is required") }
-        if event.id.utf8.count > maxEventIDBytes {
-            throw ProtocolError(.invalidArgument, "event.id is \(event.id.utf8.count) bytes; the limit is \(maxEventIDBytes)")
+        var topic = event.topic
+        var id = event.id
+        try topic.withUTF8 { topic in
+            id.withUTF8 { id in
+                Result { () throws(ProtocolError) in
+                    try validate(
+                        topic: UnsafeRawBufferPointer(topic), id: UnsafeRawBufferPointer(id), keyBytes: event.key.utf8.count,
+                        payloadBytes: event.payload.count)
+                }
+            }
+        }.get()
+    }
+
+    /// Checks an event read in place (``PublishFrame``): its UTF-8 topic and id, its key's and
+    /// payload's sizes.
+    public func validate(topic: UnsafeRawBufferPointer, id: UnsafeRawBufferPointer, keyBytes: Int, payloadBytes: Int)
+        throws(ProtocolError)
+    {
+        if topic.isEmpty { throw ProtocolError(.missingField, "event.topic is required") }
+        try TopicName.validate(topic, maxBytes: maxTopicBytes)
+        if id.isEmpty { throw ProtocolError(.missingField, "event.id is required") }
+        if id.count > maxEventIDBytes {
+            throw ProtocolError(.invalidArgument, "event.id is \(id.count) bytes; the limit is \(maxEventIDBytes)")
         }
-        if event.key.utf8.count > maxKeyBytes {
-            throw ProtocolError(.invalidArgument, "event.key is \(event.key.utf8.count) bytes; the limit is \(maxKeyBytes)")
+        if keyBytes > maxKeyBytes {
+            throw ProtocolError(.invalidArgument, "event.key is \(keyBytes) bytes; the limit is \(maxKeyBytes)")
         }
-        if event.payload.count > maxPayloadBytes {
-            throw ProtocolError(.payloadTooLarge, "payload is \(event.payload.count) bytes; the limit is \(maxPayloadBytes)")
+        if payloadBytes > maxPayloadBytes {
+            throw ProtocolError(.payloadTooLarge, "payload is \(payloadBytes) bytes; the limit is \(maxPayloadBytes)")
         }
     }
 

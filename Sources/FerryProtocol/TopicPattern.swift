@@ -11,10 +11,17 @@ public enum TopicName {
 
     /// Throws `INVALID_ARGUMENT` unless `topic` is a valid topic name.
     public static func validate(_ topic: String, maxBytes: Int = 255) throws(ProtocolError) {
-        let bytes = topic.utf8
-        var valid = !bytes.isEmpty && bytes.count <= maxBytes
+        var topic = topic
+        try topic.withUTF8 { bytes in
+            Result { () throws(ProtocolError) in try validate(UnsafeRawBufferPointer(bytes), maxBytes: maxBytes) }
+        }.get()
+    }
+
+    /// Throws `INVALID_ARGUMENT` unless the UTF-8 bytes `topic` are a valid topic name.
+    public static func validate(_ topic: UnsafeRawBufferPointer, maxBytes: Int = 255) throws(ProtocolError) {
+        var valid = !topic.isEmpty && topic.count <= maxBytes
         var tokenLength = 0
-        for byte in bytes where valid {
+        for byte in topic where valid {
             if byte == UInt8(ascii: ".") {
                 valid = tokenLength > 0
                 tokenLength = 0
@@ -24,8 +31,9 @@ public enum TopicName {
             }
         }
         guard valid, tokenLength > 0 else {
+            let name = String(decoding: topic, as: UTF8.self)
             throw ProtocolError(
-                .invalidArgument, "topic '\(topic)' must be 1-\(maxBytes) bytes of dot-separated tokens of [A-Za-z0-9_-]")
+                .invalidArgument, "topic '\(name)' must be 1-\(maxBytes) bytes of dot-separated tokens of [A-Za-z0-9_-]")
         }
     }
 }

@@ -18,18 +18,18 @@ enum LogRecord {
     static let fixedSize = 8 + 8 + 8 + 2 + 2
 
     static func encode(offset: UInt64, timestamp: Int64, key: String, id: String, body: [UInt8], into buffer: inout [UInt8]) {
-        let keyBytes = Array(key.utf8.prefix(Int(UInt16.max)))
-        let idBytes = Array(id.utf8.prefix(Int(UInt16.max)))
-        let length = 4 + 8 + 8 + 2 + keyBytes.count + 2 + idBytes.count + body.count
+        let keyCount = min(key.utf8.count, Int(UInt16.max))
+        let idCount = min(id.utf8.count, Int(UInt16.max))
+        let length = 4 + 8 + 8 + 2 + keyCount + 2 + idCount + body.count
         let start = buffer.count
         append(UInt32(length), to: &buffer)
         append(UInt32(0), to: &buffer)
         append(offset, to: &buffer)
         append(UInt64(bitPattern: timestamp), to: &buffer)
-        append(UInt16(keyBytes.count), to: &buffer)
-        buffer.append(contentsOf: keyBytes)
-        append(UInt16(idBytes.count), to: &buffer)
-        buffer.append(contentsOf: idBytes)
+        append(UInt16(keyCount), to: &buffer)
+        buffer.append(contentsOf: key.utf8.prefix(keyCount))
+        append(UInt16(idCount), to: &buffer)
+        buffer.append(contentsOf: id.utf8.prefix(idCount))
         buffer.append(contentsOf: body)
         let crc = buffer.withUnsafeBytes { raw in
             ferry_crc32c(0, raw.baseAddress! + start + 8, buffer.count - start - 8)

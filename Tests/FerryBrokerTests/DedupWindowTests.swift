@@ -2,16 +2,16 @@ import Testing
 
 @testable import FerryBroker
 
-/// The dedup window across its generations: lookups see every generation, expiry and the entry
-/// limit forget the oldest ids first.
+/// The dedup window while its table grows and shrinks: lookups find every id, also while ids
+/// move to a new table; expiry and the entry limit forget the oldest ids first.
 @Suite("Dedup window")
 struct DedupWindowTests {
     private static func key(_ number: Int) -> DedupKey { DedupKey(topic: "t", id: "id-\(number)") }
 
-    @Test("ids stay findable across generations and expire oldest first")
-    func generations() {
-        var window = DedupWindow(windowNanoseconds: 1_000, maxEntries: 1_000_000)
-        let ids = DedupWindow.smallestGeneration * 5
+    @Test("ids stay findable while the table grows and expire oldest first")
+    func growing() {
+        let window = DedupWindow(windowNanoseconds: 1_000, maxEntries: 1_000_000)
+        let ids = DedupWindow.smallestTable * 5
         for number in 0..<ids { window.remember(Self.key(number), offset: UInt64(number), now: UInt64(number / 1_000 * 1_000)) }
         #expect(window.count == ids)
         for number in stride(from: 0, to: ids, by: 97) { #expect(window.offset(for: Self.key(number)) == UInt64(number)) }
@@ -35,11 +35,42 @@ struct DedupWindowTests {
 
     @Test("past the entry limit the oldest ids are forgotten")
     func entryLimit() {
-        var window = DedupWindow(windowNanoseconds: 1_000_000_000, maxEntries: 3_000)
+        let window = DedupWindow(windowNanoseconds: 1_000_000_000, maxEntries: 3_000)
         for number in 0..<10_000 { window.remember(Self.key(number), offset: UInt64(number), now: 0) }
         #expect(window.count == 3_000)
         #expect(window.offset(for: Self.key(6_999)) == nil)
         #expect(window.offset(for: Self.key(7_000)) == 7_000)
         #expect(window.offset(for: Self.key(9_999)) == 9_999)
+    }
+
+    @Test("a republished id keeps its newest offset, and an emptied window shrinks and still works")
+    func churn() {
+        let window = DedupWindow(windowNanoseconds: 10, maxEntries: 1_000_000)
+        // Many rounds of ids that expire: tombstones force new tables again and again.
+        for round in 0..<50 {
+            let now = UInt64(round * 100)
+            for number in 0..<3_000 { window.remember(Self.key(round * 3_000 + number), offset: UInt64(number), now: now) }
+            #expect(window.offset(for: Self.key(round * 3_000 + 2_999)) == 2_999)
+            window.expire(now: now + 50)
+            #expect(window.count == 0)
+        }
+        window.remember(Self.key(1), offset: 1, now: 10_000)
+        window.remember(Self.key(1), offset: 2, now: 10_000)
+        #expect(window.offset(for: Self.key(1)) == 2)
+    }
+
+    @Test("a scratch table empties in order and is reusable")
+    func scratchTable() {
+        let table = DedupTable(capacity: 64)
+        let keys = (0..<30).map(Self.key)
+        for (index, key) in keys.enumerated() { table.insert(key, value: UInt64(index), replacing: false) }
+        table.insert(keys[3], value: 99, replacing: false)
+        #expect(table.value(for: keys[3]) == 3)
+        #expect(table.count == 30)
+        table.removeAll(insertedInOrder: keys)
+        #expect(table.count == 0)
+        for key in keys { #expect(table.value(for: key) == nil) }
+        table.insert(keys[7], value: 7)
+        #expect(table.value(for: keys[7]) == 7)
     }
 }

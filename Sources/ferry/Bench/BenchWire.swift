@@ -19,13 +19,7 @@ enum BenchWire {
     }
 
     static func varintSize(_ value: UInt64) -> Int {
-        var size = 1
-        var value = value >> 7
-        while value != 0 {
-            size += 1
-            value >>= 7
-        }
-        return size
+        DeliveryEncoder.varintSize(value)
     }
 
     static func appendTag(_ field: UInt64, wireType: UInt64, to buffer: inout [UInt8]) {
@@ -109,72 +103,5 @@ struct SettleFrameBuilder {
         BenchWire.appendBytes(1, acks, to: &frame)
         acks.removeAll(keepingCapacity: true)
         count = 0
-    }
-}
-
-/// Reads protobuf fields in place from a buffer.
-struct ProtoReader {
-    /// One field: its number, and either its varint value or its bytes.
-    enum Value {
-        case varint(UInt64)
-        case bytes(UnsafeRawBufferPointer)
-        case fixed
-    }
-
-    private let buffer: UnsafeRawBufferPointer
-    private var position = 0
-    /// Set when the buffer is not valid protobuf.
-    private(set) var malformed = false
-
-    init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
-
-    mutating func readVarint() -> UInt64? {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while position < buffer.count && shift < 64 {
-            let byte = buffer[position]
-            position += 1
-            result |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 { return result }
-            shift += 7
-        }
-        malformed = true
-        return nil
-    }
-
-    /// The next field, or nil at the end (or on malformed input, which sets ``malformed``).
-    mutating func next() -> (field: UInt64, value: Value)? {
-        guard position < buffer.count, let tag = readVarint() else { return nil }
-        switch tag & 7 {
-        case 0:
-            guard let value = readVarint() else { return nil }
-            return (tag >> 3, .varint(value))
-        case 1, 5:
-            let size = tag & 7 == 1 ? 8 : 4
-            guard position + size <= buffer.count else {
-                malformed = true
-                return nil
-            }
-            position += size
-            return (tag >> 3, .fixed)
-        case 2:
-            guard let length = readVarint(), length <= UInt64(buffer.count - position) else {
-                malformed = true
-                return nil
-            }
-            let slice = UnsafeRawBufferPointer(rebasing: buffer[position..<position + Int(length)])
-            position += Int(length)
-            return (tag >> 3, .bytes(slice))
-        default:
-            malformed = true
-            return nil
-        }
-    }
-
-    /// Counts the varints in a packed repeated field.
-    static func packedCount(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var count = 0
-        for byte in bytes where byte < 0x80 { count += 1 }
-        return count
     }
 }
