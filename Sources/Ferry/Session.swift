@@ -58,6 +58,9 @@ final class Session {
     /// it in their top 16 bits so that a settle meant for an earlier run is never sent to a new one.
     var brokerID: String?
     var epoch: UInt64 = 0
+    /// The Hello sent on resuming after a restart, until its answer: what the broker sends before
+    /// it belongs to a session the resume's Goodbye ended (section 10.2), which must not be settled.
+    var resumeHello: UInt64?
     var queuedEvents: [QueuedEvent] = []
     var queuedHead = 0
     /// Published, unconfirmed events by sequence; and the sequences of each Publish request.
@@ -233,6 +236,8 @@ final class Session {
     func handle(_ message: ServerMessage) {
         switch message.reply {
         case .deliver(let deliver):
+            // The broker gives these out again once it has read the Goodbye sent before the Hello.
+            guard resumeHello == nil else { return }
             var bySubscription: [UInt32: [Delivery]] = [:]
             for var delivery in deliver.deliveries {
                 delivery.deliveryID |= epoch << 48
@@ -254,10 +259,16 @@ final class Session {
             heartbeatInterval = UInt64(max(100, welcome.heartbeatIntervalMs)) * 1_000_000
             peerTimeout = UInt64(max(500, welcome.peerTimeoutMs)) * 1_000_000
             if welcome.maxBatch > 0 { maxBatch = min(maxBatch, Int(welcome.maxBatch)) }
-            brokerID = welcome.brokerID
+            if let known = brokerID, !welcome.brokerID.isEmpty, welcome.brokerID != known {
+                // A restart, as for a heartbeat: the Hello it answers may have been queued for an earlier run.
+                resume(newBroker: welcome.brokerID)
+            } else {
+                brokerID = welcome.brokerID
+            }
             fallthrough
         default:
             var message = message
+            if message.requestID != 0 && message.requestID == resumeHello { resumeHello = nil }
             if case .subscribed(var subscribed) = message.reply, let local = pendingSubscribes.removeValue(forKey: message.requestID) {
                 serverToLocal[subscribed.subscriptionID] = local
                 localToServer[local] = subscribed.subscriptionID
@@ -297,6 +308,7 @@ final class Session {
         for (requestID, pending) in pendingRequests where pending.deadline <= now {
             pendingRequests.removeValue(forKey: requestID)
             pendingSubscribes.removeValue(forKey: requestID)
+            if requestID == resumeHello { resumeHello = nil }
             pending.reply(
                 .failure(FerryError(.timeout, "ferryd at \(configuration.endpoint) did not answer within \(configuration.requestTimeout)")))
         }
