@@ -9,8 +9,12 @@ final class BenchConnection {
     /// When this connection last sent anything (for client heartbeats).
     private(set) var lastSent: UInt64 = 0
 
+    /// One ZeroMQ context, so one I/O thread, for every connection of the generator: fewer
+    /// threads to wake per event, as the peers' single-threaded C clients have.
+    private static let context = Result { () throws(ZMQError) in try Context() }
+
     init(endpoint: String, receiveHighWaterMark: Int32? = nil) throws {
-        socket = try Socket(context: try Context(), type: .dealer)
+        socket = try Socket(context: try Self.context.get(), type: .dealer)
         if let receiveHighWaterMark { try socket.setReceiveHighWaterMark(receiveHighWaterMark) }
         try socket.connect(endpoint)
         _ = poller.addReadable(socket)
