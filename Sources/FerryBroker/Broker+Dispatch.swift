@@ -90,9 +90,11 @@ extension Broker {
         let peer = member.peer
         peer.nextDeliveryID += 1
         let deliveryID = peer.nextDeliveryID
-        peer.inFlight[deliveryID] = InFlightDelivery(
-            member: member, topic: topic, offset: offset, key: key, attempt: attempt, body: body, tracksCursor: tracksCursor,
-            deadline: now + UInt64(member.group.policy.ackTimeoutMilliseconds) * 1_000_000)
+        peer.inFlight.set(
+            deliveryID,
+            InFlightDelivery(
+                member: member, topic: topic, offset: offset, key: key, attempt: attempt, body: body, tracksCursor: tracksCursor,
+                deadline: now + UInt64(member.group.policy.ackTimeoutMilliseconds) * 1_000_000))
         member.inFlight += 1
         pendingDeliveries[peer.id, default: DeliveryEncoder()].append(
             subscriptionID: member.subscriptionID, deliveryID: deliveryID, attempt: attempt, offset: offset, event: body,

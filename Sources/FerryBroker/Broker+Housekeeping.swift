@@ -30,7 +30,7 @@ extension Broker {
 
     private func expireDeliveries() {
         for peer in peers.values {
-            let expired = peer.inFlight.filter { $0.value.deadline <= now }
+            let expired = peer.inFlight.entries.filter { $0.value.deadline <= now }
             for (deliveryID, delivery) in expired.sorted(by: { $0.value.offset < $1.value.offset }) {
                 peer.inFlight.removeValue(forKey: deliveryID)
                 metrics.ackTimeouts.increment()

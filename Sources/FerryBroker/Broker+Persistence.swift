@@ -45,7 +45,7 @@ extension Broker {
                 pendingChanges.cursors.append(
                     CursorState(
                         group: group.name, topic: cursor.topic, next: cursor.next,
-                        inFlight: cursor.outstanding.map { PendingOffset(offset: $0.key, attempt: $0.value) }))
+                        inFlight: cursor.outstanding.entries.map { PendingOffset(offset: $0.key, attempt: $0.value) }))
             }
         }
         guard !pendingChanges.isEmpty else { return }

@@ -90,7 +90,7 @@ extension Broker {
     /// Removes a member from its group and hands its unsettled deliveries to the others.
     func remove(_ member: Member, reason: String) {
         let peer = member.peer
-        let lost = peer.inFlight.filter { $0.value.member === member }
+        let lost = peer.inFlight.entries.filter { $0.value.member === member }
         for (deliveryID, delivery) in lost.sorted(by: { $0.value.offset < $1.value.offset }) {
             peer.inFlight.removeValue(forKey: deliveryID)
             member.inFlight -= 1

@@ -1,36 +1,50 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// An open-addressing hash table from ``DedupKey`` to a 64-bit value, with a fixed capacity
-/// chosen at creation: it never rehashes by itself, so no insert ever stalls the broker loop.
-/// ``DedupWindow`` moves ids into a larger table a few slots at a time instead.
+/// chosen at creation, so no insert ever rehashes on the broker loop. The owner keeps it at
+/// most half full.
 ///
-/// Linear probing; removed keys leave a tombstone, which keeps the probe chains of the keys
-/// after them intact. The owner keeps `count + tombstones` below about half the capacity.
+/// Linear probing with backward-shift deletion (no tombstones, so probe sequences stay short
+/// however many keys come and go). The slots are zeroed anonymous memory, mapped lazily: a
+/// large table costs resident memory only as it fills, and asks for transparent huge pages,
+/// which spares a TLB miss on most of its random accesses.
 final class DedupTable {
     private struct Slot {
         /// Zero marks a free slot (``DedupKey/high`` is never zero).
         var high: UInt64
         var low: UInt64
-        /// The stored value, or, in a free slot, 1 for a tombstone and 0 for never used.
         var value: UInt64
     }
 
-    private let slots: UnsafeMutableBufferPointer<Slot>
+    private let slots: UnsafeMutablePointer<Slot>
+    private let mapping: UnsafeMutableRawPointer
+    private let mappedBytes: Int
     private let mask: Int
     /// Keys held.
     private(set) var count = 0
-    /// Slots freed by a removal that probes must still step over.
-    private(set) var tombstones = 0
-    var capacity: Int { slots.count }
+    let capacity: Int
 
     /// - Parameter capacity: rounded up to a power of two.
     init(capacity: Int) {
         var size = 16
         while size < capacity { size <<= 1 }
-        slots = .allocate(capacity: size)
-        slots.initialize(repeating: Slot(high: 0, low: 0, value: 0))
+        self.capacity = size
         mask = size - 1
+        let hugePage = 2 << 20
+        let bytes = size * MemoryLayout<Slot>.stride
+        mappedBytes = bytes + hugePage
+        guard let mapped = mmap(nil, mappedBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED
+        else { fatalError("cannot map \(mappedBytes) bytes for the dedup table") }
+        mapping = mapped
+        let aligned = (Int(bitPattern: mapped) + hugePage - 1) & ~(hugePage - 1)
+        let start = UnsafeMutableRawPointer(bitPattern: aligned)!
+        if bytes >= hugePage { _ = madvise(start, bytes, 14) }  // 14: MADV_HUGEPAGE
+        slots = start.bindMemory(to: Slot.self, capacity: size)
     }
 
-    deinit { slots.deallocate() }
+    deinit { munmap(mapping, mappedBytes) }
 
     /// The value stored for `key`.
     func value(for key: DedupKey) -> UInt64? {
@@ -38,7 +52,7 @@ final class DedupTable {
         while true {
             let slot = slots[index]
             if slot.high == key.high && slot.low == key.low { return slot.value }
-            if slot.high == 0 && slot.value == 0 { return nil }
+            if slot.high == 0 { return nil }
             index = (index + 1) & mask
         }
     }
@@ -46,23 +60,16 @@ final class DedupTable {
     /// Stores `value` for `key`; replaces an existing value only when `replacing` is true.
     func insert(_ key: DedupKey, value: UInt64, replacing: Bool = true) {
         var index = Int(truncatingIfNeeded: key.low) & mask
-        var reusable: Int?
         while true {
             let slot = slots[index]
             if slot.high == key.high && slot.low == key.low {
                 if replacing { slots[index].value = value }
                 return
             }
-            if slot.high == 0 {
-                if slot.value == 0 { break }
-                if reusable == nil { reusable = index }
-            }
+            if slot.high == 0 { break }
             index = (index + 1) & mask
         }
-        if let reusable {
-            index = reusable
-            tombstones -= 1
-        }
+        precondition(count < mask, "dedup table full")
         slots[index] = Slot(high: key.high, low: key.low, value: value)
         count += 1
     }
@@ -73,46 +80,38 @@ final class DedupTable {
         var index = Int(truncatingIfNeeded: key.low) & mask
         while true {
             let slot = slots[index]
-            if slot.high == key.high && slot.low == key.low {
-                removeSlot(at: index)
-                return true
-            }
-            if slot.high == 0 && slot.value == 0 { return false }
+            if slot.high == key.high && slot.low == key.low { break }
+            if slot.high == 0 { return false }
             index = (index + 1) & mask
         }
-    }
-
-    /// Removes every key; `O(capacity)`.
-    func removeAll() {
-        slots.update(repeating: Slot(high: 0, low: 0, value: 0))
-        count = 0
-        tombstones = 0
+        // Backward shift: pull later keys of the run into the hole when their home slot allows.
+        var hole = index
+        var next = index
+        while true {
+            next = (next + 1) & mask
+            let slot = slots[next]
+            if slot.high == 0 { break }
+            let home = Int(truncatingIfNeeded: slot.low) & mask
+            if (next - home) & mask >= (next - hole) & mask {
+                slots[hole] = slot
+                hole = next
+            }
+        }
+        slots[hole] = Slot(high: 0, low: 0, value: 0)
+        count -= 1
+        return true
     }
 
     /// Empties a table that holds exactly `keys`, inserted in this order with nothing removed
     /// since it was last empty, in `O(keys)` rather than `O(capacity)`: going backwards, no key
     /// still in the table probed past a slot that is freed.
     func removeAll(insertedInOrder keys: [DedupKey]) {
-        precondition(keys.count == count && tombstones == 0, "not the keys this table holds")
+        precondition(keys.count == count, "not the keys this table holds")
         for key in keys.reversed() {
             var index = Int(truncatingIfNeeded: key.low) & mask
             while slots[index].high != key.high || slots[index].low != key.low { index = (index + 1) & mask }
             slots[index] = Slot(high: 0, low: 0, value: 0)
         }
         count = 0
-    }
-
-    /// Takes the key and value in slot `index` out of the table, if the slot holds one.
-    func take(slot index: Int) -> (key: DedupKey, value: UInt64)? {
-        let slot = slots[index]
-        guard slot.high != 0 else { return nil }
-        removeSlot(at: index)
-        return (DedupKey(high: slot.high, low: slot.low), slot.value)
-    }
-
-    private func removeSlot(at index: Int) {
-        slots[index] = Slot(high: 0, low: 0, value: 1)
-        count -= 1
-        tombstones += 1
     }
 }

@@ -1,60 +1,47 @@
 /// Remembers recently stored event ids so that a republished event is confirmed, not stored twice.
 ///
-/// One lookup is one probe sequence in an open-addressing ``DedupTable``. When the table fills
-/// up (with ids or with the tombstones of expired ones), a fresh table takes over and the old
-/// one's ids move across a few slots per insert: a table that rehashed all at once would stall
-/// the broker loop for tens of milliseconds at 100k ids. Until the move is done, a lookup also
-/// checks the old table. Expiry follows storage order, kept in fixed-size chunks.
+/// One lookup is one probe sequence in a ``DedupTable`` sized once for `maxEntries` (at most half
+/// full, so it never rehashes on the broker loop; its memory becomes resident as it fills).
+/// Expiry follows storage order, kept in fixed-size chunks.
 final class DedupWindow {
     private struct Entry {
         let key: DedupKey
         let storedAt: UInt64
     }
 
-    static let smallestTable = 1 << 12
     static let chunkSize = 4096
-    /// Slots of the old table moved per insert: the move is done long before the new table
-    /// fills up (see ``remember(_:offset:now:)``).
-    static let slotsMovedPerInsert = 8
+    /// The most ids a window may be configured to hold (a 768 MiB table).
+    static let largestWindow = 16 << 20
 
     let windowNanoseconds: UInt64
     let maxEntries: Int
-    private var table = DedupTable(capacity: DedupWindow.smallestTable)
-    private var moving: DedupTable?
-    private var movePosition = 0
+    private let table: DedupTable
     /// Ids in storage order; `order[0][..<head]` are forgotten.
     private var order: [[Entry]] = []
     private var head = 0
 
     init(windowNanoseconds: UInt64, maxEntries: Int) {
         self.windowNanoseconds = windowNanoseconds
-        self.maxEntries = maxEntries
+        self.maxEntries = min(max(maxEntries, 0), Self.largestWindow)
+        let enabled = windowNanoseconds > 0 && self.maxEntries > 0
+        table = DedupTable(capacity: enabled ? 2 * self.maxEntries : 16)
     }
 
     /// Ids remembered.
-    var count: Int { table.count + (moving?.count ?? 0) }
+    var count: Int { table.count }
 
     /// The offset the event with this key was stored at, if it is still in the window.
-    func offset(for key: DedupKey) -> UInt64? {
-        if let offset = table.value(for: key) { return offset }
-        return moving?.value(for: key)
-    }
+    func offset(for key: DedupKey) -> UInt64? { table.value(for: key) }
 
     func remember(_ key: DedupKey, offset: UInt64, now: UInt64) {
         guard windowNanoseconds > 0, maxEntries > 0 else { return }
-        if moving != nil {
-            moveSome()
-        } else if (table.count + table.tombstones + 1) * 2 > table.capacity {
-            startMove()
-        }
-        moving?.remove(key)
+        while table.count >= maxEntries && !order.isEmpty { forgetOldest() }
         table.insert(key, value: offset)
         if order.isEmpty || order[order.count - 1].count == Self.chunkSize {
             order.append([])
             order[order.count - 1].reserveCapacity(Self.chunkSize)
         }
         order[order.count - 1].append(Entry(key: key, storedAt: now))
-        if count > maxEntries { forgetOldest() }
     }
 
     /// Forgets ids older than the window.
@@ -65,35 +52,12 @@ final class DedupWindow {
     }
 
     private func forgetOldest() {
-        let key = order[0][head].key
-        if !table.remove(key) { moving?.remove(key) }
+        guard !order.isEmpty else { return }
+        table.remove(order[0][head].key)
         head += 1
         if head == order[0].count {
             order.removeFirst()
             head = 0
         }
-    }
-
-    /// Starts moving to a table with room for 4× the ids held, at least half the current size
-    /// (so a window that emptied shrinks). With `c` the old capacity, the move takes `c / 8`
-    /// inserts; the new table ends it at most `(c/2 + c/8) / 2c` full when it doubled,
-    /// `(c/4 + c/8) / c` when it kept its size and `(c/8 + c/8) / (c/2)` when it halved.
-    private func startMove() {
-        var capacity = max(Self.smallestTable, table.capacity / 2)
-        while capacity < table.count * 4 { capacity <<= 1 }
-        moving = table
-        movePosition = 0
-        table = DedupTable(capacity: capacity)
-    }
-
-    private func moveSome() {
-        guard let old = moving else { return }
-        let end = min(movePosition + Self.slotsMovedPerInsert, old.capacity)
-        for index in movePosition..<end {
-            // A newer offset for the same id may already be in the new table: keep it.
-            if let (key, offset) = old.take(slot: index) { table.insert(key, value: offset, replacing: false) }
-        }
-        movePosition = end
-        if end == old.capacity { moving = nil }
     }
 }

@@ -11,7 +11,7 @@ final class Peer {
     var nextSubscriptionID: UInt32 = 0
     var nextDeliveryID: UInt64 = 0
     /// Unsettled deliveries, by delivery id.
-    var inFlight: [UInt64: InFlightDelivery] = [:]
+    let inFlight = UInt64Map<InFlightDelivery>()
 
     init(id: PeerID, now: UInt64) {
         self.id = id

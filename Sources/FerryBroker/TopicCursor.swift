@@ -7,7 +7,7 @@ final class TopicCursor {
     }
     /// Offsets delivered but not yet settled for good (in flight, or waiting for a retry),
     /// with the attempt they were last delivered or scheduled as.
-    private(set) var outstanding: [UInt64: UInt32] = [:]
+    let outstanding = UInt64Map<UInt32>()
     /// Changed since the last save.
     var dirty = true
     /// What the in-memory store was last told it may free.
@@ -19,7 +19,7 @@ final class TopicCursor {
     }
 
     func track(_ offset: UInt64, attempt: UInt32) {
-        outstanding[offset] = attempt
+        outstanding.set(offset, attempt)
         dirty = true
     }
 
@@ -28,5 +28,5 @@ final class TopicCursor {
     }
 
     /// Every offset below this is settled (acked or dead-lettered).
-    var settledBelow: UInt64 { outstanding.keys.min() ?? next }
+    var settledBelow: UInt64 { outstanding.minKey ?? next }
 }

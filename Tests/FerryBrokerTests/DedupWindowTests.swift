@@ -2,16 +2,16 @@ import Testing
 
 @testable import FerryBroker
 
-/// The dedup window while its table grows and shrinks: lookups find every id, also while ids
-/// move to a new table; expiry and the entry limit forget the oldest ids first.
+/// The dedup window and its table: lookups find every id among many, removals keep the others
+/// findable, expiry and the entry limit forget the oldest ids first.
 @Suite("Dedup window")
 struct DedupWindowTests {
     private static func key(_ number: Int) -> DedupKey { DedupKey(topic: "t", id: "id-\(number)") }
 
-    @Test("ids stay findable while the table grows and expire oldest first")
+    @Test("ids stay findable among many and expire oldest first")
     func growing() {
         let window = DedupWindow(windowNanoseconds: 1_000, maxEntries: 1_000_000)
-        let ids = DedupWindow.smallestTable * 5
+        let ids = 20_480
         for number in 0..<ids { window.remember(Self.key(number), offset: UInt64(number), now: UInt64(number / 1_000 * 1_000)) }
         #expect(window.count == ids)
         for number in stride(from: 0, to: ids, by: 97) { #expect(window.offset(for: Self.key(number)) == UInt64(number)) }
@@ -43,16 +43,17 @@ struct DedupWindowTests {
         #expect(window.offset(for: Self.key(9_999)) == 9_999)
     }
 
-    @Test("a republished id keeps its newest offset, and an emptied window shrinks and still works")
+    @Test("ids that come and go leave no trace, and a republished id keeps its newest offset")
     func churn() {
         let window = DedupWindow(windowNanoseconds: 10, maxEntries: 1_000_000)
-        // Many rounds of ids that expire: tombstones force new tables again and again.
+        // Many rounds of ids that expire: every removal shifts others back into place.
         for round in 0..<50 {
             let now = UInt64(round * 100)
             for number in 0..<3_000 { window.remember(Self.key(round * 3_000 + number), offset: UInt64(number), now: now) }
             #expect(window.offset(for: Self.key(round * 3_000 + 2_999)) == 2_999)
             window.expire(now: now + 50)
             #expect(window.count == 0)
+            #expect(window.offset(for: Self.key(round * 3_000)) == nil)
         }
         window.remember(Self.key(1), offset: 1, now: 10_000)
         window.remember(Self.key(1), offset: 2, now: 10_000)
@@ -72,5 +73,22 @@ struct DedupWindowTests {
         for key in keys { #expect(table.value(for: key) == nil) }
         table.insert(keys[7], value: 7)
         #expect(table.value(for: keys[7]) == 7)
+    }
+
+    @Test("removing keys from crowded probe runs keeps every other key findable")
+    func backwardShift() {
+        let table = DedupTable(capacity: 1_024)
+        var keys = (0..<500).map(Self.key)
+        for (index, key) in keys.enumerated() { table.insert(key, value: UInt64(index)) }
+        var generator = SystemRandomNumberGenerator()
+        keys.shuffle(using: &generator)
+        for (removed, key) in keys.enumerated() {
+            #expect(table.remove(key))
+            #expect(!table.remove(key))
+            if removed % 50 == 0 {
+                for other in keys[(removed + 1)...] { #expect(table.value(for: other) != nil) }
+            }
+        }
+        #expect(table.count == 0)
     }
 }
