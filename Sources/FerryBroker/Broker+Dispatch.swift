@@ -41,7 +41,7 @@ extension Broker {
             }
             deliver(
                 to: member, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt, body: body,
-                lastError: entry.lastError, tracksCursor: entry.tracksCursor)
+                lastError: entry.lastError, tracksCursor: entry.tracksCursor, cursor: group.cursors[entry.topic])
             metrics.redelivered.increment()
             group.counters.redelivered += 1
         }
@@ -78,14 +78,14 @@ extension Broker {
                 cursor.next = event.offset + 1
                 deliver(
                     to: member, topic: cursor.topic, offset: event.offset, key: event.key, attempt: 1, body: event.body,
-                    lastError: "", tracksCursor: true)
+                    lastError: "", tracksCursor: true, cursor: cursor)
             }
         }
     }
 
     private func deliver(
         to member: Member, topic: String, offset: UInt64, key: String, attempt: UInt32, body: [UInt8], lastError: String,
-        tracksCursor: Bool
+        tracksCursor: Bool, cursor: TopicCursor?
     ) {
         let peer = member.peer
         peer.nextDeliveryID += 1
@@ -93,27 +93,25 @@ extension Broker {
         peer.inFlight.set(
             deliveryID,
             InFlightDelivery(
-                member: member, topic: topic, offset: offset, key: key, attempt: attempt, body: body, tracksCursor: tracksCursor,
-                deadline: now + UInt64(member.group.policy.ackTimeoutMilliseconds) * 1_000_000))
+                member: member, topic: topic, offset: offset, key: key, attempt: attempt, body: body, cursor: tracksCursor ? cursor : nil,
+                tracksCursor: tracksCursor, deadline: now + UInt64(member.group.policy.ackTimeoutMilliseconds) * 1_000_000))
         member.inFlight += 1
-        pendingDeliveries[peer.id, default: DeliveryEncoder()].append(
+        if peer.pendingDeliveries.count == 0 { peersWithDeliveries.append(peer) }
+        peer.pendingDeliveries.append(
             subscriptionID: member.subscriptionID, deliveryID: deliveryID, attempt: attempt, offset: offset, event: body,
             lastError: lastError)
-        if pendingDeliveries[peer.id]!.count >= configuration.deliveryBatch { flushDeliveries(to: peer) }
+        if peer.pendingDeliveries.count >= configuration.deliveryBatch { flushDeliveries(to: peer) }
         metrics.delivered.increment()
         member.group.counters.delivered += 1
     }
 
     private func flushDeliveries(to peer: Peer) {
-        guard var encoder = pendingDeliveries[peer.id], encoder.count > 0 else { return }
-        send(encoder.finish(), to: peer)
-        pendingDeliveries[peer.id] = encoder
+        guard peer.pendingDeliveries.count > 0 else { return }
+        send(peer.pendingDeliveries.finish(), to: peer)
     }
 
     private func flushDeliveries() {
-        for id in pendingDeliveries.keys {
-            if let peer = peers[id] { flushDeliveries(to: peer) }
-        }
-        if pendingDeliveries.count > 64 { pendingDeliveries.removeAll() }
+        for peer in peersWithDeliveries { flushDeliveries(to: peer) }
+        peersWithDeliveries.removeAll(keepingCapacity: true)
     }
 }

@@ -5,7 +5,7 @@ extension Broker {
     func handleSettle(_ settle: Settle, from peer: Peer) {
         for deliveryID in settle.acks {
             guard let delivery = takeInFlight(deliveryID, from: peer) else { continue }
-            if delivery.tracksCursor { delivery.member.group.cursors[delivery.topic]?.settle(delivery.offset) }
+            delivery.cursor?.settle(delivery.offset)
             metrics.acked.increment()
             delivery.member.group.counters.acked += 1
         }

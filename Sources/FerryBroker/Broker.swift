@@ -29,8 +29,8 @@ public final class Broker {
     var random = SystemRandomNumberGenerator()
     /// Frames produced by the last calls, for the server to send.
     public internal(set) var outbox: [Outbound] = []
-    /// Deliveries being batched per peer during one dispatch pass.
-    var pendingDeliveries: [PeerID: DeliveryEncoder] = [:]
+    /// Peers with deliveries batched during this dispatch pass (see ``Peer/pendingDeliveries``).
+    var peersWithDeliveries: [Peer] = []
     /// Monotonic time of the current loop iteration, in nanoseconds.
     var now: UInt64
     /// Set once shutdown began: no new publishes, no new deliveries.

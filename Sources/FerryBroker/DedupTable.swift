@@ -3,13 +3,14 @@
 #endif
 
 /// An open-addressing hash table from ``DedupKey`` to a 64-bit value, with a fixed capacity
-/// chosen at creation, so no insert ever rehashes on the broker loop. The owner keeps it at
-/// most half full.
+/// chosen at creation, so no insert ever rehashes on the broker loop (``DedupWindow`` moves
+/// keys to a bigger table a few at a time instead). The owner keeps it at most half full.
 ///
-/// Linear probing with backward-shift deletion (no tombstones, so probe sequences stay short
-/// however many keys come and go). The slots are zeroed anonymous memory, mapped lazily: a
-/// large table costs resident memory only as it fills, and asks for transparent huge pages,
-/// which spares a TLB miss on most of its random accesses.
+/// Linear probing with backward-shift deletion, so probe sequences stay short however many
+/// keys come and go. A table whose keys are being moved out is scanned by slot, which a shift
+/// would disturb: there ``markRemoved(_:)`` leaves the key in place with a marker instead.
+/// The slots are zeroed anonymous memory, mapped lazily, and a large table asks for
+/// transparent huge pages, which spares a TLB miss on most of its random accesses.
 final class DedupTable {
     private struct Slot {
         /// Zero marks a free slot (``DedupKey/high`` is never zero).
@@ -17,6 +18,9 @@ final class DedupTable {
         var low: UInt64
         var value: UInt64
     }
+
+    /// The value of a key removed with ``markRemoved(_:)``; offsets never get this high.
+    private static let removedMarker = UInt64.max
 
     private let slots: UnsafeMutablePointer<Slot>
     private let mapping: UnsafeMutableRawPointer
@@ -51,7 +55,7 @@ final class DedupTable {
         var index = Int(truncatingIfNeeded: key.low) & mask
         while true {
             let slot = slots[index]
-            if slot.high == key.high && slot.low == key.low { return slot.value }
+            if slot.high == key.high && slot.low == key.low { return slot.value == Self.removedMarker ? nil : slot.value }
             if slot.high == 0 { return nil }
             index = (index + 1) & mask
         }
@@ -63,7 +67,12 @@ final class DedupTable {
         while true {
             let slot = slots[index]
             if slot.high == key.high && slot.low == key.low {
-                if replacing { slots[index].value = value }
+                if slot.value == Self.removedMarker {
+                    slots[index].value = value
+                    count += 1
+                } else if replacing {
+                    slots[index].value = value
+                }
                 return
             }
             if slot.high == 0 { break }
@@ -100,6 +109,32 @@ final class DedupTable {
         slots[hole] = Slot(high: 0, low: 0, value: 0)
         count -= 1
         return true
+    }
+
+    /// Removes `key` but leaves its slot taken (see the type's notes); returns whether it was there.
+    @discardableResult
+    func markRemoved(_ key: DedupKey) -> Bool {
+        var index = Int(truncatingIfNeeded: key.low) & mask
+        while slots[index].high != 0 {
+            if slots[index].high == key.high && slots[index].low == key.low {
+                guard slots[index].value != Self.removedMarker else { return false }
+                slots[index].value = Self.removedMarker
+                count -= 1
+                return true
+            }
+            index = (index + 1) & mask
+        }
+        return false
+    }
+
+    /// Takes the key and value in slot `index` out of a table that is being emptied slot by
+    /// slot; later slots of the table are not disturbed.
+    func take(slot index: Int) -> (key: DedupKey, value: UInt64)? {
+        let slot = slots[index]
+        guard slot.high != 0, slot.value != Self.removedMarker else { return nil }
+        slots[index].value = Self.removedMarker
+        count -= 1
+        return (DedupKey(high: slot.high, low: slot.low), slot.value)
     }
 
     /// Empties a table that holds exactly `keys`, inserted in this order with nothing removed

@@ -1,41 +1,56 @@
 /// Remembers recently stored event ids so that a republished event is confirmed, not stored twice.
 ///
-/// One lookup is one probe sequence in a ``DedupTable`` sized once for `maxEntries` (at most half
-/// full, so it never rehashes on the broker loop; its memory becomes resident as it fills).
-/// Expiry follows storage order, kept in fixed-size chunks.
+/// One lookup is one probe sequence in an open-addressing ``DedupTable``. The table doubles when
+/// half full, up to twice `maxEntries`, so its memory follows the ids held; the ids then move
+/// across a few slots per insert, since a table that rehashed all at once would stall the broker
+/// loop for tens of milliseconds at 100k ids. Until the move is done, a lookup also checks the
+/// old table. Expiry follows storage order, kept in fixed-size chunks.
 final class DedupWindow {
     private struct Entry {
         let key: DedupKey
         let storedAt: UInt64
     }
 
+    static let smallestTable = 1 << 12
     static let chunkSize = 4096
-    /// The most ids a window may be configured to hold (a 768 MiB table).
-    static let largestWindow = 16 << 20
+    /// Slots of the old table moved per insert: with `c` old slots holding `c/2` ids, the move
+    /// ends after `c/8` inserts, when the new table of `2c` slots is at most `(c/2 + c/8) / 2c`
+    /// full.
+    static let slotsMovedPerInsert = 8
 
     let windowNanoseconds: UInt64
     let maxEntries: Int
-    private let table: DedupTable
+    private var table = DedupTable(capacity: DedupWindow.smallestTable)
+    private var moving: DedupTable?
+    private var movePosition = 0
     /// Ids in storage order; `order[0][..<head]` are forgotten.
     private var order: [[Entry]] = []
     private var head = 0
 
     init(windowNanoseconds: UInt64, maxEntries: Int) {
         self.windowNanoseconds = windowNanoseconds
-        self.maxEntries = min(max(maxEntries, 0), Self.largestWindow)
-        let enabled = windowNanoseconds > 0 && self.maxEntries > 0
-        table = DedupTable(capacity: enabled ? 2 * self.maxEntries : 16)
+        self.maxEntries = max(maxEntries, 0)
     }
 
     /// Ids remembered.
-    var count: Int { table.count }
+    var count: Int { table.count + (moving?.count ?? 0) }
 
     /// The offset the event with this key was stored at, if it is still in the window.
-    func offset(for key: DedupKey) -> UInt64? { table.value(for: key) }
+    func offset(for key: DedupKey) -> UInt64? {
+        if let offset = table.value(for: key) { return offset }
+        return moving?.value(for: key)
+    }
 
     func remember(_ key: DedupKey, offset: UInt64, now: UInt64) {
         guard windowNanoseconds > 0, maxEntries > 0 else { return }
-        while table.count >= maxEntries && !order.isEmpty { forgetOldest() }
+        while count >= maxEntries && !order.isEmpty { forgetOldest() }
+        if moving != nil {
+            moveSome()
+        } else if (table.count + 1) * 2 > table.capacity && table.capacity < 2 * maxEntries {
+            moving = table
+            movePosition = 0
+            table = DedupTable(capacity: table.capacity * 2)
+        }
         table.insert(key, value: offset)
         if order.isEmpty || order[order.count - 1].count == Self.chunkSize {
             order.append([])
@@ -52,12 +67,23 @@ final class DedupWindow {
     }
 
     private func forgetOldest() {
-        guard !order.isEmpty else { return }
-        table.remove(order[0][head].key)
+        let key = order[0][head].key
+        if !table.remove(key) { moving?.markRemoved(key) }
         head += 1
         if head == order[0].count {
             order.removeFirst()
             head = 0
         }
+    }
+
+    private func moveSome() {
+        guard let old = moving else { return }
+        let end = min(movePosition + Self.slotsMovedPerInsert, old.capacity)
+        for index in movePosition..<end {
+            // A newer offset for the same id may already be in the new table: keep it.
+            if let (key, offset) = old.take(slot: index) { table.insert(key, value: offset, replacing: false) }
+        }
+        movePosition = end
+        if end == old.capacity { moving = nil }
     }
 }

@@ -1,3 +1,5 @@
+import FerryProtocol
+
 /// One connected client and what the broker has outstanding with it.
 final class Peer {
     let id: PeerID
@@ -10,6 +12,8 @@ final class Peer {
     var subscriptions: [UInt32: Member] = [:]
     var nextSubscriptionID: UInt32 = 0
     var nextDeliveryID: UInt64 = 0
+    /// Deliveries being batched for this peer during one dispatch pass.
+    var pendingDeliveries = DeliveryEncoder()
     /// Unsettled deliveries, by delivery id.
     let inFlight = UInt64Map<InFlightDelivery>()
 
@@ -28,6 +32,8 @@ struct InFlightDelivery {
     let key: String
     let attempt: UInt32
     let body: [UInt8]
+    /// The cursor an ack settles (when ``tracksCursor``), found once at delivery.
+    let cursor: TopicCursor?
     /// Whether this delivery's offset counts towards its cursor's outstanding set
     /// (false for a requeued dead letter, whose offset is already committed).
     let tracksCursor: Bool

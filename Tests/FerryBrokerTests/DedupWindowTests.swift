@@ -2,16 +2,16 @@ import Testing
 
 @testable import FerryBroker
 
-/// The dedup window and its table: lookups find every id among many, removals keep the others
-/// findable, expiry and the entry limit forget the oldest ids first.
+/// The dedup window and its table: lookups find every id, also while ids move to a bigger
+/// table; removals keep the others findable; expiry and the entry limit forget the oldest first.
 @Suite("Dedup window")
 struct DedupWindowTests {
     private static func key(_ number: Int) -> DedupKey { DedupKey(topic: "t", id: "id-\(number)") }
 
-    @Test("ids stay findable among many and expire oldest first")
+    @Test("ids stay findable while the table grows and expire oldest first")
     func growing() {
         let window = DedupWindow(windowNanoseconds: 1_000, maxEntries: 1_000_000)
-        let ids = 20_480
+        let ids = DedupWindow.smallestTable * 5
         for number in 0..<ids { window.remember(Self.key(number), offset: UInt64(number), now: UInt64(number / 1_000 * 1_000)) }
         #expect(window.count == ids)
         for number in stride(from: 0, to: ids, by: 97) { #expect(window.offset(for: Self.key(number)) == UInt64(number)) }
