@@ -47,12 +47,22 @@ public struct DeliveryEncoder {
 
     /// Appends `value` as a protobuf varint.
     public static func appendVarint(_ value: UInt64, to buffer: inout [UInt8]) {
-        var value = value
-        while value >= 0x80 {
-            buffer.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
+        if value < 0x80 {
+            buffer.append(UInt8(truncatingIfNeeded: value))
+            return
         }
-        buffer.append(UInt8(value))
+        // Longer ones are assembled first and appended at once: one capacity check, not ten.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { scratch in
+            var value = value
+            var count = 0
+            while value >= 0x80 {
+                scratch[count] = UInt8(truncatingIfNeeded: value) | 0x80
+                value >>= 7
+                count += 1
+            }
+            scratch[count] = UInt8(value)
+            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[...count]))
+        }
     }
 
     /// Bytes `value` takes as a protobuf varint.
