@@ -58,28 +58,27 @@ final class GroupStateDatabase: Sendable {
         }
     }
 
+    /// Cached statements: a save runs every few milliseconds, so its SQL is parsed once.
     private static func apply(_ changes: GroupStateChanges, to db: Database) throws {
         for group in changes.groups {
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO groups(name, patterns, policy, start_latest) VALUES (?, ?, ?, ?)",
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO groups(name, patterns, policy, start_latest) VALUES (?, ?, ?, ?)").execute(
                 arguments: [group.name, group.patterns.joined(separator: "\n"), group.policy, group.startAtLatest])
         }
         for cursor in changes.cursors {
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO cursors(grp, topic, next, in_flight) VALUES (?, ?, ?, ?)",
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO cursors(grp, topic, next, in_flight) VALUES (?, ?, ?, ?)").execute(
                 arguments: [cursor.group, cursor.topic, Int64(bitPattern: cursor.next), Self.encode(cursor.inFlight)])
         }
         for retry in changes.retriesRemoved {
-            try db.execute(
-                sql: "DELETE FROM retries WHERE grp = ? AND topic = ? AND offset = ? AND tracks = ?",
+            try db.cachedStatement(sql: "DELETE FROM retries WHERE grp = ? AND topic = ? AND offset = ? AND tracks = ?").execute(
                 arguments: [retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor])
         }
         for retry in changes.retriesAdded {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT OR REPLACE INTO retries(grp, topic, offset, tracks, attempt, due_us, last_error, key)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor, Int64(retry.attempt),
                     retry.dueMicros, retry.lastError, retry.key,
