@@ -5,7 +5,8 @@ import Foundation
 ///
 /// Appends are written at once and synced by a ``Syncer`` thread per each topic's fsync
 /// policy; ``durableEnd(topic:)`` says how far a topic is durable, and the broker confirms
-/// and delivers only that far.
+/// and delivers only that far. For topics that fsync, a ``Preallocator`` thread keeps a zeroed
+/// runway ahead of each active segment so that those fsyncs flush data only.
 public final class DurableEventStore: EventStore {
     /// What opening the store found: recovered records and repairs made.
     public struct RecoveryReport: Sendable {
@@ -24,6 +25,7 @@ public final class DurableEventStore: EventStore {
     private let database: GroupStateDatabase
     private let stateWriter: StateWriter
     private let syncer = Syncer()
+    private let preallocator: Preallocator
     /// Topics appended to since the last flush, with their end offset.
     private var unsynced: [String: UInt64] = [:]
     private var closed = false
@@ -44,12 +46,13 @@ public final class DurableEventStore: EventStore {
         }
         database = try GroupStateDatabase(path: root.appendingPathComponent("groups.sqlite").path)
         stateWriter = StateWriter(database: database)
+        preallocator = Preallocator(configuration: configuration.runway)
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: topicsDirectory.path)) ?? []).sorted()
         for name in names {
             var segmentRecovery = Segment.Recovery()
             let log = try TopicLog(
                 name: name, directory: topicsDirectory.appendingPathComponent(name), configuration: configuration.configuration(for: name),
-                recovery: &segmentRecovery)
+                preallocator: preallocator, recovery: &segmentRecovery)
             logs[name] = log
             recovery.topics += 1
             recovery.records += segmentRecovery.records
@@ -67,6 +70,8 @@ public final class DurableEventStore: EventStore {
         closed = true
         flush()
         syncer.stop()
+        preallocator.stop()
+        for log in logs.values { log.closeRunway() }
         stateWriter.stop()
         database.close()
     }
@@ -76,7 +81,7 @@ public final class DurableEventStore: EventStore {
         var unused = Segment.Recovery()
         let log = try TopicLog(
             name: topic, directory: topicsDirectory.appendingPathComponent(topic), configuration: configuration.configuration(for: topic),
-            recovery: &unused)
+            preallocator: preallocator, recovery: &unused)
         logs[topic] = log
         return log
     }
@@ -102,6 +107,7 @@ public final class DurableEventStore: EventStore {
     }
 
     public var topics: [String] { Array(logs.keys) }
+    /// Logical bytes held by all topics (a segment's zero runway is not counted).
     public var storedBytes: Int { logs.values.reduce(0) { $0 + $1.bytes } }
 
     /// Events stay until retention removes them.
@@ -110,6 +116,8 @@ public final class DurableEventStore: EventStore {
     // MARK: - Durability
 
     public func durableEnd(topic: String) -> UInt64 { logs[topic]?.durableEnd ?? 0 }
+    /// What the runway thread has done so far (for tests).
+    var runwayStatistics: Preallocator.Statistics { preallocator.statistics }
     public var syncNotificationDescriptor: Int32? { syncer.completions.fileDescriptor }
 
     public func flush() {

@@ -46,6 +46,8 @@ public struct DurableStoreConfiguration: Sendable {
     public var defaults = TopicLogConfiguration()
     /// Overrides by topic name.
     public var topics: [String: TopicLogConfiguration] = [:]
+    /// The zero runway kept ahead of active segments of topics that fsync (tests make it small).
+    var runway = Preallocator.Configuration()
 
     public init(directory: String) {
         self.directory = directory

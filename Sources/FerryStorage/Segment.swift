@@ -22,9 +22,14 @@ final class Segment {
     }
 
     static let indexInterval = 4096
+    /// Zeros at the end of a file after a torn record count as runway (not as torn bytes) when
+    /// there are at least this many.
+    static let runwayEvidence = 4096
 
     let baseOffset: UInt64
     let file: SegmentFile
+    /// The logical size: the end of the last record. The file may be longer (zero runway past
+    /// it, see ``SegmentFile``); reads and scans never go past this.
     private(set) var size: Int
     /// The offset the next appended event gets.
     private(set) var nextOffset: UInt64
@@ -49,7 +54,9 @@ final class Segment {
     }
 
     /// Opens an existing segment, checking every record: a torn tail is truncated, a corrupt
-    /// record in the middle is skipped (and reported), never fatal.
+    /// record in the middle is skipped (and reported), never fatal. Zeros from a record boundary
+    /// to the end of the file are the unused runway of an active segment (see ``SegmentFile``):
+    /// a clean end, truncated silently.
     init(existing path: URL, baseOffset: UInt64, recovery: inout Recovery) throws(StorageError) {
         self.baseOffset = baseOffset
         file = try SegmentFile(path: path.path)
@@ -76,8 +83,15 @@ final class Segment {
             case .incomplete: reason = "record runs past the end"
             case .corrupt(let text): reason = text
             }
+            // Nothing but zeros from here on: the runway past the data end. A clean end.
+            if Self.endOfZeros(bytes, from: position) == fileSize {
+                size = position
+                try file.truncate(to: position)
+                return
+            }
             // A bad record followed by valid ones was damaged in place: skip it. One with
-            // nothing valid after it is a torn (or garbled) tail: truncate it.
+            // nothing valid after it is a torn (or garbled) tail: truncate it. Runway after it
+            // (a page or more of zeros that ends the file) goes too, but is not counted.
             let name = path.lastPathComponent
             if let next = Self.resynchronize(bytes, after: position, minimumOffset: nextOffset) {
                 recovery.corruptRecords += 1
@@ -86,8 +100,13 @@ final class Segment {
                 position = next
                 continue
             }
-            recovery.truncatedBytes += fileSize - position
-            recovery.problems.append("torn tail at byte \(position) of \(name) (\(reason)): truncated \(fileSize - position) bytes")
+            let zerosStart = Self.startOfTrailingZeros(bytes, after: position)
+            let runway = fileSize - zerosStart >= Self.runwayEvidence ? fileSize - zerosStart : 0
+            let torn = fileSize - position - runway
+            recovery.truncatedBytes += torn
+            recovery.problems.append(
+                "torn tail at byte \(position) of \(name) (\(reason)): truncated \(torn) bytes"
+                    + (runway > 0 ? " and \(runway) bytes of zero runway" : ""))
             size = position
             try file.truncate(to: position)
             return
@@ -95,16 +114,39 @@ final class Segment {
         size = position
     }
 
-    /// The position of the next valid record after a corrupt one, if any.
+    /// The position of the next valid record after a corrupt one, if any. Runs of zeros (the
+    /// runway) are skipped 8 bytes at a time: no record starts where its length field is zero.
     private static func resynchronize(_ bytes: UnsafeRawBufferPointer, after position: Int, minimumOffset: UInt64) -> Int? {
         var candidate = position + 1
         while candidate + LogRecord.prefixSize <= bytes.count {
+            if bytes.loadUnaligned(fromByteOffset: candidate, as: UInt32.self) == 0 {
+                // Every position up to 4 bytes before the next non-zero byte has a zero length.
+                let nonZero = endOfZeros(bytes, from: candidate)
+                candidate = max(candidate + 1, nonZero - 3)
+                continue
+            }
             if case .record(let header) = LogRecord.parse(bytes, at: candidate), header.offset >= minimumOffset {
                 return candidate
             }
             candidate += 1
         }
         return nil
+    }
+
+    /// The position of the first non-zero byte at or after `position` (`bytes.count` if none).
+    static func endOfZeros(_ bytes: UnsafeRawBufferPointer, from position: Int) -> Int {
+        var position = position
+        while position + 8 <= bytes.count && bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self) == 0 { position += 8 }
+        while position < bytes.count && bytes[position] == 0 { position += 1 }
+        return position
+    }
+
+    /// Where the zeros that end `bytes` start (not before `position`).
+    static func startOfTrailingZeros(_ bytes: UnsafeRawBufferPointer, after position: Int) -> Int {
+        var end = bytes.count
+        while end - 8 >= position && bytes.loadUnaligned(fromByteOffset: end - 8, as: UInt64.self) == 0 { end -= 8 }
+        while end > position && bytes[end - 1] == 0 { end -= 1 }
+        return end
     }
 
     private func noteAppended(offset: UInt64, position: Int, timestamp: Int64) {
@@ -117,9 +159,12 @@ final class Segment {
     }
 
     /// Appends encoded records (`bytes`) whose offsets, relative positions and timestamps are given.
-    func append(_ bytes: [UInt8], records: [(offset: UInt64, position: Int, timestamp: Int64)]) throws(StorageError) {
+    /// Returns whether the file's runway is short (ask the ``Preallocator`` to extend it).
+    @discardableResult
+    func append(_ bytes: [UInt8], records: [(offset: UInt64, position: Int, timestamp: Int64)]) throws(StorageError) -> Bool {
+        let wantsRunway: Bool
         do {
-            try file.write(bytes, at: size)
+            wantsRunway = try file.append(bytes, at: size)
         } catch {
             // Leave no partial record behind: a later append starts clean.
             try? file.truncate(to: size)
@@ -127,6 +172,7 @@ final class Segment {
         }
         for record in records { noteAppended(offset: record.offset, position: size + record.position, timestamp: record.timestamp) }
         size += bytes.count
+        return wantsRunway
     }
 
     /// The file position from which to scan for `offset`.

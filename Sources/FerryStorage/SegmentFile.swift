@@ -1,13 +1,54 @@
+import Foundation
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// An open segment file. Shared by the log (appends, reads) and the syncer (fsync), and
-/// closed when the last of them lets go.
-final class SegmentFile: @unchecked Sendable {
-    // @unchecked: the descriptor is immutable; pwrite/pread/fdatasync are safe to call concurrently.
+/// An open segment file. Shared by the log (appends, reads), the syncer (fsync) and the
+/// ``Preallocator`` (zero runway), and closed when the last of them lets go.
+///
+/// **Runway.** For topics that fsync (`always`, `batch`), the active segment keeps a zeroed,
+/// synced runway past its data end, so that an append overwrites blocks that are already written
+/// and allocated, and its fdatasync flushes only data: an append that grows the file also makes
+/// fdatasync commit the file's size and extents (on ext4 about twice the cost). Two threads write
+/// the file: the loop thread appends at the data end, the preallocator writes zeros past it.
+/// ``Extent``, under a mutex, keeps the zeros off appended data: the preallocator zero-fills only
+/// a piece it claimed past the data end, and an append that would overlap that piece waits until
+/// the piece is written (rare: only when appends outrun the preallocator). The file's logical
+/// size is the segment's `size`; anything past it is runway (zeros) that recovery and sealing
+/// truncate.
+final class SegmentFile: Sendable {
+    /// Who wrote how far. Positions are file offsets.
+    struct Extent: Sendable {
+        /// The end of appended data (appends are contiguous).
+        var dataEnd = 0
+        /// Up to here everything past `dataEnd` is zeros (written, or a hole), synced.
+        var runwayEnd = 0
+        /// The piece the preallocator is zero-filling right now.
+        var zeroing: Range<Int>?
+        /// Appends waiting for `zeroing` to end.
+        var waiters = 0
+        /// Whether this file keeps a runway (an active segment of a topic that fsyncs).
+        var hasRunway = false
+        /// Whether an extension is queued or running.
+        var extending = false
+        /// The size of the next extension: it doubles from one piece up to the configured
+        /// chunk, so a topic that holds little also gets a small runway.
+        var nextChunk = 0
+        var maximumChunk = 0
+        /// The segment rolled (or the store closed): no more runway.
+        var sealed = false
+
+        /// Whether the runway left is short enough to ask for more.
+        var wantsRunway: Bool { hasRunway && !sealed && !extending && runwayEnd - dataEnd < nextChunk / 2 }
+    }
+
     let descriptor: Int32
     let path: String
+    private let extent = Mutex(Extent())
+    /// Signalled once per waiter when a zeroing piece ends.
+    private let zeroingEnded = DispatchSemaphore(value: 0)
 
     init(path: String) throws(StorageError) {
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -17,18 +58,44 @@ final class SegmentFile: @unchecked Sendable {
 
     deinit { close(descriptor) }
 
+    /// The size of the file on disk (which may include runway past the logical size).
     var size: Int {
         var info = stat()
         return fstat(descriptor, &info) == 0 ? Int(info.st_size) : 0
     }
 
+    /// Appends all of `bytes` at `position`, the data end. Returns whether the runway is short
+    /// and the preallocator should extend it (at most once until it has).
+    @discardableResult
+    func append(_ bytes: [UInt8], at position: Int) throws(StorageError) -> Bool {
+        let end = position + bytes.count
+        var wantsRunway = false
+        while true {
+            let mustWait = extent.withLock { state in
+                if let zeroing = state.zeroing, zeroing.overlaps(position..<end) {
+                    state.waiters += 1
+                    return true
+                }
+                // Raise the data end before writing: the preallocator never claims below it.
+                state.dataEnd = max(state.dataEnd, end)
+                if state.wantsRunway {
+                    state.extending = true
+                    wantsRunway = true
+                }
+                return false
+            }
+            guard mustWait else { break }
+            zeroingEnded.wait()
+        }
+        try bytes.withUnsafeBytes { raw in Result { () throws(StorageError) in try write(raw, at: position) } }.get()
+        return wantsRunway
+    }
+
     /// Writes all of `bytes` at `position`.
-    func write(_ bytes: [UInt8], at position: Int) throws(StorageError) {
+    private func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws(StorageError) {
         var written = 0
         while written < bytes.count {
-            let result = bytes.withUnsafeBytes { raw in
-                pwrite(descriptor, raw.baseAddress! + written, raw.count - written, off_t(position + written))
-            }
+            let result = pwrite(descriptor, bytes.baseAddress! + written, bytes.count - written, off_t(position + written))
             if result < 0 {
                 if errno == EINTR { continue }
                 throw StorageError.posix("write \(path)")
@@ -56,13 +123,155 @@ final class SegmentFile: @unchecked Sendable {
         return buffer
     }
 
+    /// Cuts the file at `size`, which becomes the data end; runway past it is gone (and the
+    /// next append may ask for more, even if a failed append had asked).
     func truncate(to size: Int) throws(StorageError) {
-        guard ftruncate(descriptor, off_t(size)) == 0 else { throw StorageError.posix("truncate \(path)") }
+        try extent.withLock { state throws(StorageError) in
+            state.dataEnd = size
+            state.runwayEnd = min(state.runwayEnd, size)
+            state.extending = false
+            guard ftruncate(descriptor, off_t(size)) == 0 else { throw StorageError.posix("truncate \(path)") }
+        }
     }
 
     /// Flushes written data to the disk.
     func sync() throws(StorageError) {
         guard fdatasync(descriptor) == 0 else { throw StorageError.posix("fdatasync \(path)") }
+    }
+
+    // MARK: - Runway
+
+    /// Starts keeping a runway past `dataEnd` (the logical size; nothing is past it yet).
+    /// Returns whether to ask the preallocator for the first extension.
+    func startRunway(dataEnd: Int, configuration: Preallocator.Configuration) -> Bool {
+        extent.withLock { state in
+            state.dataEnd = dataEnd
+            state.runwayEnd = dataEnd
+            state.hasRunway = true
+            state.maximumChunk = max(configuration.chunkBytes, configuration.pieceBytes)
+            state.nextChunk = configuration.pieceBytes
+            guard state.wantsRunway else { return false }
+            state.extending = true
+            return true
+        }
+    }
+
+    /// Ends the runway (the segment rolled or the store is closing): no more extensions.
+    /// Returns whether the file may hold runway past the data end, to truncate with ``truncateRunway()``.
+    func seal() -> Bool {
+        extent.withLock { state in
+            let had = state.hasRunway && !state.sealed
+            state.sealed = true
+            return had
+        }
+    }
+
+    /// Truncates a sealed file to its data end, dropping the runway. Call it on the preallocator's
+    /// thread (or once it has stopped): it never zero-fills this file again.
+    func truncateRunway() throws(StorageError) {
+        try extent.withLock { state throws(StorageError) in
+            guard state.sealed, state.zeroing == nil else { return }
+            state.runwayEnd = state.dataEnd
+            guard size > state.dataEnd else { return }
+            guard ftruncate(descriptor, off_t(state.dataEnd)) == 0 else { throw StorageError.posix("truncate \(path)") }
+        }
+    }
+
+    /// The range the next extension should zero-fill: from the runway end on, but at least `lead`
+    /// bytes past the data end (a fresh segment, or appends that outran the runway: the appends
+    /// right behind must not have to wait for the zeros). Nil if the file keeps no runway any more.
+    func planExtension(lead: Int) -> Range<Int>? {
+        extent.withLock { state in
+            guard state.hasRunway, !state.sealed else {
+                state.extending = false
+                return nil
+            }
+            let start = max(state.runwayEnd, state.dataEnd + lead)
+            let chunk = state.nextChunk
+            state.nextChunk = min(state.maximumChunk, chunk * 2)
+            return start..<(start + chunk)
+        }
+    }
+
+    /// Claims the next piece of an extension, from `position` on and at least `lead` bytes past
+    /// the data end (as in ``planExtension(lead:)``), ending by `end`.
+    /// Nil when there is nothing left to claim or the file was sealed.
+    func claimPiece(from position: Int, before end: Int, pieceBytes: Int, lead: Int) -> Range<Int>? {
+        extent.withLock { state in
+            guard !state.sealed else { return nil }
+            let start = max(position, state.dataEnd + lead)
+            guard start < end else { return nil }
+            let piece = start..<min(end, start + pieceBytes)
+            state.zeroing = piece
+            return piece
+        }
+    }
+
+    /// Writes zeros over the claimed piece (`zeros` holds at least its length) and has the kernel
+    /// write them back (sync_file_range), so that a concurrent fdatasync never has to flush more
+    /// than one piece of zeros. Ends the claim (waking waiting appends) whether or not it fails.
+    /// Returns how many appends waited for the piece.
+    @discardableResult
+    func zeroFill(_ piece: Range<Int>, from zeros: UnsafeRawBufferPointer) throws(StorageError) -> Int {
+        var failure: StorageError?
+        do {
+            try write(UnsafeRawBufferPointer(rebasing: zeros[0..<piece.count]), at: piece.lowerBound)
+            try Self.writeBack(descriptor, piece, path: path)
+        } catch {
+            failure = error
+        }
+        let waiters = extent.withLock { state in
+            state.zeroing = nil
+            defer { state.waiters = 0 }
+            return state.waiters
+        }
+        for _ in 0..<waiters { zeroingEnded.signal() }
+        if let failure { throw failure }
+        return waiters
+    }
+
+    /// Publishes the runway (zeroed and synced) up to `end` and ends the extension. Returns
+    /// whether the runway is still short (appends outran it): then extend again.
+    func finishExtension(runwayEnd end: Int) -> Bool {
+        extent.withLock { state in
+            state.runwayEnd = max(state.runwayEnd, end)
+            state.extending = false
+            guard state.wantsRunway else { return false }
+            state.extending = true
+            return true
+        }
+    }
+
+    /// Gives up the runway after a failed extension (a full disk, say): appends grow the file as
+    /// without one. The next segment tries again.
+    func abandonRunway() {
+        extent.withLock { state in
+            state.hasRunway = false
+            state.extending = false
+        }
+    }
+
+    /// What the file's runway looks like now (for tests).
+    var extentSnapshot: Extent { extent.withLock { $0 } }
+
+    // MARK: sync_file_range
+
+    private typealias SyncFileRange = @convention(c) (Int32, Int64, Int64, UInt32) -> Int32
+    /// `sync_file_range(2)` (Linux), looked up at run time: Glibc's module does not export it.
+    private static let syncFileRange: SyncFileRange? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "sync_file_range") else { return nil }
+        return unsafeBitCast(symbol, to: SyncFileRange.self)
+    }()
+    /// SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER.
+    private static let writeAndWait: UInt32 = 1 | 2 | 4
+
+    /// Writes `range` of the file back to the disk and waits (data only; no metadata, no cache flush).
+    private static func writeBack(_ descriptor: Int32, _ range: Range<Int>, path: String) throws(StorageError) {
+        guard let syncFileRange else { return }
+        while syncFileRange(descriptor, Int64(range.lowerBound), Int64(range.count), writeAndWait) != 0 {
+            if errno == EINTR { continue }
+            throw StorageError.posix("sync_file_range \(path)")
+        }
     }
 }
 

@@ -5,6 +5,8 @@ final class TopicLog {
     let name: String
     let directory: URL
     let configuration: TopicLogConfiguration
+    /// Keeps a zero runway ahead of the active segment; nil for `never` (no fsyncs to speed up).
+    private let preallocator: Preallocator?
     private(set) var segments: [Segment] = []
     /// The most recently appended events, so that consumers that keep up read from memory.
     private var tail: [StoredEvent] = []
@@ -16,13 +18,17 @@ final class TopicLog {
     /// The first offset still held (segments before it were deleted by retention).
     var firstOffset: UInt64 { segments.first?.baseOffset ?? nextOffset }
     var nextOffset: UInt64 { segments.last?.nextOffset ?? 0 }
+    /// Logical bytes held (runway not counted).
     var bytes: Int { segments.reduce(0) { $0 + $1.size } }
 
     /// Opens (recovering) or creates the log in `directory`.
-    init(name: String, directory: URL, configuration: TopicLogConfiguration, recovery: inout Segment.Recovery) throws(StorageError) {
+    init(
+        name: String, directory: URL, configuration: TopicLogConfiguration, preallocator: Preallocator?, recovery: inout Segment.Recovery
+    ) throws(StorageError) {
         self.name = name
         self.directory = directory
         self.configuration = configuration
+        self.preallocator = configuration.fsync == .never ? nil : preallocator
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
@@ -44,6 +50,20 @@ final class TopicLog {
         if opened.isEmpty { opened.append(try Segment(directory: directory, baseOffset: 0)) }
         segments = opened
         durableEnd = opened[opened.count - 1].nextOffset
+        startRunway(opened[opened.count - 1])
+    }
+
+    private func startRunway(_ segment: Segment) {
+        guard let preallocator else { return }
+        if segment.file.startRunway(dataEnd: segment.size, configuration: preallocator.configuration) {
+            preallocator.extend(segment.file)
+        }
+    }
+
+    /// Drops the active segment's runway (the store is closing and its preallocator has stopped).
+    func closeRunway() {
+        guard preallocator != nil, let active = segments.last, active.file.seal() else { return }
+        try? active.file.truncateRunway()
     }
 
     /// Appends events and returns their offsets; the caller syncs per the policy.
@@ -61,7 +81,7 @@ final class TopicLog {
                 offset: offset, timestamp: event.timestampMicros, key: event.key, id: event.id, body: event.body, into: &buffer)
             offset += 1
         }
-        try segment.append(buffer, records: records)
+        if try segment.append(buffer, records: records) { preallocator?.extend(segment.file) }
         for (record, event) in zip(records, events) {
             tail.append(StoredEvent(offset: record.offset, key: event.key, timestampMicros: event.timestampMicros, body: event.body))
             tailBytes += event.body.count
@@ -83,7 +103,11 @@ final class TopicLog {
         let tooBig = active.size >= configuration.segmentBytes
         let tooOld = Date().timeIntervalSince(active.createdAt) >= Double(configuration.segmentAgeSeconds)
         guard tooBig || tooOld else { return }
-        segments.append(try Segment(directory: directory, baseOffset: active.nextOffset))
+        let next = try Segment(directory: directory, baseOffset: active.nextOffset)
+        segments.append(next)
+        // The rolled segment ends at its logical size; the new one gets the runway.
+        preallocator?.seal(active.file)
+        startRunway(next)
     }
 
     /// Up to `limit` events from `offset` (or the first held one).
