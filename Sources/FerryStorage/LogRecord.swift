@@ -17,26 +17,39 @@ enum LogRecord {
     static let prefixSize = 8
     static let fixedSize = 8 + 8 + 8 + 2 + 2
 
-    static func encode(offset: UInt64, timestamp: Int64, key: String, id: String, body: [UInt8], into buffer: inout [UInt8]) {
-        let keyCount = min(key.utf8.count, Int(UInt16.max))
-        let idCount = min(id.utf8.count, Int(UInt16.max))
-        let length = 4 + 8 + 8 + 2 + keyCount + 2 + idCount + body.count
-        let start = buffer.count
-        append(UInt32(length), to: &buffer)
-        append(UInt32(0), to: &buffer)
-        append(offset, to: &buffer)
-        append(UInt64(bitPattern: timestamp), to: &buffer)
-        append(UInt16(keyCount), to: &buffer)
-        buffer.append(contentsOf: key.utf8.prefix(keyCount))
-        append(UInt16(idCount), to: &buffer)
-        buffer.append(contentsOf: id.utf8.prefix(idCount))
-        buffer.append(contentsOf: body)
-        let crc = buffer.withUnsafeBytes { raw in
-            ferry_crc32c(0, raw.baseAddress! + start + 8, buffer.count - start - 8)
+    /// Bytes the record of an event with these parts takes.
+    static func size(keyBytes: Int, idBytes: Int, bodyBytes: Int) -> Int {
+        prefixSize + 8 + 8 + 2 + min(keyBytes, Int(UInt16.max)) + 2 + min(idBytes, Int(UInt16.max)) + bodyBytes
+    }
+
+    /// Writes the record at `destination`, which has room for ``size(keyBytes:idBytes:bodyBytes:)``
+    /// bytes; returns the bytes written.
+    static func encode(
+        offset: UInt64, timestamp: Int64, key: String, id: String, body: [UInt8], at destination: UnsafeMutableRawPointer
+    ) -> Int {
+        var key = key
+        var id = id
+        destination.storeBytes(of: offset.littleEndian, toByteOffset: prefixSize, as: UInt64.self)
+        destination.storeBytes(of: UInt64(bitPattern: timestamp).littleEndian, toByteOffset: prefixSize + 8, as: UInt64.self)
+        var cursor = prefixSize + 16
+        cursor += key.withUTF8 { writeShortField($0, at: destination + cursor) }
+        cursor += id.withUTF8 { writeShortField($0, at: destination + cursor) }
+        body.withUnsafeBytes { bytes in
+            if let base = bytes.baseAddress { (destination + cursor).copyMemory(from: base, byteCount: bytes.count) }
         }
-        buffer.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: crc.littleEndian, toByteOffset: start + 4, as: UInt32.self)
-        }
+        cursor += body.count
+        destination.storeBytes(of: UInt32(cursor - 4).littleEndian, toByteOffset: 0, as: UInt32.self)
+        let crc = ferry_crc32c(0, destination + prefixSize, cursor - prefixSize)
+        destination.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
+        return cursor
+    }
+
+    /// A u16 length and up to 65 535 bytes; returns the bytes written.
+    private static func writeShortField(_ bytes: UnsafeBufferPointer<UInt8>, at destination: UnsafeMutableRawPointer) -> Int {
+        let count = min(bytes.count, Int(UInt16.max))
+        destination.storeBytes(of: UInt16(count).littleEndian, as: UInt16.self)
+        if let base = bytes.baseAddress, count > 0 { (destination + 2).copyMemory(from: base, byteCount: count) }
+        return 2 + count
     }
 
     /// A parsed record header (and where its body sits in the buffer it came from).
@@ -82,9 +95,5 @@ enum LogRecord {
         let id = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[cursor..<(cursor + idLength)]), as: UTF8.self)
         cursor += idLength
         return .record(Header(size: 4 + length, offset: offset, timestamp: timestamp, key: key, id: id, bodyRange: cursor..<end))
-    }
-
-    private static func append<T: FixedWidthInteger>(_ value: T, to buffer: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
     }
 }

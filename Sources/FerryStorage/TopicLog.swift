@@ -70,16 +70,23 @@ final class TopicLog {
     func append(_ events: [NewEvent]) throws(StorageError) -> [UInt64] {
         try rollIfNeeded()
         let segment = segments[segments.count - 1]
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(events.reduce(0) { $0 + $1.body.count + 64 + $1.key.utf8.count + $1.id.utf8.count })
         var records: [(offset: UInt64, position: Int, timestamp: Int64)] = []
         records.reserveCapacity(events.count)
-        var offset = segment.nextOffset
-        for event in events {
-            records.append((offset, buffer.count, event.timestampMicros))
-            LogRecord.encode(
-                offset: offset, timestamp: event.timestampMicros, key: event.key, id: event.id, body: event.body, into: &buffer)
-            offset += 1
+        let total = events.reduce(0) {
+            $0 + LogRecord.size(keyBytes: $1.key.utf8.count, idBytes: $1.id.utf8.count, bodyBytes: $1.body.count)
+        }
+        // Every record written in place into one buffer, written to the file at once.
+        let buffer = [UInt8](unsafeUninitializedCapacity: total) { raw, initialized in
+            var position = 0
+            var offset = segment.nextOffset
+            for event in events {
+                records.append((offset, position, event.timestampMicros))
+                position += LogRecord.encode(
+                    offset: offset, timestamp: event.timestampMicros, key: event.key, id: event.id, body: event.body,
+                    at: UnsafeMutableRawPointer(raw.baseAddress! + position))
+                offset += 1
+            }
+            initialized = position
         }
         if try segment.append(buffer, records: records) { preallocator?.extend(segment.file) }
         for (record, event) in zip(records, events) {
