@@ -147,6 +147,9 @@ public final class BrokerServer: Sendable {
                     }
                 }
             }
+            // Replies (publish confirms above all) leave before this pass's deliveries are built,
+            // so a publisher refills its window while the broker dispatches.
+            flush(broker.takeOutbox(), through: router, broker: broker)
             broker.dispatch()
             broker.housekeep()
             broker.endIteration()
