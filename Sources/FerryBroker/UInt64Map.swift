@@ -21,8 +21,6 @@ final class UInt64Map<Value> {
 
     deinit { release(keys, values, used, capacity) }
 
-    var isEmpty: Bool { count == 0 }
-
     subscript(key: UInt64) -> Value? {
         guard let index = find(key) else { return nil }
         return values[index]

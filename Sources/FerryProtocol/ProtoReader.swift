@@ -12,7 +12,7 @@ public struct ProtoReader {
 
     private let buffer: UnsafeRawBufferPointer
     /// Where the next field starts.
-    public private(set) var position = 0
+    private var position = 0
     /// Set when the buffer is not valid protobuf (or uses something this reader does not take).
     public private(set) var malformed = false
 
