@@ -1,3 +1,4 @@
+import FerryTestSupport
 import Foundation
 import Testing
 
@@ -11,16 +12,6 @@ struct DurableRunwayTests {
 
     static func appendZeros(_ file: URL, count: Int) throws {
         try overwrite(file, at: fileSize(file), with: [UInt8](repeating: 0, count: count))
-    }
-
-    /// Polls `condition` until it holds or `timeout` passes.
-    static func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while !condition() {
-            if ContinuousClock.now >= deadline { return false }
-            usleep(1_000)
-        }
-        return true
     }
 
     /// Copies the data directory of an open store, as a crash would leave it (the files are
@@ -47,8 +38,8 @@ struct DurableRunwayTests {
             store.flush()
             #expect(waitUntilDurable(store, topic: "t", end: UInt64(count)))
             let file = try #require(segmentFiles(directory, topic: "t").first)
-            #expect(Self.eventually { fileSize(file) > count * size }, "zeros were written past the data end")
-            #expect(Self.eventually { store.runwayStatistics.extensions > 0 })
+            #expect(Wait.untilSync(timeout: .seconds(10)) { fileSize(file) > count * size }, "zeros were written past the data end")
+            #expect(Wait.untilSync(timeout: .seconds(10)) { store.runwayStatistics.extensions > 0 })
             #expect(store.storedBytes == count * size, "the runway is not counted")
 
             // A crash now leaves the runway: reopening finds a clean end.
