@@ -124,7 +124,7 @@ extension Broker {
                 let key = (try? store.read(topic: state.topic, from: pending.offset, limit: 1).first?.key) ?? ""
                 schedule(
                     RetryEntry(
-                        due: now, topic: state.topic, offset: pending.offset, key: key ?? "", attempt: pending.attempt + 1, body: nil,
+                        due: now, topic: state.topic, offset: pending.offset, key: key, attempt: pending.attempt + 1, body: nil,
                         lastError: "in flight when the broker stopped", tracksCursor: true), in: group)
                 redelivered += 1
             }
