@@ -63,14 +63,25 @@ public final class EventBus: Sendable {
         try await publish(wires: events.map(\.wire))
     }
 
+    /// Publishes raw envelopes and reports each one's outcome, in order: its receipt, or why
+    /// ferryd rejected it (or why it could not be confirmed). For tools that must tell which
+    /// events of a batch failed rather than stop at the first.
+    public func publishEach(raw events: [RawEvent]) async -> [Result<PublishReceipt, FerryError>] {
+        await outcomes(of: events.map(\.wire))
+    }
+
     private func publish(wires: [WireEvent]) async throws(FerryError) -> [PublishReceipt] {
-        let results = await connection.publish(wires)
         var receipts: [PublishReceipt] = []
-        receipts.reserveCapacity(results.count)
-        for (wire, result) in zip(wires, results) {
-            receipts.append(PublishReceipt(eventID: wire.id, topic: wire.topic, offset: try result.get()))
-        }
+        receipts.reserveCapacity(wires.count)
+        for outcome in await outcomes(of: wires) { receipts.append(try outcome.get()) }
         return receipts
+    }
+
+    private func outcomes(of wires: [WireEvent]) async -> [Result<PublishReceipt, FerryError>] {
+        let results = await connection.publish(wires)
+        return zip(wires, results).map { wire, result in
+            result.map { PublishReceipt(eventID: wire.id, topic: wire.topic, offset: $0) }
+        }
     }
 
     /// Closes the connection (only if this bus opened it).
@@ -82,6 +93,11 @@ public final class EventBus: Sendable {
 /// An event with an arbitrary payload, for tools and bridges that have no Swift type for it.
 public struct RawEvent: Sendable {
     var wire = WireEvent()
+
+    /// The topic the event is published to.
+    public var topic: String { wire.topic }
+    /// The event's unique id (ferryd stores an id once within its dedup window).
+    public var id: String { wire.id }
 
     /// - Parameters:
     ///   - correlationID: the chain this event belongs to; a root event (nil) starts its own.

@@ -17,7 +17,11 @@ struct PublishCommand: AsyncParsableCommand {
             Only "payload" is required; the other members default to TOPIC, --key, a fresh id, --type \
             and --header. Blank lines are skipped. Every line is checked before anything is published: \
             a line that is not such an object fails with exit code 65 and its line number, and \
-            nothing is published. To publish bare payloads as lines, wrap them: jq -c '{payload: .}'.
+            nothing is published. To publish bare payloads as lines, wrap them: jq -c '{payload: .}'. \
+            Events ferryd rejects (an invalid topic, an oversized payload, a full disk) do not stop \
+            the others: every line's outcome is printed (with --json, a rejected line has "error" \
+            instead of "offset"), each rejection is also reported on stderr with its line number, \
+            and the exit code is 1.
 
             Examples:
               ferry publish orders.created '{"orderID":"42","total":99}' --key order-42 --type OrderCreated
@@ -55,14 +59,14 @@ struct PublishCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let events = try lines ? readLines() : [readSingle()]
-        let receipts = try await options.withBus { bus in try await bus.publish(raw: events) }
+        if lines { return try await publishLines(readLines()) }
+        let event = try readSingle()
+        let receipt = try await options.withBus { bus in try await bus.publish(raw: [event])[0] }
         if options.json {
-            let values = receipts.map { ["topic": $0.topic, "offset": $0.offset, "id": $0.eventID] as [String: Any] }
-            Output.json(lines ? values : values[0])
+            Output.json(["topic": receipt.topic, "offset": receipt.offset, "id": receipt.eventID] as [String: Any])
         } else {
             var table = Table(["TOPIC", "OFFSET", "ID"], numeric: [1])
-            for receipt in receipts { table.add([receipt.topic, "\(receipt.offset)", receipt.eventID]) }
+            table.add([receipt.topic, "\(receipt.offset)", receipt.eventID])
             table.print()
         }
     }
@@ -92,15 +96,17 @@ struct PublishCommand: AsyncParsableCommand {
         return RawEvent(topic: topic, id: id ?? UUID().uuidString, key: key, type: type, payload: data, headers: try headers())
     }
 
-    private func readLines() throws -> [RawEvent] {
+    /// The events on stdin, each with its line number (from 1).
+    private func readLines() throws -> [(line: Int, event: RawEvent)] {
         let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         let defaults = try headers()
-        var events: [RawEvent] = []
+        var events: [(line: Int, event: RawEvent)] = []
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty else { continue }
             do {
-                events.append(try LineEnvelope.parse(Data(trimmed.utf8), topic: topic, key: key, type: type, headers: defaults))
+                let event = try LineEnvelope.parse(Data(trimmed.utf8), topic: topic, key: key, type: type, headers: defaults)
+                events.append((index + 1, event))
             } catch {
                 throw CLIFailure(ExitCodes.badInput, "stdin line \(index + 1): \(error.message); nothing was published").report()
             }

@@ -94,6 +94,43 @@ struct PublishHistoryTests {
         #expect(((try stats.json() as? [String: Any])?["topics"] as? [Any])?.isEmpty == true)
     }
 
+    @Test("--lines reports every line's outcome: the rejected lines by number, the rest published")
+    func linesWithRejections() async throws {
+        let stdin = """
+            {"payload":1,"id":"ok-1"}
+            {"payload":2,"id":"bad-2","topic":"orders..created"}
+
+            {"payload":4,"id":"ok-4"}
+            {"payload":5,"id":"bad-5","topic":"orders.>"}
+            """
+        let json = try await fixture.ferry("publish", "orders.created", "--lines", "--json", stdin: stdin)
+        #expect(json.status == 1, "\(json.stderr)")
+        let outcomes = try #require(try json.json() as? [[String: Any]])
+        #expect(outcomes.map { $0.int("line") } == [1, 2, 4, 5])
+        #expect(outcomes.map { $0["id"] as? String } == ["ok-1", "bad-2", "ok-4", "bad-5"])
+        #expect(outcomes[0].int("offset") == 0)
+        #expect(outcomes[2].int("offset") == 1)
+        for rejected in [outcomes[1], outcomes[3]] {
+            #expect(rejected["offset"] == nil)
+            #expect((rejected["error"] as? [String: Any])?["code"] as? String == "INVALID_ARGUMENT")
+        }
+        #expect(json.stderr.contains("stdin line 2: ferryd rejected the event"))
+        #expect(json.stderr.contains("stdin line 5: ferryd rejected the event"))
+        #expect(json.stderr.contains("2 of 4 events were rejected"))
+
+        // Again as a table: the accepted ids are deduplicated, so they keep their offsets.
+        let table = try await fixture.ferry("publish", "orders.created", "--lines", stdin: stdin)
+        #expect(table.status == 1)
+        #expect(table.lines.first?.hasPrefix("LINE") == true)
+        #expect(table.lines.contains { $0.contains("orders.created") && $0.hasSuffix("1  ok-4") })
+        #expect(table.lines.contains { $0.contains("orders..created") && $0.hasSuffix("-  bad-2") })
+
+        let stats = try await fixture.ferry("stats", "--json")
+        let topics = try #require((try stats.json() as? [String: Any])?["topics"] as? [[String: Any]])
+        #expect(topics.map { $0["name"] as? String } == ["orders.created"])
+        #expect(topics.first?.int("events") == 2)
+    }
+
     @Test("usage errors exit 64; a topic ferryd rejects exits 1")
     func usageAndRejection() async throws {
         let header = try await fixture.ferry("publish", "orders.created", "{}", "--header", "novalue")

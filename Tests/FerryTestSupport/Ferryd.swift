@@ -34,6 +34,9 @@ public final class Ferryd: Sendable {
             ] + arguments)
         let listening = await Wait.until(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: endpointFile) }
         guard listening, let endpoint = try? String(contentsOfFile: endpointFile, encoding: .utf8) else {
+            // deinit does not run for an instance that never finished initialising (the process
+            // is killed when `process` is released).
+            if ownsDirectory { try? FileManager.default.removeItem(at: directory) }
             throw StartError(description: "ferryd did not start listening within 20 s")
         }
         self.endpoint = endpoint
