@@ -272,6 +272,8 @@ final class Session {
             if case .subscribed(var subscribed) = message.reply, let local = pendingSubscribes.removeValue(forKey: message.requestID) {
                 serverToLocal[subscribed.subscriptionID] = local
                 localToServer[local] = subscribed.subscriptionID
+                // An ephemeral group the broker named keeps that name when a resume subscribes again.
+                if subscriptions[local]?.group.isEmpty == true { subscriptions[local]?.group = subscribed.group }
                 subscribed.subscriptionID = local
                 message.reply = .subscribed(subscribed)
             }

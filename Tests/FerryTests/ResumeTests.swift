@@ -116,6 +116,29 @@ struct ResumeTests {
         #expect(settles.flatMap(\.nacks).isEmpty, "nothing of the ended session is settled")
     }
 
+    @Test("a tail's ephemeral group keeps the name the broker gave it when the client resumes")
+    func tailKeepsBrokerChosenGroup() async throws {
+        let broker = try FakeBroker()
+        var configuration = ClientConfiguration(endpoint: broker.endpoint, clientName: "resume-tail")
+        configuration.requestTimeout = .seconds(20)
+        let bus = try EventBus(configuration: configuration)
+        var cursor = 0
+        let tailing = Task { try await bus.tail(["resume.tail"]) }
+        let hello = try #require(await broker.next(after: &cursor) { $0 == .hello })
+        broker.welcome(hello.requestID, brokerID: "run-A")
+        let subscribe = try #require(await broker.next(after: &cursor) { $0 == .subscribe(group: "") })
+        broker.subscribed(subscribe.requestID, subscriptionID: 1, group: "ephemeral-5eed")
+        let tail = try await tailing.value
+        #expect(tail.group == "ephemeral-5eed")
+
+        broker.heartbeat(brokerID: "run-B")
+        _ = try #require(await broker.next(after: &cursor) { $0 == .goodbye })
+        _ = try #require(await broker.next(after: &cursor) { $0 == .hello })
+        let again = await broker.next(after: &cursor) { if case .subscribe = $0 { true } else { false } }
+        #expect(again?.command == .subscribe(group: "ephemeral-5eed"), "the Subscribe after the restart names the same group")
+        await bus.close()
+    }
+
     private static func publishes(_ command: FakeBroker.Command, _ eventID: String) -> Bool {
         guard case .publish(let items) = command else { return false }
         return items.contains { $0.eventID == eventID }
