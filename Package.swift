@@ -42,7 +42,8 @@ let package = Package(
             pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"])]
         ),
-        // A thread-safe queue whose consumer is a poll loop (a pipe wakes it).
+        // The plumbing of Ferry's dedicated threads: a queue a poll loop is woken by (a pipe), and
+        // starting threads under names the OS shows.
         .target(name: "FerryWakeup"),
         // A small, thread-confined Swift API over libzmq.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "FerryWakeup"]),
@@ -62,7 +63,7 @@ let package = Package(
         .target(
             name: "FerryBroker",
             dependencies: [
-                "ZeroMQ", "FerryProtocol", "FerryStorage",
+                "ZeroMQ", "FerryProtocol", "FerryStorage", "FerryWakeup",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -73,7 +74,7 @@ let package = Package(
         .target(
             name: "Ferry",
             dependencies: [
-                "ZeroMQ", "FerryProtocol",
+                "ZeroMQ", "FerryProtocol", "FerryWakeup",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -102,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "Ferry", "ZeroMQ", "FerryProtocol", "FerryStorage",
+                "Ferry", "ZeroMQ", "FerryProtocol", "FerryStorage", "FerryWakeup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryWakeup
 import Foundation
 import Logging
 import Synchronization
@@ -34,11 +35,7 @@ final class Connection: Sendable {
     init(configuration: ClientConfiguration, logger: Logger) throws(FerryError) {
         self.configuration = configuration
         self.logger = logger
-        let thread = Thread { [self] in
-            run()
-        }
-        thread.name = "ferry-io"
-        thread.start()
+        DedicatedThread.start(name: "ferry-io") { [self] in run() }
         started.wait()
         try startResult.withLock { $0! }.get()
     }

@@ -1,5 +1,6 @@
 import FerryProtocol
 import FerryStorage
+import FerryWakeup
 import Foundation
 import Logging
 import Synchronization
@@ -48,10 +49,7 @@ public final class BrokerServer: Sendable {
     /// Starts the loop thread, binds, and returns the bound endpoint (with the real port).
     @discardableResult
     public func start() throws -> String {
-        let thread = Thread { [self] in runLoop() }
-        thread.name = "ferryd-broker"
-        thread.stackSize = 8 << 20
-        thread.start()
+        DedicatedThread.start(name: "ferryd-broker", stackSize: 8 << 20) { [self] in runLoop() }
         started.wait()
         return try startResult.withLock { $0! }.get()
     }

@@ -52,9 +52,7 @@ final class Preallocator: Sendable {
     init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         zeros = [UInt8](repeating: 0, count: configuration.pieceBytes)
-        let thread = Thread { [self] in run() }
-        thread.name = "ferry-runway"
-        thread.start()
+        DedicatedThread.start(name: "ferry-runway") { [self] in run() }
     }
 
     var statistics: Statistics { counters.withLock { $0 } }

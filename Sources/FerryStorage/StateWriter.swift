@@ -23,9 +23,7 @@ final class StateWriter: Sendable {
 
     init(database: GroupStateDatabase) {
         self.database = database
-        let thread = Thread { [self] in run() }
-        thread.name = "ferry-state"
-        thread.start()
+        DedicatedThread.start(name: "ferry-state") { [self] in run() }
     }
 
     /// Queues a save; throws the error of an earlier save that failed (it is being retried).

@@ -30,9 +30,7 @@ final class Syncer: Sendable {
     private let stopped = DispatchSemaphore(value: 0)
 
     init() {
-        let thread = Thread { [self] in run() }
-        thread.name = "ferry-fsync"
-        thread.start()
+        DedicatedThread.start(name: "ferry-fsync") { [self] in run() }
     }
 
     func request(_ request: Request) { requests.push(request) }

@@ -1,3 +1,4 @@
+import FerryWakeup
 import Foundation
 
 #if canImport(Glibc)
@@ -80,15 +81,12 @@ struct LoadRun {
         _ body: @escaping @Sendable (_ ready: () -> Void) throws -> T
     ) {
         threads.enter()
-        let thread = Thread {
+        DedicatedThread.start(name: name, stackSize: 4 << 20) {
             let result = Result { try body { slot.markReady() } }
             if case .failure = result { coordinator.abort() }
             slot.set(result)
             threads.leave()
         }
-        thread.name = name
-        thread.stackSize = 4 << 20
-        thread.start()
     }
 
     /// Waits until every slot's thread is connected (or one failed, which is thrown).
