@@ -1,17 +1,18 @@
 """Python client for the Ferry event broker (wire protocol FRY/1, see proto/README.md)."""
-from .client import (
+from .client import FerryClient, make_event
+from .errors import (
     BrokerDead,
     BrokerError,
-    FerryClient,
+    BrokerRestarted,
     FerryError,
     ItemRejection,
     PublishRejected,
     RequestTimeout,
-    make_event,
 )
 from .protocol import SIGNATURE, commands_pb2, error_code_name, event_pb2
 
 __all__ = [
-    "BrokerDead", "BrokerError", "FerryClient", "FerryError", "ItemRejection", "PublishRejected",
-    "RequestTimeout", "SIGNATURE", "commands_pb2", "error_code_name", "event_pb2", "make_event",
+    "BrokerDead", "BrokerError", "BrokerRestarted", "FerryClient", "FerryError", "ItemRejection",
+    "PublishRejected", "RequestTimeout", "SIGNATURE", "commands_pb2", "error_code_name", "event_pb2",
+    "make_event",
 ]

@@ -3,7 +3,11 @@
 The client is single-threaded: heartbeats are sent, replies matched and deliveries buffered
 only while one of its methods runs (``receive``, ``publish``, any request, ``poll``). A
 consumer whose handler runs longer than ``peer_timeout_ms`` between calls will be declared
-dead by the broker; call :meth:`FerryClient.poll` from long handlers or keep handlers short.
+dead by the broker (with ``auto_resume`` the client then sets its session up again, and the
+deliveries it held are redelivered); call :meth:`FerryClient.poll` from long handlers or keep
+handlers short.
+
+Broker restarts are handled by :mod:`ferry_client.resume` (``auto_resume``, on by default).
 """
 from __future__ import annotations
 
@@ -11,11 +15,16 @@ import collections
 import logging
 import os
 import time
-from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 import zmq
 
+from .errors import (  # noqa: F401 - re-exported: they used to live here
+    BrokerDead, BrokerError, BrokerRestarted, FerryError, ItemRejection, PublishRejected, RequestTimeout,
+)
 from .protocol import SIGNATURE, commands_pb2 as pb, encode, error_code_name, event_pb2
+from .publishing import Publication
+from .resume import ResumeMixin, _Voided
 
 log = logging.getLogger("ferry_client")
 
@@ -27,58 +36,6 @@ SETTLE_BATCH = 256
 
 EventLike = Union[event_pb2.Event, Mapping]
 DeliveryLike = Union[pb.Delivery, int]
-
-
-class FerryError(Exception):
-    """Base class of every error raised by this client."""
-
-
-class BrokerError(FerryError):
-    """The broker answered with ``Error`` (or a publish item with ``Rejection``).
-
-    ``code`` is the numeric ``ErrorCode``, ``code_name`` its name (e.g. ``"MISSING_FIELD"``),
-    ``message`` the broker's human-readable text.
-    """
-
-    def __init__(self, code: int, message: str, request_id: int = 0):
-        self.code = code
-        self.code_name = error_code_name(code)
-        self.message = message
-        self.request_id = request_id
-        super().__init__(f"{self.code_name}: {message}")
-
-
-#: One rejected publish item: its index in the ``events`` passed to ``publish``.
-ItemRejection = collections.namedtuple("ItemRejection", "index event_id code code_name message")
-
-
-class PublishRejected(BrokerError):
-    """Some items of a ``publish`` call were rejected; the others were confirmed.
-
-    ``offsets[i]`` is the offset of event ``i`` or ``None`` if it was rejected;
-    ``rejections`` lists the :data:`ItemRejection` s in index order. ``code``/``code_name``/
-    ``message`` are those of the first rejection.
-    """
-
-    def __init__(self, offsets: List[Optional[int]], rejections: List[ItemRejection]):
-        self.offsets = offsets
-        self.rejections = rejections
-        first = rejections[0]
-        BrokerError.__init__(self, first.code, first.message)
-        self.args = (f"{len(rejections)} of {len(offsets)} events rejected; first: event #{first.index} "
-                     f"(id {first.event_id!r}) {first.code_name}: {first.message}",)
-
-
-class RequestTimeout(FerryError):
-    """No reply to a command within its timeout."""
-
-
-class BrokerDead(FerryError):
-    """Nothing was received from the broker for ``peer_timeout_ms`` (section 10.1).
-
-    The session is void: close this client and create a new one (new routing id), then
-    re-subscribe.
-    """
 
 
 def make_event(topic: str, id: str, payload: Union[bytes, str] = b"", **fields) -> event_pb2.Event:
@@ -94,17 +51,34 @@ def _to_event(event: EventLike) -> event_pb2.Event:
     return make_event(**event)
 
 
-class FerryClient:
+class FerryClient(ResumeMixin):
     """One Ferry session (one DEALER socket).
 
     >>> with FerryClient("tcp://127.0.0.1:7400", "my-app") as c:
     ...     c.publish([{"topic": "orders.created", "id": "o-1", "payload": "{}"}])
 
     Sends ``Hello`` on construction unless ``hello=False``; the ``Welcome`` is in ``welcome``.
+
+    Broker restarts (``auto_resume=True``, the default): when the broker's ``broker_id`` changes,
+    the client resumes by itself the next time one of its methods runs: it says ``Goodbye`` and
+    ``Hello`` again, re-sends every active ``Subscribe`` (deliveries keep the subscription ids
+    ``subscribe`` returned), drops the acks/nacks and buffered deliveries of the earlier run (ferryd
+    redelivers those events: at-least-once; acking a delivery of an earlier run is a no-op), and
+    ``publish`` resends what was not confirmed, with the same event ids (see
+    :mod:`ferry_client.resume`). While the broker is silent the client keeps heartbeating and
+    waiting; :class:`BrokerDead` is raised only after ``resume_timeout`` seconds of silence
+    (``None``: never), and the client stays usable after it. Delivery ids handed out after a
+    restart carry a resume counter in their top 16 bits: treat them as opaque.
+
+    With ``auto_resume=False``, or against a broker that sends no ``broker_id``, nothing is
+    resumed: :class:`BrokerDead` is raised after ``peer_timeout_ms`` of silence, and
+    :class:`BrokerRestarted` (a ``BrokerDead``) when the broker id changes; the session is then
+    void: close the client and create a new one.
     """
 
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT, client_name: str = "ferry-python", *,
-                 hello: bool = True, context: Optional[zmq.Context] = None, linger_ms: int = 200):
+                 hello: bool = True, context: Optional[zmq.Context] = None, linger_ms: int = 200,
+                 auto_resume: bool = True, resume_timeout: Optional[float] = 60.0):
         self.endpoint = endpoint
         self.client_name = client_name
         self.welcome = pb.Welcome(**DEFAULT_WELCOME)
@@ -120,12 +94,20 @@ class FerryClient:
         self._pending: set = set()   # request ids awaiting a reply
         self._replies: dict = {}     # request id -> ServerMessage
         self._buffer: collections.deque = collections.deque()  # received, not yet handed out
-        self._unsubscribed: set = set()
+        # Subscriptions by the id the user holds (the broker's own id until the session is first
+        # resumed), kept across broker restarts, and the current broker run's ids for them.
+        self._subscriptions: Dict[int, pb.Subscribe] = {}
+        self._subscribe_requests: Dict[int, pb.Subscribe] = {}  # request id -> command
+        self._next_local = 1
+        self._server_to_local: Dict[int, int] = {}
+        self._local_to_server: Dict[int, int] = {}
+        self._unsubscribed: set = set()  # broker subscription ids whose deliveries are dropped
         self._acks: List[int] = []
         self._nacks: List[pb.Nack] = []
         self._settle_since: Optional[float] = None
         self._last_send = time.monotonic()
         self._last_recv: Optional[float] = None  # set on first send: silence counts from then
+        self._init_resume(auto_resume, resume_timeout)
         if hello:
             try:
                 self.hello()
@@ -156,7 +138,7 @@ class FerryClient:
         if self.closed:
             return
         try:
-            self.flush()
+            self._flush(resume=False)
             self._send(pb.ClientMessage(goodbye=pb.Goodbye()))
         except zmq.ZMQError as error:  # pragma: no cover - socket already unusable
             log.warning("ferry: goodbye not sent: %s", error)
@@ -182,56 +164,15 @@ class FerryClient:
         Raises :class:`PublishRejected` after all results are in if any item was rejected (or
         its whole batch failed with ``Error``); the exception carries the confirmed offsets.
         Resending rejected or timed-out events with the same ``id`` is safe (dedup).
+
+        With ``auto_resume``, events not confirmed when the broker restarts (or answered
+        ``SHUTTING_DOWN``) are sent again, with the same ids, once it is back: each resent batch
+        has ``timeout`` again. :class:`RequestTimeout` (with the ``offsets`` confirmed so far) is
+        raised if the broker does not confirm them within ``timeout``.
         """
         events = [_to_event(e) for e in events]
         batch_size = max(1, min(batch_size, self.welcome.max_batch or DEFAULT_WELCOME["max_batch"]))
-        offsets: List[Optional[int]] = [None] * len(events)
-        rejections: List[ItemRejection] = []
-        in_flight: "collections.OrderedDict[int, dict]" = collections.OrderedDict()
-
-        def collect(request_id: int, sequences: dict) -> None:
-            try:
-                result = self._wait_reply(request_id, "publish_result", timeout)
-            except BrokerError as error:  # the whole batch failed (e.g. SHUTTING_DOWN)
-                for index in sequences.values():
-                    rejections.append(ItemRejection(index, events[index].id, error.code, error.code_name,
-                                                    error.message))
-                return
-            if len(result.confirmed) != len(result.offsets):
-                raise FerryError(f"PublishResult for request {request_id}: {len(result.confirmed)} "
-                                 f"confirmed but {len(result.offsets)} offsets")
-            def index_of(sequence: int) -> int:
-                if sequence not in sequences:
-                    raise FerryError(f"PublishResult for request {request_id}: unexpected sequence {sequence}")
-                return sequences.pop(sequence)
-
-            for sequence, offset in zip(result.confirmed, result.offsets):
-                offsets[index_of(sequence)] = offset
-            for r in result.rejected:
-                index = index_of(r.sequence)
-                rejections.append(ItemRejection(index, events[index].id, r.code, error_code_name(r.code),
-                                                r.message))
-            if sequences:
-                raise FerryError(f"PublishResult for request {request_id} lacks sequences {sorted(sequences)}")
-
-        try:
-            for start in range(0, len(events), batch_size):
-                batch, sequences = pb.Publish(), {}
-                for index in range(start, min(start + batch_size, len(events))):
-                    item = batch.items.add(sequence=self._next_sequence)
-                    item.event.CopyFrom(events[index])
-                    sequences[self._next_sequence] = index
-                    self._next_sequence += 1
-                in_flight[self._send_command("publish", batch)] = sequences
-                while len(in_flight) >= window:
-                    collect(*in_flight.popitem(last=False))
-            while in_flight:
-                collect(*in_flight.popitem(last=False))
-        finally:
-            self._pending.difference_update(in_flight)
-        if rejections:
-            raise PublishRejected(offsets, sorted(rejections))
-        return offsets  # type: ignore[return-value]
+        return Publication(self, events, batch_size, window, self.peer_timeout if timeout is None else timeout).run()
 
     # -- consuming ----------------------------------------------------------------------------
 
@@ -241,18 +182,45 @@ class FerryClient:
         """Join consumer ``group`` with topic ``patterns``; return ``Subscribed``.
 
         ``max_in_flight`` is the credit (0 = broker default); ``retry`` (a ``RetryPolicy`` or a
-        dict of its fields) and ``start`` only apply if this call creates the group.
+        dict of its fields) and ``start`` only apply if this call creates the group. With
+        ``auto_resume`` the subscription is renewed after a broker restart and keeps its
+        ``subscription_id``.
         """
         command = pb.Subscribe(group=group, patterns=[patterns] if isinstance(patterns, str) else patterns,
                                max_in_flight=max_in_flight, start=start, member_name=member_name)
         if retry is not None:
             command.retry.CopyFrom(retry if isinstance(retry, pb.RetryPolicy) else pb.RetryPolicy(**retry))
-        return self._request("subscribe", command, "subscribed", timeout)
+        while True:
+            epoch = self._epoch
+            request_id = self._send_command("subscribe", command)
+            self._subscribe_requests[request_id] = command
+            try:
+                return self._wait_reply(request_id, "subscribed", timeout)
+            except _Voided:
+                continue  # sent to an earlier broker run: subscribe on the new one
+            except BrokerError:
+                if self._epoch != epoch:
+                    continue  # answered by an earlier run (e.g. SHUTTING_DOWN): try the new one
+                raise
+            finally:
+                self._subscribe_requests.pop(request_id, None)
 
     def unsubscribe(self, subscription_id: int, timeout: Optional[float] = None) -> None:
         """Remove one subscription; deliveries still arriving for it are discarded."""
-        self._request("unsubscribe", pb.Unsubscribe(subscription_id=subscription_id), "unsubscribed", timeout)
-        self._unsubscribed.add(subscription_id)
+        ours = self._subscriptions.pop(subscription_id, None) is not None  # not renewed by a resume
+        server = self._local_to_server.pop(subscription_id, None)
+        if ours:
+            self._buffer = collections.deque(d for d in self._buffer if d.subscription_id != subscription_id)
+            if server is None:
+                return  # not set up on the current broker run: its renewal, when answered, ends it
+            self._server_to_local.pop(server, None)
+            self._unsubscribed.add(server)
+        else:
+            server = subscription_id  # not one of ours: the broker answers UNKNOWN_SUBSCRIPTION
+        # After a restart the resume's Goodbye ended it on the broker, and it was not renewed.
+        self._request("unsubscribe", pb.Unsubscribe(subscription_id=server), "unsubscribed", timeout,
+                      on_restart="done")
+        self._unsubscribed.add(server)
         self._buffer = collections.deque(d for d in self._buffer if d.subscription_id != subscription_id)
 
     def receive(self, timeout: Optional[float] = None) -> Optional[pb.Delivery]:
@@ -260,8 +228,10 @@ class FerryClient:
         ``None`` after ``timeout`` seconds (``None`` = wait forever). Every delivery must be
         settled with :meth:`ack` or :meth:`nack` before the group's ack timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._raise_resume_error()
         while not self._buffer:
             self._step(deadline)
+            self._raise_resume_error()
             if not self._buffer and deadline is not None and time.monotonic() >= deadline:
                 return None
         return self._buffer.popleft()
@@ -291,10 +261,18 @@ class FerryClient:
         self._settle_queued()
 
     def flush(self) -> None:
-        """Send queued acks and nacks now (one ``Settle``)."""
+        """Send queued acks and nacks now (one ``Settle``). Those of deliveries from an earlier
+        broker run are dropped: they would name other deliveries of the current run."""
+        self._flush()
+
+    def _flush(self, resume: bool = True) -> None:
         if self._acks or self._nacks:
-            self._send(pb.ClientMessage(settle=pb.Settle(acks=self._acks, nacks=self._nacks)))
+            if resume:
+                self._check_mute()  # first: the acks of an ended session must not reach the new one
+            acks, nacks = self._current_settlements()
             self._acks, self._nacks, self._settle_since = [], [], None
+            if acks or nacks:
+                self._send(pb.ClientMessage(settle=pb.Settle(acks=acks, nacks=nacks)))
 
     def poll(self, timeout: float = 0.0) -> None:
         """Process traffic (heartbeats, replies, deliveries into the buffer) for ``timeout`` s."""
@@ -315,13 +293,13 @@ class FerryClient:
                     timeout: Optional[float] = None) -> int:
         """Requeue dead letters (by id, or ``all``) for redelivery from attempt 1; return the count."""
         return self._request("dead_letter_requeue", pb.DeadLetterRequeue(group=group, ids=ids, all=all),
-                             "dead_letter_count", timeout).count
+                             "dead_letter_count", timeout, on_restart="fail").count
 
     def dlq_purge(self, group: str, ids: Sequence[int] = (), all: bool = False,
                   timeout: Optional[float] = None) -> int:
         """Delete dead letters (by id, or ``all``) and their events; return the count."""
         return self._request("dead_letter_purge", pb.DeadLetterPurge(group=group, ids=ids, all=all),
-                             "dead_letter_count", timeout).count
+                             "dead_letter_count", timeout, on_restart="fail").count
 
     def stats(self, timeout: Optional[float] = None) -> pb.Stats:
         """Return the broker's ``Stats`` (groups, topics, stored bytes, connections, metrics)."""
@@ -355,22 +333,47 @@ class FerryClient:
         self._socket.send_multipart(encode(message))
         self._note_sent()
 
-    def _send_command(self, field: str, command) -> int:
+    def _send_request(self, field: str, command) -> int:
+        """Send a command that has a reply; return its request id (not registered as pending)."""
         request_id = self._next_request_id
         self._next_request_id += 1
         message = pb.ClientMessage(request_id=request_id)
         getattr(message, field).CopyFrom(command)
-        self._pending.add(request_id)
         self._send(message)
         return request_id
 
-    def _request(self, field: str, command, expect: str, timeout: Optional[float]):
-        return self._wait_reply(self._send_command(field, command), expect, timeout)
+    def _send_command(self, field: str, command) -> int:
+        self._check_mute()  # resume first, so the command goes to the new session
+        request_id = self._send_request(field, command)
+        self._pending.add(request_id)
+        return request_id
+
+    def _forget(self, request_id: int) -> None:
+        self._pending.discard(request_id)
+        self._replies.pop(request_id, None)
+
+    def _request(self, field: str, command, expect: str, timeout: Optional[float], *, on_restart: str = "resend"):
+        """Send a command and wait for its reply. If the broker restarts before answering:
+        ``resend`` it (read-only commands), treat it as ``done`` (returns ``None``), or ``fail``
+        with :class:`RequestTimeout` (its outcome is unknown)."""
+        while True:
+            request_id = self._send_command(field, command)
+            try:
+                return self._wait_reply(request_id, expect, timeout)
+            except _Voided:
+                if on_restart == "done":
+                    return None
+                if on_restart == "fail":
+                    raise RequestTimeout(f"ferryd at {self.endpoint} restarted before answering {field} (request "
+                                         f"{request_id}); it may or may not have taken effect") from None
+                log.debug("ferry: sending %s again after the broker restart", field)
 
     def _wait_reply(self, request_id: int, expect: str, timeout: Optional[float]):
         deadline = time.monotonic() + (self.peer_timeout if timeout is None else timeout)
         try:
             while request_id not in self._replies:
+                if request_id in self._voided:
+                    raise _Voided(request_id)
                 if time.monotonic() >= deadline:
                     raise RequestTimeout(f"no reply to request {request_id} ({expect}) within the timeout")
                 self._step(deadline)
@@ -393,8 +396,7 @@ class FerryClient:
             return  # let the caller look at what arrived before blocking
         now = time.monotonic()
         wake = min(self._last_send + self.heartbeat_interval, deadline if deadline is not None else now + 1.0)
-        if self._last_recv is not None:
-            wake = min(wake, self._last_recv + self.peer_timeout + 0.001)
+        wake = min(wake, self._next_liveness_check() + 0.001)
         if self._settle_since is not None:
             wake = min(wake, self._settle_since + 0.005)
         if self._socket.poll(max(0, int((wake - now) * 1000) + 1)):
@@ -425,27 +427,61 @@ class FerryClient:
         kind = message.WhichOneof("reply")
         if kind is None:
             return  # a reply type newer than this client
+        self._after_receive(message, kind)  # broker restarts
+        request_id = message.request_id
         if kind == "deliver":
-            self._buffer.extend(d for d in message.deliver.deliveries if d.subscription_id not in self._unsubscribed)
+            self._accept(message.deliver.deliveries)
         elif kind == "heartbeat":
             self.heartbeats_received += 1
-        elif message.request_id in self._pending:
-            self._replies[message.request_id] = message
+        elif request_id in self._internal:
+            self._internal.pop(request_id)(message)
+        elif request_id in self._pending:
+            command = self._subscribe_requests.get(request_id)
+            if kind == "subscribed" and command is not None:
+                self._register(command, message.subscribed)
+            self._replies[request_id] = message
+        elif request_id in self._voided:
+            log.debug("ferry: dropping %s for request %d, sent before the session was resumed", kind, request_id)
         elif kind == "error":
             self.unsolicited_errors.append(message)
-            log.warning("ferry: broker error (request %d): %s %s", message.request_id,
+            log.warning("ferry: broker error (request %d): %s %s", request_id,
                         error_code_name(message.error.code), message.error.message)
         else:
-            log.debug("ferry: dropping late %s for request %d", kind, message.request_id)
+            log.debug("ferry: dropping late %s for request %d", kind, request_id)
+
+    def _register(self, command: pb.Subscribe, subscribed: pb.Subscribed) -> None:
+        """A new subscription: give it the id the user will hold (the broker's, in its first run)."""
+        local = self._next_local
+        self._next_local += 1
+        self._subscriptions[local] = command
+        self._server_to_local[subscribed.subscription_id] = local
+        self._local_to_server[local] = subscribed.subscription_id
+        subscribed.subscription_id = local
+
+    def _accept(self, deliveries) -> None:
+        if self._resume_hello is not None:
+            # Sent before the broker read the resume's Goodbye: of an ended session, redelivered.
+            log.debug("ferry: dropping %d deliveries of the session before the resume", len(deliveries))
+            return
+        for delivery in deliveries:
+            if delivery.subscription_id in self._unsubscribed:
+                continue
+            local = self._server_to_local.get(delivery.subscription_id)
+            if local is not None:
+                delivery.subscription_id = local
+            self._tag(delivery)
+            self._buffer.append(delivery)
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
         if self._settle_since is not None and now - self._settle_since >= 0.005:
             self.flush()
         if now - self._last_send >= self.heartbeat_interval:
-            self._send(pb.ClientMessage(heartbeat=pb.Heartbeat()))
-        if self._last_recv is not None and now - self._last_recv > self.peer_timeout:
-            raise BrokerDead(f"nothing received from {self.endpoint} for {now - self._last_recv:.1f} s")
+            self._check_mute()
+            if time.monotonic() - self._last_send >= self.heartbeat_interval:
+                self._send_heartbeat()
+        self._check_silence(now)
+        self._check_resume_hello(now)
 
     def _settle_queued(self) -> None:
         if self._settle_since is None:

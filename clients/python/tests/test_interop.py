@@ -8,43 +8,24 @@ Environment:
 """
 import json
 import os
-import pathlib
 import subprocess
-import sys
 import threading
 import time
-import uuid
 
 import pytest
 import zmq
 
-CLIENT_DIR = pathlib.Path(__file__).resolve().parent.parent
-REPO = CLIENT_DIR.parent.parent
-sys.path.insert(0, str(CLIENT_DIR))
+from support import (
+    FERRYD, REPO, STARTUP_TIMEOUT, group_stats, require_ferryd, uid, wait_group_settled, wait_until,
+)
 
 from ferry_client import (  # noqa: E402
     SIGNATURE, BrokerDead, BrokerError, FerryClient, PublishRejected, commands_pb2 as pb, make_event,
 )
 from google.protobuf.message import DecodeError  # noqa: E402
 
-FERRYD = os.environ.get("FERRYD", str(REPO / ".build" / "debug" / "ferryd"))
 FERRY_INTEROP = os.environ.get("FERRY_INTEROP", str(REPO / ".build" / "debug" / "ferry-interop"))
-STARTUP_TIMEOUT = 15.0
 E = pb.ErrorCode
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.02):
-    """Poll ``predicate`` until it returns a truthy value or ``timeout`` passes; return the value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 # --- fixtures -------------------------------------------------------------------------------
@@ -52,9 +33,7 @@ def wait_until(predicate, timeout: float, interval: float = 0.02):
 @pytest.fixture(scope="session")
 def endpoint(tmp_path_factory):
     """Start one ferryd for the session on a free port; always killed at the end."""
-    wait = float(os.environ.get("FERRYD_WAIT_SECONDS", "15"))
-    if not wait_until(lambda: os.access(FERRYD, os.X_OK), wait, 0.2):
-        pytest.fail(f"ferryd binary not found at {FERRYD} (set FERRYD or build it with `swift build`)")
+    require_ferryd()
     workdir = tmp_path_factory.mktemp("ferryd")
     endpoint_file = workdir / "endpoint"
     log_path = workdir / "ferryd.log"
@@ -126,19 +105,6 @@ def raw(endpoint):
     yield make
     for peer in peers:
         peer.close()
-
-
-def group_stats(c: FerryClient, group: str):
-    matches = [g for g in c.stats().groups if g.name == group]
-    assert len(matches) == 1, f"group {group} not in stats"
-    return matches[0]
-
-
-def wait_group_settled(c: FerryClient, group: str, timeout: float = 3.0):
-    """Stats are read over the wire while Settle has no reply: poll until in_flight is 0."""
-    stats = wait_until(lambda: (lambda g: g if g.in_flight == 0 else None)(group_stats(c, group)), timeout, 0.05)
-    assert stats, f"group {group} still has in-flight deliveries: {group_stats(c, group)}"
-    return stats
 
 
 # --- wire format (no broker) ----------------------------------------------------------------

@@ -1,0 +1,142 @@
+"""One ``FerryClient.publish`` call: pipelined batches, their results, and resends after a restart."""
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from typing import TYPE_CHECKING, Dict, List, Optional
+
+from .errors import BrokerError, FerryError, ItemRejection, PublishRejected, RequestTimeout
+from .protocol import commands_pb2 as pb, error_code_name, event_pb2
+from .resume import _Voided
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import FerryClient
+
+log = logging.getLogger("ferry_client")
+
+
+class Publication:
+    """Sends ``events`` in batches of ``batch_size``, ``window`` batches in flight, and collects
+    their results; see :meth:`FerryClient.publish`.
+
+    When the client resumes after a broker restart (its epoch changes), the batches the earlier
+    run did not answer are void: their events go out again, with the same ids, in new batches.
+    Events answered ``SHUTTING_DOWN`` (a broker stopping gracefully) are *held* until then, when
+    the client resumes; no new batch is sent while some are held.
+    """
+
+    def __init__(self, client: "FerryClient", events: List[event_pb2.Event], batch_size: int, window: int,
+                 timeout: float):
+        self.client, self.events, self.batch_size, self.window, self.timeout = (
+            client, events, batch_size, window, timeout)
+        self.offsets: List[Optional[int]] = [None] * len(events)
+        self.rejections: List[ItemRejection] = []
+        self.unsent = collections.deque(range(len(events)))
+        # Publish request id -> {sequence: index in events} of its items not answered yet.
+        self.in_flight: "collections.OrderedDict[int, Dict[int, int]]" = collections.OrderedDict()
+        self.held: List[int] = []
+        self.held_until: Optional[float] = None
+        self.epoch = client._epoch
+
+    def run(self) -> List[int]:
+        client = self.client
+        try:
+            while True:
+                if client._epoch != self.epoch:
+                    self._resend_after_resume()
+                while self.unsent and len(self.in_flight) < self.window and not self.held:
+                    self._send_batch()
+                if self.in_flight:
+                    request_id, sequences = next(iter(self.in_flight.items()))
+                    try:
+                        self._collect(request_id, sequences)
+                    except _Voided:
+                        continue  # the client resumed: resent at the top of the loop
+                    del self.in_flight[request_id]
+                elif self.held:  # the broker is shutting down: wait for it to come back
+                    if time.monotonic() >= self.held_until:
+                        raise self._unconfirmed(f"was shutting down and did not come back within {self.timeout:g} s")
+                    client._step(self.held_until)
+                else:
+                    break
+        finally:
+            for request_id in self.in_flight:
+                client._forget(request_id)
+        if self.rejections:
+            raise PublishRejected(self.offsets, sorted(self.rejections))
+        return self.offsets  # type: ignore[return-value]
+
+    def _send_batch(self) -> None:
+        client = self.client
+        batch, sequences = pb.Publish(), {}
+        while self.unsent and len(batch.items) < self.batch_size:
+            index = self.unsent.popleft()
+            item = batch.items.add(sequence=client._next_sequence)
+            item.event.CopyFrom(self.events[index])
+            sequences[client._next_sequence] = index
+            client._next_sequence += 1
+        self.in_flight[client._send_command("publish", batch)] = sequences
+
+    def _resend_after_resume(self) -> None:
+        """Queue again, first and in order, what the earlier broker run did not answer."""
+        client = self.client
+        self.epoch = client._epoch
+        again: List[int] = []
+        for request_id, sequences in list(self.in_flight.items()):
+            if request_id in client._replies:
+                self._collect(request_id, sequences)  # answered before the restart: still valid
+            else:
+                again.extend(sequences.values())
+                client._forget(request_id)
+        self.in_flight.clear()
+        again.extend(self.held)
+        self.held.clear()
+        self.held_until = None
+        self.unsent.extendleft(sorted(again, reverse=True))
+        log.info("ferry: resending %d unconfirmed events to %s", len(again), client.endpoint)
+
+    def _hold(self, index: int) -> None:
+        self.held.append(index)
+        self.held_until = self.held_until or time.monotonic() + self.timeout
+
+    def _unconfirmed(self, what: str) -> RequestTimeout:
+        missing = sum(o is None for o in self.offsets) - len(self.rejections)
+        return RequestTimeout(f"ferryd at {self.client.endpoint} {what}: {missing} of {len(self.events)} events "
+                              "unconfirmed (resending them with the same ids is safe)", self.offsets)
+
+    def _collect(self, request_id: int, sequences: Dict[int, int]) -> None:
+        """Wait for one batch's result and record it (``sequences`` is emptied as it fills in)."""
+        client, events = self.client, self.events
+        try:
+            result = client._wait_reply(request_id, "publish_result", self.timeout)
+        except RequestTimeout:
+            raise self._unconfirmed(f"did not confirm a batch within {self.timeout:g} s") from None
+        except BrokerError as error:  # the whole batch failed (e.g. SHUTTING_DOWN)
+            for index in sequences.values():
+                if client._holds_for_restart(error.code):
+                    self._hold(index)
+                else:
+                    self.rejections.append(ItemRejection(index, events[index].id, error.code, error.code_name,
+                                                         error.message))
+            return
+        if len(result.confirmed) != len(result.offsets):
+            raise FerryError(f"PublishResult for request {request_id}: {len(result.confirmed)} "
+                             f"confirmed but {len(result.offsets)} offsets")
+
+        def index_of(sequence: int) -> int:
+            if sequence not in sequences:
+                raise FerryError(f"PublishResult for request {request_id}: unexpected sequence {sequence}")
+            return sequences.pop(sequence)
+
+        for sequence, offset in zip(result.confirmed, result.offsets):
+            self.offsets[index_of(sequence)] = offset
+        for r in result.rejected:
+            index = index_of(r.sequence)
+            if client._holds_for_restart(r.code):
+                self._hold(index)
+            else:
+                self.rejections.append(ItemRejection(index, events[index].id, r.code, error_code_name(r.code),
+                                                     r.message))
+        if sequences:
+            raise FerryError(f"PublishResult for request {request_id} lacks sequences {sorted(sequences)}")
