@@ -11,7 +11,11 @@ final class Peer {
     var isSession = false
     var subscriptions: [UInt32: Member] = [:]
     var nextSubscriptionID: UInt32 = 0
-    var nextDeliveryID: UInt64 = 0
+    /// Each session numbers its deliveries from a random point, so that a settlement of a
+    /// delivery of an earlier session or broker run, sent by a client that has not noticed the
+    /// restart yet, names no delivery of this one and is ignored instead of settling an
+    /// unprocessed event. Below 2⁴⁷: clients may use the top 16 bits of 64 for their own tags.
+    var nextDeliveryID = UInt64.random(in: 1 << 32..<1 << 47)
     /// Deliveries being batched for this peer during one dispatch pass.
     var pendingDeliveries = DeliveryEncoder()
     /// Unsettled deliveries, by delivery id.

@@ -67,13 +67,7 @@ struct EphemeralGroupTests {
         var command = subscribeCommand(group: "temp", ephemeral: true)
         command.subscribe.retry.maxAttempts = 1
         _ = try subscribe(client, command)
-        var publish = Publish()
-        var item = PublishItem()
-        item.sequence = 1
-        item.event.topic = "orders.created"
-        item.event.id = "o-1"
-        publish.items = [item]
-        try client.send(.publish(publish))
+        try client.publish(topic: "orders.created", id: "o-1")
         // Both groups get the event; the ephemeral one fails it for good.
         var deliveries: [Delivery] = []
         _ = try Wait.untilSync(timeout: .seconds(10)) {
@@ -132,30 +126,17 @@ struct EphemeralGroupTests {
     }
 
     private static func subscribe(_ client: RawClient, _ command: ClientMessage.OneOf_Command) throws -> Subscribed {
-        try client.send(command)
-        let reply = try #require(try client.receive())
-        guard case .subscribed(let subscribed) = reply.reply else { throw UnexpectedReply(reply: reply) }
-        return subscribed
+        try client.subscribe(command)
     }
 
     private static func expectError(_ client: RawClient, _ command: ClientMessage.OneOf_Command, _ code: ErrorCode) throws {
         try client.send(command)
         let reply = try #require(try client.receive())
-        guard case .error(let error) = reply.reply else { throw UnexpectedReply(reply: reply) }
+        guard case .error(let error) = reply.reply else { throw RawClient.UnexpectedReply(reply: reply) }
         #expect(error.code == code)
     }
 
-    private static func stats(_ client: RawClient) throws -> Stats {
-        try client.send(.stats(StatsRequest()))
-        while true {
-            let reply = try #require(try client.receive())
-            if case .stats(let stats) = reply.reply { return stats }
-        }
-    }
-
-    struct UnexpectedReply: Error {
-        let reply: ServerMessage
-    }
+    private static func stats(_ client: RawClient) throws -> Stats { try client.stats() }
 }
 
 extension ClientMessage.OneOf_Command {
