@@ -183,6 +183,26 @@ final class DispatchHarness {
         message.command = .subscribe(subscribe)
         deliver(WireFormat.encode(message), from: consumer)
         _ = broker!.takeOutbox()
+        warmUp()
+    }
+
+    /// One cycle before any measurement, acked from the Deliver frame it produced: each session
+    /// numbers its deliveries from a random point, which the later cycles' acks count up from.
+    private func warmUp() {
+        deliver(publishFrame, from: publisher)
+        var ids: [UInt64] = []
+        for outbound in broker!.takeOutbox() where outbound.peerRoutingID == consumer {
+            let message = outbound.frame.withUnsafeBytes { try? WireFormat.decode(ServerMessage.self, from: $0) }
+            if case .deliver(let deliver)? = message?.reply { ids += deliver.deliveries.map(\.deliveryID) }
+        }
+        precondition(ids.count == events, "the warm-up cycle delivered \(ids.count) of \(events) events")
+        var settle = Settle()
+        settle.acks = ids
+        var message = ClientMessage()
+        message.command = .settle(settle)
+        deliver(WireFormat.encode(message), from: consumer)
+        _ = broker!.takeOutbox()
+        delivered = ids.max()!
     }
 
     func close() {
@@ -201,8 +221,8 @@ final class DispatchHarness {
         broker.endIteration()
     }
 
-    /// The consumer's Settle frame acking the next cycle's deliveries. Delivery ids count up from
-    /// 1 per peer, so the acks are known without decoding the Deliver frames.
+    /// The consumer's Settle frame acking the next cycle's deliveries. Delivery ids count up by
+    /// one from the warm-up's, so the acks are known without decoding the Deliver frames.
     func nextSettle() -> [UInt8] {
         var settle = Settle()
         settle.acks = Array(delivered + 1...delivered + UInt64(events))
