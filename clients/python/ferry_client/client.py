@@ -22,9 +22,10 @@ import zmq
 from .errors import (  # noqa: F401 - re-exported: they used to live here
     BrokerDead, BrokerError, BrokerRestarted, FerryError, ItemRejection, PublishRejected, RequestTimeout,
 )
-from .protocol import SIGNATURE, commands_pb2 as pb, encode, error_code_name, event_pb2
+from .protocol import commands_pb2 as pb, event_pb2
 from .publishing import Publication
 from .resume import ResumeMixin, _Voided
+from .transport import SETTLE_DELAY, TransportMixin
 
 log = logging.getLogger("ferry_client")
 
@@ -51,7 +52,7 @@ def _to_event(event: EventLike) -> event_pb2.Event:
     return make_event(**event)
 
 
-class FerryClient(ResumeMixin):
+class FerryClient(TransportMixin, ResumeMixin):
     """One Ferry session (one DEALER socket).
 
     >>> with FerryClient("tcp://127.0.0.1:7400", "my-app") as c:
@@ -65,10 +66,12 @@ class FerryClient(ResumeMixin):
     ``subscribe`` returned), drops the acks/nacks and buffered deliveries of the earlier run (ferryd
     redelivers those events: at-least-once; acking a delivery of an earlier run is a no-op), and
     ``publish`` resends what was not confirmed, with the same event ids (see
-    :mod:`ferry_client.resume`). While the broker is silent the client keeps heartbeating and
-    waiting; :class:`BrokerDead` is raised only after ``resume_timeout`` seconds of silence
-    (``None``: never), and the client stays usable after it. Delivery ids handed out after a
-    restart carry a resume counter in their top 16 bits: treat them as opaque.
+    :mod:`ferry_client.resume`). While the broker is silent the client waits (a few heartbeats
+    stay queued for it); :class:`BrokerDead` is raised only after ``resume_timeout`` seconds of
+    silence (``None``: never; at least 3 heartbeat intervals of the ``Welcome``), and the client
+    stays usable after it. A broker that comes back with the same ``broker_id`` may have kept the
+    session: the client checks, and resumes only if it ended it. Delivery ids handed out after a
+    resume carry a resume counter in their top 16 bits: treat them as opaque.
 
     With ``auto_resume=False``, or against a broker that sends no ``broker_id``, nothing is
     resumed: :class:`BrokerDead` is raised after ``peer_timeout_ms`` of silence, and
@@ -79,6 +82,7 @@ class FerryClient(ResumeMixin):
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT, client_name: str = "ferry-python", *,
                  hello: bool = True, context: Optional[zmq.Context] = None, linger_ms: int = 200,
                  auto_resume: bool = True, resume_timeout: Optional[float] = 60.0):
+        self._init_resume(auto_resume, resume_timeout)  # validates resume_timeout: before the socket exists
         self.endpoint = endpoint
         self.client_name = client_name
         self.welcome = pb.Welcome(**DEFAULT_WELCOME)
@@ -106,8 +110,8 @@ class FerryClient(ResumeMixin):
         self._nacks: List[pb.Nack] = []
         self._settle_since: Optional[float] = None
         self._last_send = time.monotonic()
+        self._last_beat = self._last_send  # last send, or heartbeat held back while the broker is silent
         self._last_recv: Optional[float] = None  # set on first send: silence counts from then
-        self._init_resume(auto_resume, resume_timeout)
         if hello:
             try:
                 self.hello()
@@ -134,14 +138,18 @@ class FerryClient(ResumeMixin):
         return self.welcome
 
     def close(self) -> None:
-        """Flush pending settlements, send ``Goodbye`` and close the socket. Idempotent."""
+        """Flush pending settlements, send ``Goodbye`` and close the socket. Idempotent. Never
+        waits: if the send queue to the broker is full (it has been away for long), what does not
+        fit is dropped (ferryd redelivers unsettled deliveries)."""
         if self.closed:
             return
         try:
-            self._flush(resume=False)
-            self._send(pb.ClientMessage(goodbye=pb.Goodbye()))
-        except zmq.ZMQError as error:  # pragma: no cover - socket already unusable
-            log.warning("ferry: goodbye not sent: %s", error)
+            for what, send in (("settlements", lambda: self._flush(resume=False, wait=0)),
+                               ("goodbye", lambda: self._send(pb.ClientMessage(goodbye=pb.Goodbye()), wait=0))):
+                try:
+                    send()
+                except (zmq.ZMQError, FerryError) as error:
+                    log.warning("ferry: %s not sent on closing: %s", what, error)
         finally:
             self.closed = True
             self._socket.close()
@@ -160,7 +168,8 @@ class FerryClient(ResumeMixin):
 
         Events (``Event`` messages or dicts for :func:`make_event`) are split into batches of at
         most ``batch_size`` (and ``max_batch``); up to ``window`` batches are in flight at once.
-        ``timeout`` bounds the wait for each batch's result (default ``peer_timeout``).
+        ``timeout`` bounds the wait for each batch's result (default ``peer_timeout``), and for
+        room in the send queue. ``window`` below 1 counts as 1.
         Raises :class:`PublishRejected` after all results are in if any item was rejected (or
         its whole batch failed with ``Error``); the exception carries the confirmed offsets.
         Resending rejected or timed-out events with the same ``id`` is safe (dedup).
@@ -191,8 +200,8 @@ class FerryClient(ResumeMixin):
         if retry is not None:
             command.retry.CopyFrom(retry if isinstance(retry, pb.RetryPolicy) else pb.RetryPolicy(**retry))
         while True:
-            epoch = self._epoch
-            request_id = self._send_command("subscribe", command)
+            request_id = self._send_command("subscribe", command, timeout)
+            epoch = self._epoch  # after the send: a resume it set off does not count
             self._subscribe_requests[request_id] = command
             try:
                 return self._wait_reply(request_id, "subscribed", timeout)
@@ -206,21 +215,21 @@ class FerryClient(ResumeMixin):
                 self._subscribe_requests.pop(request_id, None)
 
     def unsubscribe(self, subscription_id: int, timeout: Optional[float] = None) -> None:
-        """Remove one subscription; deliveries still arriving for it are discarded."""
-        ours = self._subscriptions.pop(subscription_id, None) is not None  # not renewed by a resume
+        """Remove one subscription (an id ``subscribe`` returned); deliveries still arriving for
+        it are discarded. An id that is not one of this client's raises :class:`BrokerError`
+        ``UNKNOWN_SUBSCRIPTION`` (as the broker would)."""
+        self._check_mute()  # a resume renews the subscriptions under new broker ids: resolve after it
+        if self._subscriptions.pop(subscription_id, None) is None:
+            raise BrokerError(pb.UNKNOWN_SUBSCRIPTION, f"subscription {subscription_id} is not one of this client's")
+        self._buffer = collections.deque(d for d in self._buffer if d.subscription_id != subscription_id)
         server = self._local_to_server.pop(subscription_id, None)
-        if ours:
-            self._buffer = collections.deque(d for d in self._buffer if d.subscription_id != subscription_id)
-            if server is None:
-                return  # not set up on the current broker run: its renewal, when answered, ends it
-            self._server_to_local.pop(server, None)
-            self._unsubscribed.add(server)
-        else:
-            server = subscription_id  # not one of ours: the broker answers UNKNOWN_SUBSCRIPTION
-        # After a restart the resume's Goodbye ended it on the broker, and it was not renewed.
-        self._request("unsubscribe", pb.Unsubscribe(subscription_id=server), "unsubscribed", timeout,
-                      on_restart="done")
+        if server is None:
+            return  # not set up on the current broker run: its renewal, when answered, ends it
+        self._server_to_local.pop(server, None)
         self._unsubscribed.add(server)
+        # If the broker restarts meanwhile, the resume's Goodbye ends it and it is not renewed.
+        self._request("unsubscribe", pb.Unsubscribe(subscription_id=server), "unsubscribed", timeout,
+                      on_restart="done", check_mute=False)
         self._buffer = collections.deque(d for d in self._buffer if d.subscription_id != subscription_id)
 
     def receive(self, timeout: Optional[float] = None) -> Optional[pb.Delivery]:
@@ -229,6 +238,9 @@ class FerryClient(ResumeMixin):
         settled with :meth:`ack` or :meth:`nack` before the group's ack timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         self._raise_resume_error()
+        if self._buffer:
+            self._tick()  # timers are due while a handler works through the buffer, too
+            self._raise_resume_error()
         while not self._buffer:
             self._step(deadline)
             self._raise_resume_error()
@@ -261,18 +273,20 @@ class FerryClient(ResumeMixin):
         self._settle_queued()
 
     def flush(self) -> None:
-        """Send queued acks and nacks now (one ``Settle``). Those of deliveries from an earlier
-        broker run are dropped: they would name other deliveries of the current run."""
+        """Send queued acks and nacks now (one ``Settle``). Those of deliveries from a session
+        the client has since resumed are dropped (ferryd redelivers those events). Raises
+        :class:`RequestTimeout` if the send queue stays full for ``peer_timeout`` (the broker is
+        not reading); the settlements then stay queued."""
         self._flush()
 
-    def _flush(self, resume: bool = True) -> None:
+    def _flush(self, resume: bool = True, wait: Optional[float] = None) -> None:
         if self._acks or self._nacks:
             if resume:
                 self._check_mute()  # first: the acks of an ended session must not reach the new one
             acks, nacks = self._current_settlements()
-            self._acks, self._nacks, self._settle_since = [], [], None
             if acks or nacks:
-                self._send(pb.ClientMessage(settle=pb.Settle(acks=acks, nacks=nacks)))
+                self._send(pb.ClientMessage(settle=pb.Settle(acks=acks, nacks=nacks)), wait)
+            self._acks, self._nacks, self._settle_since = [], [], None
 
     def poll(self, timeout: float = 0.0) -> None:
         """Process traffic (heartbeats, replies, deliveries into the buffer) for ``timeout`` s."""
@@ -309,8 +323,7 @@ class FerryClient(ResumeMixin):
 
     def send_raw(self, frames: Sequence[bytes]) -> None:
         """Send arbitrary frames (for protocol tests); replies to them land in the usual places."""
-        self._socket.send_multipart(list(frames))
-        self._note_sent()
+        self._send_frames(frames, None, "raw frames")
 
     def next_unsolicited_error(self, timeout: float) -> Optional[pb.ServerMessage]:
         """Wait up to ``timeout`` s for a ``ServerMessage`` carrying an ``Error`` that answers no
@@ -322,42 +335,13 @@ class FerryClient(ResumeMixin):
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _note_sent(self) -> None:
-        self._last_send = time.monotonic()
-        if self._last_recv is None:
-            self._last_recv = self._last_send
-
-    def _send(self, message: pb.ClientMessage) -> None:
-        if self.closed:
-            raise FerryError("client is closed")
-        self._socket.send_multipart(encode(message))
-        self._note_sent()
-
-    def _send_request(self, field: str, command) -> int:
-        """Send a command that has a reply; return its request id (not registered as pending)."""
-        request_id = self._next_request_id
-        self._next_request_id += 1
-        message = pb.ClientMessage(request_id=request_id)
-        getattr(message, field).CopyFrom(command)
-        self._send(message)
-        return request_id
-
-    def _send_command(self, field: str, command) -> int:
-        self._check_mute()  # resume first, so the command goes to the new session
-        request_id = self._send_request(field, command)
-        self._pending.add(request_id)
-        return request_id
-
-    def _forget(self, request_id: int) -> None:
-        self._pending.discard(request_id)
-        self._replies.pop(request_id, None)
-
-    def _request(self, field: str, command, expect: str, timeout: Optional[float], *, on_restart: str = "resend"):
+    def _request(self, field: str, command, expect: str, timeout: Optional[float], *, on_restart: str = "resend",
+                 check_mute: bool = True):
         """Send a command and wait for its reply. If the broker restarts before answering:
         ``resend`` it (read-only commands), treat it as ``done`` (returns ``None``), or ``fail``
         with :class:`RequestTimeout` (its outcome is unknown)."""
         while True:
-            request_id = self._send_command(field, command)
+            request_id = self._send_command(field, command, timeout, check_mute=check_mute)
             try:
                 return self._wait_reply(request_id, expect, timeout)
             except _Voided:
@@ -367,87 +351,6 @@ class FerryClient(ResumeMixin):
                     raise RequestTimeout(f"ferryd at {self.endpoint} restarted before answering {field} (request "
                                          f"{request_id}); it may or may not have taken effect") from None
                 log.debug("ferry: sending %s again after the broker restart", field)
-
-    def _wait_reply(self, request_id: int, expect: str, timeout: Optional[float]):
-        deadline = time.monotonic() + (self.peer_timeout if timeout is None else timeout)
-        try:
-            while request_id not in self._replies:
-                if request_id in self._voided:
-                    raise _Voided(request_id)
-                if time.monotonic() >= deadline:
-                    raise RequestTimeout(f"no reply to request {request_id} ({expect}) within the timeout")
-                self._step(deadline)
-        finally:
-            self._pending.discard(request_id)
-        reply = self._replies.pop(request_id)
-        kind = reply.WhichOneof("reply")
-        if kind == "error":
-            raise BrokerError(reply.error.code, reply.error.message, request_id)
-        if kind != expect:
-            raise FerryError(f"request {request_id}: expected {expect}, broker sent {kind}")
-        return getattr(reply, expect)
-
-    def _step(self, deadline: Optional[float]) -> None:
-        """Drain the socket and do housekeeping; if nothing was waiting, wait for traffic until
-        the next timer (heartbeat, settle flush, peer timeout, ``deadline``) is due."""
-        received = self._drain()
-        self._housekeeping()
-        if received:
-            return  # let the caller look at what arrived before blocking
-        now = time.monotonic()
-        wake = min(self._last_send + self.heartbeat_interval, deadline if deadline is not None else now + 1.0)
-        wake = min(wake, self._next_liveness_check() + 0.001)
-        if self._settle_since is not None:
-            wake = min(wake, self._settle_since + 0.005)
-        if self._socket.poll(max(0, int((wake - now) * 1000) + 1)):
-            self._drain()
-        self._housekeeping()
-
-    def _drain(self) -> int:
-        count = 0
-        while True:
-            try:
-                frames = self._socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return count
-            self._handle(frames)
-            count += 1
-
-    def _handle(self, frames: List[bytes]) -> None:
-        self._last_recv = time.monotonic()
-        if len(frames) != 2 or frames[0] != SIGNATURE:
-            log.warning("ferry: discarding message with %d frames, signature %r", len(frames), frames[0][:8])
-            return
-        message = pb.ServerMessage()
-        try:
-            message.ParseFromString(frames[1])
-        except Exception as error:  # google.protobuf.message.DecodeError
-            log.warning("ferry: discarding undecodable ServerMessage: %s", error)
-            return
-        kind = message.WhichOneof("reply")
-        if kind is None:
-            return  # a reply type newer than this client
-        self._after_receive(message, kind)  # broker restarts
-        request_id = message.request_id
-        if kind == "deliver":
-            self._accept(message.deliver.deliveries)
-        elif kind == "heartbeat":
-            self.heartbeats_received += 1
-        elif request_id in self._internal:
-            self._internal.pop(request_id)(message)
-        elif request_id in self._pending:
-            command = self._subscribe_requests.get(request_id)
-            if kind == "subscribed" and command is not None:
-                self._register(command, message.subscribed)
-            self._replies[request_id] = message
-        elif request_id in self._voided:
-            log.debug("ferry: dropping %s for request %d, sent before the session was resumed", kind, request_id)
-        elif kind == "error":
-            self.unsolicited_errors.append(message)
-            log.warning("ferry: broker error (request %d): %s %s", request_id,
-                        error_code_name(message.error.code), message.error.message)
-        else:
-            log.debug("ferry: dropping late %s for request %d", kind, request_id)
 
     def _register(self, command: pb.Subscribe, subscribed: pb.Subscribed) -> None:
         """A new subscription: give it the id the user will hold (the broker's, in its first run)."""
@@ -472,20 +375,12 @@ class FerryClient(ResumeMixin):
             self._tag(delivery)
             self._buffer.append(delivery)
 
-    def _housekeeping(self) -> None:
-        now = time.monotonic()
-        if self._settle_since is not None and now - self._settle_since >= 0.005:
-            self.flush()
-        if now - self._last_send >= self.heartbeat_interval:
-            self._check_mute()
-            if time.monotonic() - self._last_send >= self.heartbeat_interval:
-                self._send_heartbeat()
-        self._check_silence(now)
-        self._check_resume_hello(now)
-
     def _settle_queued(self) -> None:
+        now = time.monotonic()
         if self._settle_since is None:
-            self._settle_since = time.monotonic()
-        # Batch while more deliveries are buffered; flush once the caller has caught up.
-        if len(self._acks) + len(self._nacks) >= SETTLE_BATCH or not self._buffer:
+            self._settle_since = now
+        # Batch while more deliveries are buffered; flush once the caller has caught up, or
+        # after SETTLE_DELAY however full the buffer still is.
+        if (len(self._acks) + len(self._nacks) >= SETTLE_BATCH or not self._buffer
+                or now - self._settle_since >= SETTLE_DELAY):
             self.flush()

@@ -49,7 +49,10 @@ class PublishRejected(BrokerError):
 
 class RequestTimeout(FerryError):
     """No reply to a command within its timeout, or (with ``auto_resume``) the broker restarted
-    before answering a command that is not safe to send twice: its outcome is unknown.
+    before answering a command that is not safe to send twice: its outcome is unknown. Also raised
+    when a message could not even be queued: the send queue to the broker stayed full for the
+    timeout (``peer_timeout`` for acks and nacks, which then stay queued), i.e. the broker has not
+    been reading for long.
 
     Raised by ``publish``, ``offsets`` holds the offsets confirmed so far (``None`` for the
     events not confirmed; resending those with the same ids is safe). Otherwise ``offsets`` is
@@ -67,8 +70,9 @@ class BrokerDead(FerryError):
     Without ``auto_resume`` (or with a broker that sends no ``broker_id``) this is raised after
     ``peer_timeout_ms`` of silence and the session is void: close this client and create a new
     one (new routing id), then re-subscribe. With ``auto_resume`` it is raised after
-    ``resume_timeout`` seconds of silence, and the client stays usable: calling it again waits
-    for the broker once more and resumes the session if it comes back.
+    ``resume_timeout`` seconds of silence (at least 3 heartbeat intervals), and the client stays
+    usable: calling it again waits for the broker once more and resumes the session if it comes
+    back.
     """
 
 

@@ -20,27 +20,31 @@ class Publication:
     """Sends ``events`` in batches of ``batch_size``, ``window`` batches in flight, and collects
     their results; see :meth:`FerryClient.publish`.
 
-    When the client resumes after a broker restart (its epoch changes), the batches the earlier
-    run did not answer are void: their events go out again, with the same ids, in new batches.
-    Events answered ``SHUTTING_DOWN`` (a broker stopping gracefully) are *held* until then, when
-    the client resumes; no new batch is sent while some are held.
+    When the client resumes after a broker restart (its epoch changes), the batches sent before
+    the resume that were not answered are void: their events go out again, with the same ids, in
+    new batches. Events answered ``SHUTTING_DOWN`` (a broker stopping gracefully) are *held* until
+    then, when the client resumes; no new batch is sent while some are held.
     """
 
     def __init__(self, client: "FerryClient", events: List[event_pb2.Event], batch_size: int, window: int,
                  timeout: float):
         self.client, self.events, self.batch_size, self.window, self.timeout = (
-            client, events, batch_size, window, timeout)
+            client, events, batch_size, max(1, window), timeout)
         self.offsets: List[Optional[int]] = [None] * len(events)
         self.rejections: List[ItemRejection] = []
         self.unsent = collections.deque(range(len(events)))
-        # Publish request id -> {sequence: index in events} of its items not answered yet.
+        # Publish request id -> {sequence: index in events} of its items not answered yet, and
+        # the epoch (session) each was sent in.
         self.in_flight: "collections.OrderedDict[int, Dict[int, int]]" = collections.OrderedDict()
+        self.sent_in: Dict[int, int] = {}
         self.held: List[int] = []
         self.held_until: Optional[float] = None
         self.epoch = client._epoch
 
     def run(self) -> List[int]:
         client = self.client
+        client._check_mute()  # a resume it calls for happens before anything is sent, not between batches
+        self.epoch = client._epoch
         try:
             while True:
                 if client._epoch != self.epoch:
@@ -76,20 +80,28 @@ class Publication:
             item.event.CopyFrom(self.events[index])
             sequences[client._next_sequence] = index
             client._next_sequence += 1
-        self.in_flight[client._send_command("publish", batch)] = sequences
+        try:
+            request_id = client._send_command("publish", batch, self.timeout)
+        except RequestTimeout:  # the send queue stayed full: the broker is not reading
+            raise self._unconfirmed(f"took no Publish within {self.timeout:g} s (the send queue to it is full)") \
+                from None
+        self.in_flight[request_id] = sequences
+        self.sent_in[request_id] = client._epoch
 
     def _resend_after_resume(self) -> None:
-        """Queue again, first and in order, what the earlier broker run did not answer."""
+        """Queue again, first and in order, what was sent before the resume and not answered."""
         client = self.client
         self.epoch = client._epoch
         again: List[int] = []
         for request_id, sequences in list(self.in_flight.items()):
+            if self.sent_in.get(request_id) == client._epoch:
+                continue  # sent to the resumed session: its answer will come
+            del self.in_flight[request_id]
             if request_id in client._replies:
                 self._collect(request_id, sequences)  # answered before the restart: still valid
             else:
                 again.extend(sequences.values())
                 client._forget(request_id)
-        self.in_flight.clear()
         again.extend(self.held)
         self.held.clear()
         self.held_until = None

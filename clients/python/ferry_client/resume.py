@@ -15,13 +15,24 @@ delivery ids, pending requests. The client then resumes, as the Swift SDK does:
    requests are sent again, the others fail with :class:`RequestTimeout` (outcome unknown).
 
 Delivery ids handed out carry the epoch in their top 16 bits, so an ack of a delivery of an earlier
-run (e.g. one the handler was still working on) is recognised and dropped, never sent to the new
-run, where the same number names another delivery.
+session (e.g. one the handler was still working on) is recognised and dropped, never sent to the
+new one. (ferryd also numbers each session's deliveries from a random point, so such an ack would
+name no delivery there and be ignored.)
 
-The session is also resumed, with the same broker id, when ferryd comes back after being silent
-for longer than ``peer_timeout`` (it has probably declared this client dead and ended its session)
-and when this client itself sent nothing for longer than ``peer_timeout`` (a handler that ran too
-long without calling the client: ferryd has ended the session).
+When ferryd answers again with the *same* broker id after being silent for longer than
+``peer_timeout`` (e.g. it was stopped with SIGSTOP), it has kept the session if it read the
+heartbeats queued for it before its timers ran, and ended it otherwise (after a SIGSTOP both
+happen). Resuming a kept session would fail every delivery in flight as a counted attempt and drop
+the acks made meanwhile; not resuming an ended one would leave the client without subscriptions.
+So the client checks: it sends two heartbeats and listens for half a heartbeat interval. A broker
+that ended the session answers each heartbeat of what is now an unknown connection at once
+(section 10.3); one that kept it sends at most one heartbeat of its own in that time. Two or more:
+the session is resumed.
+
+The session is also resumed, with the same broker id, when this client itself sent nothing for
+longer than ``peer_timeout`` (a handler that ran too long without calling the client: ferryd has
+ended the session) and it has subscriptions to renew; without subscriptions nothing is lost (ferryd
+starts a new session on the next message).
 """
 from __future__ import annotations
 
@@ -38,10 +49,15 @@ from .protocol import commands_pb2 as pb, encode
 
 log = logging.getLogger("ferry_client")
 
-#: Delivery ids carry the client's epoch (broker runs seen) in their top 16 bits.
+#: Delivery ids carry the client's epoch (sessions resumed) in their top 16 bits.
 EPOCH_SHIFT = 48
 EPOCH_MASK = 0xFFFF
 DELIVERY_ID_MASK = (1 << EPOCH_SHIFT) - 1
+#: Heartbeats sent to check whether a broker that was silent kept the session (see above).
+PROBE_HEARTBEATS = 2
+#: ``resume_timeout`` is at least this many heartbeat intervals: a healthy broker may be silent
+#: for one interval between its heartbeats.
+MIN_RESUME_TIMEOUT_BEATS = 3
 
 
 class _Voided(Exception):
@@ -70,6 +86,8 @@ class ResumeMixin:
         self._resume_errors: collections.deque = collections.deque()
         self._silent_since: Optional[float] = None  # set once the broker is silent > peer_timeout
         self._dead_reported: Optional[float] = None  # when BrokerDead was last raised (auto_resume)
+        self._probe_due = False  # the broker answered again after a silence: did it keep the session?
+        self._probe_beats: Optional[int] = None  # heartbeats received while checking that
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -84,6 +102,14 @@ class ResumeMixin:
         """Restarts are handled: ``auto_resume`` and a broker that signals them (a broker id)."""
         return self.auto_resume and bool(self._broker_id)
 
+    @property
+    def effective_resume_timeout(self) -> Optional[float]:
+        """``resume_timeout``, but at least 3 heartbeat intervals of the ``Welcome``: between its
+        heartbeats a healthy broker is silent for up to one interval."""
+        if self.resume_timeout is None:
+            return None
+        return max(self.resume_timeout, MIN_RESUME_TIMEOUT_BEATS * self.heartbeat_interval)
+
     def _next_liveness_check(self) -> float:
         """When the broker's silence next matters: it counts as silent, or BrokerDead is due."""
         if self._last_recv is None:
@@ -91,8 +117,9 @@ class ResumeMixin:
         if not self._resumable:
             return self._last_recv + self.peer_timeout
         due = float("inf") if self._silent_since is not None else self._last_recv + self.peer_timeout
-        if self.resume_timeout is not None:
-            due = min(due, max(self._last_recv, self._dead_reported or 0.0) + self.resume_timeout)
+        resume_timeout = self.effective_resume_timeout
+        if resume_timeout is not None:
+            due = min(due, max(self._last_recv, self._dead_reported or 0.0) + resume_timeout)
         return due
 
     def _holds_for_restart(self, code: int) -> bool:
@@ -128,6 +155,8 @@ class ResumeMixin:
             silent_for = time.monotonic() - self._silent_since
             self._silent_since = None
             log.info("ferry: ferryd at %s is answering again after %.1f s", self.endpoint, silent_for)
+        if kind == "heartbeat" and self._probe_beats is not None:
+            self._probe_beats += 1
         if kind == "welcome" and message.request_id in self._internal:
             return  # the answer to the resume's Hello: the session was just set up again
         new_id = ""
@@ -144,9 +173,8 @@ class ResumeMixin:
                 raise BrokerRestarted(f"ferryd at {self.endpoint} restarted (broker id {old} -> {new_id}); "
                                       "this session's subscriptions and delivery ids are void")
             self._resume("ferryd restarted", f"broker id {old} -> {new_id}")
-        elif silent_for is not None:
-            self._resume(f"ferryd was silent for {silent_for:.1f} s and has probably ended this session",
-                         f"broker id {self._broker_id}")
+        elif silent_for is not None and self._resumable and self._subscriptions:
+            self._probe_due = True  # same broker run: check that it kept the session (housekeeping)
 
     def _check_silence(self, now: float) -> None:
         """Raise :class:`BrokerDead` after too long a silence; note when the broker falls silent."""
@@ -157,23 +185,26 @@ class ResumeMixin:
             if silence > self.peer_timeout:
                 raise BrokerDead(f"nothing received from {self.endpoint} for {silence:.1f} s")
             return
+        resume_timeout = self.effective_resume_timeout
         if silence > self.peer_timeout and self._silent_since is None:
             self._silent_since = self._last_recv
             log.warning("ferry: ferryd at %s silent for %.1f s; waiting for it to come back (auto_resume%s)",
                         self.endpoint, silence,
-                        "" if self.resume_timeout is None else f", BrokerDead after {self.resume_timeout:g} s")
+                        "" if resume_timeout is None else f", BrokerDead after {resume_timeout:g} s")
         since = max(self._last_recv, self._dead_reported or 0.0)
-        if self.resume_timeout is not None and now - since > self.resume_timeout:
+        if resume_timeout is not None and now - since > resume_timeout:
             self._dead_reported = now  # raised once per resume_timeout: the client stays usable
             raise BrokerDead(f"nothing received from {self.endpoint} for {silence:.1f} s; the session is "
                              "resumed if ferryd comes back while the client is in use")
 
     def _check_mute(self) -> None:
-        """Resume if this client sent nothing for longer than the broker's peer timeout: ferryd
-        has then declared it dead and ended its session (its subscriptions are gone)."""
-        if not self._resumable or self._silent_since is not None or self._last_recv is None:
+        """Resume if this client sent nothing for longer than the broker's peer timeout (it was
+        not running: heartbeats held back for a silent broker do not count) and has subscriptions:
+        ferryd has then declared it dead and ended its session. Without subscriptions nothing is
+        lost: ferryd starts a new session on the next message."""
+        if not self._resumable or self._last_recv is None or not self._subscriptions:
             return
-        mute = time.monotonic() - self._last_send
+        mute = time.monotonic() - self._last_beat
         if mute > self.peer_timeout:
             self._resume(f"this client sent nothing for {mute:.1f} s, so ferryd has ended its session",
                          f"peer timeout {self.peer_timeout:g} s")
@@ -184,9 +215,47 @@ class ResumeMixin:
                 and now - self._resume_started > self.peer_timeout):
             self._resume("ferryd did not answer the Hello sent on resuming", f"within {self.peer_timeout:g} s")
 
-    def _send_heartbeat(self) -> None:
-        """A Heartbeat, not blocking: while the broker is away they queue in the DEALER (and make a
-        restarted broker answer at once with its new id); if that queue is full, skip one."""
+    def _check_session_kept(self) -> None:
+        """After a silence, the broker answered again with the same id: did it keep the session?
+        Send two heartbeats and listen for half a heartbeat interval (blocking, once): if it
+        answers both, it treats this client as a new connection, so it ended the session while
+        silent (its timers ran before it read the queued heartbeats): resume."""
+        if not self._probe_due:
+            return
+        self._probe_due = False
+        if not self._subscriptions or not self._resumable:
+            return
+        epoch, deadline = self._epoch, time.monotonic() + self.heartbeat_interval / 2
+        self._probe_beats = 0
+        try:
+            for _ in range(PROBE_HEARTBEATS):
+                self._send_heartbeat(time.monotonic(), probe=True)
+            while self._epoch == epoch and self._probe_beats < PROBE_HEARTBEATS:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                if self._socket.poll(max(1, int(remaining * 1000))):
+                    self._drain()
+            answered = self._probe_beats
+        finally:
+            self._probe_beats = None
+        if self._epoch != epoch:
+            return  # resumed meanwhile (a restart after all)
+        if answered >= PROBE_HEARTBEATS:
+            self._resume("ferryd ended this session while it was silent (it answers this client's heartbeats "
+                         "as a new connection's)", f"broker id {self._broker_id}")
+        else:
+            log.info("ferry: ferryd at %s kept this session (broker id %s)", self.endpoint, self._broker_id)
+
+    def _send_heartbeat(self, now: float, probe: bool = False) -> None:
+        """A Heartbeat, never blocking: while the broker is away a few queue in the DEALER (they
+        make a restarted broker answer at once with its new id). Once it has been silent for
+        ``peer_timeout``, one more per ``peer_timeout`` at most, so that a long outage does not
+        fill the send queue; if that queue is full, skip one."""
+        self._last_beat = now
+        silent = self._last_recv is not None and now - self._last_recv > self.peer_timeout
+        if silent and not probe and now - self._last_send < self.peer_timeout:
+            return
         try:
             self._socket.send_multipart(encode(pb.ClientMessage(heartbeat=pb.Heartbeat())), zmq.NOBLOCK)
         except zmq.Again:
@@ -199,8 +268,8 @@ class ResumeMixin:
     def _resume(self, reason: str, detail: str) -> None:
         """Void the earlier session and set up a new one on the broker run now answering."""
         now = time.monotonic()
-        self._last_send = now
-        self._last_recv = now  # silence counts anew for the new session (the broker just talked)
+        self._last_send = self._last_beat = now
+        self._last_recv = now  # silence counts anew for the new session
         self._epoch = (self._epoch + 1) & EPOCH_MASK
         self.resumes += 1
         dropped = len(self._acks) + len(self._nacks)
@@ -210,11 +279,13 @@ class ResumeMixin:
         self._server_to_local.clear()
         self._local_to_server.clear()
         self._unsubscribed.clear()
-        # Replies to these may never come (or come from a session the Goodbye below ends).
-        self._voided = set(self._pending)
+        # Replies to these may never come (or come from a session the Goodbye below ends); those
+        # already received stand.
+        self._voided |= self._pending - self._replies.keys()
         self._pending.clear()
         self._internal.clear()
         self._silent_since = None
+        self._probe_due = False
         log.warning("ferry: %s; resubscribing %d subscription(s) and resending unconfirmed events (%s; "
                     "endpoint %s; %d buffered deliveries discarded and %d settlements dropped: ferryd "
                     "redelivers those events)", reason, len(self._subscriptions), detail, self.endpoint, discarded,

@@ -7,6 +7,7 @@ Environment:
 import os
 import pathlib
 import sys
+import threading
 import time
 import uuid
 
@@ -58,3 +59,29 @@ def wait_group_settled(c, group: str, timeout: float = 3.0, caught_up: bool = Fa
     stats = wait_until(settled, timeout, 0.05)
     assert stats, f"group {group} still has in-flight or undelivered events: {group_stats(c, group)}"
     return stats
+
+
+class Background(threading.Thread):
+    """Runs ``target`` in a daemon thread; :meth:`result` joins it and re-raises what it raised
+    (``pytest.fail`` included), so that a failure there fails the test instead of vanishing."""
+
+    def __init__(self, target, *args):
+        super().__init__(daemon=True)
+        self._call, self._args = target, args
+        self._error = None
+        self._value = None
+
+    def run(self):
+        try:
+            self._value = self._call(*self._args)
+        except BaseException as error:  # noqa: B036 - handed to the test thread
+            self._error = error
+
+    def result(self, timeout: float):
+        """Wait up to ``timeout`` s; fail if it is still running; re-raise its exception."""
+        self.join(timeout)
+        if self.is_alive():
+            pytest.fail(f"background call {self._call!r} still running after {timeout} s")
+        if self._error is not None:
+            raise self._error
+        return self._value
