@@ -17,6 +17,7 @@ extension Broker {
     /// Cheap to call every loop iteration; the periodic parts run every 50 ms.
     public func housekeep() {
         now = Clock.nanoseconds()
+        forgiveStall()
         guard now &- lastHousekeeping >= 50_000_000 else { return }
         lastHousekeeping = now
         expireDeliveries()
@@ -27,6 +28,24 @@ extension Broker {
         metrics.inFlight.record(inFlightCount)
         metrics.storedBytes.record(store.storedBytes)
     }
+
+    /// The loop wakes at least every 100 ms; a longer gap means ferryd itself was not running
+    /// (stopped, swapped out, its VM paused). Peers' messages from that time may still sit in
+    /// ZeroMQ's queues, unread, so the gap does not count as their silence: otherwise every
+    /// session would be ended on the first pass after the stall, before its heartbeats are read.
+    private func forgiveStall() {
+        defer { lastLoopIteration = now }
+        let gap = now &- lastLoopIteration
+        guard lastLoopIteration != 0, gap > Self.stallNanoseconds else { return }
+        for peer in peers.values { peer.lastSeen = min(now, peer.lastSeen &+ gap) }
+        metrics.loopStalls.increment()
+        logger.warning(
+            "the broker loop did not run for a while; peers' silence during it is not held against them",
+            metadata: ["milliseconds": "\(gap / 1_000_000)"])
+    }
+
+    /// A gap between loop iterations this long is a stall of ferryd (the poll timeout is 100 ms).
+    static let stallNanoseconds: UInt64 = 250_000_000
 
     private func expireDeliveries() {
         for peer in peers.values {

@@ -36,6 +36,8 @@ public final class Broker {
     /// Set once shutdown began: no new publishes, no new deliveries.
     public internal(set) var isShuttingDown = false
     var lastHousekeeping: UInt64 = 0
+    /// When ``housekeep()`` last ran (every loop iteration), to notice the loop itself stalled.
+    var lastLoopIteration: UInt64 = 0
     var lastRetention: UInt64 = 0
     var lastStateSave: UInt64 = 0
     /// Unique per run; lets clients notice a restart.

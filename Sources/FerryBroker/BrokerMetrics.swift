@@ -14,6 +14,8 @@ struct BrokerMetrics {
     let ephemeralDropped = Counter(label: "ferry_ephemeral_dropped_total")
     let unknownSettles = Counter(label: "ferry_settle_unknown_total")
     let peersExpired = Counter(label: "ferry_peers_expired_total")
+    /// Times the broker loop itself did not run for over 250 ms (see `housekeep`).
+    let loopStalls = Counter(label: "ferry_loop_stalls_total")
     let sendDropped = Counter(label: "ferry_send_dropped_total")
     let retentionDropped = Counter(label: "ferry_retention_dropped_unconsumed_total")
     let stateSaveFailures = Counter(label: "ferry_group_state_save_failures_total")

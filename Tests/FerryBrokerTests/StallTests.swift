@@ -1,0 +1,51 @@
+import FerryProtocol
+import FerryTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// ferryd stopped for longer than the peer timeout (SIGSTOP, a paused VM) while its clients
+/// kept talking. Synchronous helpers: the raw sockets are confined to one thread.
+@Suite("A stalled ferryd does not hold its own stall against its peers", .serialized, .timeLimit(.minutes(1)))
+struct StallTests {
+    @Test("sessions whose heartbeats queued up while ferryd was stopped survive SIGCONT")
+    func stallIsForgiven() async throws {
+        let ferryd = try await Ferryd(["--peer-timeout-ms", "1000", "--heartbeat-ms", "200"])
+        try Self.stall(ferryd, rounds: 3)
+    }
+
+    private static func stall(_ ferryd: Ferryd, rounds: Int) throws {
+        let client = try RawClient(endpoint: ferryd.endpoint)
+        var subscribe = Subscribe()
+        subscribe.group = "mailer"
+        subscribe.patterns = ["orders.>"]
+        _ = try client.subscribe(.subscribe(subscribe))
+        for _ in 0..<rounds {
+            // Stopped for 1.5 peer timeouts while the client heartbeats as it should. The stall's
+            // length is the scenario, not a wait for readiness.
+            ferryd.process.send(SIGSTOP)
+            for _ in 0..<15 {
+                try client.send(.heartbeat(Heartbeat()), requestID: 0)
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            ferryd.process.send(SIGCONT)
+            try client.send(.heartbeat(Heartbeat()), requestID: 0)
+            let stats = try client.stats()
+            #expect(stats.groups.first { $0.name == "mailer" }?.members == 1, "the session was ended during the stall")
+        }
+        let text = try client.stats().prometheusText
+        #expect(Self.counter("ferry_peers_expired_total", in: text) ?? 0 == 0, "\(text)")
+        #expect(Self.counter("ferry_loop_stalls_total", in: text) == Double(rounds), "\(text)")
+    }
+
+    /// The value of an unlabelled Prometheus counter, nil when it is not exported (never counted).
+    private static func counter(_ name: String, in text: String) -> Double? {
+        text.split(separator: "\n").lazy.compactMap { line -> Double? in
+            let parts = line.split(separator: " ")
+            return parts.count == 2 && parts[0] == name ? Double(parts[1]) : nil
+        }.first
+    }
+}
