@@ -44,10 +44,13 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import zmq
 
-from .errors import BrokerDead, BrokerError, BrokerRestarted
+from .errors import BrokerDead, BrokerError, BrokerRestarted, RequestTimeout
 from .protocol import commands_pb2 as pb, encode
 
 log = logging.getLogger("ferry_client")
+
+#: ``_resume_hello`` while a resume could not send its messages (it is then run again).
+RESUME_NOT_SENT = -1
 
 #: Delivery ids carry the client's epoch (sessions resumed) in their top 16 bits.
 EPOCH_SHIFT = 48
@@ -292,13 +295,22 @@ class ResumeMixin:
                     dropped)
         # Goodbye first: whatever this broker run holds for our routing id (a Subscribe queued in
         # the DEALER while it was down, an earlier resume) ends now and is redelivered at once.
-        self._send(pb.ClientMessage(goodbye=pb.Goodbye()))
-        self._resume_hello = self._send_request("hello", pb.Hello(client_name=self.client_name))
+        # Sent without waiting: a send queue still full from the outage must not leave the
+        # resume half done. If it is, the resume runs again once the Hello is overdue.
         self._resume_started = now
-        self._internal[self._resume_hello] = self._on_resume_welcome
-        for local, command in sorted(self._subscriptions.items()):
-            request_id = self._send_request("subscribe", command)
-            self._internal[request_id] = functools.partial(self._on_resubscribed, local)
+        self._resume_hello = RESUME_NOT_SENT
+        try:
+            self._send(pb.ClientMessage(goodbye=pb.Goodbye()), wait=0)
+            self._resume_hello = self._send_request("hello", pb.Hello(client_name=self.client_name), wait=0)
+            self._internal[self._resume_hello] = self._on_resume_welcome
+            for local, command in sorted(self._subscriptions.items()):
+                request_id = self._send_request("subscribe", command, wait=0)
+                self._internal[request_id] = functools.partial(self._on_resubscribed, local)
+        except RequestTimeout:
+            self._resume_hello = RESUME_NOT_SENT
+            self._internal.clear()  # a Welcome to this partial resume must not count as done
+            log.warning("ferry: the send queue to %s is full; resuming again in %g s", self.endpoint,
+                        self.peer_timeout)
 
     def _on_resume_welcome(self, message: pb.ServerMessage) -> None:
         self._resume_hello = None

@@ -134,7 +134,10 @@ class TransportMixin:
     def _housekeeping(self) -> None:
         now = time.monotonic()
         if self._settle_since is not None and now - self._settle_since >= SETTLE_DELAY:
-            self.flush()
+            try:
+                self._flush(wait=0)  # a full send queue keeps them queued; the silence checks still run
+            except RequestTimeout:
+                pass
         if now - self._last_beat >= self.heartbeat_interval:
             self._check_mute()
             now = time.monotonic()
