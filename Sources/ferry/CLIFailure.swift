@@ -26,10 +26,16 @@ struct CLIFailure: Error {
         self.message = message
     }
 
+    /// Whether ferryd did not answer (timeout, transport, closed) rather than reject: what was
+    /// sent may or may not have been applied.
+    static func isUnanswered(_ error: FerryError) -> Bool {
+        [FerryError.Code.timeout, .transport, .closed].contains(error.code)
+    }
+
     /// Classifies an SDK error: unreachable, not found, or rejected.
     init(_ error: FerryError, broker: String, timeout: Double) {
         switch error.code {
-        case .timeout, .transport, .closed:
+        case _ where Self.isUnanswered(error):
             let seconds = timeout == timeout.rounded() ? "\(Int(timeout))" : "\(timeout)"
             self.init(
                 ExitCodes.unavailable,

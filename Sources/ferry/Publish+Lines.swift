@@ -21,7 +21,7 @@ extension PublishCommand {
             case .failure(let error):
                 value["error"] = ["code": error.code.name, "message": error.message]
                 table.add(["\(line)", event.topic, "-", event.id])
-                if Self.isUnconfirmed(error) { unconfirmed.append((line, error)) } else { rejected.append((line, error)) }
+                if CLIFailure.isUnanswered(error) { unconfirmed.append((line, error)) } else { rejected.append((line, error)) }
             }
             values.append(value)
         }
@@ -37,10 +37,5 @@ extension PublishCommand {
         if !rejected.isEmpty {
             throw CLIFailure(ExitCodes.rejected, "\(rejected.count) of \(events.count) events were rejected").report()
         }
-    }
-
-    /// Whether the event may or may not be stored: the broker did not answer, not a rejection.
-    private static func isUnconfirmed(_ error: FerryError) -> Bool {
-        [FerryError.Code.timeout, .transport, .closed].contains(error.code)
     }
 }

@@ -196,11 +196,7 @@ final class DispatchHarness {
             if case .deliver(let deliver)? = message?.reply { ids += deliver.deliveries.map(\.deliveryID) }
         }
         precondition(ids.count == events, "the warm-up cycle delivered \(ids.count) of \(events) events")
-        var settle = Settle()
-        settle.acks = ids
-        var message = ClientMessage()
-        message.command = .settle(settle)
-        deliver(WireFormat.encode(message), from: consumer)
+        deliver(Self.settleFrame(acks: ids), from: consumer)
         _ = broker!.takeOutbox()
         delivered = ids.max()!
     }
@@ -224,9 +220,13 @@ final class DispatchHarness {
     /// The consumer's Settle frame acking the next cycle's deliveries. Delivery ids count up by
     /// one from the warm-up's, so the acks are known without decoding the Deliver frames.
     func nextSettle() -> [UInt8] {
+        defer { delivered += UInt64(events) }
+        return Self.settleFrame(acks: Array(delivered + 1...delivered + UInt64(events)))
+    }
+
+    private static func settleFrame(acks: [UInt64]) -> [UInt8] {
         var settle = Settle()
-        settle.acks = Array(delivered + 1...delivered + UInt64(events))
-        delivered += UInt64(events)
+        settle.acks = acks
         var message = ClientMessage()
         message.command = .settle(settle)
         return WireFormat.encode(message)
