@@ -1,7 +1,8 @@
 import Foundation
 
 /// The durable ``EventStore``: a segmented, CRC-checked log per topic under
-/// `<directory>/topics/<topic>/`, and group state in `<directory>/groups.sqlite`.
+/// `<directory>/topics/<topic>/`, and group state in `<directory>/groups.sqlite` (cursor moves
+/// between its saves in `<directory>/cursors.journal`).
 ///
 /// Appends are written at once and synced by a ``Syncer`` thread per each topic's fsync
 /// policy; ``durableEnd(topic:)`` says how far a topic is durable, and the broker confirms
@@ -45,7 +46,8 @@ public final class DurableEventStore: EventStore {
             throw StorageError(.io, "the data directory \(root.path) is not writable")
         }
         database = try GroupStateDatabase(path: root.appendingPathComponent("groups.sqlite").path)
-        stateWriter = StateWriter(database: database)
+        stateWriter = try StateWriter(database: database, journalPath: root.appendingPathComponent("cursors.journal").path)
+        if let problem = stateWriter.journalProblem { recovery.problems.append(problem) }
         preallocator = Preallocator(configuration: configuration.runway)
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: topicsDirectory.path)) ?? []).sorted()
         for name in names {

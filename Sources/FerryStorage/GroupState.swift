@@ -99,6 +99,9 @@ public struct GroupStateChanges: Sendable {
     public init() {}
 
     public var isEmpty: Bool { groups.isEmpty && cursors.isEmpty && retriesAdded.isEmpty && retriesRemoved.isEmpty }
+
+    /// Whether only cursors changed (the common save under load: acks moving them).
+    var changesOnlyCursors: Bool { groups.isEmpty && retriesAdded.isEmpty && retriesRemoved.isEmpty }
 }
 
 /// Everything a restarted broker needs to resume its groups.

@@ -30,6 +30,7 @@ final class GroupStateDatabase: Sendable {
                         CREATE TABLE IF NOT EXISTS dead_letters(grp TEXT NOT NULL, id INTEGER NOT NULL, topic TEXT NOT NULL,
                             offset INTEGER NOT NULL, cause INTEGER NOT NULL, attempts INTEGER NOT NULL, last_error TEXT NOT NULL,
                             at_us INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY(grp, id));
+                        CREATE TABLE IF NOT EXISTS cursor_journal(id INTEGER PRIMARY KEY CHECK (id = 1), folded_through INTEGER NOT NULL);
                         """)
             }
         } catch {
@@ -47,11 +48,16 @@ final class GroupStateDatabase: Sendable {
         return StorageError(.io, "\(operation): \(error)")
     }
 
-    /// Saves several change sets, in order, in one transaction.
-    func save(_ batch: [GroupStateChanges]) throws(StorageError) {
+    /// Saves several change sets, in order, in one transaction; with `journalSequence`, also
+    /// records that the ``CursorJournal``'s records up to that sequence are folded in.
+    func save(_ batch: [GroupStateChanges], journalSequence: UInt64? = nil) throws(StorageError) {
         do {
             try pool.write { db in
                 for changes in batch { try Self.apply(changes, to: db) }
+                if let journalSequence {
+                    try db.cachedStatement(sql: "INSERT OR REPLACE INTO cursor_journal(id, folded_through) VALUES (1, ?)").execute(
+                        arguments: [Int64(bitPattern: journalSequence)])
+                }
             }
         } catch {
             throw Self.storageError(error, "saving group state")
@@ -83,6 +89,16 @@ final class GroupStateDatabase: Sendable {
                     retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor, Int64(retry.attempt),
                     retry.dueMicros, retry.lastError, retry.key,
                 ])
+        }
+    }
+
+    /// The sequence of the last ``CursorJournal`` record folded into the database (0: none).
+    func foldedJournalSequence() throws(StorageError) -> UInt64 {
+        do {
+            let sequence = try pool.read { db in try Int64.fetchOne(db, sql: "SELECT folded_through FROM cursor_journal WHERE id = 1") }
+            return UInt64(bitPattern: sequence ?? 0)
+        } catch {
+            throw Self.storageError(error, "reading the cursor journal's position")
         }
     }
 

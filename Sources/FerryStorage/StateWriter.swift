@@ -9,6 +9,11 @@ import Synchronization
 /// Saves group state on its own thread, so a SQLite write (and the occasional WAL checkpoint)
 /// never stalls the broker loop. Saves are applied in order; a failed one is retried with the
 /// next, and its error is reported to the next caller.
+///
+/// Saves that move only cursors go to a ``CursorJournal`` (one small append) rather than to
+/// SQLite; the journal is folded into the database when it grows past ``foldBytes``, before
+/// any save that changes more than cursors, on ``flush()`` and on ``stop()``. A killed ferryd's
+/// journal is folded in when the store opens again.
 final class StateWriter: Sendable {
     private enum Work: Sendable {
         case save(GroupStateChanges)
@@ -16,14 +21,36 @@ final class StateWriter: Sendable {
         case stop
     }
 
+    /// Journal size at which it is folded into the database.
+    static let foldBytes = 1 << 20
+
     private let database: GroupStateDatabase
     private let queue = WakeupQueue<Work>()
     private let lastError = Mutex<StorageError?>(nil)
     private let stopped = DispatchSemaphore(value: 0)
+    /// What opening found in the journal a previous run left (a torn or corrupt record).
+    let journalProblem: String?
 
-    init(database: GroupStateDatabase) {
+    /// Opens the cursor journal at `journalPath`, folds in whatever a previous run left in it,
+    /// and starts the thread.
+    init(database: GroupStateDatabase, journalPath: String) throws(StorageError) {
         self.database = database
-        DedicatedThread.start(name: "ferry-state") { [self] in run() }
+        var journal = try CursorJournal(path: journalPath)
+        do {
+            let folded = try database.foldedJournalSequence()
+            let contents = try journal.read()
+            journalProblem = contents.problem
+            let unfolded = contents.records.filter { $0.sequence > folded }
+            if let last = unfolded.last {
+                try database.save(unfolded.map(Self.changes(of:)), journalSequence: last.sequence)
+            }
+            try journal.removeAll()
+            let sequence = max(folded, contents.records.last?.sequence ?? 0)
+            DedicatedThread.start(name: "ferry-state") { [self, journal] in run(journal: journal, sequence: sequence) }
+        } catch {
+            journal.close()
+            throw error
+        }
     }
 
     /// Queues a save; throws the error of an earlier save that failed (it is being retried).
@@ -32,7 +59,7 @@ final class StateWriter: Sendable {
         if let error = lastError.withLock({ $0 }) { throw error }
     }
 
-    /// Returns once everything queued so far is saved (or has failed).
+    /// Returns once everything queued so far is saved in the database (or has failed).
     func flush() {
         let done = DispatchSemaphore(value: 0)
         queue.push(.barrier(done))
@@ -44,7 +71,11 @@ final class StateWriter: Sendable {
         stopped.wait()
     }
 
-    private func run() {
+    private func run(journal: CursorJournal, sequence: UInt64) {
+        var journal = journal
+        var sequence = sequence
+        /// The latest state of each cursor the journal holds and the database does not.
+        var journaled: [CursorKey: CursorState] = [:]
         var descriptor = pollfd(fd: queue.fileDescriptor, events: Int16(POLLIN), revents: 0)
         var failed: [GroupStateChanges] = []
         var running = true
@@ -59,9 +90,25 @@ final class StateWriter: Sendable {
                 case .stop: running = false
                 }
             }
-            if !batch.isEmpty {
+            let mustFold =
+                !barriers.isEmpty || !running || journal.damaged || journal.size >= Self.foldBytes
+                || batch.contains { !$0.changesOnlyCursors }
+            if !batch.isEmpty || (mustFold && !journaled.isEmpty) {
                 do {
-                    try database.save(batch)
+                    if mustFold {
+                        var all: [GroupStateChanges] = []
+                        if !journaled.isEmpty { all.append(Self.changes(of: Array(journaled.values))) }
+                        try database.save(all + batch, journalSequence: sequence)
+                        journaled.removeAll()
+                        // Should this fail, the records are at or below the folded sequence and
+                        // are skipped when the store opens.
+                        try? journal.removeAll()
+                    } else {
+                        let cursors = Self.latestCursors(in: batch)
+                        try journal.append(CursorJournal.Record(sequence: sequence + 1, cursors: cursors))
+                        sequence += 1
+                        for cursor in cursors { journaled[CursorKey(cursor)] = cursor }
+                    }
                     failed = []
                     lastError.withLock { $0 = nil }
                 } catch {
@@ -71,6 +118,43 @@ final class StateWriter: Sendable {
             }
             for barrier in barriers { barrier.signal() }
         }
+        journal.close()
         stopped.signal()
+    }
+
+    /// The last state of each cursor the batch changes, in the order first changed.
+    private static func latestCursors(in batch: [GroupStateChanges]) -> [CursorState] {
+        var cursors: [CursorState] = []
+        var index: [CursorKey: Int] = [:]
+        for changes in batch {
+            for cursor in changes.cursors {
+                if let position = index[CursorKey(cursor)] {
+                    cursors[position] = cursor
+                } else {
+                    index[CursorKey(cursor)] = cursors.count
+                    cursors.append(cursor)
+                }
+            }
+        }
+        return cursors
+    }
+
+    private static func changes(of record: CursorJournal.Record) -> GroupStateChanges { changes(of: record.cursors) }
+
+    private static func changes(of cursors: [CursorState]) -> GroupStateChanges {
+        var changes = GroupStateChanges()
+        changes.cursors = cursors
+        return changes
+    }
+}
+
+/// Names a cursor: a group's position in one topic.
+private struct CursorKey: Hashable {
+    let group: String
+    let topic: String
+
+    init(_ cursor: CursorState) {
+        group = cursor.group
+        topic = cursor.topic
     }
 }
