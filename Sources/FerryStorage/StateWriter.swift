@@ -28,7 +28,8 @@ final class StateWriter: Sendable {
     private let queue = WakeupQueue<Work>()
     private let lastError = Mutex<StorageError?>(nil)
     private let stopped = DispatchSemaphore(value: 0)
-    /// What opening found in the journal a previous run left (a torn or corrupt record).
+    /// What opening found in the journal a previous run left: a torn or corrupt record, or a
+    /// fold into the database that failed (the journal is then kept and folded later).
     let journalProblem: String?
 
     /// Opens the cursor journal at `journalPath`, folds in whatever a previous run left in it,
@@ -36,20 +37,36 @@ final class StateWriter: Sendable {
     init(database: GroupStateDatabase, journalPath: String) throws(StorageError) {
         self.database = database
         var journal = try CursorJournal(path: journalPath)
+        let folded: UInt64
+        let contents: CursorJournal.Contents
         do {
-            let folded = try database.foldedJournalSequence()
-            let contents = try journal.read()
-            journalProblem = contents.problem
-            let unfolded = contents.records.filter { $0.sequence > folded }
-            if let last = unfolded.last {
-                try database.save(unfolded.map(Self.changes(of:)), journalSequence: last.sequence)
-            }
-            try journal.removeAll()
-            let sequence = max(folded, contents.records.last?.sequence ?? 0)
-            DedicatedThread.start(name: "ferry-state") { [self, journal] in run(journal: journal, sequence: sequence) }
+            folded = try database.foldedJournalSequence()
+            contents = try journal.read()
         } catch {
             journal.close()
             throw error
+        }
+        var problem = contents.problem
+        let unfolded = contents.records.filter { $0.sequence > folded }
+        // Cursors left in the journal for the thread to fold later, should folding now fail
+        // (a full disk): the store still opens, and they reach the database once it can.
+        var pending: [CursorState] = []
+        if let last = unfolded.last {
+            do {
+                try database.save(unfolded.map(Self.changes(of:)), journalSequence: last.sequence)
+                try? journal.removeAll()
+            } catch {
+                pending = Self.latestCursors(in: unfolded.map(Self.changes(of:)))
+                problem = [problem, "folding \(journalPath) into the database failed (\(error)); it is kept and retried"]
+                    .compactMap { $0 }.joined(separator: "; ")
+            }
+        } else {
+            try? journal.removeAll()
+        }
+        journalProblem = problem
+        let sequence = max(folded, contents.records.last?.sequence ?? 0)
+        DedicatedThread.start(name: "ferry-state") { [self, journal, pending] in
+            run(journal: journal, sequence: sequence, pending: pending)
         }
     }
 
@@ -71,16 +88,19 @@ final class StateWriter: Sendable {
         stopped.wait()
     }
 
-    private func run(journal: CursorJournal, sequence: UInt64) {
+    private func run(journal: CursorJournal, sequence: UInt64, pending: [CursorState]) {
         var journal = journal
         var sequence = sequence
         /// The latest state of each cursor the journal holds and the database does not.
         var journaled: [CursorKey: CursorState] = [:]
+        for cursor in pending { journaled[CursorKey(cursor)] = cursor }
+        /// A fold failed: retry it (every second) even if no save comes.
+        var foldFailed = !pending.isEmpty
         var descriptor = pollfd(fd: queue.fileDescriptor, events: Int16(POLLIN), revents: 0)
         var failed: [GroupStateChanges] = []
         var running = true
         while running {
-            _ = poll(&descriptor, 1, failed.isEmpty ? -1 : 1000)
+            _ = poll(&descriptor, 1, failed.isEmpty && !foldFailed ? -1 : 1000)
             var batch = failed
             var barriers: [DispatchSemaphore] = []
             for work in queue.drain() {
@@ -91,7 +111,7 @@ final class StateWriter: Sendable {
                 }
             }
             let mustFold =
-                !barriers.isEmpty || !running || journal.damaged || journal.size >= Self.foldBytes
+                foldFailed || !barriers.isEmpty || !running || journal.damaged || journal.size >= Self.foldBytes
                 || batch.contains { !$0.changesOnlyCursors }
             if !batch.isEmpty || (mustFold && !journaled.isEmpty) {
                 do {
@@ -110,9 +130,11 @@ final class StateWriter: Sendable {
                         for cursor in cursors { journaled[CursorKey(cursor)] = cursor }
                     }
                     failed = []
+                    foldFailed = false
                     lastError.withLock { $0 = nil }
                 } catch {
                     failed = batch
+                    foldFailed = mustFold
                     lastError.withLock { $0 = error }
                 }
             }

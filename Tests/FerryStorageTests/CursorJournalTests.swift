@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 @testable import FerryStorage
@@ -142,5 +143,33 @@ struct CursorJournalTests {
         #expect(fileSize(journal) == 0)
         store.close()
         crashed.close()
+    }
+
+    @Test("a journal that cannot be folded when the store opens (the database refuses writes) is kept, and folded once it can be")
+    func foldFailsOnOpen() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let journal = directory.appendingPathComponent("cursors.journal")
+        try openStore(directory).close()
+        do {
+            var leftover = try CursorJournal(path: journal.path)
+            defer { leftover.close() }
+            try leftover.append(Self.record(1, next: 42))
+        }
+        // Stands in for a full disk: every write of a cursor fails.
+        let database = try DatabaseQueue(path: directory.appendingPathComponent("groups.sqlite").path)
+        try database.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON cursors BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        }
+        let store = try openStore(directory)
+        defer { store.close() }
+        #expect(store.recovery.problems.contains { $0.contains("failed") && $0.contains("refused") })
+        #expect(fileSize(journal) > 0, "the journal is kept")
+        #expect(try store.loadGroupState().cursors.isEmpty)
+
+        try database.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        let state = try store.loadGroupState()
+        #expect(state.cursors.first { $0.group == "billing" }?.next == 42)
+        #expect(fileSize(journal) == 0)
     }
 }
