@@ -1,4 +1,3 @@
-import CCRC32C
 import Foundation
 
 #if canImport(Glibc)
@@ -17,9 +16,8 @@ import Foundation
 /// sequence number of the last record folded, so records left behind by a crash between the
 /// fold and the emptying are not applied twice.
 ///
+/// A record is a ``CRCFrame`` whose content is:
 /// ```
-/// u32 length      bytes after this field
-/// u32 crc32c      of the bytes after this field
 /// u64 sequence
 /// u32 cursor count, then per cursor:
 ///     u32 group length, group bytes, u32 topic length, topic bytes, u64 next,
@@ -138,10 +136,7 @@ struct CursorJournal: Sendable {
                 append(pending.attempt, to: &bytes)
             }
         }
-        bytes.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: UInt32(raw.count - 4).littleEndian, toByteOffset: 0, as: UInt32.self)
-            raw.storeBytes(of: ferry_crc32c(0, raw.baseAddress! + 8, raw.count - 8).littleEndian, toByteOffset: 4, as: UInt32.self)
-        }
+        bytes.withUnsafeMutableBytes { CRCFrame.seal($0.baseAddress!, frameSize: $0.count) }
         return bytes
     }
 
@@ -161,15 +156,13 @@ struct CursorJournal: Sendable {
     }
 
     static func parse(_ bytes: [UInt8], at position: Int) -> ParseResult {
-        guard bytes.count - position >= 8 else { return .incomplete }
-        var reader = Reader(bytes: bytes, position: position)
-        let length = Int(reader.integer(UInt32.self)!)
-        guard length >= 16, length <= 1 << 30 else { return .corrupt("implausible length \(length)") }
-        guard bytes.count - position - 4 >= length else { return .incomplete }
-        let storedCRC = reader.integer(UInt32.self)!
-        let crc = bytes.withUnsafeBytes { ferry_crc32c(0, $0.baseAddress! + position + 8, length - 4) }
-        guard crc == storedCRC else { return .corrupt("CRC mismatch") }
-        reader.end = position + 4 + length
+        let content: Range<Int>
+        switch bytes.withUnsafeBytes({ CRCFrame.check($0, at: position, minimumContent: 12) }) {
+        case .valid(let range): content = range
+        case .incomplete: return .incomplete
+        case .corrupt(let reason): return .corrupt(reason)
+        }
+        var reader = Reader(bytes: bytes, position: content.lowerBound, end: content.upperBound)
         guard let sequence = reader.integer(UInt64.self), let count = reader.integer(UInt32.self) else {
             return .corrupt("short header")
         }
@@ -195,13 +188,7 @@ struct CursorJournal: Sendable {
     private struct Reader {
         let bytes: [UInt8]
         var position: Int
-        var end: Int
-
-        init(bytes: [UInt8], position: Int) {
-            self.bytes = bytes
-            self.position = position
-            end = bytes.count
-        }
+        let end: Int
 
         mutating func integer<Integer: FixedWidthInteger>(_ type: Integer.Type) -> Integer? {
             let width = MemoryLayout<Integer>.size

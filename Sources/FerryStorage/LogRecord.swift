@@ -1,6 +1,4 @@
-import CCRC32C
-
-/// The on-disk framing of one event in a segment:
+/// The on-disk framing of one event in a segment (a ``CRCFrame``):
 ///
 /// ```
 /// u32 length      bytes after this field
@@ -38,9 +36,7 @@ enum LogRecord {
             if let base = bytes.baseAddress { (destination + cursor).copyMemory(from: base, byteCount: bytes.count) }
         }
         cursor += body.count
-        destination.storeBytes(of: UInt32(cursor - 4).littleEndian, toByteOffset: 0, as: UInt32.self)
-        let crc = ferry_crc32c(0, destination + prefixSize, cursor - prefixSize)
-        destination.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
+        CRCFrame.seal(destination, frameSize: cursor)
         return cursor
     }
 
@@ -72,18 +68,17 @@ enum LogRecord {
 
     /// Parses the record starting at `position` of `bytes`, checking its CRC.
     static func parse(_ bytes: UnsafeRawBufferPointer, at position: Int) -> ParseResult {
-        guard bytes.count - position >= prefixSize else { return .incomplete }
-        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self)))
-        guard length >= fixedSize - 4, length <= 1 << 30 else { return .corrupt("implausible length \(length)") }
-        guard bytes.count - position - 4 >= length else { return .incomplete }
-        let storedCRC = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self))
-        let crc = ferry_crc32c(0, bytes.baseAddress! + position + 8, length - 4)
-        guard crc == storedCRC else { return .corrupt("CRC mismatch") }
-        var cursor = position + 8
+        let content: Range<Int>
+        switch CRCFrame.check(bytes, at: position, minimumContent: fixedSize - prefixSize) {
+        case .valid(let range): content = range
+        case .incomplete: return .incomplete
+        case .corrupt(let reason): return .corrupt(reason)
+        }
+        var cursor = content.lowerBound
         let offset = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: cursor, as: UInt64.self))
         let timestamp = Int64(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: cursor + 8, as: UInt64.self)))
         cursor += 16
-        let end = position + 4 + length
+        let end = content.upperBound
         let keyLength = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: cursor, as: UInt16.self)))
         cursor += 2
         guard cursor + keyLength + 2 <= end else { return .corrupt("key overruns the record") }
@@ -94,6 +89,6 @@ enum LogRecord {
         guard cursor + idLength <= end else { return .corrupt("id overruns the record") }
         let id = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[cursor..<(cursor + idLength)]), as: UTF8.self)
         cursor += idLength
-        return .record(Header(size: 4 + length, offset: offset, timestamp: timestamp, key: key, id: id, bodyRange: cursor..<end))
+        return .record(Header(size: end - position, offset: offset, timestamp: timestamp, key: key, id: id, bodyRange: cursor..<end))
     }
 }
