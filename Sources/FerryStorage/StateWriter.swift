@@ -48,15 +48,16 @@ final class StateWriter: Sendable {
         }
         var problem = contents.problem
         let unfolded = contents.records.filter { $0.sequence > folded }
+        let unfoldedChanges = unfolded.map { Self.changes(of: $0.cursors) }
         // Cursors left in the journal for the thread to fold later, should folding now fail
         // (a full disk): the store still opens, and they reach the database once it can.
         var pending: [CursorState] = []
         if let last = unfolded.last {
             do {
-                try database.save(unfolded.map(Self.changes(of:)), journalSequence: last.sequence)
+                try database.save(unfoldedChanges, journalSequence: last.sequence)
                 try? journal.removeAll()
             } catch {
-                pending = Self.latestCursors(in: unfolded.map(Self.changes(of:)))
+                pending = Self.latestCursors(in: unfoldedChanges)
                 problem = [problem, "folding \(journalPath) into the database failed (\(error)); it is kept and retried"]
                     .compactMap { $0 }.joined(separator: "; ")
             }
@@ -160,8 +161,6 @@ final class StateWriter: Sendable {
         }
         return cursors
     }
-
-    private static func changes(of record: CursorJournal.Record) -> GroupStateChanges { changes(of: record.cursors) }
 
     private static func changes(of cursors: [CursorState]) -> GroupStateChanges {
         var changes = GroupStateChanges()
