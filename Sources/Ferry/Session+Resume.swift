@@ -6,8 +6,35 @@ extension Session {
     func resume(newBroker: String) {
         logger.warning(
             "ferryd restarted; resubscribing and resending unconfirmed events", metadata: ["endpoint": "\(configuration.endpoint)"])
-        epoch = (epoch + 1) & 0xFFFF
         brokerID = newBroker
+        setUpSessionAgain()
+    }
+
+    /// The broker run we know says it holds no session for us (protocol section 10.4): it ended
+    /// ours while this process was stalled past the peer timeout, and our subscriptions are gone.
+    /// Notices that answer what we sent before our last Hello (the resume's own) are ignored.
+    func sessionEnded() {
+        guard brokerID != nil, resumeHello == nil else { return }
+        if subscriptions.isEmpty {
+            // Nothing to restore: greet again (once per heartbeat interval: notices answering
+            // what was sent before the Hello may follow) so that the broker's heartbeats resume.
+            let now = Self.now()
+            guard now &- lastGreeting >= heartbeatInterval else { return }
+            lastGreeting = now
+            var hello = Hello()
+            hello.clientName = configuration.clientName
+            send(.hello(hello), requestID: newRequestID(), reply: nil)
+            return
+        }
+        logger.warning(
+            "ferryd ended this session (this process was silent past its peer timeout); resubscribing and resending unconfirmed events",
+            metadata: ["endpoint": "\(configuration.endpoint)"])
+        setUpSessionAgain()
+    }
+
+    /// Voids the earlier session and sets up a new one on the broker run now answering.
+    private func setUpSessionAgain() {
+        epoch = (epoch + 1) & 0xFFFF
         acks.removeAll()
         nacks.removeAll()
         serverToLocal.removeAll()

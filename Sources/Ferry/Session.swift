@@ -61,6 +61,8 @@ final class Session {
     /// The Hello sent on resuming after a restart, until its answer: what the broker sends before
     /// it belongs to a session the resume's Goodbye ended (section 10.2), which must not be settled.
     var resumeHello: UInt64?
+    /// When a Hello was last sent to greet the same broker run again (see ``sessionEnded()``).
+    var lastGreeting: UInt64 = 0
     var queuedEvents: [QueuedEvent] = []
     var queuedHead = 0
     /// Published, unconfirmed events by sequence; and the sequences of each Publish request.
@@ -252,7 +254,11 @@ final class Session {
                 }
             }
         case .heartbeat(let heartbeat):
-            if let known = brokerID, !heartbeat.brokerID.isEmpty, heartbeat.brokerID != known { resume(newBroker: heartbeat.brokerID) }
+            if let known = brokerID, !heartbeat.brokerID.isEmpty, heartbeat.brokerID != known {
+                resume(newBroker: heartbeat.brokerID)
+            } else if heartbeat.noSession {
+                sessionEnded()
+            }
         case .publishResult(let result):
             completePublish(result, requestID: message.requestID)
         case .welcome(let welcome):

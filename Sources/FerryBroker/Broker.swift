@@ -89,6 +89,7 @@ public final class Broker {
             try WireFormat.checkSignature(signature)
             if let publish = PublishFrame.read(body) {
                 // The hot path: events are checked and stored as they came, never decoded.
+                if !peer.isSession { tellNoSession(peer, answeringHeartbeat: false) }
                 do {
                     try handlePublish(publish, from: peer)
                 } catch {
@@ -106,6 +107,13 @@ public final class Broker {
 
     func handle(_ message: ClientMessage, from peer: Peer) {
         let requestID = message.requestID
+        if !peer.isSession {
+            switch message.command {
+            case .hello, .subscribe, .goodbye, nil: break
+            case .heartbeat: tellNoSession(peer, answeringHeartbeat: true)
+            default: tellNoSession(peer, answeringHeartbeat: false)
+            }
+        }
         do {
             switch message.command {
             case .hello(let hello): handleHello(hello, from: peer, requestID: requestID)
@@ -113,13 +121,7 @@ public final class Broker {
             case .subscribe(let subscribe): try handleSubscribe(subscribe, from: peer, requestID: requestID)
             case .unsubscribe(let unsubscribe): try handleUnsubscribe(unsubscribe, from: peer, requestID: requestID)
             case .settle(let settle): handleSettle(settle, from: peer)
-            case .heartbeat:
-                // A client we do not know is talking to a previous run of the broker: tell it.
-                if !peer.isSession {
-                    var heartbeat = Heartbeat()
-                    heartbeat.brokerID = brokerID
-                    reply(to: peer, requestID: 0, .heartbeat(heartbeat))
-                }
+            case .heartbeat: break
             case .replay(let replay): try handleReplay(replay, from: peer, requestID: requestID)
             case .history(let history): try handleHistory(history, from: peer, requestID: requestID)
             case .deadLetterList(let list): try handleDeadLetterList(list, from: peer, requestID: requestID)
@@ -145,6 +147,22 @@ public final class Broker {
         peers[id] = peer
         metrics.peers.record(peers.count)
         return peer
+    }
+
+    /// Tells a connection that sent a command other than Hello, Subscribe or Goodbye that it has
+    /// no session here (protocol section 10.4): a `Heartbeat` with this run's `broker_id` and
+    /// `no_session`. A client of an earlier run learns of the restart from the id; one whose session
+    /// ended while it was stalled (silent past the peer timeout) learns that its subscriptions are
+    /// gone. Every heartbeat is answered; other commands at most once per heartbeat interval.
+    func tellNoSession(_ peer: Peer, answeringHeartbeat: Bool) {
+        let interval = UInt64(configuration.heartbeatIntervalMilliseconds) * 1_000_000
+        guard answeringHeartbeat || peer.lastNoSessionNotice == 0 || now &- peer.lastNoSessionNotice >= interval else { return }
+        peer.lastNoSessionNotice = now
+        metrics.noSessionNotices.increment()
+        var heartbeat = Heartbeat()
+        heartbeat.brokerID = brokerID
+        heartbeat.noSession = true
+        reply(to: peer, requestID: 0, .heartbeat(heartbeat))
     }
 
     func handleHello(_ hello: Hello, from peer: Peer, requestID: UInt64) {

@@ -9,6 +9,9 @@ final class Peer {
     var lastSent: UInt64
     /// Whether the peer greeted us or subscribed, so that it gets heartbeats.
     var isSession = false
+    /// When this peer, while it had no session, was last told so (0: never; see
+    /// ``Broker/tellNoSession(_:answeringHeartbeat:)``).
+    var lastNoSessionNotice: UInt64 = 0
     var subscriptions: [UInt32: Member] = [:]
     var nextSubscriptionID: UInt32 = 0
     /// Each session numbers its deliveries from a random point, so that a settlement of a

@@ -36,16 +36,8 @@ struct StallTests {
             let stats = try client.stats()
             #expect(stats.groups.first { $0.name == "mailer" }?.members == 1, "the session was ended during the stall")
         }
-        let text = try client.stats().prometheusText
-        #expect(Self.counter("ferry_peers_expired_total", in: text) ?? 0 == 0, "\(text)")
-        #expect(Self.counter("ferry_loop_stalls_total", in: text) == Double(rounds), "\(text)")
-    }
-
-    /// The value of an unlabelled Prometheus counter, nil when it is not exported (never counted).
-    private static func counter(_ name: String, in text: String) -> Double? {
-        text.split(separator: "\n").lazy.compactMap { line -> Double? in
-            let parts = line.split(separator: " ")
-            return parts.count == 2 && parts[0] == name ? Double(parts[1]) : nil
-        }.first
+        let stats = try client.stats()
+        #expect(stats.counter("ferry_peers_expired_total") ?? 0 == 0, "\(stats.prometheusText)")
+        #expect(stats.counter("ferry_loop_stalls_total") == Double(rounds), "\(stats.prometheusText)")
     }
 }

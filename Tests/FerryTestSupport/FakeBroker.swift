@@ -94,9 +94,11 @@ public final class FakeBroker: Sendable {
         send(requestID, .welcome(welcome))
     }
 
-    public func heartbeat(brokerID: String) {
+    /// A heartbeat of broker run `brokerID`; `noSession` says it holds no session for the client.
+    public func heartbeat(brokerID: String, noSession: Bool = false) {
         var heartbeat = Heartbeat()
         heartbeat.brokerID = brokerID
+        heartbeat.noSession = noSession
         send(0, .heartbeat(heartbeat))
     }
 

@@ -30,13 +30,25 @@ public final class RawClient {
 
     /// The next message other than a heartbeat, waiting up to `timeout`.
     public func receive(timeout: Duration = .seconds(10)) throws -> ServerMessage? {
+        try receive(timeout: timeout) { if case .heartbeat = $0.reply { false } else { true } }
+    }
+
+    /// The next heartbeat, skipping other messages, waiting up to `timeout`.
+    public func receiveHeartbeat(timeout: Duration = .seconds(10)) throws -> Heartbeat? {
+        let message = try receive(timeout: timeout) { if case .heartbeat = $0.reply { true } else { false } }
+        guard case .heartbeat(let heartbeat)? = message?.reply else { return nil }
+        return heartbeat
+    }
+
+    /// The next message that `wanted` accepts, dropping the others, waiting up to `timeout`.
+    private func receive(timeout: Duration, _ wanted: (ServerMessage) -> Bool) throws -> ServerMessage? {
         var received: ServerMessage?
         _ = try Wait.untilSync(timeout: timeout) {
             guard let frames = try socket.receiveMultipart(dontWait: true), frames.count == 2 else { return false }
             let message = try frames[1].withUnsafeBytes { (body) throws(ProtocolError) in
                 try WireFormat.decode(ServerMessage.self, from: body)
             }
-            if case .heartbeat = message.reply { return false }
+            guard wanted(message) else { return false }
             received = message
             return true
         }

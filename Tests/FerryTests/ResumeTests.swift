@@ -18,6 +18,12 @@ struct ResumeTests {
         let subscribe: FakeBroker.Received
         /// Where the test's reading of ``FakeBroker/received`` goes on.
         let cursor: Int
+
+        /// Answers the Subscribe (subscription 1) and returns the worker, running.
+        func subscribed() async throws -> RunningWorker {
+            broker.subscribed(subscribe.requestID, subscriptionID: 1, group: "audit")
+            return try await ready.value
+        }
     }
 
     private func start(topic: String) async throws -> Started {
@@ -44,8 +50,7 @@ struct ResumeTests {
         let started = try await start(topic: "resume.welcome")
         let (broker, handled) = (started.broker, started.handled)
         var cursor = started.cursor
-        broker.subscribed(started.subscribe.requestID, subscriptionID: 1, group: "audit")
-        let running = try await started.ready.value
+        let running = try await started.subscribed()
         let bus = try #require(started.worker.bus)
         let publishing = Task {
             try await bus.publish(raw: [RawEvent(topic: "resume.welcome", id: "w-1", payload: Data("{}".utf8))])
@@ -114,6 +119,31 @@ struct ResumeTests {
         }
         #expect(settles.flatMap(\.acks) == [1], "only the delivery of the live session is acked")
         #expect(settles.flatMap(\.nacks).isEmpty, "nothing of the ended session is settled")
+    }
+
+    @Test("the same broker run saying it holds no session: the worker subscribes again, once, and goes on")
+    func noSessionNoticeResubscribes() async throws {
+        let started = try await start(topic: "resume.ended")
+        let (broker, handled) = (started.broker, started.handled)
+        var cursor = started.cursor
+        let running = try await started.subscribed()
+
+        // The worker was stalled past the peer timeout and ferryd ended its session. A plain
+        // heartbeat of the same run means nothing; the notice does. The second notice answers
+        // something sent before the resume's Hello (it comes before that Hello's Welcome): ignored.
+        broker.heartbeat(brokerID: "run-A")
+        broker.heartbeat(brokerID: "run-A", noSession: true)
+        broker.heartbeat(brokerID: "run-A", noSession: true)
+        _ = try #require(await broker.next(after: &cursor) { $0 == .goodbye })
+        let hello = try #require(await broker.next(after: &cursor) { $0 == .hello })
+        let again = try #require(await broker.next(after: &cursor) { $0 == .subscribe(group: "audit") })
+        broker.welcome(hello.requestID, brokerID: "run-A")
+        broker.subscribed(again.requestID, subscriptionID: 2, group: "audit")
+        broker.deliver(subscriptionID: 2, deliveryID: 9, topic: "resume.ended", eventID: "e-1", offset: 1)
+        #expect(await Wait.until(timeout: .seconds(5)) { handled.all == ["e-1"] })
+        _ = try #require(await broker.next(after: &cursor) { $0 == .settle(acks: [9], nacks: []) })
+        #expect(broker.received.filter { $0.command == .goodbye }.count == 1, "one resume for both notices")
+        try await running.stop()
     }
 
     @Test("a tail's ephemeral group keeps the name the broker gave it when the client resumes")

@@ -532,6 +532,12 @@ public nonisolated struct Ferry_V1_Heartbeat: Sendable {
   /// restarted and must greet it and subscribe again.
   public var brokerID: String = String()
 
+  /// Set by the broker when it answers a connection it holds no session for: one that never sent
+  /// Hello or Subscribe in this run, or whose session ended (it was silent past the peer timeout,
+  /// or sent Goodbye). A client that had subscriptions has lost them and must set the session up
+  /// again (protocol section 10.4). Clients leave it false.
+  public var noSession: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1900,7 +1906,7 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Ferry_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Heartbeat"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}broker_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}broker_id\0\u{3}no_session\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1909,6 +1915,7 @@ nonisolated extension Ferry_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.brokerID) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.noSession) }()
       default: break
       }
     }
@@ -1918,11 +1925,15 @@ nonisolated extension Ferry_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.brokerID.isEmpty {
       try visitor.visitSingularStringField(value: self.brokerID, fieldNumber: 1)
     }
+    if self.noSession != false {
+      try visitor.visitSingularBoolField(value: self.noSession, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Ferry_V1_Heartbeat, rhs: Ferry_V1_Heartbeat) -> Bool {
     if lhs.brokerID != rhs.brokerID {return false}
+    if lhs.noSession != rhs.noSession {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

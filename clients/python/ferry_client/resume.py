@@ -24,10 +24,11 @@ When ferryd answers again with the *same* broker id after being silent for longe
 heartbeats queued for it before its timers ran, and ended it otherwise (after a SIGSTOP both
 happen). Resuming a kept session would fail every delivery in flight as a counted attempt and drop
 the acks made meanwhile; not resuming an ended one would leave the client without subscriptions.
-So the client checks: it sends two heartbeats and listens for half a heartbeat interval. A broker
-that ended the session answers each heartbeat of what is now an unknown connection at once
-(section 10.3); one that kept it sends at most one heartbeat of its own in that time. Two or more:
-the session is resumed.
+A broker that holds no session for a connection says so: it answers that connection's heartbeats
+(and, once per heartbeat interval, its other commands) with a ``Heartbeat`` whose ``no_session``
+is set (section 10.4). The client resumes when it gets one with the broker id it knows, has
+subscriptions, and is not waiting for the ``Welcome`` of a resume (notices before that answer what
+it sent before the resume's ``Hello``).
 
 The session is also resumed, with the same broker id, when this client itself sent nothing for
 longer than ``peer_timeout`` (a handler that ran too long without calling the client: ferryd has
@@ -56,8 +57,6 @@ RESUME_NOT_SENT = -1
 EPOCH_SHIFT = 48
 EPOCH_MASK = 0xFFFF
 DELIVERY_ID_MASK = (1 << EPOCH_SHIFT) - 1
-#: Heartbeats sent to check whether a broker that was silent kept the session (see above).
-PROBE_HEARTBEATS = 2
 #: ``resume_timeout`` is at least this many heartbeat intervals: a healthy broker may be silent
 #: for one interval between its heartbeats.
 MIN_RESUME_TIMEOUT_BEATS = 3
@@ -89,8 +88,6 @@ class ResumeMixin:
         self._resume_errors: collections.deque = collections.deque()
         self._silent_since: Optional[float] = None  # set once the broker is silent > peer_timeout
         self._dead_reported: Optional[float] = None  # when BrokerDead was last raised (auto_resume)
-        self._probe_due = False  # the broker answered again after a silence: did it keep the session?
-        self._probe_beats: Optional[int] = None  # heartbeats received while checking that
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -153,13 +150,10 @@ class ResumeMixin:
 
     def _after_receive(self, message: pb.ServerMessage, kind: str) -> None:
         """Broker-id bookkeeping for one well-formed message: resume the session if it is void."""
-        silent_for = None
         if self._silent_since is not None:
             silent_for = time.monotonic() - self._silent_since
             self._silent_since = None
             log.info("ferry: ferryd at %s is answering again after %.1f s", self.endpoint, silent_for)
-        if kind == "heartbeat" and self._probe_beats is not None:
-            self._probe_beats += 1
         if kind == "welcome" and message.request_id in self._internal:
             return  # the answer to the resume's Hello: the session was just set up again
         new_id = ""
@@ -176,8 +170,10 @@ class ResumeMixin:
                 raise BrokerRestarted(f"ferryd at {self.endpoint} restarted (broker id {old} -> {new_id}); "
                                       "this session's subscriptions and delivery ids are void")
             self._resume("ferryd restarted", f"broker id {old} -> {new_id}")
-        elif silent_for is not None and self._resumable and self._subscriptions:
-            self._probe_due = True  # same broker run: check that it kept the session (housekeeping)
+        elif (kind == "heartbeat" and message.heartbeat.no_session and self._resumable and self._subscriptions
+              and self._resume_hello is None):
+            self._resume("ferryd holds no session for this client (it ended it after a silence longer than "
+                         "its peer timeout)", f"broker id {self._broker_id}")
 
     def _check_silence(self, now: float) -> None:
         """Raise :class:`BrokerDead` after too long a silence; note when the broker falls silent."""
@@ -218,46 +214,14 @@ class ResumeMixin:
                 and now - self._resume_started > self.peer_timeout):
             self._resume("ferryd did not answer the Hello sent on resuming", f"within {self.peer_timeout:g} s")
 
-    def _check_session_kept(self) -> None:
-        """After a silence, the broker answered again with the same id: did it keep the session?
-        Send two heartbeats and listen for half a heartbeat interval (blocking, once): if it
-        answers both, it treats this client as a new connection, so it ended the session while
-        silent (its timers ran before it read the queued heartbeats): resume."""
-        if not self._probe_due:
-            return
-        self._probe_due = False
-        if not self._subscriptions or not self._resumable:
-            return
-        epoch, deadline = self._epoch, time.monotonic() + self.heartbeat_interval / 2
-        self._probe_beats = 0
-        try:
-            for _ in range(PROBE_HEARTBEATS):
-                self._send_heartbeat(time.monotonic(), probe=True)
-            while self._epoch == epoch and self._probe_beats < PROBE_HEARTBEATS:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                if self._socket.poll(max(1, int(remaining * 1000))):
-                    self._drain()
-            answered = self._probe_beats
-        finally:
-            self._probe_beats = None
-        if self._epoch != epoch:
-            return  # resumed meanwhile (a restart after all)
-        if answered >= PROBE_HEARTBEATS:
-            self._resume("ferryd ended this session while it was silent (it answers this client's heartbeats "
-                         "as a new connection's)", f"broker id {self._broker_id}")
-        else:
-            log.info("ferry: ferryd at %s kept this session (broker id %s)", self.endpoint, self._broker_id)
-
-    def _send_heartbeat(self, now: float, probe: bool = False) -> None:
+    def _send_heartbeat(self, now: float) -> None:
         """A Heartbeat, never blocking: while the broker is away a few queue in the DEALER (they
         make a restarted broker answer at once with its new id). Once it has been silent for
         ``peer_timeout``, one more per ``peer_timeout`` at most, so that a long outage does not
         fill the send queue; if that queue is full, skip one."""
         self._last_beat = now
         silent = self._last_recv is not None and now - self._last_recv > self.peer_timeout
-        if silent and not probe and now - self._last_send < self.peer_timeout:
+        if silent and now - self._last_send < self.peer_timeout:
             return
         try:
             self._socket.send_multipart(encode(pb.ClientMessage(heartbeat=pb.Heartbeat())), zmq.NOBLOCK)
@@ -288,7 +252,6 @@ class ResumeMixin:
         self._pending.clear()
         self._internal.clear()
         self._silent_since = None
-        self._probe_due = False
         log.warning("ferry: %s; resubscribing %d subscription(s) and resending unconfirmed events (%s; "
                     "endpoint %s; %d buffered deliveries discarded and %d settlements dropped: ferryd "
                     "redelivers those events)", reason, len(self._subscriptions), detail, self.endpoint, discarded,

@@ -145,7 +145,6 @@ class TransportMixin:
                 self._send_heartbeat(now)
         self._check_silence(now)
         self._check_resume_hello(now)
-        self._check_session_kept()
 
     # -- receiving -----------------------------------------------------------------------------
 

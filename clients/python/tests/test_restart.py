@@ -413,7 +413,7 @@ def test_consumer_after_the_broker_was_frozen_past_its_peer_timeout(ferryd_facto
     """The same with ferryd's own peer timeout: after SIGCONT, ferryd either reads the queued
     heartbeats first and keeps the session, or runs its timers first and ends it (both happen).
     Either way the consumer goes on: no resume and its ack settles; or the client notices that
-    ferryd answers its heartbeats as a new connection's, resumes, and the event comes again."""
+    ferryd tells it it holds no session (a no_session heartbeat), resumes, and the event comes again."""
     broker = ferryd_factory("--peer-timeout-ms", "1000")
     topic, group = f"py.frozen2.{uid()}", f"g-frozen2-{uid()}"
     consumer = FerryClient(broker.endpoint, "pytest-frozen2-consumer")

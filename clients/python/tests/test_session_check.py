@@ -1,8 +1,8 @@
 """After a silence longer than the peer timeout, a broker answers again with the same broker id:
 did it keep the session? Scripted against a fake broker that either kept it (heartbeats of its
-own, one per interval) or ended it (it answers each heartbeat of what is now an unknown
-connection, section 10.3 of the protocol), so that both outcomes are certain; test_restart.py
-has the same with a real ferryd frozen by SIGSTOP.
+own, one per interval) or ended it (it answers each heartbeat of what is now a connection without
+a session with a ``no_session`` heartbeat, section 10.4 of the protocol), so that both outcomes
+are certain; test_restart.py has the same with a real ferryd frozen by SIGSTOP.
 """
 import threading
 import time
@@ -21,7 +21,7 @@ class SessionFake(threading.Thread):
     """A ROUTER that plays ferryd for one client: Welcome (100 ms heartbeats, 500 ms peer
     timeout), Subscribed, Deliver on request, heartbeats. ``mode``: ``session`` (heartbeats of its
     own when idle for an interval), ``silent`` (sends nothing), ``ended`` (answers every Heartbeat
-    at once, as for an unknown connection, until the next Hello)."""
+    at once with ``no_session``, as for a connection without a session, until the next Hello)."""
 
     def __init__(self):
         super().__init__(daemon=True)
@@ -66,7 +66,7 @@ class SessionFake(threading.Thread):
                 elif kind == "settle":
                     self.acks.extend(message.settle.acks)
                 elif kind == "heartbeat" and self.mode == "ended":
-                    self.send(heartbeat=pb.Heartbeat(broker_id=BROKER_ID))
+                    self.send(heartbeat=pb.Heartbeat(broker_id=BROKER_ID, no_session=True))
             if self.peer is None or self.mode == "silent":
                 continue
             with self.lock:
