@@ -9,8 +9,10 @@
 /// Linear probing with backward-shift deletion, so probe sequences stay short however many
 /// keys come and go. A table whose keys are being moved out is scanned by slot, which a shift
 /// would disturb: there ``markRemoved(_:)`` leaves the key in place with a marker instead.
-/// The slots are zeroed anonymous memory, mapped lazily, and a large table asks for
-/// transparent huge pages, which spares a TLB miss on most of its random accesses.
+/// The slots are zeroed anonymous memory, mapped lazily in small pages (never huge ones): a new
+/// table's pages are faulted in one by one as keys land on them. (Transparent huge pages, asked for earlier to
+/// spare TLB misses, made the first touches of a freshly doubled table zero 2 MiB at a time,
+/// a stall of 5–20 ms on the broker thread at 32k and 64k ids.)
 final class DedupTable {
     private struct Slot {
         /// Zero marks a free slot (``DedupKey/high`` is never zero).
@@ -23,7 +25,6 @@ final class DedupTable {
     private static let removedMarker = UInt64.max
 
     private let slots: UnsafeMutablePointer<Slot>
-    private let mapping: UnsafeMutableRawPointer
     private let mappedBytes: Int
     private let mask: Int
     /// Keys held.
@@ -36,19 +37,14 @@ final class DedupTable {
         while size < capacity { size <<= 1 }
         self.capacity = size
         mask = size - 1
-        let hugePage = 2 << 20
-        let bytes = size * MemoryLayout<Slot>.stride
-        mappedBytes = bytes + hugePage
+        mappedBytes = size * MemoryLayout<Slot>.stride
         guard let mapped = mmap(nil, mappedBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED
         else { fatalError("cannot map \(mappedBytes) bytes for the dedup table") }
-        mapping = mapped
-        let aligned = (Int(bitPattern: mapped) + hugePage - 1) & ~(hugePage - 1)
-        let start = UnsafeMutableRawPointer(bitPattern: aligned)!
-        if bytes >= hugePage { _ = madvise(start, bytes, 14) }  // 14: MADV_HUGEPAGE
-        slots = start.bindMemory(to: Slot.self, capacity: size)
+        _ = madvise(mapped, mappedBytes, 15)  // 15: MADV_NOHUGEPAGE, also where THP is "always"
+        slots = mapped.bindMemory(to: Slot.self, capacity: size)
     }
 
-    deinit { munmap(mapping, mappedBytes) }
+    deinit { munmap(slots, mappedBytes) }
 
     /// The value stored for `key`.
     func value(for key: DedupKey) -> UInt64? {

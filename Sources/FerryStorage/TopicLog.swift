@@ -9,9 +9,7 @@ final class TopicLog {
     private let preallocator: Preallocator?
     private(set) var segments: [Segment] = []
     /// The most recently appended events, so that consumers that keep up read from memory.
-    private var tail: [StoredEvent] = []
-    private var tailHead = 0
-    private var tailBytes = 0
+    private var tail = TailCache(budgetBytes: TopicLog.tailBudgetBytes)
     static let tailBudgetBytes = 16 << 20
     /// Offsets below this are as durable as the fsync policy promises.
     var durableEnd: UInt64
@@ -91,15 +89,6 @@ final class TopicLog {
         if try segment.append(buffer, records: records) { preallocator?.extend(segment.file) }
         for (record, event) in zip(records, events) {
             tail.append(StoredEvent(offset: record.offset, key: event.key, timestampMicros: event.timestampMicros, body: event.body))
-            tailBytes += event.body.count
-        }
-        while tailBytes > Self.tailBudgetBytes && tailHead < tail.count {
-            tailBytes -= tail[tailHead].body.count
-            tailHead += 1
-        }
-        if tailHead > 65_536 && tailHead * 2 > tail.count {
-            tail.removeFirst(tailHead)
-            tailHead = 0
         }
         return records.map(\.offset)
     }
@@ -120,12 +109,8 @@ final class TopicLog {
     /// Up to `limit` events from `offset` (or the first held one).
     func read(from offset: UInt64, limit: Int) throws(StorageError) -> [StoredEvent] {
         var next = max(offset, firstOffset)
-        // Recent events come from memory; the tail is contiguous in offsets.
-        if tailHead < tail.count, next >= tail[tailHead].offset {
-            let start = tailHead + Int(next - tail[tailHead].offset)
-            guard start < tail.count else { return [] }
-            return Array(tail[start..<(start + min(limit, tail.count - start))])
-        }
+        // Recent events come from memory.
+        if let recent = tail.events(from: next, limit: limit) { return recent }
         var events: [StoredEvent] = []
         guard let first = segmentIndex(containing: next) else { return [] }
         for segment in segments[first...] where events.count < limit {
