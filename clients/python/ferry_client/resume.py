@@ -170,8 +170,11 @@ class ResumeMixin:
                 raise BrokerRestarted(f"ferryd at {self.endpoint} restarted (broker id {old} -> {new_id}); "
                                       "this session's subscriptions and delivery ids are void")
             self._resume("ferryd restarted", f"broker id {old} -> {new_id}")
-        elif (kind == "heartbeat" and message.heartbeat.no_session and self._resumable and self._subscriptions
+        elif (kind == "heartbeat" and message.heartbeat.no_session and self._broker_id and self._subscriptions
               and self._resume_hello is None):
+            if not self.auto_resume:
+                raise BrokerDead(f"ferryd at {self.endpoint} ended this session (this client was silent for longer "
+                                 "than its peer timeout); its subscriptions and delivery ids are void")
             self._resume("ferryd holds no session for this client (it ended it after a silence longer than "
                          "its peer timeout)", f"broker id {self._broker_id}")
 

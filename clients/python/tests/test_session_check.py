@@ -12,7 +12,7 @@ import zmq
 
 from support import uid, wait_until  # (also puts the client on sys.path)
 
-from ferry_client import SIGNATURE, FerryClient, commands_pb2 as pb
+from ferry_client import SIGNATURE, BrokerDead, FerryClient, commands_pb2 as pb
 
 BROKER_ID = "fake-run-1"
 
@@ -118,5 +118,17 @@ def test_same_broker_id_after_a_silence(fake, kept):
             fake.deliver(8)
             again = client.receive(timeout=2)
             assert again is not None and again.delivery_id >> 48 == 1 and again.subscription_id == 1
+    finally:
+        client.close()
+
+
+def test_without_auto_resume_an_ended_session_raises_broker_dead(fake):
+    client = FerryClient(fake.endpoint, "pytest-session-check", auto_resume=False)
+    try:
+        client.subscribe(f"g-{uid()}", "t.x")
+        fake.mode = "ended"
+        with pytest.raises(BrokerDead, match="ended this session"):
+            wait_until(lambda: client.poll(0.05) and False, 3)
+        assert "goodbye" not in fake.commands()
     finally:
         client.close()
