@@ -51,12 +51,10 @@ struct TailCache {
     func events(from offset: UInt64, limit: Int) -> [StoredEvent]? {
         guard let first = firstOffset, offset >= first else { return nil }
         guard offset - first < UInt64(count) else { return [] }
-        var position = head + Int(offset - first)
-        var chunk = 0
-        while chunk < chunks.count && position >= chunks[chunk].count {
-            position -= chunks[chunk].count
-            chunk += 1
-        }
+        // Every chunk but the last is full (evicted events keep their slots until the chunk goes).
+        let index = head + Int(offset - first)
+        var chunk = index / Self.chunkCapacity
+        var position = index % Self.chunkCapacity
         var events: [StoredEvent] = []
         events.reserveCapacity(min(limit, count))
         while chunk < chunks.count && events.count < limit {

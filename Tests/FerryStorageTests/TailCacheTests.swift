@@ -35,6 +35,13 @@ struct TailCacheTests {
         #expect(cache.events(from: total - 1001, limit: 5) == nil, "evicted: read it from the log")
         #expect(cache.events(from: total - 1000, limit: 3)?.map(\.offset) == [total - 1000, total - 999, total - 998])
 
+        // Held events that start part-way into one chunk and run into the next.
+        var spanning = TailCache(budgetBytes: 50_000)
+        for offset in 0..<total { spanning.append(Self.event(offset)) }
+        #expect(spanning.firstOffset == total - 5000)
+        #expect(spanning.events(from: total - 5000, limit: 5000)?.map(\.offset) == Array((total - 5000)..<total))
+        #expect(spanning.events(from: total - 4097, limit: 2)?.map(\.offset) == [total - 4097, total - 4096])
+
         // An event larger than the whole budget evicts everything, itself included.
         cache.append(Self.event(total, bytes: 20_000))
         #expect(cache.count == 0)
