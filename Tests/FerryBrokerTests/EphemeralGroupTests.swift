@@ -14,7 +14,8 @@ struct EphemeralGroupTests {
     @Test("a generated name, visible in Stats, gone after Unsubscribe and after Goodbye; names do not mix kinds")
     func lifetime() async throws {
         let ferryd = try await Ferryd()
-        try Self.lifetime(ferryd.endpoint)
+        let endpoint = ferryd.endpoint
+        try await onOwnThread { try Self.lifetime(endpoint) }
     }
 
     private static func lifetime(_ endpoint: String) throws {
@@ -54,11 +55,13 @@ struct EphemeralGroupTests {
     @Test("an ephemeral group drops instead of dead-lettering, and is not restored after a restart")
     func notPersisted() async throws {
         let first = try await Ferryd()
-        try Self.beforeRestart(first.endpoint)
+        let firstEndpoint = first.endpoint
+        try await onOwnThread { try Self.beforeRestart(firstEndpoint) }
         first.process.send(SIGTERM)
         #expect(await first.process.waitForExit(timeout: .seconds(15)) == 0)
         let second = try await Ferryd(reusing: first)
-        try Self.afterRestart(second.endpoint)
+        let secondEndpoint = second.endpoint
+        try await onOwnThread { try Self.afterRestart(secondEndpoint) }
     }
 
     private static func beforeRestart(_ endpoint: String) throws {

@@ -5,13 +5,14 @@ import Testing
 
 /// A connection without a session is told so (proto/README.md 10.4): a client whose session
 /// ended while it was stalled learns that its subscriptions are gone instead of waiting forever.
-/// Synchronous helpers: the raw sockets are confined to one thread.
+/// Synchronous helpers, each on a thread of its own: the raw sockets are confined to one thread.
 @Suite("ferryd tells a connection it holds no session for", .serialized, .timeLimit(.minutes(1)))
 struct SessionNoticeTests {
     @Test("a session's heartbeats get no notice; after Goodbye every heartbeat does, with the run's broker id")
     func goodbyeEndsTheSession() async throws {
         let ferryd = try await Ferryd(["--heartbeat-ms", "200"])
-        try Self.goodbyeEndsTheSession(ferryd.endpoint)
+        let endpoint = ferryd.endpoint
+        try await onOwnThread { try Self.goodbyeEndsTheSession(endpoint) }
     }
 
     private static func goodbyeEndsTheSession(_ endpoint: String) throws {
@@ -40,7 +41,8 @@ struct SessionNoticeTests {
     @Test("a subscriber silent past the peer timeout is told at its next settle (once per interval) and heartbeat, until it subscribes")
     func expiredSubscriberIsTold() async throws {
         let ferryd = try await Ferryd(["--heartbeat-ms", "3000", "--peer-timeout-ms", "500"])
-        try Self.expiredSubscriberIsTold(ferryd.endpoint)
+        let endpoint = ferryd.endpoint
+        try await onOwnThread { try Self.expiredSubscriberIsTold(endpoint) }
     }
 
     private static func expiredSubscriberIsTold(_ endpoint: String) throws {
