@@ -10,8 +10,9 @@ struct DeliveryIDTests {
     @Test("a settlement of an earlier session's delivery id does not settle the new session's delivery")
     func staleAckIsIgnored() async throws {
         let ferryd = try await Ferryd()
-        let endpoint = ferryd.endpoint
-        try await onOwnThread { try Self.staleAck(client: RawClient(endpoint: endpoint), admin: RawClient(endpoint: endpoint)) }
+        try await onOwnThread {
+            try Self.staleAck(client: RawClient(endpoint: ferryd.endpoint), admin: RawClient(endpoint: ferryd.endpoint))
+        }
     }
 
     /// `client` consumes; `admin` publishes and reads Stats.

@@ -4,13 +4,18 @@ import Foundation
 import Testing
 
 /// A republished id is confirmed with the original's offset, but never before the original is
-/// as durable as its fsync policy promises. Synchronous: the raw socket stays on one thread.
+/// as durable as its fsync policy promises. Synchronous, on a thread of its own: the raw socket
+/// stays on one thread.
 @Suite("Duplicate publishes wait for the original's durability")
 struct DuplicateConfirmTests {
     @Test("with fsync always, the repeat's confirm never overtakes the original's")
     func repeatWaitsForOriginal() async throws {
         let ferryd = try await Ferryd(["--fsync", "always"])
-        let client = try RawClient(endpoint: ferryd.endpoint)
+        try await onOwnThread { try Self.repeats(ferryd.endpoint) }
+    }
+
+    private static func repeats(_ endpoint: String) throws {
+        let client = try RawClient(endpoint: endpoint)
         for round in 0..<20 {
             var event = WireEvent()
             event.topic = "durable.repeats"

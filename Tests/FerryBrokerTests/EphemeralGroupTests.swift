@@ -14,8 +14,7 @@ struct EphemeralGroupTests {
     @Test("a generated name, visible in Stats, gone after Unsubscribe and after Goodbye; names do not mix kinds")
     func lifetime() async throws {
         let ferryd = try await Ferryd()
-        let endpoint = ferryd.endpoint
-        try await onOwnThread { try Self.lifetime(endpoint) }
+        try await onOwnThread { try Self.lifetime(ferryd.endpoint) }
     }
 
     private static func lifetime(_ endpoint: String) throws {
@@ -55,13 +54,11 @@ struct EphemeralGroupTests {
     @Test("an ephemeral group drops instead of dead-lettering, and is not restored after a restart")
     func notPersisted() async throws {
         let first = try await Ferryd()
-        let firstEndpoint = first.endpoint
-        try await onOwnThread { try Self.beforeRestart(firstEndpoint) }
+        try await onOwnThread { try Self.beforeRestart(first.endpoint) }
         first.process.send(SIGTERM)
         #expect(await first.process.waitForExit(timeout: .seconds(15)) == 0)
         let second = try await Ferryd(reusing: first)
-        let secondEndpoint = second.endpoint
-        try await onOwnThread { try Self.afterRestart(secondEndpoint) }
+        try await onOwnThread { try Self.afterRestart(second.endpoint) }
     }
 
     private static func beforeRestart(_ endpoint: String) throws {

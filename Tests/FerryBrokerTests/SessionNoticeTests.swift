@@ -11,8 +11,7 @@ struct SessionNoticeTests {
     @Test("a session's heartbeats get no notice; after Goodbye every heartbeat does, with the run's broker id")
     func goodbyeEndsTheSession() async throws {
         let ferryd = try await Ferryd(["--heartbeat-ms", "200"])
-        let endpoint = ferryd.endpoint
-        try await onOwnThread { try Self.goodbyeEndsTheSession(endpoint) }
+        try await onOwnThread { try Self.goodbyeEndsTheSession(ferryd.endpoint) }
     }
 
     private static func goodbyeEndsTheSession(_ endpoint: String) throws {
@@ -41,8 +40,7 @@ struct SessionNoticeTests {
     @Test("a subscriber silent past the peer timeout is told at its next settle (once per interval) and heartbeat, until it subscribes")
     func expiredSubscriberIsTold() async throws {
         let ferryd = try await Ferryd(["--heartbeat-ms", "3000", "--peer-timeout-ms", "500"])
-        let endpoint = ferryd.endpoint
-        try await onOwnThread { try Self.expiredSubscriberIsTold(endpoint) }
+        try await onOwnThread { try Self.expiredSubscriberIsTold(ferryd.endpoint) }
     }
 
     private static func expiredSubscriberIsTold(_ endpoint: String) throws {
