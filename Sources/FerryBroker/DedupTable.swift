@@ -9,8 +9,8 @@
 /// Linear probing with backward-shift deletion, so probe sequences stay short however many
 /// keys come and go. A table whose keys are being moved out is scanned by slot, which a shift
 /// would disturb: there ``markRemoved(_:)`` leaves the key in place with a marker instead.
-/// The slots are zeroed anonymous memory, mapped lazily in small pages (never huge ones): a new
-/// table's pages are faulted in one by one as keys land on them. (Transparent huge pages, asked for earlier to
+/// The slots are zeroed anonymous memory in small pages (never huge ones), faulted in either at
+/// creation, off the broker thread (``DedupTableNursery``), or one by one as keys land on them. (Transparent huge pages, asked for earlier to
 /// spare TLB misses, made the first touches of a freshly doubled table zero 2 MiB at a time,
 /// a stall of 5–20 ms on the broker thread at 32k and 64k ids.)
 final class DedupTable {
@@ -31,8 +31,11 @@ final class DedupTable {
     private(set) var count = 0
     let capacity: Int
 
-    /// - Parameter capacity: rounded up to a power of two.
-    init(capacity: Int) {
+    /// - Parameters:
+    ///   - capacity: rounded up to a power of two.
+    ///   - prefaulted: fault every page in now (see ``DedupTableNursery``) rather than as keys
+    ///     land on them.
+    init(capacity: Int, prefaulted: Bool = false) {
         var size = 16
         while size < capacity { size <<= 1 }
         self.capacity = size
@@ -41,6 +44,11 @@ final class DedupTable {
         guard let mapped = mmap(nil, mappedBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED
         else { fatalError("cannot map \(mappedBytes) bytes for the dedup table") }
         _ = madvise(mapped, mappedBytes, 15)  // 15: MADV_NOHUGEPAGE, also where THP is "always"
+        if prefaulted {
+            // Zero pages only need a write each to be faulted in; the kernel zeroes them.
+            let pageBytes = Int(sysconf(Int32(_SC_PAGESIZE)))
+            for offset in stride(from: 0, to: mappedBytes, by: pageBytes) { mapped.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self) }
+        }
         slots = mapped.bindMemory(to: Slot.self, capacity: size)
     }
 

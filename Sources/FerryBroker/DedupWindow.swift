@@ -4,7 +4,8 @@
 /// half full, up to twice `maxEntries`, so its memory follows the ids held; the ids then move
 /// across a few slots per insert, since a table that rehashed all at once would stall the broker
 /// loop for tens of milliseconds at 100k ids. Until the move is done, a lookup also checks the
-/// old table. Expiry follows storage order, kept in fixed-size chunks.
+/// old table. The bigger table is made ahead of time off the broker thread, and the emptied one
+/// unmapped there (``DedupTableNursery``). Expiry follows storage order, kept in fixed-size chunks.
 final class DedupWindow {
     private struct Entry {
         let key: DedupKey
@@ -23,6 +24,8 @@ final class DedupWindow {
     private var table = DedupTable(capacity: DedupWindow.smallestTable)
     private var moving: DedupTable?
     private var movePosition = 0
+    /// Makes the next table ahead of time and unmaps emptied ones.
+    let nursery = DedupTableNursery()
     /// Ids in storage order; `order[0][..<head]` are forgotten.
     private var order: [[Entry]] = []
     private var head = 0
@@ -46,10 +49,14 @@ final class DedupWindow {
         while count >= maxEntries && !order.isEmpty { forgetOldest() }
         if moving != nil {
             moveSome()
-        } else if (table.count + 1) * 2 > table.capacity && table.capacity < 2 * maxEntries {
-            moving = table
-            movePosition = 0
-            table = DedupTable(capacity: table.capacity * 2)
+        } else if table.capacity < 2 * maxEntries {
+            if (table.count + 1) * 2 > table.capacity {
+                moving = table
+                movePosition = 0
+                table = nursery.take(capacity: table.capacity * 2) ?? DedupTable(capacity: table.capacity * 2)
+            } else if (table.count + 1) * 8 > table.capacity * 3 {
+                nursery.prepare(capacity: table.capacity * 2)
+            }
         }
         table.insert(key, value: offset)
         if order.isEmpty || order[order.count - 1].count == Self.chunkSize {
@@ -84,6 +91,9 @@ final class DedupWindow {
             if let (key, offset) = old.take(slot: index) { table.insert(key, value: offset, replacing: false) }
         }
         movePosition = end
-        if end == old.capacity { moving = nil }
+        if end == old.capacity {
+            moving = nil
+            nursery.release(old)
+        }
     }
 }

@@ -1,3 +1,4 @@
+import FerryTestSupport
 import Testing
 
 @testable import FerryBroker
@@ -31,6 +32,31 @@ struct DedupWindowTests {
         #expect(window.count == 0)
         window.remember(Self.key(1), offset: 7, now: 1_000_000)
         #expect(window.offset(for: Self.key(1)) == 7)
+    }
+
+    @Test("the bigger table is made ahead of time, taken when the table doubles, and the emptied one released")
+    func tablesMadeAhead() async {
+        let window = DedupWindow(windowNanoseconds: 1_000_000_000, maxEntries: 1_000_000)
+        let nursery = window.nursery
+        let smallest = DedupWindow.smallestTable
+        // Three-eighths full: the next table is asked for.
+        var number = 0
+        while number * 8 <= smallest * 3 {
+            window.remember(Self.key(number), offset: UInt64(number), now: 0)
+            number += 1
+        }
+        #expect(nursery.statistics.prepared == 1)
+        #expect(await Wait.until(timeout: .seconds(10)) { nursery.statistics.made == 1 })
+        // Half full: the table doubles into the prepared one; the old one empties within an
+        // eighth of its slots' inserts and is released.
+        while number < smallest / 2 + smallest / 8 + 1 {
+            window.remember(Self.key(number), offset: UInt64(number), now: 0)
+            number += 1
+        }
+        #expect(nursery.statistics.taken == 1)
+        #expect(await Wait.until(timeout: .seconds(10)) { nursery.statistics.released == 1 })
+        for earlier in 0..<number { #expect(window.offset(for: Self.key(earlier)) == UInt64(earlier)) }
+        #expect(window.count == number)
     }
 
     @Test("past the entry limit the oldest ids are forgotten")
