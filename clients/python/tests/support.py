@@ -1,11 +1,16 @@
-"""What the Python client's test modules share: paths, the ferryd binary and waiting helpers.
+"""What the Python client's test modules share: paths, the ferryd binary, a ferryd that can be
+stopped and started again, and helpers for waiting and receiving.
 
 Environment:
   FERRYD               path of the broker binary (default <repo>/.build/debug/ferryd)
   FERRYD_WAIT_SECONDS  how long to wait for a missing ferryd binary (rebuild in progress), default 15.
 """
+import collections
 import os
 import pathlib
+import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -17,8 +22,12 @@ CLIENT_DIR = pathlib.Path(__file__).resolve().parent.parent
 REPO = CLIENT_DIR.parent.parent
 sys.path.insert(0, str(CLIENT_DIR))
 
+from ferry_client import FerryClient  # noqa: E402
+
 FERRYD = os.environ.get("FERRYD", str(REPO / ".build" / "debug" / "ferryd"))
 STARTUP_TIMEOUT = 15.0
+# A delivery id carries the client session's epoch in its top 16 bits.
+EPOCH_SHIFT = 48
 
 
 def uid() -> str:
@@ -85,3 +94,108 @@ class Background(threading.Thread):
         if self._error is not None:
             raise self._error
         return self._value
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Ferryd:
+    """One ferryd on a fixed port and data directory that can be stopped and started again."""
+
+    def __init__(self, workdir: pathlib.Path, *args: str):
+        self.workdir, self.args = workdir, args
+        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
+        self.log_path = workdir / "ferryd.log"
+        self.process = None
+        self.runs = 0
+
+    def start(self) -> None:
+        assert self.process is None or self.process.poll() is not None, "ferryd is still running"
+        self.runs += 1
+        endpoint_file = self.workdir / f"endpoint-{self.runs}"
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [FERRYD, "--endpoint", self.endpoint, "--endpoint-file", str(endpoint_file),
+                 "--data-dir", str(self.workdir / "data"), *self.args],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+        def ready():
+            if self.process.poll() is not None:
+                pytest.fail(f"ferryd exited with {self.process.returncode}:\n{self.log()}")
+            return endpoint_file.exists() and endpoint_file.read_text().strip()
+
+        bound = wait_until(ready, STARTUP_TIMEOUT)
+        assert bound == self.endpoint, f"ferryd did not listen on {self.endpoint} in time:\n{self.log()}"
+
+    def kill(self) -> None:
+        """kill -9: no graceful shutdown."""
+        self.process.kill()
+        self.process.wait(timeout=5)
+
+    def terminate(self, timeout: float = 8.0) -> None:
+        """SIGTERM, then wait for the graceful shutdown to end."""
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=timeout)
+        assert self.process.returncode == 0, f"ferryd exited with {self.process.returncode}:\n{self.log()}"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def receive_ids(c: FerryClient, ids, timeout: float):
+    """Receive until every id of ``ids`` arrived (or ``timeout``); return the deliveries, unsettled."""
+    got, missing = [], set(ids)
+    deadline = time.monotonic() + timeout
+    while missing and time.monotonic() < deadline:
+        delivery = c.receive(timeout=max(0.0, deadline - time.monotonic()))
+        if delivery is not None:
+            got.append(delivery)
+            missing.discard(delivery.event.id)
+    assert not missing, f"not received within {timeout} s: {sorted(missing)}; got {[d.event.id for d in got]}"
+    return got
+
+
+class CountingClient(FerryClient):
+    """Counts the Publish commands it sends; calls ``on_publish_sent`` right after the
+    ``trigger_after``-th."""
+
+    trigger_after = 0
+    on_publish_sent = None
+
+    def __init__(self, *args, **kwargs):
+        self.publishes = 0
+        super().__init__(*args, **kwargs)
+
+    def _send_command(self, field: str, command, *args, **kwargs) -> int:
+        request_id = super()._send_command(field, command, *args, **kwargs)
+        if field == "publish":
+            self.publishes += 1
+            if self.publishes == self.trigger_after:
+                self.on_publish_sent()
+        return request_id
+
+
+def receive_all_once(c: FerryClient, ids, timeout: float):
+    """Receive and ack until every id of ``ids`` arrived (or ``timeout``); then make sure no
+    further delivery is pending. Return the deliveries' event ids counted."""
+    seen, missing = collections.Counter(), set(ids)
+    deadline = time.monotonic() + timeout
+    while missing and time.monotonic() < deadline:
+        delivery = c.receive(timeout=max(0.0, deadline - time.monotonic()))
+        if delivery is not None:
+            seen[delivery.event.id] += 1
+            missing.discard(delivery.event.id)
+            c.ack(delivery)
+    assert not missing, f"{len(missing)} events not received within {timeout} s"
+    while (delivery := c.receive(timeout=0.3)) is not None:  # duplicates would be waiting by now
+        seen[delivery.event.id] += 1
+        c.ack(delivery)
+    return seen
