@@ -26,6 +26,8 @@ final class DedupTable {
 
     private let slots: UnsafeMutablePointer<Slot>
     private let mappedBytes: Int
+    /// False once ``unmap()`` gave the slots back.
+    private var isMapped = true
     private let mask: Int
     /// Keys held.
     private(set) var count = 0
@@ -52,7 +54,15 @@ final class DedupTable {
         slots = mapped.bindMemory(to: Slot.self, capacity: size)
     }
 
-    deinit { munmap(slots, mappedBytes) }
+    deinit { unmap() }
+
+    /// Gives the slots back to the system ahead of the object's end, on the thread that calls
+    /// it (see ``DedupTableNursery/release(_:)``); the table must not be used afterwards.
+    func unmap() {
+        guard isMapped else { return }
+        isMapped = false
+        munmap(slots, mappedBytes)
+    }
 
     /// The value stored for `key`.
     func value(for key: DedupKey) -> UInt64? {

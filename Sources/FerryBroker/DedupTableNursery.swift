@@ -12,16 +12,18 @@ import Synchronization
 /// (a burst far above 100 000 events/s), the window makes one on the spot as before.
 final class DedupTableNursery: Sendable {
     struct Statistics: Sendable, Equatable {
-        /// Tables asked for, made, and taken ready.
+        /// Tables asked for, made (jobs finished), handed over ready (still wanted when done), and
+        /// taken.
         var prepared = 0
         var made = 0
+        var readied = 0
         var taken = 0
         /// Emptied tables unmapped off the broker thread.
         var released = 0
     }
 
     /// A table on its way between the broker thread and the nursery's queue. Whoever hands a
-    /// table over keeps no reference to it, so only one thread ever uses it at a time.
+    /// table over no longer uses it, so only one thread ever uses it at a time.
     private struct Handover: @unchecked Sendable {
         let table: DedupTable
     }
@@ -40,37 +42,45 @@ final class DedupTableNursery: Sendable {
 
     /// Starts making a table of `capacity` slots, unless one is already made or under way.
     func prepare(capacity: Int) {
-        let isNew = state.withLock { state in
-            guard state.requestedCapacity != capacity else { return false }
+        let (isNew, stale) = state.withLock { state -> (Bool, Handover?) in
+            guard state.requestedCapacity != capacity else { return (false, nil) }
+            let stale = state.ready
             state.requestedCapacity = capacity
             state.ready = nil
             state.statistics.prepared += 1
-            return true
+            return (true, stale)
         }
+        if let stale { release(stale.table) }
         guard isNew else { return }
         queue.async { [self] in
+            // A table no longer asked for when it is done is unmapped here, at the end of this job
+            // (no other thread ever saw it).
             let table = Handover(table: DedupTable(capacity: capacity, prefaulted: true))
             state.withLock { state in
+                state.statistics.made += 1
                 guard state.requestedCapacity == capacity else { return }
                 state.ready = table
-                state.statistics.made += 1
+                state.statistics.readied += 1
             }
         }
     }
 
-    /// The table of `capacity` slots asked for with ``prepare(capacity:)``, if it is ready.
+    /// The table of `capacity` slots asked for with ``prepare(capacity:)``, if it is ready. One
+    /// that is not ready yet is no longer wanted (the caller makes its own).
     func take(capacity: Int) -> DedupTable? {
         let handover = state.withLock { state -> Handover? in
-            guard state.requestedCapacity == capacity, let table = state.ready else { return nil }
-            state.ready = nil
+            guard state.requestedCapacity == capacity else { return nil }
             state.requestedCapacity = 0
+            guard let table = state.ready else { return nil }
+            state.ready = nil
             state.statistics.taken += 1
             return table
         }
         return handover?.table
     }
 
-    /// Unmaps `table` off the caller's thread; the caller no longer uses it.
+    /// Unmaps `table` off the caller's thread; the caller no longer uses it (whichever thread
+    /// drops the last reference then frees only the object, not the slots).
     func release(_ table: DedupTable) {
         let handover = Handover(table: table)
         state.withLock { $0.retired.append(handover) }
@@ -81,7 +91,7 @@ final class DedupTableNursery: Sendable {
                 state.statistics.released += tables.count
                 return tables
             }
-            _ = retired
+            for handover in retired { handover.table.unmap() }
         }
     }
 }

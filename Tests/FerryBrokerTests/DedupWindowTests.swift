@@ -46,7 +46,7 @@ struct DedupWindowTests {
             number += 1
         }
         #expect(nursery.statistics.prepared == 1)
-        #expect(await Wait.until(timeout: .seconds(10)) { nursery.statistics.made == 1 })
+        #expect(await Wait.until(timeout: .seconds(10)) { nursery.statistics.readied == 1 })
         // Half full: the table doubles into the prepared one; the old one empties within an
         // eighth of its slots' inserts and is released.
         while number < smallest / 2 + smallest / 8 + 1 {
@@ -57,6 +57,27 @@ struct DedupWindowTests {
         #expect(await Wait.until(timeout: .seconds(10)) { nursery.statistics.released == 1 })
         for earlier in 0..<number { #expect(window.offset(for: Self.key(earlier)) == UInt64(earlier)) }
         #expect(window.count == number)
+    }
+
+    @Test("a table asked for but not ready when wanted is dropped, and can be asked for again")
+    func tableNotReadyInTime() async {
+        let nursery = DedupTableNursery()
+        let capacity = 1 << 22  // 96 MiB to fault in: not ready within the next statement, as a rule
+        nursery.prepare(capacity: capacity)
+        let taken = nursery.take(capacity: capacity)
+        #expect(await Wait.until(timeout: .seconds(30)) { nursery.statistics.made == 1 })
+        if taken == nil {
+            // Too late for the caller: the finished table is not kept for anyone.
+            #expect(nursery.statistics.readied == 0)
+            #expect(nursery.take(capacity: capacity) == nil)
+        } else {
+            #expect(nursery.statistics.taken == 1)
+        }
+        let readiedBefore = nursery.statistics.readied
+        nursery.prepare(capacity: capacity)
+        #expect(nursery.statistics.prepared == 2)
+        #expect(await Wait.until(timeout: .seconds(30)) { nursery.statistics.readied == readiedBefore + 1 })
+        #expect(nursery.take(capacity: capacity)?.capacity == capacity)
     }
 
     @Test("past the entry limit the oldest ids are forgotten")
