@@ -48,14 +48,25 @@ enum LogRecord {
         return 2 + count
     }
 
-    /// A parsed record header (and where its body sits in the buffer it came from).
+    /// A parsed record header, and where its key, id and body sit in the buffer it came from.
+    /// Key and id stay bytes until asked for: recovery and most scans need neither.
     struct Header {
         let size: Int
         let offset: UInt64
         let timestamp: Int64
-        let key: String
-        let id: String
+        let keyRange: Range<Int>
+        let idRange: Range<Int>
         let bodyRange: Range<Int>
+
+        /// The key, from the buffer the header was parsed from.
+        func key(in bytes: UnsafeRawBufferPointer) -> String {
+            String(decoding: UnsafeRawBufferPointer(rebasing: bytes[keyRange]), as: UTF8.self)
+        }
+
+        /// The event id, from the buffer the header was parsed from.
+        func id(in bytes: UnsafeRawBufferPointer) -> String {
+            String(decoding: UnsafeRawBufferPointer(rebasing: bytes[idRange]), as: UTF8.self)
+        }
     }
 
     enum ParseResult {
@@ -82,13 +93,16 @@ enum LogRecord {
         let keyLength = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: cursor, as: UInt16.self)))
         cursor += 2
         guard cursor + keyLength + 2 <= end else { return .corrupt("key overruns the record") }
-        let key = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[cursor..<(cursor + keyLength)]), as: UTF8.self)
+        let keyRange = cursor..<(cursor + keyLength)
         cursor += keyLength
         let idLength = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: cursor, as: UInt16.self)))
         cursor += 2
         guard cursor + idLength <= end else { return .corrupt("id overruns the record") }
-        let id = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[cursor..<(cursor + idLength)]), as: UTF8.self)
+        let idRange = cursor..<(cursor + idLength)
         cursor += idLength
-        return .record(Header(size: end - position, offset: offset, timestamp: timestamp, key: key, id: id, bodyRange: cursor..<end))
+        return .record(
+            Header(
+                size: end - position, offset: offset, timestamp: timestamp, keyRange: keyRange, idRange: idRange,
+                bodyRange: cursor..<end))
     }
 }

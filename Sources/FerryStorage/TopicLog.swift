@@ -115,12 +115,7 @@ final class TopicLog {
         guard let first = segmentIndex(containing: next) else { return [] }
         for segment in segments[first...] where events.count < limit {
             try segment.scan(from: segment.scanStart(for: next)) { header, bytes in
-                if header.offset >= next {
-                    events.append(
-                        StoredEvent(
-                            offset: header.offset, key: header.key, timestampMicros: header.timestamp, body: Array(bytes[header.bodyRange]))
-                    )
-                }
+                if header.offset >= next { events.append(Self.storedEvent(header, in: bytes)) }
                 return events.count < limit
             }
             next = segment.nextOffset
@@ -146,16 +141,16 @@ final class TopicLog {
         var events: [StoredEvent] = []
         for segment in segments where events.count < limit {
             try segment.scan(from: 0) { header, bytes in
-                if header.key == key {
-                    events.append(
-                        StoredEvent(
-                            offset: header.offset, key: header.key, timestampMicros: header.timestamp, body: Array(bytes[header.bodyRange]))
-                    )
-                }
+                if header.key(in: bytes) == key { events.append(Self.storedEvent(header, in: bytes)) }
                 return events.count < limit
             }
         }
         return events
+    }
+
+    private static func storedEvent(_ header: LogRecord.Header, in bytes: UnsafeRawBufferPointer) -> StoredEvent {
+        StoredEvent(
+            offset: header.offset, key: header.key(in: bytes), timestampMicros: header.timestamp, body: Array(bytes[header.bodyRange]))
     }
 
     /// Event ids and offsets stored at or after `timestamp`, to rebuild the dedup window.
@@ -163,8 +158,8 @@ final class TopicLog {
         var ids: [(String, UInt64)] = []
         for segment in segments.reversed() where segment.lastTimestamp >= timestamp {
             var found: [(String, UInt64)] = []
-            try segment.scan(from: segment.scanStart(forTimestamp: timestamp)) { header, _ in
-                if header.timestamp >= timestamp && !header.id.isEmpty { found.append((header.id, header.offset)) }
+            try segment.scan(from: segment.scanStart(forTimestamp: timestamp)) { header, bytes in
+                if header.timestamp >= timestamp && !header.idRange.isEmpty { found.append((header.id(in: bytes), header.offset)) }
                 return true
             }
             ids.insert(contentsOf: found, at: 0)
