@@ -3,12 +3,7 @@ import FerryStorage
 
 extension Broker {
     func handleSettle(_ settle: Settle, from peer: Peer) {
-        for deliveryID in settle.acks {
-            guard let delivery = takeInFlight(deliveryID, from: peer) else { continue }
-            delivery.cursor?.settle(delivery.offset)
-            metrics.acked.increment()
-            delivery.member.group.counters.acked += 1
-        }
+        self.settle(acks: settle.acks, from: peer)
         for nack in settle.nacks {
             guard let delivery = takeInFlight(nack.deliveryID, from: peer) else { continue }
             metrics.nacked.increment()
@@ -23,6 +18,16 @@ extension Broker {
             fail(
                 delivery, error: nack.error.isEmpty ? "nacked" : nack.error,
                 delayMilliseconds: nack.hasDelayMs ? Double(nack.delayMs) : nil, poison: nack.deadLetter)
+        }
+    }
+
+    /// Acks: each delivery is done, and its offset settles its cursor.
+    func settle(acks: [UInt64], from peer: Peer) {
+        for deliveryID in acks {
+            guard let delivery = takeInFlight(deliveryID, from: peer) else { continue }
+            delivery.cursor?.settle(delivery.offset)
+            metrics.acked.increment()
+            delivery.member.group.counters.acked += 1
         }
     }
 

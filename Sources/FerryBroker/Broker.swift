@@ -26,6 +26,8 @@ public final class Broker {
     /// The ids of the publish being handled, to confirm an id repeated within it once stored.
     let publishScratch: DedupTable
     var publishScratchKeys: [DedupKey] = []
+    /// The delivery ids of the Settle being handled (read in place by ``SettleFrame``).
+    var ackScratch: [UInt64] = []
     var random = SystemRandomNumberGenerator()
     /// Frames produced by the last calls, for the server to send.
     public internal(set) var outbox: [Outbound] = []
@@ -95,6 +97,13 @@ public final class Broker {
                 } catch {
                     reply(to: peer, requestID: publish.requestID, error: error)
                 }
+                return
+            }
+            if SettleFrame.readAcks(body, into: &ackScratch) {
+                // The other hot path: a consumer's acks, read in place.
+                defer { ackScratch.removeAll(keepingCapacity: true) }
+                if !peer.isSession { tellNoSession(peer, answeringHeartbeat: false) }
+                settle(acks: ackScratch, from: peer)
                 return
             }
             message = try WireFormat.decode(ClientMessage.self, from: body)

@@ -18,6 +18,9 @@ public struct ProtoReader {
 
     public init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
 
+    /// Whether every byte has been read.
+    public var isAtEnd: Bool { position >= buffer.count }
+
     public mutating func readVarint() -> UInt64? {
         var result: UInt64 = 0
         var shift: UInt64 = 0
