@@ -192,6 +192,11 @@ public final class Broker {
     // MARK: - Replies
 
     func reply(to peer: Peer, requestID: UInt64, _ body: ServerMessage.OneOf_Reply) {
+        if case .publishResult(let result) = body, result.rejected.isEmpty, result.unknownFields.data.isEmpty {
+            // The reply to nearly every Publish, written without SwiftProtobuf's visitor.
+            send(PublishResultEncoder.encode(requestID: requestID, confirmed: result.confirmed, offsets: result.offsets), to: peer)
+            return
+        }
         var message = ServerMessage()
         message.requestID = requestID
         message.reply = body
