@@ -10,9 +10,10 @@
 /// keys come and go. A table whose keys are being moved out is scanned by slot, which a shift
 /// would disturb: there ``markRemoved(_:)`` leaves the key in place with a marker instead.
 /// The slots are zeroed anonymous memory in small pages (never huge ones), faulted in either at
-/// creation, off the broker thread (``DedupTableNursery``), or one by one as keys land on them. (Transparent huge pages, asked for earlier to
-/// spare TLB misses, made the first touches of a freshly doubled table zero 2 MiB at a time,
-/// a stall of 5–20 ms on the broker thread at 32k and 64k ids.)
+/// creation, off the broker thread (``DedupTableNursery``), or one by one as keys land on them.
+/// (Transparent huge pages, asked for earlier to spare TLB misses, made the first touches of a
+/// freshly doubled table zero 2 MiB at a time, a stall of 5–20 ms on the broker thread at 32k
+/// and 64k ids.)
 final class DedupTable {
     private struct Slot {
         /// Zero marks a free slot (``DedupKey/high`` is never zero).
@@ -49,7 +50,9 @@ final class DedupTable {
         if prefaulted {
             // Zero pages only need a write each to be faulted in; the kernel zeroes them.
             let pageBytes = Int(sysconf(Int32(_SC_PAGESIZE)))
-            for offset in stride(from: 0, to: mappedBytes, by: pageBytes) { mapped.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self) }
+            for offset in stride(from: 0, to: mappedBytes, by: pageBytes) {
+                mapped.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
+            }
         }
         slots = mapped.bindMemory(to: Slot.self, capacity: size)
     }

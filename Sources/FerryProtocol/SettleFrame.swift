@@ -24,26 +24,19 @@ public enum SettleFrame {
         }
         guard !reader.malformed, let settle else { return false }
         let start = acks.count
+        var complete = false
+        defer { if !complete { acks.removeSubrange(start...) } }
         var fields = ProtoReader(settle)
         while let (field, value) = fields.next() {
             switch (field, value) {
             case (1, .varint(let deliveryID)): acks.append(deliveryID)
-            case (1, .bytes(let packed)):
-                guard appendPacked(packed, to: &acks) else {
-                    acks.removeSubrange(start...)
-                    return false
-                }
-            case (1, _), (2, _):
-                acks.removeSubrange(start...)
-                return false
+            case (1, .bytes(let packed)): guard appendPacked(packed, to: &acks) else { return false }
+            case (1, _), (2, _): return false
             default: continue
             }
         }
-        if fields.malformed {
-            acks.removeSubrange(start...)
-            return false
-        }
-        return true
+        complete = !fields.malformed
+        return complete
     }
 
     /// The varints of a packed repeated field; false if one runs past its end.
