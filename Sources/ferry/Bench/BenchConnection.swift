@@ -39,6 +39,12 @@ final class BenchConnection {
         try send(body: WireFormat.encode(message))
     }
 
+    /// Ends the session politely, so the broker drops it at once instead of waiting for its
+    /// peer timeout (and a member's unsettled deliveries go to the others now). Best effort.
+    func sayGoodbye() {
+        try? send(.goodbye(Goodbye()), requestID: 0)
+    }
+
     /// Sends a heartbeat when nothing went out for a second, so the broker keeps the session.
     func heartbeatIfIdle(now: UInt64) throws {
         if now &- lastSent > 1_000_000_000 { try send(.heartbeat(Heartbeat()), requestID: 0) }

@@ -43,6 +43,7 @@ struct LoadConsumer {
     /// Consumes until the group has every confirmed event and the publishers are done, then
     /// makes one round trip so that its final ack is known to be processed.
     func run() throws -> ConsumerOutcome {
+        defer { connection.sayGoodbye() }
         let perWorker = (plan.count ?? 0) / max(1, plan.workersPerGroup)
         var outcome = ConsumerOutcome(group: group, latencies: LatencyRecorder(keepValues: plan.exactPercentiles, expected: perWorker))
         var settle = SettleFrameBuilder()

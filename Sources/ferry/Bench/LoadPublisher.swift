@@ -39,6 +39,7 @@ struct LoadPublisher {
     /// Publishes until its share is confirmed, or until asked to stop and what was sent is
     /// confirmed. `start` is the schedule's start (fixed rate) on `CLOCK_MONOTONIC`.
     func run(start: UInt64) throws -> PublisherOutcome {
+        defer { connection.sayGoodbye() }
         if plan.rate != nil { BenchClock.minimizeTimerSlack() }
         var outcome = PublisherOutcome()
         let limit = plan.share(of: index) ?? Int.max
