@@ -57,6 +57,9 @@ struct Ferryd: AsyncParsableCommand {
     @Option(name: .long, help: "How long shutdown waits (ms) for in-flight deliveries to settle.")
     var shutdownGraceMs: UInt32?
 
+    @Flag(name: .long, help: "Shut down gracefully when the process that started ferryd exits (tools and test harnesses).")
+    var exitWithParent = false
+
     func run() async throws {
         var configuration = BrokerConfiguration()
         let file = try config.map(FileConfiguration.load(path:))
@@ -101,8 +104,14 @@ struct Ferryd: AsyncParsableCommand {
                 try endpoint.write(toFile: endpointFile, atomically: true, encoding: .utf8)
             }
         }
-        let group = ServiceGroup(
-            services: [service], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        var services = [ServiceGroupConfiguration.ServiceConfiguration(service: service)]
+        if exitWithParent {
+            // The watch ending (its parent gone) shuts the broker down like a SIGTERM.
+            services.append(.init(service: ParentWatch(), successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+        groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
     }
 }

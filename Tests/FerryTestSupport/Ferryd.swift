@@ -29,7 +29,7 @@ public final class Ferryd: Sendable {
         process = try ManagedProcess(
             product: "ferryd",
             arguments: [
-                "--endpoint", endpoint, "--endpoint-file", endpointFile, "--log-level", "warning",
+                "--endpoint", endpoint, "--endpoint-file", endpointFile, "--log-level", "warning", "--exit-with-parent",
                 "--data-dir", directory.appendingPathComponent("data").path,
             ] + arguments)
         let listening = await Wait.until(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: endpointFile) }

@@ -14,9 +14,14 @@ public final class ManagedProcess: @unchecked Sendable {
     public let name: String
 
     /// Starts `executable` (a product of this package, found in the build directory).
-    public init(product: String, arguments: [String], captureOutput: Bool = false) throws {
-        name = product
-        process.executableURL = BuildProducts.url(of: product)
+    public convenience init(product: String, arguments: [String], captureOutput: Bool = false) throws {
+        try self.init(executable: BuildProducts.url(of: product), arguments: arguments, captureOutput: captureOutput)
+    }
+
+    /// Starts the program at `executable`.
+    public init(executable: URL, arguments: [String], captureOutput: Bool = false) throws {
+        name = executable.lastPathComponent
+        process.executableURL = executable
         process.arguments = arguments
         if captureOutput {
             process.standardOutput = output

@@ -119,7 +119,7 @@ class Ferryd:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [FERRYD, "--endpoint", self.endpoint, "--endpoint-file", str(endpoint_file),
-                 "--data-dir", str(self.workdir / "data"), *self.args],
+                 "--data-dir", str(self.workdir / "data"), "--exit-with-parent", *self.args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
         def ready():
