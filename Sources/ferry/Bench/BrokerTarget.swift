@@ -77,6 +77,9 @@ final class BrokerTarget {
             "--storage", options.storage.rawValue, "--fsync", options.fsync.rawValue, "--log-level", "warning",
             "--max-stored-bytes", "\(4 << 30)",
         ]
+        // The ferryd beside this executable is the same build and ends with the bench even if the
+        // bench is killed; another one (`--ferryd`, for A/B runs) may predate the flag.
+        if options.ferryd == nil { process.arguments?.append("--exit-with-parent") }
         do {
             try process.run()
         } catch {
