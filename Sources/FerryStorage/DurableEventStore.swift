@@ -45,6 +45,11 @@ public final class DurableEventStore: EventStore {
         guard FileManager.default.isWritableFile(atPath: topicsDirectory.path) else {
             throw StorageError(.io, "the data directory \(root.path) is not writable")
         }
+        // The entries that lead to `topics/` (new on a first start) reach the disk before any
+        // event under it is confirmed; each new segment syncs the two directories below. The
+        // data directory's parent may not be readable to us: its sync is best effort.
+        try SegmentFile.syncDirectory(root.path)
+        try? SegmentFile.syncDirectory(root.deletingLastPathComponent().path)
         database = try GroupStateDatabase(path: root.appendingPathComponent("groups.sqlite").path)
         stateWriter = try StateWriter(database: database, journalPath: root.appendingPathComponent("cursors.journal").path)
         if let problem = stateWriter.journalProblem { recovery.problems.append(problem) }
@@ -120,6 +125,8 @@ public final class DurableEventStore: EventStore {
     public func durableEnd(topic: String) -> UInt64 { logs[topic]?.durableEnd ?? 0 }
     /// What the runway thread has done so far (for tests).
     var runwayStatistics: Preallocator.Statistics { preallocator.statistics }
+    /// A topic's segment files (for tests).
+    func segmentFiles(topic: String) -> [SegmentFile] { logs[topic]?.segments.map(\.file) ?? [] }
     public var syncNotificationDescriptor: Int32? { syncer.completions.fileDescriptor }
 
     public func flush() {

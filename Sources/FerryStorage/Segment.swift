@@ -44,10 +44,13 @@ final class Segment {
 
     static func fileName(baseOffset: UInt64) -> String { String(format: "%020llu.log", baseOffset) }
 
-    /// Creates an empty segment.
+    /// Creates an empty segment. Its first sync also syncs `directory` and its parent, which
+    /// hold the new entries that lead to it.
     init(directory: URL, baseOffset: UInt64) throws(StorageError) {
         self.baseOffset = baseOffset
-        file = try SegmentFile(path: directory.appendingPathComponent(Self.fileName(baseOffset: baseOffset)).path)
+        file = try SegmentFile(
+            path: directory.appendingPathComponent(Self.fileName(baseOffset: baseOffset)).path,
+            newEntriesIn: [directory.path, directory.deletingLastPathComponent().path])
         size = 0
         nextOffset = baseOffset
         createdAt = Date()

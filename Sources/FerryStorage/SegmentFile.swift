@@ -49,11 +49,20 @@ final class SegmentFile: Sendable {
     private let extent = Mutex(Extent())
     /// Signalled once per waiter when a zeroing piece ends.
     private let zeroingEnded = DispatchSemaphore(value: 0)
+    /// Directories whose new entries (this file's, or its directory's) are not known to be on
+    /// disk yet: the first ``sync()`` syncs them too, so that a confirmed event's file cannot
+    /// vanish with a power loss, whatever the file system.
+    private let unsyncedDirectories: Mutex<[String]>
+    /// Successful ``sync()`` calls (for tests).
+    private let syncs = Atomic<Int>(0)
 
-    init(path: String) throws(StorageError) {
+    /// Opens the file at `path`, creating it if needed. `newEntriesIn` names the directories
+    /// whose entries creating it added (its own, and its parent's if that was new too).
+    init(path: String, newEntriesIn directories: [String] = []) throws(StorageError) {
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw StorageError.posix("open \(path)") }
         self.path = path
+        unsyncedDirectories = Mutex(directories)
     }
 
     deinit { close(descriptor) }
@@ -134,9 +143,27 @@ final class SegmentFile: Sendable {
         }
     }
 
-    /// Flushes written data to the disk.
+    /// Flushes written data to the disk, and the first time also the directory entries that
+    /// lead to the file.
     func sync() throws(StorageError) {
         guard fdatasync(descriptor) == 0 else { throw StorageError.posix("fdatasync \(path)") }
+        let directories = unsyncedDirectories.withLock { $0 }
+        for directory in directories { try Self.syncDirectory(directory) }
+        if !directories.isEmpty { unsyncedDirectories.withLock { $0.removeAll { directories.contains($0) } } }
+        syncs.add(1, ordering: .relaxed)
+    }
+
+    /// The directories the next ``sync()`` syncs as well (for tests).
+    var directoriesToSync: [String] { unsyncedDirectories.withLock { $0 } }
+    /// How many times the file was synced (for tests).
+    var syncCount: Int { syncs.load(ordering: .relaxed) }
+
+    /// Syncs a directory: the entries created or removed in it reach the disk.
+    static func syncDirectory(_ path: String) throws(StorageError) {
+        let directory = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { throw StorageError.posix("open directory \(path)") }
+        defer { close(directory) }
+        guard fsync(directory) == 0 else { throw StorageError.posix("fsync directory \(path)") }
     }
 
     // MARK: - Runway

@@ -42,6 +42,7 @@ final class TopicLog {
             let path = directory.appendingPathComponent(Segment.fileName(baseOffset: base))
             opened.append(try Segment(existing: path, baseOffset: base, recovery: &recovery))
         }
+        if configuration.fsync != .never && !opened.isEmpty { try Self.makeDurable(opened, in: directory) }
         // Drop empty segments but the last, and start one if there is none.
         let count = opened.count
         opened = opened.enumerated().filter { !$0.element.isEmpty || $0.offset == count - 1 }.map(\.element)
@@ -49,6 +50,15 @@ final class TopicLog {
         segments = opened
         durableEnd = opened[opened.count - 1].nextOffset
         startRunway(opened[opened.count - 1])
+    }
+
+    /// Syncs recovered segments and the directories that lead to them. What a killed ferryd
+    /// wrote may still be only in the page cache; once the log is open it counts as durable
+    /// (a publisher's resend of it is confirmed at once), so it must be on disk first.
+    private static func makeDurable(_ segments: [Segment], in directory: URL) throws(StorageError) {
+        for segment in segments { try segment.file.sync() }
+        try SegmentFile.syncDirectory(directory.path)
+        try SegmentFile.syncDirectory(directory.deletingLastPathComponent().path)
     }
 
     private func startRunway(_ segment: Segment) {

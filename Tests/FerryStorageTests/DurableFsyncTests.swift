@@ -1,6 +1,7 @@
-import FerryStorage
 import Foundation
 import Testing
+
+@testable import FerryStorage
 
 @Suite("DurableEventStore: fsync policies and durableEnd")
 struct DurableFsyncTests {
@@ -71,6 +72,10 @@ struct DurableFsyncTests {
         #expect(waitUntilDurable(store, topic: "b", end: 1))
         #expect(store.durableEnd(topic: "a") == 300)
         #expect(store.durableEnd(topic: "b") == 1)
+        // A new segment's directory entries are synced with it (see DurableDirectorySyncTests).
+        for file in store.segmentFiles(topic: "a") + store.segmentFiles(topic: "b") {
+            #expect(file.directoriesToSync.isEmpty, "\(file.path) counts as durable with its directory entry unsynced")
+        }
     }
 
     @Test("a per-topic policy overrides the default")
