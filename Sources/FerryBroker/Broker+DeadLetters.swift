@@ -13,17 +13,31 @@ extension Broker {
 
     func handleDeadLetterRequeue(_ requeue: DeadLetterRequeue, from peer: Peer, requestID: UInt64) throws(ProtocolError) {
         let group = try requireGroup(requeue.group)
-        let removed = try removeDeadLetters(group: requeue.group, ids: requeue.ids, all: requeue.all)
-        for record in removed {
-            // Attempts start again at 1; the offset is already committed, so the cursor ignores it.
-            schedule(
+        if !requeue.all && requeue.ids.isEmpty { throw ProtocolError(.missingField, "name the dead-letter ids, or set all") }
+        // Changes not yet saved go first: none of them may land after the requeue's rows.
+        persistGroupState()
+        let requeued: [DeadLetterRecord]
+        do {
+            // Out of the dead-letter queue and into the saved retries in one transaction, so a
+            // crash loses neither. Attempts start again at 1; the offset is already committed,
+            // so the cursor ignores it.
+            requeued = try store.requeueDeadLetters(group: requeue.group, ids: requeue.all ? nil : requeue.ids) { record in
+                RetryState(
+                    group: record.group, topic: record.topic, offset: record.offset, tracksCursor: false, attempt: 1,
+                    dueMicros: Clock.wallMicroseconds(), lastError: record.lastError, key: Self.key(of: record))
+            }
+        } catch {
+            throw ProtocolError(.storageFailure, error.message)
+        }
+        for record in requeued {
+            group.retries.push(
                 RetryEntry(
                     due: now, topic: record.topic, offset: record.offset, key: Self.key(of: record), attempt: 1, body: record.body,
-                    lastError: record.lastError, tracksCursor: false), in: group)
+                    lastError: record.lastError, tracksCursor: false))
         }
-        logger.info("dead letters requeued", metadata: ["group": "\(requeue.group)", "count": "\(removed.count)"])
+        logger.info("dead letters requeued", metadata: ["group": "\(requeue.group)", "count": "\(requeued.count)"])
         var count = DeadLetterCount()
-        count.count = UInt64(removed.count)
+        count.count = UInt64(requeued.count)
         reply(to: peer, requestID: requestID, .deadLetterCount(count))
     }
 

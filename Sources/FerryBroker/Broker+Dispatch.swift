@@ -6,6 +6,7 @@ extension Broker {
     public func dispatch() {
         guard !isShuttingDown else { return }
         now = Clock.nanoseconds()
+        lastDispatch = now
         for group in groups.values where !group.members.isEmpty {
             dispatchRetries(of: group)
             for cursor in group.cursors.values { dispatchNew(of: group, from: cursor) }
@@ -28,15 +29,34 @@ extension Broker {
             }
             guard let member = group.pickMember(for: entry.key, among: candidates) else { break }
             _ = group.retries.popFirst()
-            if !group.ephemeral {
-                pendingChanges.retriesRemoved.append(
-                    RetryID(group: group.name, topic: entry.topic, offset: entry.offset, tracksCursor: entry.tracksCursor))
+            // Once delivered, a retry that its cursor tracks is saved as one of the cursor's
+            // in-flight offsets, so its row goes. One that is not tracked (a requeued dead letter)
+            // keeps its row until the delivery is settled: it is saved nowhere else.
+            let id = RetryID(group: group.name, topic: entry.topic, offset: entry.offset, tracksCursor: entry.tracksCursor)
+            if !group.ephemeral && entry.tracksCursor { pendingChanges.removeRetry(id) }
+            let stored: [UInt8]?
+            do {
+                stored = try entry.body ?? storedBody(topic: entry.topic, offset: entry.offset)
+            } catch {
+                // An I/O error is no proof that the event is gone: try again in a second.
+                logger.error(
+                    "a retry's event could not be read; trying again",
+                    metadata: ["group": "\(group.name)", "topic": "\(entry.topic)", "offset": "\(entry.offset)", "error": "\(error)"])
+                postponed.append(
+                    RetryEntry(
+                        due: now + 1_000_000_000, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt,
+                        body: nil, lastError: entry.lastError, tracksCursor: entry.tracksCursor))
+                continue
             }
-            guard let body = entry.body ?? storedBody(topic: entry.topic, offset: entry.offset) else {
+            guard let body = stored else {
                 logger.error(
                     "a retry's event is no longer stored; dropping it",
                     metadata: ["group": "\(group.name)", "topic": "\(entry.topic)", "offset": "\(entry.offset)"])
-                if entry.tracksCursor { group.cursors[entry.topic]?.settle(entry.offset) }
+                if entry.tracksCursor {
+                    group.cursors[entry.topic]?.settle(entry.offset)
+                } else if !group.ephemeral {
+                    pendingChanges.removeRetry(id)
+                }
                 continue
             }
             deliver(

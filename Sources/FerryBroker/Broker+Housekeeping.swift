@@ -5,20 +5,32 @@ extension Broker {
     public var pollTimeoutMilliseconds: Int {
         var timeout = 100
         for group in groups.values where !group.members.isEmpty {
-            if let due = group.retries.first?.due {
-                let wait = due > now ? Int((due - now) / 1_000_000) : 0
-                timeout = min(timeout, wait)
+            guard let due = group.retries.first?.due else { continue }
+            let wait: Int
+            if due > now {
+                wait = Int((due - now) / 1_000_000)
+            } else if isShuttingDown || due <= lastDispatch {
+                // Due when dispatch last ran, and still queued: no member had credit for it (or
+                // nothing is dispatched any more). Credit comes back with a message, which ends
+                // the poll, or with an ack timeout, which the next housekeeping pass finds.
+                wait = Int(Self.housekeepingNanoseconds / 1_000_000)
+            } else {
+                wait = 0
             }
+            timeout = min(timeout, wait)
         }
         return max(timeout, 0)
     }
+
+    /// How often the periodic part of ``housekeep()`` runs.
+    static let housekeepingNanoseconds: UInt64 = 50_000_000
 
     /// Timers: ack timeouts, dead peers, heartbeats, cursor commits and store release.
     /// Cheap to call every loop iteration; the periodic parts run every 50 ms.
     public func housekeep() {
         now = Clock.nanoseconds()
         forgiveStall()
-        guard now &- lastHousekeeping >= 50_000_000 else { return }
+        guard now &- lastHousekeeping >= Self.housekeepingNanoseconds else { return }
         lastHousekeeping = now
         expireDeliveries()
         expirePeers()

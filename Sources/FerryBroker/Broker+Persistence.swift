@@ -18,15 +18,17 @@ extension Broker {
         if entry.tracksCursor { group.cursors[entry.topic]?.track(entry.offset, attempt: entry.attempt) }
         if group.ephemeral { return }
         let delay = entry.due > now ? Int64((entry.due - now) / 1000) : 0
-        pendingChanges.retriesAdded.append(
+        pendingChanges.addRetry(
             RetryState(
                 group: group.name, topic: entry.topic, offset: entry.offset, tracksCursor: entry.tracksCursor, attempt: entry.attempt,
                 dueMicros: Clock.wallMicroseconds() + delay, lastError: entry.lastError, key: entry.key))
     }
 
-    /// The stored envelope at `offset`, for a retry restored without its body.
-    func storedBody(topic: String, offset: UInt64) -> [UInt8]? {
-        guard let event = try? store.read(topic: topic, from: offset, limit: 1).first, event.offset == offset else { return nil }
+    /// The stored envelope at `offset`, for a retry restored without its body: nil when the
+    /// log no longer holds it (retention, or a corrupt record skipped); throws when it could not
+    /// be read.
+    func storedBody(topic: String, offset: UInt64) throws(StorageError) -> [UInt8]? {
+        guard let event = try store.read(topic: topic, from: offset, limit: 1).first, event.offset == offset else { return nil }
         return event.body
     }
 
@@ -95,7 +97,12 @@ extension Broker {
         for retry in snapshot.retries {
             guard let group = groups[retry.group] else { continue }
             if retry.tracksCursor && deadLettered(retry.group, retry.topic, retry.offset) {
-                pendingChanges.retriesRemoved.append(retry.id)
+                pendingChanges.removeRetry(retry.id)
+                continue
+            }
+            if retry.offset >= store.bounds(topic: retry.topic).upperBound {
+                // Past the recovered log's end (see below): the offset will name another event.
+                pendingChanges.removeRetry(retry.id)
                 continue
             }
             let wait = max(0, retry.dueMicros - Clock.wallMicroseconds())
@@ -109,11 +116,20 @@ extension Broker {
         var redelivered = 0
         for state in snapshot.cursors {
             guard let group = groups[state.group] else { continue }
-            let cursor = TopicCursor(topic: state.topic, start: state.next)
+            // A log can end before a saved cursor: `never` events lost with the OS, or a torn
+            // record cut off. New events will take those offsets again, so the cursor goes back to
+            // the end, or the group would never see them.
+            let end = store.bounds(topic: state.topic).upperBound
+            if state.next > end {
+                logger.warning(
+                    "a saved cursor was past the end of its recovered log; it restarts at the end",
+                    metadata: ["group": "\(state.group)", "topic": "\(state.topic)", "cursor": "\(state.next)", "end": "\(end)"])
+            }
+            let cursor = TopicCursor(topic: state.topic, start: min(state.next, end))
             group.cursors[state.topic] = cursor
-            var settledSinceSave = false
+            var settledSinceSave = state.next > end
             for pending in state.inFlight {
-                if deadLettered(state.group, state.topic, pending.offset) {
+                if pending.offset >= end || deadLettered(state.group, state.topic, pending.offset) {
                     settledSinceSave = true
                     continue
                 }
@@ -130,6 +146,9 @@ extension Broker {
             }
             cursor.dirty = settledSinceSave
         }
+        // A topic created just before a crash may have no saved cursor yet: its groups follow it
+        // from its beginning, as they did when it was created.
+        for topic in store.topics.sorted() { attachNewTopic(topic) }
         let window = Int64(configuration.dedupWindowMilliseconds) * 1000
         for entry in store.recentEventIDs(windowMicros: window, limit: configuration.dedupMaxEntries) {
             dedup.remember(DedupKey(topic: entry.topic, id: entry.id), offset: entry.offset, now: now)

@@ -6,6 +6,7 @@ extension Broker {
         self.settle(acks: settle.acks, from: peer)
         for nack in settle.nacks {
             guard let delivery = takeInFlight(nack.deliveryID, from: peer) else { continue }
+            defer { settled(delivery.member) }
             metrics.nacked.increment()
             delivery.member.group.counters.nacked += 1
             if nack.release {
@@ -27,17 +28,22 @@ extension Broker {
             guard let delivery = takeInFlight(deliveryID, from: peer) else { continue }
             delivery.cursor?.settle(delivery.offset)
             metrics.acked.increment()
-            delivery.member.group.counters.acked += 1
+            let group = delivery.member.group
+            group.counters.acked += 1
+            if !delivery.tracksCursor { forgetUntrackedRetry(delivery, in: group) }
+            settled(delivery.member)
         }
     }
 
+    /// Takes a delivery out of flight. The caller calls ``settled(_:)`` once it is done with the
+    /// delivery's group: that may remove a draining member, and with its last member an
+    /// ephemeral group, which nothing else keeps alive (`Member.group` is unowned).
     private func takeInFlight(_ deliveryID: UInt64, from peer: Peer) -> InFlightDelivery? {
         guard let delivery = peer.inFlight.removeValue(forKey: deliveryID) else {
             // Normal after an ack timeout or a member's removal; counted, not an error.
             metrics.unknownSettles.increment()
             return nil
         }
-        settled(delivery.member)
         return delivery
     }
 
@@ -86,7 +92,11 @@ extension Broker {
                     attempt: delivery.attempt, body: delivery.body, lastError: error, tracksCursor: delivery.tracksCursor), in: group)
             return
         }
-        if delivery.tracksCursor { group.cursors[delivery.topic]?.settle(delivery.offset) }
+        if delivery.tracksCursor {
+            group.cursors[delivery.topic]?.settle(delivery.offset)
+        } else {
+            forgetUntrackedRetry(delivery, in: group)
+        }
         metrics.deadLettered.increment()
         group.counters.deadLettered += 1
         logger.warning(
@@ -95,5 +105,13 @@ extension Broker {
                 "group": "\(group.name)", "topic": "\(delivery.topic)", "offset": "\(delivery.offset)",
                 "attempts": "\(delivery.attempt)", "cause": "\(cause)", "error": "\(error)",
             ])
+    }
+
+    /// A delivery that its cursor does not track (a requeued dead letter) is saved only as its
+    /// retry's row, kept while it is in flight (see `dispatchRetries`); it goes once the delivery
+    /// is acked or dead-lettered again.
+    private func forgetUntrackedRetry(_ delivery: InFlightDelivery, in group: ConsumerGroup) {
+        guard !group.ephemeral else { return }
+        pendingChanges.removeRetry(RetryID(group: group.name, topic: delivery.topic, offset: delivery.offset, tracksCursor: false))
     }
 }

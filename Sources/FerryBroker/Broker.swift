@@ -38,6 +38,8 @@ public final class Broker {
     /// Set once shutdown began: no new publishes, no new deliveries.
     public internal(set) var isShuttingDown = false
     var lastHousekeeping: UInt64 = 0
+    /// When ``dispatch()`` last ran: a retry due by then and still queued waits for credit.
+    var lastDispatch: UInt64 = 0
     /// When ``housekeep()`` last ran (every loop iteration), to notice the loop itself stalled.
     var lastLoopIteration: UInt64 = 0
     var lastRetention: UInt64 = 0

@@ -212,4 +212,11 @@ public final class DurableEventStore: EventStore {
     public func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord] {
         try database.removeDeadLetters(group: group, ids: ids)
     }
+
+    public func requeueDeadLetters(
+        group: String, ids: [UInt64]?, as retry: (DeadLetterRecord) -> RetryState
+    ) throws(StorageError) -> [DeadLetterRecord] {
+        stateWriter.flush()
+        return try database.removeDeadLetters(group: group, ids: ids, requeueingAs: retry)
+    }
 }

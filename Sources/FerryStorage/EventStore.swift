@@ -58,4 +58,10 @@ public protocol EventStore: AnyObject {
     func deadLetterCount(group: String) -> Int
     /// Removes the entries with `ids` (every entry when `ids` is nil) and returns them.
     func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord]
+    /// Moves the entries with `ids` (every entry when `ids` is nil) into the saved retries, each
+    /// as `retry` makes it, in one atomic step after the group state saved so far, and returns
+    /// them: a crash leaves every entry either a dead letter or a retry.
+    func requeueDeadLetters(
+        group: String, ids: [UInt64]?, as retry: (DeadLetterRecord) -> RetryState
+    ) throws(StorageError) -> [DeadLetterRecord]
 }

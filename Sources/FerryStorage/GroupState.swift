@@ -91,17 +91,29 @@ public struct RetryID: Sendable, Hashable {
 
 /// What changed in the groups' state since the last save; saved atomically.
 public struct GroupStateChanges: Sendable {
+    /// A retry scheduled (or rescheduled: the same ``RetryID`` replaces the earlier one), or
+    /// removed (dispatched, settled, dropped).
+    public enum RetryChange: Sendable, Equatable {
+        case added(RetryState)
+        case removed(RetryID)
+    }
+
     public var groups: [GroupDefinition] = []
     public var cursors: [CursorState] = []
-    public var retriesAdded: [RetryState] = []
-    public var retriesRemoved: [RetryID] = []
+    /// Retry changes in the order they happened, and applied in that order: a retry scheduled
+    /// and dispatched between two saves is gone after the save, one dispatched and scheduled
+    /// again is kept.
+    public var retryChanges: [RetryChange] = []
 
     public init() {}
 
-    public var isEmpty: Bool { groups.isEmpty && cursors.isEmpty && retriesAdded.isEmpty && retriesRemoved.isEmpty }
+    public mutating func addRetry(_ retry: RetryState) { retryChanges.append(.added(retry)) }
+    public mutating func removeRetry(_ id: RetryID) { retryChanges.append(.removed(id)) }
+
+    public var isEmpty: Bool { groups.isEmpty && cursors.isEmpty && retryChanges.isEmpty }
 
     /// Whether only cursors changed (the common save under load: acks moving them).
-    var changesOnlyCursors: Bool { groups.isEmpty && retriesAdded.isEmpty && retriesRemoved.isEmpty }
+    var changesOnlyCursors: Bool { groups.isEmpty && retryChanges.isEmpty }
 }
 
 /// Everything a restarted broker needs to resume its groups.
@@ -126,9 +138,14 @@ extension GroupStateSnapshot {
                 cursors.append(cursor)
             }
         }
-        let removed = Set(changes.retriesRemoved)
-        let added = Set(changes.retriesAdded.map(\.id))
-        retries.removeAll { removed.contains($0.id) || added.contains($0.id) }
-        retries.append(contentsOf: changes.retriesAdded)
+        for change in changes.retryChanges {
+            switch change {
+            case .added(let retry):
+                retries.removeAll { $0.id == retry.id }
+                retries.append(retry)
+            case .removed(let id):
+                retries.removeAll { $0.id == id }
+            }
+        }
     }
 }

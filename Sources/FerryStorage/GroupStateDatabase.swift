@@ -74,21 +74,23 @@ final class GroupStateDatabase: Sendable {
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO cursors(grp, topic, next, in_flight) VALUES (?, ?, ?, ?)").execute(
                 arguments: [cursor.group, cursor.topic, Int64(bitPattern: cursor.next), Self.encode(cursor.inFlight)])
         }
-        for retry in changes.retriesRemoved {
-            try db.cachedStatement(sql: "DELETE FROM retries WHERE grp = ? AND topic = ? AND offset = ? AND tracks = ?").execute(
-                arguments: [retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor])
-        }
-        for retry in changes.retriesAdded {
-            try db.cachedStatement(
-                sql: """
-                    INSERT OR REPLACE INTO retries(grp, topic, offset, tracks, attempt, due_us, last_error, key)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(
-                arguments: [
-                    retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor, Int64(retry.attempt),
-                    retry.dueMicros, retry.lastError, retry.key,
-                ])
+        for change in changes.retryChanges {
+            switch change {
+            case .removed(let retry):
+                try db.cachedStatement(sql: "DELETE FROM retries WHERE grp = ? AND topic = ? AND offset = ? AND tracks = ?").execute(
+                    arguments: [retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor])
+            case .added(let retry):
+                try db.cachedStatement(
+                    sql: """
+                        INSERT OR REPLACE INTO retries(grp, topic, offset, tracks, attempt, due_us, last_error, key)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        """
+                ).execute(
+                    arguments: [
+                        retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor, Int64(retry.attempt),
+                        retry.dueMicros, retry.lastError, retry.key,
+                    ])
+            }
         }
     }
 
@@ -183,6 +185,14 @@ final class GroupStateDatabase: Sendable {
     }
 
     func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord] {
+        try removeDeadLetters(group: group, ids: ids) { _ in nil }
+    }
+
+    /// Removes dead letters and saves, in the same transaction, the retry `retry` makes of each
+    /// (nil: none).
+    func removeDeadLetters(
+        group: String, ids: [UInt64]?, requeueingAs retry: (DeadLetterRecord) -> RetryState?
+    ) throws(StorageError) -> [DeadLetterRecord] {
         do {
             return try pool.write { db in
                 var removed: [DeadLetterRecord] = []
@@ -198,6 +208,9 @@ final class GroupStateDatabase: Sendable {
                         .map(Self.deadLetter)
                     try db.execute(sql: "DELETE FROM dead_letters WHERE grp = ?", arguments: [group])
                 }
+                var changes = GroupStateChanges()
+                for record in removed { if let requeued = retry(record) { changes.addRetry(requeued) } }
+                try Self.apply(changes, to: db)
                 return removed
             }
         } catch {

@@ -134,4 +134,14 @@ public final class InMemoryEventStore: EventStore {
         deadLetterQueues[group] = queue.filter { !wanted.contains($0.id) }
         return queue.filter { wanted.contains($0.id) }
     }
+
+    public func requeueDeadLetters(
+        group: String, ids: [UInt64]?, as retry: (DeadLetterRecord) -> RetryState
+    ) throws(StorageError) -> [DeadLetterRecord] {
+        let removed = try removeDeadLetters(group: group, ids: ids)
+        var changes = GroupStateChanges()
+        for record in removed { changes.addRetry(retry(record)) }
+        groupState.apply(changes)
+        return removed
+    }
 }

@@ -111,6 +111,50 @@ struct EphemeralGroupTests {
         #expect(groups.first?.pendingRetries == 1)
     }
 
+    enum LastSettle: String, CaseIterable, Sendable { case ack, nack, release }
+
+    @Test(
+        "a draining member's last ack, nack or release ends its ephemeral group, and the broker keeps serving",
+        arguments: LastSettle.allCases)
+    func drainedLastMember(_ last: LastSettle) async throws {
+        let ferryd = try await Ferryd()
+        try await onOwnThread { try Self.drainedLastMember(ferryd.endpoint, last) }
+        #expect(ferryd.process.isRunning, "ferryd died")
+    }
+
+    private static func drainedLastMember(_ endpoint: String, _ last: LastSettle) throws {
+        let tail = try RawClient(endpoint: endpoint)
+        let subscribed = try subscribe(tail, group: "", ephemeral: true)
+        try tail.publish(topic: "orders.created", id: "o-1")
+        var delivery: Delivery?
+        _ = try Wait.untilSync(timeout: .seconds(10)) {
+            if case .deliver(let deliver)? = try tail.receive(timeout: .milliseconds(100))?.reply { delivery = deliver.deliveries.first }
+            return delivery != nil
+        }
+        let held = try #require(delivery)
+        // Leave gracefully: nothing new, and out once nothing is in flight.
+        var unsubscribe = Unsubscribe()
+        unsubscribe.subscriptionID = subscribed.subscriptionID
+        unsubscribe.drain = true
+        try tail.send(.unsubscribe(unsubscribe))
+        guard case .unsubscribed? = try tail.receive()?.reply else {
+            Issue.record("no Unsubscribed")
+            return
+        }
+        var settle = Settle()
+        switch last {
+        case .ack: settle.acks = [held.deliveryID]
+        case .nack, .release:
+            var nack = Nack()
+            nack.deliveryID = held.deliveryID
+            nack.release = last == .release
+            settle.nacks = [nack]
+        }
+        try tail.send(.settle(settle))
+        let admin = try RawClient(endpoint: endpoint)
+        #expect(try Wait.untilSync(timeout: .seconds(5)) { try stats(admin).groups.isEmpty }, "the drained group is gone")
+    }
+
     // MARK: - Helpers
 
     private static func subscribeCommand(group: String, ephemeral: Bool) -> ClientMessage.OneOf_Command {

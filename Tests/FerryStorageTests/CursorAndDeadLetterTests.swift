@@ -36,19 +36,14 @@ struct CursorAndDeadLetterTests {
         )
     }
 
-    @Test("a retry added and removed in the same save is kept (added wins); removing every retry empties them")
-    func retryAddAndRemove() throws {
+    @Test("retry changes in one save apply in order; removing every retry empties them")
+    func retryChangesInOrder() throws {
         let store = InMemoryEventStore()
-        let retry = GroupStateFixture.retry("g", "t", 5, attempt: 2, error: "x")
-        var changes = GroupStateChanges()
-        changes.retriesAdded = [retry]
-        changes.retriesRemoved = [retry.id]
-        try store.saveGroupState(changes)
-        #expect(try store.loadGroupState().retries == [retry])
+        try GroupStateFixture.checkRetryChangesInOrder(store)
 
         try store.saveGroupState(GroupStateFixture.first)
         var removeAll = GroupStateChanges()
-        removeAll.retriesRemoved = try store.loadGroupState().retries.map(\.id)
+        for retry in try store.loadGroupState().retries { removeAll.removeRetry(retry.id) }
         #expect(!removeAll.isEmpty)
         try store.saveGroupState(removeAll)
         let state = try store.loadGroupState()

@@ -43,22 +43,13 @@ struct DurableGroupStateTests {
         #expect(audit.inFlight == [PendingOffset(offset: GroupStateFixture.bigOffset - 1, attempt: .max)])
     }
 
-    @Test("a retry added and removed in the same save is kept, as in the in-memory store")
-    func retryAddAndRemove() throws {
+    @Test("retry changes in one save apply in order, as in the in-memory store")
+    func retryChangesInOrder() throws {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
         let store = try openStore(directory)
         defer { store.close() }
-        let retry = GroupStateFixture.retry("g", "t", 5, attempt: 2, error: "x")
-        var changes = GroupStateChanges()
-        changes.retriesAdded = [retry]
-        changes.retriesRemoved = [retry.id]
-        try store.saveGroupState(changes)
-        #expect(try store.loadGroupState().retries == [retry])
-        var remove = GroupStateChanges()
-        remove.retriesRemoved = [retry.id]
-        try store.saveGroupState(remove)
-        #expect(try store.loadGroupState().retries.isEmpty)
+        try GroupStateFixture.checkRetryChangesInOrder(store)
     }
 
     @Test("dead letters: ids per group from 1; list, count, remove by ids and all survive reopen")

@@ -20,11 +20,7 @@ enum GroupStateFixture {
             CursorState(
                 group: "audit", topic: "orders.created", next: bigOffset, inFlight: [PendingOffset(offset: bigOffset - 1, attempt: .max)]),
         ]
-        changes.retriesAdded = [
-            retry("billing", "orders.created", 8, attempt: 3, error: "timeout"),
-            retry("billing", "orders.created", 4, tracks: false, attempt: 1, error: "requeued"),
-            retry("audit", "orders.created", 1, attempt: 2, error: "ünïcode ✓"),
-        ]
+        for retry in firstRetries { changes.addRetry(retry) }
         return changes
     }
 
@@ -34,22 +30,27 @@ enum GroupStateFixture {
         changes.cursors = [
             CursorState(group: "billing", topic: "orders.created", next: 12, inFlight: [PendingOffset(offset: 11, attempt: 1)])
         ]
-        changes.retriesRemoved = [
-            RetryID(group: "billing", topic: "orders.created", offset: 8, tracksCursor: true),
-            // Same offset but the other kind: must not match the requeued retry at 4.
-            RetryID(group: "billing", topic: "orders.created", offset: 4, tracksCursor: true),
-            RetryID(group: "nobody", topic: "nothing", offset: 0, tracksCursor: true),
-        ]
-        changes.retriesAdded = [retry("audit", "orders.created", 1, attempt: 3, error: "again")]
+        changes.removeRetry(RetryID(group: "billing", topic: "orders.created", offset: 8, tracksCursor: true))
+        // Same offset but the other kind: must not match the requeued retry at 4.
+        changes.removeRetry(RetryID(group: "billing", topic: "orders.created", offset: 4, tracksCursor: true))
+        changes.removeRetry(RetryID(group: "nobody", topic: "nothing", offset: 0, tracksCursor: true))
+        changes.addRetry(secondRetry)
         return changes
     }
+
+    static let firstRetries = [
+        retry("billing", "orders.created", 8, attempt: 3, error: "timeout"),
+        retry("billing", "orders.created", 4, tracks: false, attempt: 1, error: "requeued"),
+        retry("audit", "orders.created", 1, attempt: 2, error: "ünïcode ✓"),
+    ]
+    static let secondRetry = retry("audit", "orders.created", 1, attempt: 3, error: "again")
 
     static var afterFirst: GroupStateSnapshot {
         var snapshot = GroupStateSnapshot()
         let changes = first
         snapshot.groups = changes.groups
         snapshot.cursors = changes.cursors
-        snapshot.retries = changes.retriesAdded
+        snapshot.retries = firstRetries
         return snapshot
     }
 
@@ -60,7 +61,7 @@ enum GroupStateFixture {
             first.groups[1],
         ]
         snapshot.cursors = [second.cursors[0], first.cursors[1], first.cursors[2]]
-        snapshot.retries = [first.retriesAdded[1], second.retriesAdded[0]]
+        snapshot.retries = [firstRetries[1], secondRetry]
         return snapshot
     }
 
@@ -90,4 +91,31 @@ func deadLetter(_ group: String, offset: UInt64, id: UInt64 = 999) -> DeadLetter
         id: id, group: group, topic: "orders.created", offset: offset, cause: offset % 2 == 0 ? .maxAttempts : .rejected,
         attempts: UInt32(offset + 1), lastError: "error \(offset)", deadLetteredAtMicros: Int64(offset) * 10,
         body: [UInt8(truncatingIfNeeded: offset), 0xAB])
+}
+
+extension GroupStateFixture {
+    /// A retry scheduled and dispatched before a save is gone after it (a row left behind would
+    /// redeliver an acked event after a restart); one dispatched and scheduled again is kept,
+    /// with its latest attempt.
+    static func checkRetryChangesInOrder(_ store: any EventStore) throws {
+        let retry = retry("g", "t", 5, attempt: 2, error: "x")
+        var addedThenRemoved = GroupStateChanges()
+        addedThenRemoved.addRetry(retry)
+        addedThenRemoved.removeRetry(retry.id)
+        try store.saveGroupState(addedThenRemoved)
+        #expect(try store.loadGroupState().retries.isEmpty)
+
+        let again = Self.retry("g", "t", 5, attempt: 3, error: "y")
+        var removedThenAdded = GroupStateChanges()
+        removedThenAdded.addRetry(retry)
+        removedThenAdded.removeRetry(retry.id)
+        removedThenAdded.addRetry(again)
+        try store.saveGroupState(removedThenAdded)
+        #expect(try store.loadGroupState().retries == [again])
+
+        var remove = GroupStateChanges()
+        remove.removeRetry(retry.id)
+        try store.saveGroupState(remove)
+        #expect(try store.loadGroupState().retries.isEmpty)
+    }
 }

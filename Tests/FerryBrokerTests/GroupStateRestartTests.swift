@@ -1,0 +1,212 @@
+import FerryProtocol
+import FerryStorage
+import FerryTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What a restarted ferryd delivers, in the cases where saved group state and the log disagree
+/// or a redelivery is saved only as a retry. Raw DEALERs on threads of their own.
+@Suite("Group state across restarts: nothing acked comes back, nothing unacked is lost", .serialized, .timeLimit(.minutes(3)))
+struct GroupStateRestartTests {
+    @Test("an event released, redelivered and acked between two saves is not delivered again after a restart")
+    func releasedThenAcked() async throws {
+        let first = try await Ferryd()
+        try await onOwnThread {
+            let client = try RawClient(endpoint: first.endpoint)
+            _ = try client.subscribe(Self.subscribe(group: "g"))
+            try client.publish(topic: "orders.created", id: "released")
+            let delivery = try #require(try Self.deliveries(client, count: 1).first)
+            var release = Nack()
+            release.deliveryID = delivery.deliveryID
+            release.release = true
+            var settle = Settle()
+            settle.nacks = [release]
+            try client.send(.settle(settle))
+            // The release is scheduled and dispatched again in one loop pass.
+            let again = try #require(try Self.deliveries(client, count: 1).first)
+            #expect(again.event.id == "released")
+            settle = Settle()
+            settle.acks = [again.deliveryID]
+            try client.send(.settle(settle))
+            _ = try client.stats()
+        }
+        await Self.stop(first)
+
+        let second = try await Ferryd(reusing: first)
+        try await onOwnThread {
+            let client = try RawClient(endpoint: second.endpoint)
+            _ = try client.subscribe(Self.subscribe(group: "g"))
+            try client.publish(topic: "orders.created", id: "marker")
+            let ids = try Self.idsUntil("marker", client)
+            #expect(ids == ["marker"], "an acked event came back: \(ids)")
+        }
+    }
+
+    @Test("a requeued dead letter in flight when ferryd is killed is delivered again")
+    func requeuedInFlight() async throws {
+        let first = try await Ferryd()
+        try await onOwnThread {
+            let client = try RawClient(endpoint: first.endpoint)
+            var command = Self.subscription(group: "g")
+            command.retry.maxAttempts = 1
+            _ = try client.subscribe(.subscribe(command))
+            try client.publish(topic: "orders.created", id: "poison")
+            let delivery = try #require(try Self.deliveries(client, count: 1).first)
+            var nack = Nack()
+            nack.deliveryID = delivery.deliveryID
+            nack.error = "handler failed"
+            var settle = Settle()
+            settle.nacks = [nack]
+            try client.send(.settle(settle))
+            #expect(try Wait.untilSync(timeout: .seconds(10)) { try client.stats().groups.first { $0.name == "g" }?.deadLettered == 1 })
+
+            var requeue = DeadLetterRequeue()
+            requeue.group = "g"
+            requeue.all = true
+            try client.send(.deadLetterRequeue(requeue))
+            let redelivered = try Self.deliveries(client, count: 1)
+            #expect(redelivered.map(\.event.id) == ["poison"])
+        }
+        // In flight, unacked: saved nowhere but as the requeue's retry.
+        first.process.send(SIGKILL)
+        _ = await first.process.waitForExit(timeout: .seconds(10))
+
+        let second = try await Ferryd(reusing: first)
+        try await onOwnThread {
+            let client = try RawClient(endpoint: second.endpoint)
+            _ = try client.subscribe(Self.subscribe(group: "g"))
+            try client.publish(topic: "orders.created", id: "marker")
+            let ids = try Self.idsUntil("marker", client, alsoWaitingFor: "poison")
+            #expect(ids.contains("poison"), "the requeued event was lost: \(ids)")
+        }
+    }
+
+    @Test("a saved cursor past the end of its recovered log goes back to the end, so new events are delivered")
+    func cursorPastTheEnd() async throws {
+        let first = try await Ferryd(["--fsync", "never"])
+        try await onOwnThread {
+            let client = try RawClient(endpoint: first.endpoint)
+            _ = try client.subscribe(Self.subscribe(group: "g"))
+            for index in 0..<5 { try client.publish(topic: "orders.created", id: "e\(index)") }
+            try Self.ackDeliveries(client, count: 5)
+        }
+        await Self.stop(first)
+        // The last record torn, as a crash of the machine may leave a `never` log: the saved
+        // cursor (5) is now past the log's end (4).
+        let segment = try #require(Self.segments(first, topic: "orders.created").last)
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: segment.path)[.size] as? Int)
+        #expect(truncate(segment.path, off_t(size - 10)) == 0)
+
+        let second = try await Ferryd(["--fsync", "never"], reusing: first)
+        try await onOwnThread {
+            let client = try RawClient(endpoint: second.endpoint)
+            _ = try client.subscribe(Self.subscribe(group: "g"))
+            try client.publish(topic: "orders.created", id: "after-restart")
+            let ids = try Self.idsUntil("after-restart", client)
+            #expect(ids == ["after-restart"])
+        }
+    }
+
+    @Test("a topic whose group cursor was never saved is followed from its beginning after a restart")
+    func topicWithoutSavedCursor() async throws {
+        let first = try await Ferryd(["--fsync", "never"])
+        try await onOwnThread {
+            let client = try RawClient(endpoint: first.endpoint)
+            _ = try client.subscribe(Self.subscribeFromLatest(group: "g"))
+            try client.publish(topic: "orders.created", id: "first")
+            try Self.ackDeliveries(client, count: 1)
+        }
+        await Self.stop(first)
+        // A new topic's first event stored, and the broker killed before it saved the group's
+        // cursor for it: the store gets the event, the group state does not.
+        do {
+            var configuration = DurableStoreConfiguration(directory: first.dataDirectory.path)
+            configuration.defaults.fsync = .never
+            let store = try DurableEventStore(configuration: configuration)
+            var event = WireEvent()
+            event.topic = "orders.cancelled"
+            event.id = "unseen"
+            _ = try store.append(
+                topic: "orders.cancelled", events: [NewEvent(key: "", timestampMicros: 1, body: try event.serializedBytes(), id: "unseen")])
+            store.close()
+        }
+
+        let second = try await Ferryd(["--fsync", "never"], reusing: first)
+        try await onOwnThread {
+            let client = try RawClient(endpoint: second.endpoint)
+            _ = try client.subscribe(Self.subscribeFromLatest(group: "g"))
+            try client.publish(topic: "orders.created", id: "marker")
+            let ids = try Self.idsUntil("marker", client, alsoWaitingFor: "unseen")
+            #expect(ids.contains("unseen"), "the group skipped a topic created before the crash: \(ids)")
+        }
+    }
+
+    // MARK: - Helpers
+
+    private static func subscription(group: String) -> Subscribe {
+        var subscribe = Subscribe()
+        subscribe.group = group
+        subscribe.patterns = ["orders.>"]
+        return subscribe
+    }
+
+    private static func subscribe(group: String) -> ClientMessage.OneOf_Command { .subscribe(subscription(group: group)) }
+
+    /// A group that starts with events published after it was created.
+    private static func subscribeFromLatest(group: String) -> ClientMessage.OneOf_Command {
+        var subscribe = subscription(group: group)
+        subscribe.start = .startLatest
+        return .subscribe(subscribe)
+    }
+
+    /// Receives `count` deliveries and acks them; returns once the broker has read the acks.
+    private static func ackDeliveries(_ client: RawClient, count: Int) throws {
+        var settle = Settle()
+        settle.acks = try deliveries(client, count: count).map(\.deliveryID)
+        try client.send(.settle(settle))
+        _ = try client.stats()
+    }
+
+    /// Stops ferryd gracefully: group state is saved on the way out.
+    private static func stop(_ ferryd: Ferryd) async {
+        ferryd.process.send(SIGTERM)
+        #expect(await ferryd.process.waitForExit(timeout: .seconds(15)) == 0)
+    }
+
+    /// Reads Deliver messages until `count` deliveries came (or 10 s passed).
+    private static func deliveries(_ client: RawClient, count: Int) throws -> [Delivery] {
+        var deliveries: [Delivery] = []
+        _ = try Wait.untilSync(timeout: .seconds(10)) {
+            if case .deliver(let deliver)? = try client.receive(timeout: .milliseconds(100))?.reply {
+                deliveries += deliver.deliveries
+            }
+            return deliveries.count >= count
+        }
+        return deliveries
+    }
+
+    /// The ids delivered until `marker` (and `other`, if given) arrived, acking each.
+    private static func idsUntil(_ marker: String, _ client: RawClient, alsoWaitingFor other: String? = nil) throws -> [String] {
+        var ids: [String] = []
+        _ = try Wait.untilSync(timeout: .seconds(10)) {
+            if case .deliver(let deliver)? = try client.receive(timeout: .milliseconds(100))?.reply {
+                ids += deliver.deliveries.map(\.event.id)
+                var settle = Settle()
+                settle.acks = deliver.deliveries.map(\.deliveryID)
+                try client.send(.settle(settle))
+            }
+            return ids.contains(marker) && (other.map(ids.contains) ?? true)
+        }
+        return ids
+    }
+
+    private static func segments(_ ferryd: Ferryd, topic: String) -> [URL] {
+        let directory = ferryd.dataDirectory.appendingPathComponent("topics").appendingPathComponent(topic)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { $0.hasSuffix(".log") }.sorted().map { directory.appendingPathComponent($0) }
+    }
+}
