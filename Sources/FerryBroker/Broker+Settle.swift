@@ -13,7 +13,7 @@ extension Broker {
                 schedule(
                     RetryEntry(
                         due: now, topic: delivery.topic, offset: delivery.offset, key: delivery.key, attempt: delivery.attempt,
-                        body: delivery.body, lastError: "", tracksCursor: delivery.tracksCursor), in: delivery.member.group)
+                        body: delivery.retryBody, lastError: "", tracksCursor: delivery.tracksCursor), in: delivery.member.group)
                 continue
             }
             fail(
@@ -64,7 +64,7 @@ extension Broker {
         schedule(
             RetryEntry(
                 due: now + UInt64(delay * 1_000_000), topic: delivery.topic, offset: delivery.offset, key: delivery.key,
-                attempt: delivery.attempt + 1, body: delivery.body, lastError: error, tracksCursor: delivery.tracksCursor), in: group)
+                attempt: delivery.attempt + 1, body: delivery.retryBody, lastError: error, tracksCursor: delivery.tracksCursor), in: group)
     }
 
     private func deadLetter(_ delivery: InFlightDelivery, in group: ConsumerGroup, cause: DeadLetterCause, error: String) {
@@ -89,9 +89,10 @@ extension Broker {
             schedule(
                 RetryEntry(
                     due: now + 5_000_000_000, topic: delivery.topic, offset: delivery.offset, key: delivery.key,
-                    attempt: delivery.attempt, body: delivery.body, lastError: error, tracksCursor: delivery.tracksCursor), in: group)
+                    attempt: delivery.attempt, body: delivery.retryBody, lastError: error, tracksCursor: delivery.tracksCursor), in: group)
             return
         }
+        pendingChanges.deadLettersAdded += 1
         if delivery.tracksCursor {
             group.cursors[delivery.topic]?.settle(delivery.offset)
         } else {

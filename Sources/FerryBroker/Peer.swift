@@ -45,4 +45,10 @@ struct InFlightDelivery {
     /// (false for a requeued dead letter, whose offset is already committed).
     let tracksCursor: Bool
     let deadline: UInt64
+
+    /// What a retry of this delivery keeps in memory. Nothing when its cursor tracks it: the
+    /// log keeps the event while the cursor holds it, and it is read back when due, so a
+    /// consumer that fails a backlog does not move the backlog into memory. A requeued dead
+    /// letter keeps its body, the copy its dead-letter entry had.
+    var retryBody: [UInt8]? { tracksCursor ? nil : body }
 }

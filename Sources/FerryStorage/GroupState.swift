@@ -104,16 +104,21 @@ public struct GroupStateChanges: Sendable {
     /// and dispatched between two saves is gone after the save, one dispatched and scheduled
     /// again is kept.
     public var retryChanges: [RetryChange] = []
+    /// Dead letters added (``EventStore/addDeadLetter(_:)``) since the last save. Such a save
+    /// goes to the database, after those entries in its write-ahead log, never to the cursor
+    /// journal: a power loss can then keep a cursor that settled a dead-lettered event only
+    /// together with the event's dead-letter entry.
+    public var deadLettersAdded = 0
 
     public init() {}
 
     public mutating func addRetry(_ retry: RetryState) { retryChanges.append(.added(retry)) }
     public mutating func removeRetry(_ id: RetryID) { retryChanges.append(.removed(id)) }
 
-    public var isEmpty: Bool { groups.isEmpty && cursors.isEmpty && retryChanges.isEmpty }
+    public var isEmpty: Bool { groups.isEmpty && cursors.isEmpty && retryChanges.isEmpty && deadLettersAdded == 0 }
 
     /// Whether only cursors changed (the common save under load: acks moving them).
-    var changesOnlyCursors: Bool { groups.isEmpty && retryChanges.isEmpty }
+    var changesOnlyCursors: Bool { groups.isEmpty && retryChanges.isEmpty && deadLettersAdded == 0 }
 }
 
 /// Everything a restarted broker needs to resume its groups.

@@ -50,7 +50,7 @@ public final class ManagedProcess: @unchecked Sendable {
 
     /// CPU time (user and system) the process used so far, in seconds, from `/proc`.
     public var cpuSeconds: Double? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let end = stat.lastIndex(of: ")")
         else { return nil }
         // Fields after the command's closing parenthesis: state is field 3, utime 14, stime 15.
