@@ -50,11 +50,13 @@ final class SegmentFile: Sendable {
     /// Signalled once per waiter when a zeroing piece ends.
     private let zeroingEnded = DispatchSemaphore(value: 0)
     /// Directories whose new entries (this file's, or its directory's) are not known to be on
-    /// disk yet: the first ``sync()`` syncs them too, so that a confirmed event's file cannot
-    /// vanish with a power loss, whatever the file system.
-    private let unsyncedDirectories: Mutex<[String]>
-    /// Successful ``sync()`` calls (for tests).
-    private let syncs = Atomic<Int>(0)
+    /// disk yet: the first sync syncs them too, so that a confirmed event's file cannot vanish
+    /// with a power loss, whatever the file system.
+    let unsyncedDirectories: Mutex<[String]>
+    /// Write-back errors and what is known to be on disk (see `SegmentFile+Sync.swift`).
+    let syncState = Mutex(SyncState())
+    /// Successful syncs (for tests).
+    let syncs = Atomic<Int>(0)
 
     /// Opens the file at `path`, creating it if needed. `newEntriesIn` names the directories
     /// whose entries creating it added (its own, and its parent's if that was new too).
@@ -101,7 +103,7 @@ final class SegmentFile: Sendable {
     }
 
     /// Writes all of `bytes` at `position`.
-    private func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws(StorageError) {
+    func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws(StorageError) {
         var written = 0
         while written < bytes.count {
             let result = pwrite(descriptor, bytes.baseAddress! + written, bytes.count - written, off_t(position + written))
@@ -141,29 +143,6 @@ final class SegmentFile: Sendable {
             state.extending = false
             guard ftruncate(descriptor, off_t(size)) == 0 else { throw StorageError.posix("truncate \(path)") }
         }
-    }
-
-    /// Flushes written data to the disk, and the first time also the directory entries that
-    /// lead to the file.
-    func sync() throws(StorageError) {
-        guard fdatasync(descriptor) == 0 else { throw StorageError.posix("fdatasync \(path)") }
-        let directories = unsyncedDirectories.withLock { $0 }
-        for directory in directories { try Self.syncDirectory(directory) }
-        if !directories.isEmpty { unsyncedDirectories.withLock { $0.removeAll { directories.contains($0) } } }
-        syncs.add(1, ordering: .relaxed)
-    }
-
-    /// The directories the next ``sync()`` syncs as well (for tests).
-    var directoriesToSync: [String] { unsyncedDirectories.withLock { $0 } }
-    /// How many times the file was synced (for tests).
-    var syncCount: Int { syncs.load(ordering: .relaxed) }
-
-    /// Syncs a directory: the entries created or removed in it reach the disk.
-    static func syncDirectory(_ path: String) throws(StorageError) {
-        let directory = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directory >= 0 else { throw StorageError.posix("open directory \(path)") }
-        defer { close(directory) }
-        guard fsync(directory) == 0 else { throw StorageError.posix("fsync directory \(path)") }
     }
 
     // MARK: - Runway

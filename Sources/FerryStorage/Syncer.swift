@@ -15,8 +15,14 @@ final class Syncer: Sendable {
         let topic: String
         /// Offsets below this become durable when `files` are synced.
         let upTo: UInt64
-        let files: [SegmentFile]
+        let files: [Target]
         let windowMicros: Int
+    }
+
+    /// A file to sync, and how far appends had written it when the sync was asked for.
+    struct Target: Sendable {
+        let file: SegmentFile
+        let writtenEnd: Int
     }
 
     struct Completion: Sendable {
@@ -58,20 +64,27 @@ final class Syncer: Sendable {
             if batch.contains(where: { $0 == nil }) { running = false }
             let work = batch.compactMap { $0 }
             guard !work.isEmpty else { continue }
-            var synced: [ObjectIdentifier: StorageError?] = [:]
+            // Each file once, as far as the latest request for it had written.
+            var targets: [ObjectIdentifier: Target] = [:]
             for request in work {
-                for file in request.files where synced[ObjectIdentifier(file)] == nil {
-                    do {
-                        try file.sync()
-                        synced[ObjectIdentifier(file)] = .some(nil)
-                    } catch {
-                        synced[ObjectIdentifier(file)] = .some(error)
-                    }
+                for target in request.files {
+                    let id = ObjectIdentifier(target.file)
+                    if let known = targets[id], known.writtenEnd >= target.writtenEnd { continue }
+                    targets[id] = target
+                }
+            }
+            var synced: [ObjectIdentifier: StorageError?] = [:]
+            for (id, target) in targets {
+                do {
+                    try target.file.sync(writtenEnd: target.writtenEnd)
+                    synced[id] = .some(nil)
+                } catch {
+                    synced[id] = .some(error)
                 }
             }
             var done: [String: Completion] = [:]
             for request in work {
-                let error = request.files.compactMap { synced[ObjectIdentifier($0)] ?? nil }.first
+                let error = request.files.compactMap { synced[ObjectIdentifier($0.file)] ?? nil }.first
                 if let previous = done[request.topic], previous.upTo >= request.upTo && previous.error == nil { continue }
                 done[request.topic] = Completion(topic: request.topic, upTo: request.upTo, error: error)
             }

@@ -56,7 +56,7 @@ final class TopicLog {
     /// wrote may still be only in the page cache; once the log is open it counts as durable
     /// (a publisher's resend of it is confirmed at once), so it must be on disk first.
     private static func makeDurable(_ segments: [Segment], in directory: URL) throws(StorageError) {
-        for segment in segments { try segment.file.sync() }
+        for segment in segments { try segment.file.sync(writtenEnd: segment.size) }
         try SegmentFile.syncDirectory(directory.path)
         try SegmentFile.syncDirectory(directory.deletingLastPathComponent().path)
     }
@@ -212,7 +212,7 @@ final class TopicLog {
     }
 
     /// Files of segments rolled since the last sync still need one.
-    func files(since offset: UInt64) -> [SegmentFile] {
-        segments.filter { $0.nextOffset > offset }.map(\.file)
+    func files(since offset: UInt64) -> [Syncer.Target] {
+        segments.filter { $0.nextOffset > offset }.map { Syncer.Target(file: $0.file, writtenEnd: $0.size) }
     }
 }

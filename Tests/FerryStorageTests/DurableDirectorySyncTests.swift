@@ -51,6 +51,6 @@ struct DurableDirectorySyncTests {
         let files = store.segmentFiles(topic: "t")
         #expect(files.count > 1)
         #expect(store.durableEnd(topic: "t") == 300)
-        for file in files { #expect(file.syncCount == 1, "\(file.path) counts as durable without a sync") }
+        for file in files { #expect(file.syncCount >= 1, "\(file.path) counts as durable without a sync") }
     }
 }

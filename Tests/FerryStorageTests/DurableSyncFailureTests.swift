@@ -1,0 +1,66 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+@testable import FerryStorage
+
+/// After a failed fdatasync the kernel may have dropped the data and marked its pages clean: a
+/// later fdatasync succeeds without writing it. Such a failure, whichever thread sees it, must
+/// not let the data count as durable until it was written again and synced.
+@Suite("DurableEventStore: write-back errors")
+struct DurableSyncFailureTests {
+    @Test("a failed sync, even one the runway thread saw, makes the next durable sync rewrite what was not yet on disk")
+    func failureIsRemembered() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let segment = try Segment(directory: directory, baseOffset: 0)
+        let file = segment.file
+        let first = [UInt8](repeating: 1, count: 1000)
+        let second = [UInt8](repeating: 2, count: 500)
+        try file.append(first, at: 0)
+        try file.sync(writtenEnd: 1000)
+        #expect(file.syncSnapshot.syncedEnd == 1000)
+
+        try file.append(second, at: 1000)
+        file.injectSyncFailures(1)
+        #expect(throws: StorageError.self) { try file.sync() }
+        #expect(file.syncSnapshot.failed)
+        // A sync without a written end (the runway thread's) cannot clear the failure.
+        try file.sync()
+        #expect(file.syncSnapshot.failed)
+        #expect(file.syncSnapshot.syncedEnd == 1000)
+
+        try file.sync(writtenEnd: 1500)
+        let state = file.syncSnapshot
+        #expect(!state.failed)
+        #expect(state.rewrittenBytes == 500, "only what the last good sync did not cover is written again")
+        #expect(state.syncedEnd == 1500)
+        #expect(try file.read(count: 1500, at: 0) == first + second)
+        try file.sync(writtenEnd: 1500)
+        #expect(file.syncSnapshot.rewrittenBytes == 500)
+    }
+
+    @Test("a topic whose fdatasync failed becomes durable only after the rewrite", arguments: [FsyncPolicy.always, .batch])
+    func storeRecovers(policy: FsyncPolicy) throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let store = try openStore(directory) { $0.defaults.fsync = policy }
+        defer { store.close() }
+        _ = try store.append(topic: "t", events: [item(0)])
+        let file = try #require(store.segmentFiles(topic: "t").last)
+        file.injectSyncFailures(1)
+        _ = try store.append(topic: "t", events: (1..<5).map { item($0) })
+        #expect(
+            Wait.untilSync(timeout: .seconds(10)) {
+                store.flush()
+                usleep(1000)
+                store.collectSyncs()
+                return store.durableEnd(topic: "t") == 5
+            })
+        let state = file.syncSnapshot
+        #expect(state.failures == 1)
+        #expect(state.rewrittenBytes > 0, "the data was counted durable without being written again")
+        #expect(!state.failed)
+    }
+}
