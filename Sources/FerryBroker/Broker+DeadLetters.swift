@@ -16,6 +16,9 @@ extension Broker {
         if !requeue.all && requeue.ids.isEmpty { throw ProtocolError(.missingField, "name the dead-letter ids, or set all") }
         // Changes not yet saved go first: none of them may land after the requeue's rows.
         persistGroupState()
+        if !pendingChanges.retryChanges.isEmpty {
+            throw ProtocolError(.storageFailure, "group state cannot be saved right now; requeue again once it can")
+        }
         let requeued: [DeadLetterRecord]
         do {
             // Out of the dead-letter queue and into the saved retries in one transaction, so a

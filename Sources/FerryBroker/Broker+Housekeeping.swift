@@ -9,10 +9,11 @@ extension Broker {
             let wait: Int
             if due > now {
                 wait = Int((due - now) / 1_000_000)
-            } else if isShuttingDown || due <= lastDispatch {
+            } else if isShuttingDown || (due <= lastDispatch && lastHousekeeping <= lastDispatch) {
                 // Due when dispatch last ran, and still queued: no member had credit for it (or
                 // nothing is dispatched any more). Credit comes back with a message, which ends
-                // the poll, or with an ack timeout, which the next housekeeping pass finds.
+                // the poll, or with an ack timeout, which the next housekeeping pass finds (a
+                // pass that ran after the dispatch may have freed some already: no wait then).
                 wait = Int(Self.housekeepingNanoseconds / 1_000_000)
             } else {
                 wait = 0

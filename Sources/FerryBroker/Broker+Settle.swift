@@ -82,7 +82,11 @@ extension Broker {
             id: 0, group: group.name, topic: delivery.topic, offset: delivery.offset, cause: cause, attempts: delivery.attempt,
             lastError: error, deadLetteredAtMicros: Clock.wallMicroseconds(), body: delivery.body)
         do {
-            try store.addDeadLetter(record)
+            // A requeued delivery failing again: its retry row goes with the same step.
+            try store.addDeadLetter(
+                record,
+                removingRetry: delivery.tracksCursor
+                    ? nil : RetryID(group: group.name, topic: delivery.topic, offset: delivery.offset, tracksCursor: false))
         } catch let storageError {
             // Keep the event rather than lose it: retry the dead-lettering later.
             logger.error("dead-lettering failed; will retry", metadata: ["group": "\(group.name)", "error": "\(storageError)"])
@@ -92,7 +96,6 @@ extension Broker {
                     attempt: delivery.attempt, body: delivery.retryBody, lastError: error, tracksCursor: delivery.tracksCursor), in: group)
             return
         }
-        pendingChanges.deadLettersAdded += 1
         if delivery.tracksCursor {
             group.cursors[delivery.topic]?.settle(delivery.offset)
         } else {

@@ -45,13 +45,14 @@ public final class DurableEventStore: EventStore {
         guard FileManager.default.isWritableFile(atPath: topicsDirectory.path) else {
             throw StorageError(.io, "the data directory \(root.path) is not writable")
         }
-        // The entries that lead to `topics/` (new on a first start) reach the disk before any
-        // event under it is confirmed; each new segment syncs the two directories below. The
-        // data directory's parent may not be readable to us: its sync is best effort.
-        try SegmentFile.syncDirectory(root.path)
-        try? SegmentFile.syncDirectory(root.deletingLastPathComponent().path)
         database = try GroupStateDatabase(path: root.appendingPathComponent("groups.sqlite").path)
         stateWriter = try StateWriter(database: database, journalPath: root.appendingPathComponent("cursors.journal").path)
+        // The entries of `topics/`, the database and the journal (new on a first start) reach the
+        // disk before anything under them is confirmed; each new segment syncs the two
+        // directories below. The data directory's parent may not be readable to us: its sync
+        // is best effort.
+        try SegmentFile.syncDirectory(root.path)
+        try? SegmentFile.syncDirectory(root.deletingLastPathComponent().path)
         if let problem = stateWriter.journalProblem { recovery.problems.append(problem) }
         preallocator = Preallocator(configuration: configuration.runway)
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: topicsDirectory.path)) ?? []).sorted()
@@ -197,7 +198,9 @@ public final class DurableEventStore: EventStore {
     }
 
     @discardableResult
-    public func addDeadLetter(_ record: DeadLetterRecord) throws(StorageError) -> UInt64 { try database.addDeadLetter(record) }
+    public func addDeadLetter(_ record: DeadLetterRecord, removingRetry retry: RetryID?) throws(StorageError) -> UInt64 {
+        try database.addDeadLetter(record, removingRetry: retry)
+    }
 
     public func deadLetters(group: String, after afterID: UInt64, limit: Int) -> [DeadLetterRecord] {
         database.deadLetters(group: group, after: afterID, limit: limit)
@@ -217,6 +220,8 @@ public final class DurableEventStore: EventStore {
         group: String, ids: [UInt64]?, as retry: (DeadLetterRecord) -> RetryState
     ) throws(StorageError) -> [DeadLetterRecord] {
         stateWriter.flush()
+        // A save still failing may hold changes older than these rows: they must not land after.
+        if let failure = stateWriter.failure { throw failure }
         return try database.removeDeadLetters(group: group, ids: ids, requeueingAs: retry)
     }
 }

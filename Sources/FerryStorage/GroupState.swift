@@ -104,21 +104,16 @@ public struct GroupStateChanges: Sendable {
     /// and dispatched between two saves is gone after the save, one dispatched and scheduled
     /// again is kept.
     public var retryChanges: [RetryChange] = []
-    /// Dead letters added (``EventStore/addDeadLetter(_:)``) since the last save. Such a save
-    /// goes to the database, after those entries in its write-ahead log, never to the cursor
-    /// journal: a power loss can then keep a cursor that settled a dead-lettered event only
-    /// together with the event's dead-letter entry.
-    public var deadLettersAdded = 0
 
     public init() {}
 
     public mutating func addRetry(_ retry: RetryState) { retryChanges.append(.added(retry)) }
     public mutating func removeRetry(_ id: RetryID) { retryChanges.append(.removed(id)) }
 
-    public var isEmpty: Bool { groups.isEmpty && cursors.isEmpty && retryChanges.isEmpty && deadLettersAdded == 0 }
+    public var isEmpty: Bool { groups.isEmpty && cursors.isEmpty && retryChanges.isEmpty }
 
     /// Whether only cursors changed (the common save under load: acks moving them).
-    var changesOnlyCursors: Bool { groups.isEmpty && retryChanges.isEmpty && deadLettersAdded == 0 }
+    var changesOnlyCursors: Bool { groups.isEmpty && retryChanges.isEmpty }
 }
 
 /// Everything a restarted broker needs to resume its groups.
@@ -143,14 +138,25 @@ extension GroupStateSnapshot {
                 cursors.append(cursor)
             }
         }
+        // The last change of each retry decides; applied in one pass over the retries.
+        var last: [RetryID: RetryState?] = [:]
+        var added: [RetryID] = []
         for change in changes.retryChanges {
             switch change {
             case .added(let retry):
-                retries.removeAll { $0.id == retry.id }
-                retries.append(retry)
+                last[retry.id] = .some(retry)
+                added.append(retry.id)
             case .removed(let id):
-                retries.removeAll { $0.id == id }
+                last[id] = .some(nil)
             }
+        }
+        guard !last.isEmpty else { return }
+        retries.removeAll { last[$0.id] != nil }
+        // In the order of each retry's last addition.
+        var seen = Set<RetryID>()
+        let order = added.reversed().filter { seen.insert($0).inserted }.reversed()
+        for id in order {
+            if case .some(.some(let retry)) = last[id] { retries.append(retry) }
         }
     }
 }

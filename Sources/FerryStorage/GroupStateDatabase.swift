@@ -139,23 +139,40 @@ final class GroupStateDatabase: Sendable {
 
     // MARK: - Dead letters
 
-    func addDeadLetter(_ record: DeadLetterRecord) throws(StorageError) -> UInt64 {
+    /// Adds a dead letter in a transaction synced to disk (`synchronous = FULL` for it): the
+    /// cursor that then settles the event may be saved to the cursor journal, and a power loss
+    /// could keep that record and lose WAL frames not yet synced. Dead letters are rare; the
+    /// sync is their price. Removes `retry`'s row in the same transaction.
+    func addDeadLetter(_ record: DeadLetterRecord, removingRetry retry: RetryID?) throws(StorageError) -> UInt64 {
         do {
-            return try pool.write { db in
-                // Ids are never reused, even after a purge: a per-group counter in the same transaction.
-                let last = try Int64.fetchOne(db, sql: "SELECT last_id FROM dead_letter_ids WHERE grp = ?", arguments: [record.group]) ?? 0
-                let id = last + 1
-                try db.execute(sql: "INSERT OR REPLACE INTO dead_letter_ids(grp, last_id) VALUES (?, ?)", arguments: [record.group, id])
-                try db.execute(
-                    sql: """
-                        INSERT INTO dead_letters(grp, id, topic, offset, cause, attempts, last_error, at_us, body)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        record.group, id, record.topic, Int64(bitPattern: record.offset), Int64(record.cause.rawValue),
-                        Int64(record.attempts),
-                        record.lastError, record.deadLetteredAtMicros, Data(record.body),
-                    ])
+            return try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
+                var id: Int64 = 0
+                try db.inTransaction {
+                    // Ids are never reused, even after a purge: a per-group counter in the same transaction.
+                    let last =
+                        try Int64.fetchOne(db, sql: "SELECT last_id FROM dead_letter_ids WHERE grp = ?", arguments: [record.group]) ?? 0
+                    id = last + 1
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO dead_letter_ids(grp, last_id) VALUES (?, ?)", arguments: [record.group, id])
+                    try db.execute(
+                        sql: """
+                            INSERT INTO dead_letters(grp, id, topic, offset, cause, attempts, last_error, at_us, body)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [
+                            record.group, id, record.topic, Int64(bitPattern: record.offset), Int64(record.cause.rawValue),
+                            Int64(record.attempts),
+                            record.lastError, record.deadLetteredAtMicros, Data(record.body),
+                        ])
+                    if let retry {
+                        var changes = GroupStateChanges()
+                        changes.removeRetry(retry)
+                        try Self.apply(changes, to: db)
+                    }
+                    return .commit
+                }
                 return UInt64(id)
             }
         } catch {

@@ -105,7 +105,12 @@ public final class InMemoryEventStore: EventStore {
 
     public func loadGroupState() throws(StorageError) -> GroupStateSnapshot { groupState }
 
-    public func addDeadLetter(_ record: DeadLetterRecord) throws(StorageError) -> UInt64 {
+    public func addDeadLetter(_ record: DeadLetterRecord, removingRetry retry: RetryID?) throws(StorageError) -> UInt64 {
+        if let retry {
+            var changes = GroupStateChanges()
+            changes.removeRetry(retry)
+            groupState.apply(changes)
+        }
         let id = (nextDeadLetterID[record.group] ?? 0) + 1
         nextDeadLetterID[record.group] = id
         var record = record

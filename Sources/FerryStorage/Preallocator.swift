@@ -111,7 +111,7 @@ final class Preallocator: Sendable {
                     position = piece.upperBound
                     zeroed += piece.count
                 }
-                if zeroed > 0 { try file.sync() }
+                if zeroed > 0 { try file.syncRunway() }
             } catch {
                 file.abandonRunway()
                 counters.withLock { $0.failures += 1 }

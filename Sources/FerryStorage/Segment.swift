@@ -205,10 +205,13 @@ final class Segment {
         return best
     }
 
-    /// Calls `body` for each record from `position` on, reading in chunks, until it returns false.
-    func scan(from position: Int, _ body: (LogRecord.Header, UnsafeRawBufferPointer) -> Bool) throws(StorageError) {
+    /// Calls `body` for each record from `position` on, reading in chunks (the first of
+    /// `firstChunkBytes`, growing for a larger record), until it returns false.
+    func scan(
+        from position: Int, firstChunkBytes: Int = 256 << 10, _ body: (LogRecord.Header, UnsafeRawBufferPointer) -> Bool
+    ) throws(StorageError) {
         var position = position
-        var chunkSize = 256 << 10
+        var chunkSize = firstChunkBytes
         while position < size {
             if let end = skips[position] {
                 position = end

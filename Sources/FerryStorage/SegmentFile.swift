@@ -57,6 +57,10 @@ final class SegmentFile: Sendable {
     let syncState = Mutex(SyncState())
     /// Successful syncs (for tests).
     let syncs = Atomic<Int>(0)
+    /// The preallocator's own descriptor (opened when first needed). Linux reports a write-back
+    /// error once per open file: on a shared descriptor, the runway's sync_file_range or
+    /// fdatasync could take the error that the syncer's fdatasync must see.
+    private let runwayDescriptor = Mutex<Int32>(-1)
 
     /// Opens the file at `path`, creating it if needed. `newEntriesIn` names the directories
     /// whose entries creating it added (its own, and its parent's if that was new too).
@@ -67,7 +71,27 @@ final class SegmentFile: Sendable {
         unsyncedDirectories = Mutex(directories)
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        close(descriptor)
+        runwayDescriptor.withLock { if $0 >= 0 { close($0) } }
+    }
+
+    /// The preallocator's descriptor for this file.
+    private func runwayFileDescriptor() throws(StorageError) -> Int32 {
+        try runwayDescriptor.withLock { runway throws(StorageError) in
+            if runway < 0 {
+                runway = open(path, O_WRONLY | O_CLOEXEC)
+                guard runway >= 0 else { throw StorageError.posix("open \(path) for its runway") }
+            }
+            return runway
+        }
+    }
+
+    /// Flushes the runway's zeros (and whatever else is dirty) through the preallocator's own
+    /// descriptor: its errors are not the ones the syncer's fdatasync must see.
+    func syncRunway() throws(StorageError) {
+        guard fdatasync(try runwayFileDescriptor()) == 0 else { throw StorageError.posix("fdatasync \(path)") }
+    }
 
     /// The size of the file on disk (which may include runway past the logical size).
     var size: Int {
@@ -102,11 +126,12 @@ final class SegmentFile: Sendable {
         return wantsRunway
     }
 
-    /// Writes all of `bytes` at `position`.
-    func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws(StorageError) {
+    /// Writes all of `bytes` at `position` (through `fileDescriptor`, by default the file's own).
+    func write(_ bytes: UnsafeRawBufferPointer, at position: Int, through fileDescriptor: Int32? = nil) throws(StorageError) {
+        let target = fileDescriptor ?? descriptor
         var written = 0
         while written < bytes.count {
-            let result = pwrite(descriptor, bytes.baseAddress! + written, bytes.count - written, off_t(position + written))
+            let result = pwrite(target, bytes.baseAddress! + written, bytes.count - written, off_t(position + written))
             if result < 0 {
                 if errno == EINTR { continue }
                 throw StorageError.posix("write \(path)")
@@ -221,8 +246,9 @@ final class SegmentFile: Sendable {
     func zeroFill(_ piece: Range<Int>, from zeros: UnsafeRawBufferPointer) throws(StorageError) -> Int {
         var failure: StorageError?
         do {
-            try write(UnsafeRawBufferPointer(rebasing: zeros[0..<piece.count]), at: piece.lowerBound)
-            try Self.writeBack(descriptor, piece, path: path)
+            let runway = try runwayFileDescriptor()
+            try write(UnsafeRawBufferPointer(rebasing: zeros[0..<piece.count]), at: piece.lowerBound, through: runway)
+            try Self.writeBack(runway, piece, path: path)
         } catch {
             failure = error
         }

@@ -77,6 +77,9 @@ final class StateWriter: Sendable {
         if let error = lastError.withLock({ $0 }) { throw error }
     }
 
+    /// The error of the last save, while it is being retried (nil once saves succeed again).
+    var failure: StorageError? { lastError.withLock { $0 } }
+
     /// Returns once everything queued so far is saved in the database (or has failed).
     func flush() {
         let done = DispatchSemaphore(value: 0)

@@ -123,8 +123,10 @@ final class TopicLog {
         if let recent = tail.events(from: next, limit: limit) { return recent }
         var events: [StoredEvent] = []
         guard let first = segmentIndex(containing: next) else { return [] }
+        // A few events (a retry's one) sit within an index interval or two of the scan's start.
+        let firstChunk = limit <= 16 ? 4 * Segment.indexInterval : 256 << 10
         for segment in segments[first...] where events.count < limit {
-            try segment.scan(from: segment.scanStart(for: next)) { header, bytes in
+            try segment.scan(from: segment.scanStart(for: next), firstChunkBytes: firstChunk) { header, bytes in
                 if header.offset >= next { events.append(Self.storedEvent(header, in: bytes)) }
                 return events.count < limit
             }

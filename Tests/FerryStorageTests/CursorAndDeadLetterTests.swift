@@ -36,6 +36,12 @@ struct CursorAndDeadLetterTests {
         )
     }
 
+    @Test("a dead letter added for a requeued retry removes the retry's row in the same step")
+    func deadLetterReplacesRetry() throws {
+        let store = InMemoryEventStore()
+        try GroupStateFixture.checkDeadLetterReplacesRetry(store)
+    }
+
     @Test("retry changes in one save apply in order; removing every retry empties them")
     func retryChangesInOrder() throws {
         let store = InMemoryEventStore()

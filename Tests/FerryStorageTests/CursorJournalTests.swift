@@ -1,4 +1,3 @@
-import FerryTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -95,30 +94,6 @@ struct CursorJournalTests {
         let state = try store.loadGroupState()
         #expect(Set(state.cursors.map(\.next)) == [10, UInt64.max - 1])
         #expect(fileSize(journal) == 0, "loading folds the journal into the database")
-    }
-
-    @Test("a save after a dead letter was added goes to the database, behind the entry, not to the journal")
-    func saveAfterDeadLetterIsFolded() throws {
-        let directory = makeTemporaryDirectory()
-        defer { removeTemporaryDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
-        let journal = directory.appendingPathComponent("cursors.journal")
-        var changes = GroupStateChanges()
-        changes.cursors = Self.record(1, next: 10, inFlight: [8]).cursors
-        try store.saveGroupState(changes)
-        try Self.waitUntilJournaled(journal)
-
-        // Offset 8 dead-lettered, and the cursor settled past it.
-        try store.addDeadLetter(
-            DeadLetterRecord(
-                id: 0, group: "g", topic: "t", offset: 8, cause: .maxAttempts, attempts: 3, lastError: "x", deadLetteredAtMicros: 1,
-                body: []))
-        var settled = GroupStateChanges()
-        settled.cursors = Self.record(2, next: 10).cursors
-        settled.deadLettersAdded = 1
-        try store.saveGroupState(settled)
-        #expect(try Wait.untilSync(timeout: .seconds(5)) { fileSize(journal) == 0 }, "the save was journaled")
     }
 
     @Test("opening folds in what a killed broker left in the journal, skipping records the database already has")

@@ -43,6 +43,15 @@ struct DurableGroupStateTests {
         #expect(audit.inFlight == [PendingOffset(offset: GroupStateFixture.bigOffset - 1, attempt: .max)])
     }
 
+    @Test("a dead letter added for a requeued retry removes the retry's row in the same step")
+    func deadLetterReplacesRetry() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let store = try openStore(directory)
+        defer { store.close() }
+        try GroupStateFixture.checkDeadLetterReplacesRetry(store)
+    }
+
     @Test("retry changes in one save apply in order, as in the in-memory store")
     func retryChangesInOrder() throws {
         let directory = makeTemporaryDirectory()

@@ -119,3 +119,21 @@ extension GroupStateFixture {
         #expect(try store.loadGroupState().retries.isEmpty)
     }
 }
+
+extension GroupStateFixture {
+    /// A requeued dead letter that fails again: its retry row goes in the step that adds the
+    /// new entry, so a crash cannot leave both (redelivered and dead-lettered).
+    static func checkDeadLetterReplacesRetry(_ store: any EventStore) throws {
+        let requeued = retry("g", "t", 7, tracks: false, attempt: 1, error: "requeued")
+        var changes = GroupStateChanges()
+        changes.addRetry(requeued)
+        try store.saveGroupState(changes)
+        #expect(try store.loadGroupState().retries == [requeued])
+        let record = DeadLetterRecord(
+            id: 0, group: "g", topic: "t", offset: 7, cause: .maxAttempts, attempts: 1, lastError: "again", deadLetteredAtMicros: 1,
+            body: [1, 2, 3])
+        #expect(try store.addDeadLetter(record, removingRetry: requeued.id) == 1)
+        #expect(try store.loadGroupState().retries.isEmpty)
+        #expect(store.deadLetters(group: "g", after: 0, limit: 10).map(\.offset) == [7])
+    }
+}
