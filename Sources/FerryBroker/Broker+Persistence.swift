@@ -96,7 +96,9 @@ extension Broker {
         var retried = Set<RetryID>()
         for retry in snapshot.retries {
             guard let group = groups[retry.group] else { continue }
-            if retry.tracksCursor && deadLettered(retry.group, retry.topic, retry.offset) {
+            // Dead-lettered after this row was saved (a requeued event failing again, its row's
+            // removal not yet saved): the dead-letter queue has it.
+            if deadLettered(retry.group, retry.topic, retry.offset) {
                 pendingChanges.removeRetry(retry.id)
                 continue
             }

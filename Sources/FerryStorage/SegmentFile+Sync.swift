@@ -6,12 +6,13 @@ import Synchronization
 
 /// Syncing a segment file, and what a failed fdatasync means.
 ///
-/// Linux reports a write-back error to one fdatasync and marks the pages clean, whether or not
-/// they reached the disk: a later fdatasync, from this thread or another sharing the file (the
-/// preallocator), succeeds without writing them. So a failure, whoever sees it, is remembered;
-/// until a sync has written the data again (read back and rewritten, which makes the pages
-/// dirty) and then succeeded, the file's data past the last good sync is not durable, and a
-/// sync that raced with a failure does not count.
+/// Linux reports a write-back error once to each open file and marks the pages clean, whether
+/// or not they reached the disk: a later fdatasync on the same descriptor succeeds without
+/// writing them. (The preallocator writes and syncs through a descriptor of its own, so it
+/// never takes the error this one must see.) So a failure is remembered; until a sync has
+/// written the data again (read back and rewritten, which makes the pages dirty) and then
+/// succeeded, the file's data past the last good sync is not durable, and a sync that raced
+/// with a failure does not count.
 extension SegmentFile {
     struct SyncState: Sendable {
         /// A write-back error was reported and the data it may have lost is not yet rewritten.
@@ -29,8 +30,8 @@ extension SegmentFile {
     /// Flushes written data to the disk, and the first time also the directory entries that lead
     /// to the file. `writtenEnd` is how far appends have written (and, from the loop thread's
     /// flush, finished): a sync that knows it can rewrite the data after a write-back error, and
-    /// only such a sync makes the data count as durable again. Without it (the preallocator), a
-    /// failure is recorded for the next.
+    /// only such a sync makes the data count as durable again. Without it (tests), a failure is
+    /// recorded for the next.
     func sync(writtenEnd: Int? = nil) throws(StorageError) {
         let start = syncState.withLock { state in (state.failed, state.failures, state.syncedEnd) }
         if start.0, let writtenEnd, writtenEnd > start.2 { try rewrite(start.2..<writtenEnd) }

@@ -87,6 +87,15 @@ final class SegmentFile: Sendable {
         }
     }
 
+    /// Closes the preallocator's descriptor once the file keeps no runway (sealed, or given up):
+    /// a rolled segment then holds one descriptor, not two.
+    private func closeRunwayDescriptor() {
+        runwayDescriptor.withLock { runway in
+            if runway >= 0 { close(runway) }
+            runway = -1
+        }
+    }
+
     /// Flushes the runway's zeros (and whatever else is dirty) through the preallocator's own
     /// descriptor: its errors are not the ones the syncer's fdatasync must see.
     func syncRunway() throws(StorageError) {
@@ -200,6 +209,7 @@ final class SegmentFile: Sendable {
     /// Truncates a sealed file to its data end, dropping the runway. Call it on the preallocator's
     /// thread (or once it has stopped): it never zero-fills this file again.
     func truncateRunway() throws(StorageError) {
+        defer { closeRunwayDescriptor() }
         try extent.withLock { state throws(StorageError) in
             guard state.sealed, state.zeroing == nil else { return }
             state.runwayEnd = state.dataEnd
@@ -277,6 +287,7 @@ final class SegmentFile: Sendable {
     /// Gives up the runway after a failed extension (a full disk, say): appends grow the file as
     /// without one. The next segment tries again.
     func abandonRunway() {
+        closeRunwayDescriptor()
         extent.withLock { state in
             state.hasRunway = false
             state.extending = false

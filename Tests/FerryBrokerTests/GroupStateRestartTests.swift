@@ -145,6 +145,43 @@ struct GroupStateRestartTests {
         }
     }
 
+    @Test("a requeued event dead-lettered again just before a crash is not also redelivered")
+    func deadLetteredRequeueIsNotRedelivered() async throws {
+        let first = try await Ferryd()
+        try await onOwnThread {
+            let client = try RawClient(endpoint: first.endpoint)
+            _ = try client.subscribe(Self.subscribe(group: "g"))
+            try client.publish(topic: "orders.created", id: "twice-failed")
+            try Self.ackDeliveries(client, count: 1)
+        }
+        await Self.stop(first)
+        // What a kill -9 can leave: the new dead-letter entry written, the requeued retry's row
+        // (rescheduled by an earlier failure) not yet removed.
+        do {
+            let store = try DurableEventStore(configuration: DurableStoreConfiguration(directory: first.dataDirectory.path))
+            var changes = GroupStateChanges()
+            changes.addRetry(
+                RetryState(
+                    group: "g", topic: "orders.created", offset: 0, tracksCursor: false, attempt: 2, dueMicros: 0, lastError: "x", key: ""))
+            try store.saveGroupState(changes)
+            try store.addDeadLetter(
+                DeadLetterRecord(
+                    id: 0, group: "g", topic: "orders.created", offset: 0, cause: .maxAttempts, attempts: 3, lastError: "x",
+                    deadLetteredAtMicros: 1, body: []))
+            _ = try store.loadGroupState()
+            store.close()
+        }
+
+        let second = try await Ferryd(reusing: first)
+        try await onOwnThread {
+            let client = try RawClient(endpoint: second.endpoint)
+            _ = try client.subscribe(Self.subscribe(group: "g"))
+            try client.publish(topic: "orders.created", id: "marker")
+            let ids = try Self.idsUntil("marker", client)
+            #expect(ids == ["marker"], "a dead-lettered event was redelivered too: \(ids)")
+        }
+    }
+
     // MARK: - Helpers
 
     private static func subscription(group: String) -> Subscribe {
