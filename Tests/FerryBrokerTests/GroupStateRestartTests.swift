@@ -113,14 +113,7 @@ struct GroupStateRestartTests {
 
     @Test("a topic whose group cursor was never saved is followed from its beginning after a restart")
     func topicWithoutSavedCursor() async throws {
-        let first = try await Ferryd(["--fsync", "never"])
-        try await onOwnThread {
-            let client = try RawClient(endpoint: first.endpoint)
-            _ = try client.subscribe(Self.subscribeFromLatest(group: "g"))
-            try client.publish(topic: "orders.created", id: "first")
-            try Self.ackDeliveries(client, count: 1)
-        }
-        await Self.stop(first)
+        let first = try await Self.runWithOneAckedEvent(["--fsync", "never"], Self.subscribeFromLatest(group: "g"), id: "first")
         // A new topic's first event stored, and the broker killed before it saved the group's
         // cursor for it: the store gets the event, the group state does not.
         do {
@@ -147,14 +140,7 @@ struct GroupStateRestartTests {
 
     @Test("a requeued event dead-lettered again just before a crash is not also redelivered")
     func deadLetteredRequeueIsNotRedelivered() async throws {
-        let first = try await Ferryd()
-        try await onOwnThread {
-            let client = try RawClient(endpoint: first.endpoint)
-            _ = try client.subscribe(Self.subscribe(group: "g"))
-            try client.publish(topic: "orders.created", id: "twice-failed")
-            try Self.ackDeliveries(client, count: 1)
-        }
-        await Self.stop(first)
+        let first = try await Self.runWithOneAckedEvent([], Self.subscribe(group: "g"), id: "twice-failed")
         // What a kill -9 can leave: the new dead-letter entry written, the requeued retry's row
         // (rescheduled by an earlier failure) not yet removed.
         do {
@@ -206,6 +192,22 @@ struct GroupStateRestartTests {
         settle.acks = try deliveries(client, count: count).map(\.deliveryID)
         try client.send(.settle(settle))
         _ = try client.stats()
+    }
+
+    /// Runs a ferryd in which group "g" (`subscribe`) consumed and acked one event, `id`, and
+    /// stops it.
+    private static func runWithOneAckedEvent(
+        _ arguments: [String], _ subscribe: ClientMessage.OneOf_Command, id: String
+    ) async throws -> Ferryd {
+        let ferryd = try await Ferryd(arguments)
+        try await onOwnThread {
+            let client = try RawClient(endpoint: ferryd.endpoint)
+            _ = try client.subscribe(subscribe)
+            try client.publish(topic: "orders.created", id: id)
+            try ackDeliveries(client, count: 1)
+        }
+        await stop(ferryd)
+        return ferryd
     }
 
     /// Stops ferryd gracefully: group state is saved on the way out.
