@@ -83,10 +83,7 @@ extension Broker {
             lastError: error, deadLetteredAtMicros: Clock.wallMicroseconds(), body: delivery.body)
         do {
             // A requeued delivery failing again: its retry row goes with the same step.
-            try store.addDeadLetter(
-                record,
-                removingRetry: delivery.tracksCursor
-                    ? nil : RetryID(group: group.name, topic: delivery.topic, offset: delivery.offset, tracksCursor: false))
+            try store.addDeadLetter(record, removingRetry: delivery.tracksCursor ? nil : Self.untrackedRetryID(of: delivery, in: group))
         } catch let storageError {
             // Keep the event rather than lose it: retry the dead-lettering later.
             logger.error("dead-lettering failed; will retry", metadata: ["group": "\(group.name)", "error": "\(storageError)"])
@@ -116,6 +113,10 @@ extension Broker {
     /// is acked or dead-lettered again.
     private func forgetUntrackedRetry(_ delivery: InFlightDelivery, in group: ConsumerGroup) {
         guard !group.ephemeral else { return }
-        pendingChanges.removeRetry(RetryID(group: group.name, topic: delivery.topic, offset: delivery.offset, tracksCursor: false))
+        pendingChanges.removeRetry(Self.untrackedRetryID(of: delivery, in: group))
+    }
+
+    private static func untrackedRetryID(of delivery: InFlightDelivery, in group: ConsumerGroup) -> RetryID {
+        RetryID(group: group.name, topic: delivery.topic, offset: delivery.offset, tracksCursor: false)
     }
 }

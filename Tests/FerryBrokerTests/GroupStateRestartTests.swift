@@ -36,14 +36,8 @@ struct GroupStateRestartTests {
         }
         await Self.stop(first)
 
-        let second = try await Ferryd(reusing: first)
-        try await onOwnThread {
-            let client = try RawClient(endpoint: second.endpoint)
-            _ = try client.subscribe(Self.subscribe(group: "g"))
-            try client.publish(topic: "orders.created", id: "marker")
-            let ids = try Self.idsUntil("marker", client)
-            #expect(ids == ["marker"], "an acked event came back: \(ids)")
-        }
+        let ids = try await Self.idsAfterRestart(of: first, Self.subscribe(group: "g"), marker: "marker")
+        #expect(ids == ["marker"], "an acked event came back: \(ids)")
     }
 
     @Test("a requeued dead letter in flight when ferryd is killed is delivered again")
@@ -75,14 +69,8 @@ struct GroupStateRestartTests {
         first.process.send(SIGKILL)
         _ = await first.process.waitForExit(timeout: .seconds(10))
 
-        let second = try await Ferryd(reusing: first)
-        try await onOwnThread {
-            let client = try RawClient(endpoint: second.endpoint)
-            _ = try client.subscribe(Self.subscribe(group: "g"))
-            try client.publish(topic: "orders.created", id: "marker")
-            let ids = try Self.idsUntil("marker", client, alsoWaitingFor: "poison")
-            #expect(ids.contains("poison"), "the requeued event was lost: \(ids)")
-        }
+        let ids = try await Self.idsAfterRestart(of: first, Self.subscribe(group: "g"), marker: "marker", alsoWaitingFor: "poison")
+        #expect(ids.contains("poison"), "the requeued event was lost: \(ids)")
     }
 
     @Test("a saved cursor past the end of its recovered log goes back to the end, so new events are delivered")
@@ -101,14 +89,9 @@ struct GroupStateRestartTests {
         let size = try #require(try FileManager.default.attributesOfItem(atPath: segment.path)[.size] as? Int)
         #expect(truncate(segment.path, off_t(size - 10)) == 0)
 
-        let second = try await Ferryd(["--fsync", "never"], reusing: first)
-        try await onOwnThread {
-            let client = try RawClient(endpoint: second.endpoint)
-            _ = try client.subscribe(Self.subscribe(group: "g"))
-            try client.publish(topic: "orders.created", id: "after-restart")
-            let ids = try Self.idsUntil("after-restart", client)
-            #expect(ids == ["after-restart"])
-        }
+        let ids = try await Self.idsAfterRestart(
+            of: first, arguments: ["--fsync", "never"], Self.subscribe(group: "g"), marker: "after-restart")
+        #expect(ids == ["after-restart"])
     }
 
     @Test("a topic whose group cursor was never saved is followed from its beginning after a restart")
@@ -128,14 +111,9 @@ struct GroupStateRestartTests {
             store.close()
         }
 
-        let second = try await Ferryd(["--fsync", "never"], reusing: first)
-        try await onOwnThread {
-            let client = try RawClient(endpoint: second.endpoint)
-            _ = try client.subscribe(Self.subscribeFromLatest(group: "g"))
-            try client.publish(topic: "orders.created", id: "marker")
-            let ids = try Self.idsUntil("marker", client, alsoWaitingFor: "unseen")
-            #expect(ids.contains("unseen"), "the group skipped a topic created before the crash: \(ids)")
-        }
+        let ids = try await Self.idsAfterRestart(
+            of: first, arguments: ["--fsync", "never"], Self.subscribeFromLatest(group: "g"), marker: "marker", alsoWaitingFor: "unseen")
+        #expect(ids.contains("unseen"), "the group skipped a topic created before the crash: \(ids)")
     }
 
     @Test("a requeued event dead-lettered again just before a crash is not also redelivered")
@@ -158,14 +136,8 @@ struct GroupStateRestartTests {
             store.close()
         }
 
-        let second = try await Ferryd(reusing: first)
-        try await onOwnThread {
-            let client = try RawClient(endpoint: second.endpoint)
-            _ = try client.subscribe(Self.subscribe(group: "g"))
-            try client.publish(topic: "orders.created", id: "marker")
-            let ids = try Self.idsUntil("marker", client)
-            #expect(ids == ["marker"], "a dead-lettered event was redelivered too: \(ids)")
-        }
+        let ids = try await Self.idsAfterRestart(of: first, Self.subscribe(group: "g"), marker: "marker")
+        #expect(ids == ["marker"], "a dead-lettered event was redelivered too: \(ids)")
     }
 
     // MARK: - Helpers
@@ -208,6 +180,21 @@ struct GroupStateRestartTests {
         }
         await stop(ferryd)
         return ferryd
+    }
+
+    /// Restarts ferryd on `first`'s data, subscribes again, publishes `marker` and returns the
+    /// ids delivered until it (and `other`) arrived.
+    private static func idsAfterRestart(
+        of first: Ferryd, arguments: [String] = [], _ subscribe: ClientMessage.OneOf_Command, marker: String,
+        alsoWaitingFor other: String? = nil
+    ) async throws -> [String] {
+        let second = try await Ferryd(arguments, reusing: first)
+        return try await onOwnThread {
+            let client = try RawClient(endpoint: second.endpoint)
+            _ = try client.subscribe(subscribe)
+            try client.publish(topic: "orders.created", id: marker)
+            return try idsUntil(marker, client, alsoWaitingFor: other)
+        }
     }
 
     /// Stops ferryd gracefully: group state is saved on the way out.
