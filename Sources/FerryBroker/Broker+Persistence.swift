@@ -35,6 +35,7 @@ extension Broker {
     /// Saves what changed in groups, cursors and retries, in one transaction. Called once per loop
     /// iteration; a failure keeps the changes for the next try.
     public func persistGroupState() {
+        writeDeadLetters()
         // Ephemeral groups live in memory only.
         for group in groups.values where !group.ephemeral {
             if group.definitionChanged {

@@ -78,34 +78,55 @@ extension Broker {
                 metadata: ["group": "\(group.name)", "topic": "\(delivery.topic)", "offset": "\(delivery.offset)", "error": "\(error)"])
             return
         }
-        let record = DeadLetterRecord(
-            id: 0, group: group.name, topic: delivery.topic, offset: delivery.offset, cause: cause, attempts: delivery.attempt,
-            lastError: error, deadLetteredAtMicros: Clock.wallMicroseconds(), body: delivery.body)
+        // Written with the others of this save interval, before the save (``writeDeadLetters()``):
+        // meanwhile its cursor still holds the offset, so a crash redelivers it.
+        pendingDeadLetters.append(
+            PendingDeadLetter(
+                delivery: delivery, group: group,
+                record: DeadLetterRecord(
+                    id: 0, group: group.name, topic: delivery.topic, offset: delivery.offset, cause: cause, attempts: delivery.attempt,
+                    lastError: error, deadLetteredAtMicros: Clock.wallMicroseconds(), body: delivery.body)))
+    }
+
+    /// Writes the dead letters gathered since the last save in one synced step, then settles
+    /// their offsets. If the store refuses, each is tried again in 5 s rather than lost.
+    func writeDeadLetters() {
+        guard !pendingDeadLetters.isEmpty else { return }
+        let batch = pendingDeadLetters
+        pendingDeadLetters.removeAll()
         do {
-            // A requeued delivery failing again: its retry row goes with the same step.
-            try store.addDeadLetter(record, removingRetry: delivery.tracksCursor ? nil : Self.untrackedRetryID(of: delivery, in: group))
+            // A requeued delivery failing again: its retry row goes in the same step.
+            try store.addDeadLetters(
+                batch.map { ($0.record, $0.delivery.tracksCursor ? nil : Self.untrackedRetryID(of: $0.delivery, in: $0.group)) })
         } catch let storageError {
-            // Keep the event rather than lose it: retry the dead-lettering later.
-            logger.error("dead-lettering failed; will retry", metadata: ["group": "\(group.name)", "error": "\(storageError)"])
-            schedule(
-                RetryEntry(
-                    due: now + 5_000_000_000, topic: delivery.topic, offset: delivery.offset, key: delivery.key,
-                    attempt: delivery.attempt, body: delivery.retryBody, lastError: error, tracksCursor: delivery.tracksCursor), in: group)
+            logger.error("dead-lettering failed; will retry", metadata: ["events": "\(batch.count)", "error": "\(storageError)"])
+            for entry in batch {
+                let delivery = entry.delivery
+                schedule(
+                    RetryEntry(
+                        due: now + 5_000_000_000, topic: delivery.topic, offset: delivery.offset, key: delivery.key,
+                        attempt: delivery.attempt, body: delivery.retryBody, lastError: entry.record.lastError,
+                        tracksCursor: delivery.tracksCursor), in: entry.group)
+            }
             return
         }
-        if delivery.tracksCursor {
-            group.cursors[delivery.topic]?.settle(delivery.offset)
-        } else {
-            forgetUntrackedRetry(delivery, in: group)
+        for entry in batch {
+            let delivery = entry.delivery
+            let group = entry.group
+            if delivery.tracksCursor {
+                group.cursors[delivery.topic]?.settle(delivery.offset)
+            } else {
+                forgetUntrackedRetry(delivery, in: group)
+            }
+            metrics.deadLettered.increment()
+            group.counters.deadLettered += 1
+            logger.warning(
+                "event dead-lettered",
+                metadata: [
+                    "group": "\(group.name)", "topic": "\(delivery.topic)", "offset": "\(delivery.offset)",
+                    "attempts": "\(delivery.attempt)", "cause": "\(entry.record.cause)", "error": "\(entry.record.lastError)",
+                ])
         }
-        metrics.deadLettered.increment()
-        group.counters.deadLettered += 1
-        logger.warning(
-            "event dead-lettered",
-            metadata: [
-                "group": "\(group.name)", "topic": "\(delivery.topic)", "offset": "\(delivery.offset)",
-                "attempts": "\(delivery.attempt)", "cause": "\(cause)", "error": "\(error)",
-            ])
     }
 
     /// A delivery that its cursor does not track (a requeued dead letter) is saved only as its
@@ -119,4 +140,11 @@ extension Broker {
     private static func untrackedRetryID(of delivery: InFlightDelivery, in group: ConsumerGroup) -> RetryID {
         RetryID(group: group.name, topic: delivery.topic, offset: delivery.offset, tracksCursor: false)
     }
+}
+
+/// A dead letter waiting for ``Broker/writeDeadLetters()``.
+struct PendingDeadLetter {
+    let delivery: InFlightDelivery
+    let group: ConsumerGroup
+    let record: DeadLetterRecord
 }

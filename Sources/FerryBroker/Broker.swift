@@ -48,6 +48,8 @@ public final class Broker {
     public let brokerID = UUID().uuidString
     /// Group state changed since the last save.
     var pendingChanges = GroupStateChanges()
+    /// Dead letters gathered since the last save, written just before it.
+    var pendingDeadLetters: [PendingDeadLetter] = []
     /// Publish results waiting for their events to become durable, in arrival order.
     var pendingConfirms: [PendingConfirm] = []
     /// Renders the process's metrics for the Stats reply, when a metrics backend is set up.

@@ -198,8 +198,8 @@ public final class DurableEventStore: EventStore {
     }
 
     @discardableResult
-    public func addDeadLetter(_ record: DeadLetterRecord, removingRetry retry: RetryID?) throws(StorageError) -> UInt64 {
-        try database.addDeadLetter(record, removingRetry: retry)
+    public func addDeadLetters(_ entries: [(record: DeadLetterRecord, removingRetry: RetryID?)]) throws(StorageError) -> [UInt64] {
+        try database.addDeadLetters(entries)
     }
 
     public func deadLetters(group: String, after afterID: UInt64, limit: Int) -> [DeadLetterRecord] {

@@ -46,11 +46,11 @@ public protocol EventStore: AnyObject {
     /// The saved group state.
     func loadGroupState() throws(StorageError) -> GroupStateSnapshot
 
-    /// Adds an entry to `record.group`'s dead-letter queue, on disk when this returns (a cursor
-    /// saved later settles the event), and removes the saved retry `removingRetry` in the same
-    /// step (a requeued dead letter failing again). The store assigns the id.
+    /// Adds entries to their groups' dead-letter queues in one step, on disk when this returns
+    /// (a cursor saved later settles the events), each removing the saved retry `removingRetry`
+    /// (a requeued dead letter failing again). The store assigns the ids, returned in order.
     @discardableResult
-    func addDeadLetter(_ record: DeadLetterRecord, removingRetry: RetryID?) throws(StorageError) -> UInt64
+    func addDeadLetters(_ entries: [(record: DeadLetterRecord, removingRetry: RetryID?)]) throws(StorageError) -> [UInt64]
     /// Up to `limit` entries of `group` with id greater than `afterID`, by id.
     func deadLetters(group: String, after afterID: UInt64, limit: Int) -> [DeadLetterRecord]
     /// Offsets of `topic` in `group`'s dead-letter queue, so that a restart does not redeliver an
@@ -69,9 +69,10 @@ public protocol EventStore: AnyObject {
 }
 
 extension EventStore {
-    /// Adds an entry to `record.group`'s dead-letter queue; the store assigns the id.
+    /// Adds an entry to `record.group`'s dead-letter queue (see ``addDeadLetters(_:)``); the
+    /// store assigns the id.
     @discardableResult
-    public func addDeadLetter(_ record: DeadLetterRecord) throws(StorageError) -> UInt64 {
-        try addDeadLetter(record, removingRetry: nil)
+    public func addDeadLetter(_ record: DeadLetterRecord, removingRetry: RetryID? = nil) throws(StorageError) -> UInt64 {
+        try addDeadLetters([(record, removingRetry)])[0]
     }
 }

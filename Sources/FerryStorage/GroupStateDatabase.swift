@@ -139,44 +139,47 @@ final class GroupStateDatabase: Sendable {
 
     // MARK: - Dead letters
 
-    /// Adds a dead letter in a transaction synced to disk (`synchronous = FULL` for it): the
-    /// cursor that then settles the event may be saved to the cursor journal, and a power loss
-    /// could keep that record and lose WAL frames not yet synced. Dead letters are rare; the
-    /// sync is their price. Removes `retry`'s row in the same transaction.
-    func addDeadLetter(_ record: DeadLetterRecord, removingRetry retry: RetryID?) throws(StorageError) -> UInt64 {
+    /// Adds dead letters in one transaction synced to disk (`synchronous = FULL` for it): the
+    /// cursor that then settles an event may be saved to the cursor journal, and a power loss
+    /// could keep that record and lose WAL frames not yet synced. The broker gathers a save
+    /// interval's dead letters into one call, so a storm of them costs one sync per interval.
+    /// Each entry's `removingRetry` row goes in the same transaction.
+    func addDeadLetters(_ entries: [(record: DeadLetterRecord, removingRetry: RetryID?)]) throws(StorageError) -> [UInt64] {
         do {
             return try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
                 defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
-                var id: Int64 = 0
+                var ids: [UInt64] = []
                 try db.inTransaction {
-                    // Ids are never reused, even after a purge: a per-group counter in the same transaction.
-                    let last =
-                        try Int64.fetchOne(db, sql: "SELECT last_id FROM dead_letter_ids WHERE grp = ?", arguments: [record.group]) ?? 0
-                    id = last + 1
-                    try db.execute(
-                        sql: "INSERT OR REPLACE INTO dead_letter_ids(grp, last_id) VALUES (?, ?)", arguments: [record.group, id])
-                    try db.execute(
-                        sql: """
-                            INSERT INTO dead_letters(grp, id, topic, offset, cause, attempts, last_error, at_us, body)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                            """,
-                        arguments: [
-                            record.group, id, record.topic, Int64(bitPattern: record.offset), Int64(record.cause.rawValue),
-                            Int64(record.attempts),
-                            record.lastError, record.deadLetteredAtMicros, Data(record.body),
-                        ])
-                    if let retry {
-                        var changes = GroupStateChanges()
-                        changes.removeRetry(retry)
-                        try Self.apply(changes, to: db)
+                    var retries = GroupStateChanges()
+                    for (record, retry) in entries {
+                        // Ids are never reused, even after a purge: a per-group counter in the same transaction.
+                        let last =
+                            try Int64.fetchOne(db, sql: "SELECT last_id FROM dead_letter_ids WHERE grp = ?", arguments: [record.group])
+                            ?? 0
+                        let id = last + 1
+                        try db.execute(
+                            sql: "INSERT OR REPLACE INTO dead_letter_ids(grp, last_id) VALUES (?, ?)", arguments: [record.group, id])
+                        try db.execute(
+                            sql: """
+                                INSERT INTO dead_letters(grp, id, topic, offset, cause, attempts, last_error, at_us, body)
+                                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                """,
+                            arguments: [
+                                record.group, id, record.topic, Int64(bitPattern: record.offset), Int64(record.cause.rawValue),
+                                Int64(record.attempts),
+                                record.lastError, record.deadLetteredAtMicros, Data(record.body),
+                            ])
+                        ids.append(UInt64(id))
+                        if let retry { retries.removeRetry(retry) }
                     }
+                    try Self.apply(retries, to: db)
                     return .commit
                 }
-                return UInt64(id)
+                return ids
             }
         } catch {
-            throw Self.storageError(error, "adding a dead letter")
+            throw Self.storageError(error, "adding dead letters")
         }
     }
 

@@ -105,18 +105,20 @@ public final class InMemoryEventStore: EventStore {
 
     public func loadGroupState() throws(StorageError) -> GroupStateSnapshot { groupState }
 
-    public func addDeadLetter(_ record: DeadLetterRecord, removingRetry retry: RetryID?) throws(StorageError) -> UInt64 {
-        if let retry {
-            var changes = GroupStateChanges()
-            changes.removeRetry(retry)
-            groupState.apply(changes)
+    public func addDeadLetters(_ entries: [(record: DeadLetterRecord, removingRetry: RetryID?)]) throws(StorageError) -> [UInt64] {
+        var changes = GroupStateChanges()
+        var ids: [UInt64] = []
+        for (record, retry) in entries {
+            if let retry { changes.removeRetry(retry) }
+            let id = (nextDeadLetterID[record.group] ?? 0) + 1
+            nextDeadLetterID[record.group] = id
+            var record = record
+            record.id = id
+            deadLetterQueues[record.group, default: []].append(record)
+            ids.append(id)
         }
-        let id = (nextDeadLetterID[record.group] ?? 0) + 1
-        nextDeadLetterID[record.group] = id
-        var record = record
-        record.id = id
-        deadLetterQueues[record.group, default: []].append(record)
-        return id
+        groupState.apply(changes)
+        return ids
     }
 
     public func deadLetters(group: String, after afterID: UInt64, limit: Int) -> [DeadLetterRecord] {

@@ -135,5 +135,14 @@ extension GroupStateFixture {
         #expect(try store.addDeadLetter(record, removingRetry: requeued.id) == 1)
         #expect(try store.loadGroupState().retries.isEmpty)
         #expect(store.deadLetters(group: "g", after: 0, limit: 10).map(\.offset) == [7])
+
+        // A save interval's dead letters, several groups, in one step.
+        var other = record
+        other.group = "h"
+        var later = record
+        later.offset = 8
+        #expect(try store.addDeadLetters([(later, nil), (other, nil), (later, nil)]) == [2, 1, 3])
+        #expect(store.deadLetters(group: "g", after: 0, limit: 10).map(\.id) == [1, 2, 3])
+        #expect(store.deadLetterCount(group: "h") == 1)
     }
 }
