@@ -27,7 +27,7 @@ extension Broker {
             requeued = try store.requeueDeadLetters(group: requeue.group, ids: requeue.all ? nil : requeue.ids) { record in
                 RetryState(
                     group: record.group, topic: record.topic, offset: record.offset, tracksCursor: false, attempt: 1,
-                    dueMicros: Clock.wallMicroseconds(), lastError: record.lastError, key: Self.key(of: record))
+                    dueMicros: Clock.wallMicroseconds(), lastError: record.lastError, key: Self.key(of: record), body: record.body)
             }
         } catch {
             throw ProtocolError(.storageFailure, error.message)

@@ -29,16 +29,13 @@ extension Broker {
             }
             guard let member = group.pickMember(for: entry.key, among: candidates) else { break }
             _ = group.retries.popFirst()
-            // Once delivered, a retry that its cursor tracks is saved as one of the cursor's
-            // in-flight offsets, so its row goes. One that is not tracked (a requeued dead letter)
-            // keeps its row until the delivery is settled: it is saved nowhere else.
             let id = RetryID(group: group.name, topic: entry.topic, offset: entry.offset, tracksCursor: entry.tracksCursor)
-            if !group.ephemeral && entry.tracksCursor { pendingChanges.removeRetry(id) }
             let stored: [UInt8]?
             do {
                 stored = try entry.body ?? storedBody(topic: entry.topic, offset: entry.offset)
             } catch {
-                // An I/O error is no proof that the event is gone: try again in a second.
+                // An I/O error is no proof that the event is gone: try again in a second. Its
+                // saved row stays as it was, so a restart meanwhile still finds the retry.
                 logger.error(
                     "a retry's event could not be read; trying again",
                     metadata: ["group": "\(group.name)", "topic": "\(entry.topic)", "offset": "\(entry.offset)", "error": "\(error)"])
@@ -52,13 +49,14 @@ extension Broker {
                 logger.error(
                     "a retry's event is no longer stored; dropping it",
                     metadata: ["group": "\(group.name)", "topic": "\(entry.topic)", "offset": "\(entry.offset)"])
-                if entry.tracksCursor {
-                    group.cursors[entry.topic]?.settle(entry.offset)
-                } else if !group.ephemeral {
-                    pendingChanges.removeRetry(id)
-                }
+                if !group.ephemeral { pendingChanges.removeRetry(id) }
+                if entry.tracksCursor { group.cursors[entry.topic]?.settle(entry.offset) }
                 continue
             }
+            // Once delivered, a retry that its cursor tracks is saved as one of the cursor's
+            // in-flight offsets, so its row goes. One that is not tracked (a requeued dead letter)
+            // keeps its row until the delivery is settled: it is saved nowhere else.
+            if !group.ephemeral && entry.tracksCursor { pendingChanges.removeRetry(id) }
             deliver(
                 to: member, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt, body: body,
                 lastError: entry.lastError, tracksCursor: entry.tracksCursor, cursor: group.cursors[entry.topic])

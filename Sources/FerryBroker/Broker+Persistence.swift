@@ -21,7 +21,8 @@ extension Broker {
         pendingChanges.addRetry(
             RetryState(
                 group: group.name, topic: entry.topic, offset: entry.offset, tracksCursor: entry.tracksCursor, attempt: entry.attempt,
-                dueMicros: Clock.wallMicroseconds() + delay, lastError: entry.lastError, key: entry.key))
+                dueMicros: Clock.wallMicroseconds() + delay, lastError: entry.lastError, key: entry.key,
+                body: entry.tracksCursor ? nil : entry.body))
     }
 
     /// The stored envelope at `offset`, for a retry restored without its body: nil when the
@@ -103,7 +104,7 @@ extension Broker {
                 pendingChanges.removeRetry(retry.id)
                 continue
             }
-            if retry.offset >= store.bounds(topic: retry.topic).upperBound {
+            if retry.body == nil && retry.offset >= store.bounds(topic: retry.topic).upperBound {
                 // Past the recovered log's end (see below): the offset will name another event.
                 pendingChanges.removeRetry(retry.id)
                 continue
@@ -112,8 +113,7 @@ extension Broker {
             group.retries.push(
                 RetryEntry(
                     due: now + UInt64(wait) * 1000, topic: retry.topic, offset: retry.offset, key: retry.key, attempt: retry.attempt,
-                    body: nil,
-                    lastError: retry.lastError, tracksCursor: retry.tracksCursor))
+                    body: retry.body, lastError: retry.lastError, tracksCursor: retry.tracksCursor))
             retried.insert(retry.id)
         }
         var redelivered = 0

@@ -57,9 +57,13 @@ public struct RetryState: Sendable, Equatable {
     public var dueMicros: Int64
     public var lastError: String
     public var key: String
+    /// The stored envelope, kept only by a retry that its cursor does not track (a requeued
+    /// dead letter): the log may no longer hold it (retention), while the dead-letter queue did.
+    public var body: [UInt8]?
 
     public init(
-        group: String, topic: String, offset: UInt64, tracksCursor: Bool, attempt: UInt32, dueMicros: Int64, lastError: String, key: String
+        group: String, topic: String, offset: UInt64, tracksCursor: Bool, attempt: UInt32, dueMicros: Int64, lastError: String, key: String,
+        body: [UInt8]? = nil
     ) {
         self.group = group
         self.topic = topic
@@ -69,6 +73,7 @@ public struct RetryState: Sendable, Equatable {
         self.dueMicros = dueMicros
         self.lastError = lastError
         self.key = key
+        self.body = body
     }
 
     public var id: RetryID { RetryID(group: group, topic: topic, offset: offset, tracksCursor: tracksCursor) }

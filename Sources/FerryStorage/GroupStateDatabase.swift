@@ -16,26 +16,39 @@ final class GroupStateDatabase: Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
-            try pool.write { db in
-                try db.execute(
-                    sql: """
-                        CREATE TABLE IF NOT EXISTS groups(name TEXT PRIMARY KEY, patterns TEXT NOT NULL, policy TEXT NOT NULL,
-                            start_latest INTEGER NOT NULL);
-                        CREATE TABLE IF NOT EXISTS cursors(grp TEXT NOT NULL, topic TEXT NOT NULL, next INTEGER NOT NULL,
-                            in_flight BLOB NOT NULL, PRIMARY KEY(grp, topic));
-                        CREATE TABLE IF NOT EXISTS retries(grp TEXT NOT NULL, topic TEXT NOT NULL, offset INTEGER NOT NULL,
-                            tracks INTEGER NOT NULL, attempt INTEGER NOT NULL, due_us INTEGER NOT NULL, last_error TEXT NOT NULL,
-                            key TEXT NOT NULL, PRIMARY KEY(grp, topic, offset, tracks));
-                        CREATE TABLE IF NOT EXISTS dead_letter_ids(grp TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
-                        CREATE TABLE IF NOT EXISTS dead_letters(grp TEXT NOT NULL, id INTEGER NOT NULL, topic TEXT NOT NULL,
-                            offset INTEGER NOT NULL, cause INTEGER NOT NULL, attempts INTEGER NOT NULL, last_error TEXT NOT NULL,
-                            at_us INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY(grp, id));
-                        CREATE TABLE IF NOT EXISTS cursor_journal(id INTEGER PRIMARY KEY CHECK (id = 1), folded_through INTEGER NOT NULL);
-                        """)
-            }
+            try Self.migrator.migrate(pool)
         } catch {
             throw Self.storageError(error, "opening \(path)")
         }
+    }
+
+    /// The schema, step by step: a data directory from an earlier version is brought up to date
+    /// when it is opened. (The first step creates only what is missing: databases from before
+    /// the migrator have those tables already.)
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS groups(name TEXT PRIMARY KEY, patterns TEXT NOT NULL, policy TEXT NOT NULL,
+                        start_latest INTEGER NOT NULL);
+                    CREATE TABLE IF NOT EXISTS cursors(grp TEXT NOT NULL, topic TEXT NOT NULL, next INTEGER NOT NULL,
+                        in_flight BLOB NOT NULL, PRIMARY KEY(grp, topic));
+                    CREATE TABLE IF NOT EXISTS retries(grp TEXT NOT NULL, topic TEXT NOT NULL, offset INTEGER NOT NULL,
+                        tracks INTEGER NOT NULL, attempt INTEGER NOT NULL, due_us INTEGER NOT NULL, last_error TEXT NOT NULL,
+                        key TEXT NOT NULL, PRIMARY KEY(grp, topic, offset, tracks));
+                    CREATE TABLE IF NOT EXISTS dead_letter_ids(grp TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
+                    CREATE TABLE IF NOT EXISTS dead_letters(grp TEXT NOT NULL, id INTEGER NOT NULL, topic TEXT NOT NULL,
+                        offset INTEGER NOT NULL, cause INTEGER NOT NULL, attempts INTEGER NOT NULL, last_error TEXT NOT NULL,
+                        at_us INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY(grp, id));
+                    CREATE TABLE IF NOT EXISTS cursor_journal(id INTEGER PRIMARY KEY CHECK (id = 1), folded_through INTEGER NOT NULL);
+                    """)
+        }
+        // A requeued dead letter's retry keeps the event: retention may drop it from the log.
+        migrator.registerMigration("v2: retry bodies") { db in
+            try db.execute(sql: "ALTER TABLE retries ADD COLUMN body BLOB")
+        }
+        return migrator
     }
 
     /// Closes the database's connections (after the last save).
@@ -82,13 +95,13 @@ final class GroupStateDatabase: Sendable {
             case .added(let retry):
                 try db.cachedStatement(
                     sql: """
-                        INSERT OR REPLACE INTO retries(grp, topic, offset, tracks, attempt, due_us, last_error, key)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT OR REPLACE INTO retries(grp, topic, offset, tracks, attempt, due_us, last_error, key, body)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """
                 ).execute(
                     arguments: [
                         retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor, Int64(retry.attempt),
-                        retry.dueMicros, retry.lastError, retry.key,
+                        retry.dueMicros, retry.lastError, retry.key, retry.body.map { Data($0) },
                     ])
             }
         }
@@ -125,10 +138,12 @@ final class GroupStateDatabase: Sendable {
                 for row in try Row.fetchAll(db, sql: "SELECT * FROM retries") {
                     let offset: Int64 = row["offset"]
                     let attempt: Int64 = row["attempt"]
+                    let body: Data? = row["body"]
                     snapshot.retries.append(
                         RetryState(
                             group: row["grp"], topic: row["topic"], offset: UInt64(bitPattern: offset), tracksCursor: row["tracks"],
-                            attempt: UInt32(attempt), dueMicros: row["due_us"], lastError: row["last_error"], key: row["key"]))
+                            attempt: UInt32(attempt), dueMicros: row["due_us"], lastError: row["last_error"], key: row["key"],
+                            body: body.map { Array($0) }))
                 }
                 return snapshot
             }

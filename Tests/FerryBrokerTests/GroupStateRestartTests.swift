@@ -43,34 +43,39 @@ struct GroupStateRestartTests {
     @Test("a requeued dead letter in flight when ferryd is killed is delivered again")
     func requeuedInFlight() async throws {
         let first = try await Ferryd()
-        try await onOwnThread {
-            let client = try RawClient(endpoint: first.endpoint)
-            var command = Self.subscription(group: "g")
-            command.retry.maxAttempts = 1
-            _ = try client.subscribe(.subscribe(command))
-            try client.publish(topic: "orders.created", id: "poison")
-            let delivery = try #require(try Self.deliveries(client, count: 1).first)
-            var nack = Nack()
-            nack.deliveryID = delivery.deliveryID
-            nack.error = "handler failed"
-            var settle = Settle()
-            settle.nacks = [nack]
-            try client.send(.settle(settle))
-            #expect(try Wait.untilSync(timeout: .seconds(10)) { try client.stats().groups.first { $0.name == "g" }?.deadLettered == 1 })
-
-            var requeue = DeadLetterRequeue()
-            requeue.group = "g"
-            requeue.all = true
-            try client.send(.deadLetterRequeue(requeue))
-            let redelivered = try Self.deliveries(client, count: 1)
-            #expect(redelivered.map(\.event.id) == ["poison"])
-        }
+        try await Self.requeueInFlight(on: first, id: "poison")
         // In flight, unacked: saved nowhere but as the requeue's retry.
         first.process.send(SIGKILL)
         _ = await first.process.waitForExit(timeout: .seconds(10))
 
         let ids = try await Self.idsAfterRestart(of: first, Self.subscribe(group: "g"), marker: "marker", alsoWaitingFor: "poison")
         #expect(ids.contains("poison"), "the requeued event was lost: \(ids)")
+    }
+
+    @Test("a requeued dead letter restored after a restart is delivered even when retention dropped it from the log")
+    func requeuedAfterRetention() async throws {
+        let smallSegments = ["--segment-bytes", "1024"]
+        let first = try await Ferryd(smallSegments)
+        // Events after the poison, consumed, roll the log past the poison's segment.
+        try await Self.requeueInFlight(on: first, id: "poison", followedBy: 60)
+        first.process.send(SIGKILL)
+        _ = await first.process.waitForExit(timeout: .seconds(10))
+        let oldest = try #require(Self.segments(first, topic: "orders.created").first)
+        #expect(Self.segments(first, topic: "orders.created").count > 1)
+
+        // Restarted with retention that keeps only the active segment: every group consumed the
+        // rest, and the requeued retry does not hold the cursor back.
+        let configuration = first.directory.appendingPathComponent("retention.yaml")
+        try "retention:\n  max_bytes: 1\n".write(to: configuration, atomically: true, encoding: .utf8)
+        let second = try await Ferryd(smallSegments + ["--config", configuration.path], reusing: first)
+        #expect(await Wait.until(timeout: .seconds(10)) { !FileManager.default.fileExists(atPath: oldest.path) })
+        let ids = try await onOwnThread {
+            let client = try RawClient(endpoint: second.endpoint)
+            _ = try client.subscribe(Self.subscribe(group: "g"))
+            try client.publish(topic: "orders.created", id: "marker")
+            return try Self.idsUntil("marker", client, alsoWaitingFor: "poison")
+        }
+        #expect(ids.contains("poison"), "the requeued event was lost with its segment: \(ids)")
     }
 
     @Test("a saved cursor past the end of its recovered log goes back to the end, so new events are delivered")
@@ -201,6 +206,35 @@ struct GroupStateRestartTests {
     private static func stop(_ ferryd: Ferryd) async {
         ferryd.process.send(SIGTERM)
         #expect(await ferryd.process.waitForExit(timeout: .seconds(15)) == 0)
+    }
+
+    /// Group "g" (one attempt) dead-letters `id`, consumes and acks `later` events after it,
+    /// requeues the dead letter and receives it again without settling it.
+    private static func requeueInFlight(on ferryd: Ferryd, id: String, followedBy later: Int = 0) async throws {
+        try await onOwnThread {
+            let client = try RawClient(endpoint: ferryd.endpoint)
+            var command = subscription(group: "g")
+            command.retry.maxAttempts = 1
+            _ = try client.subscribe(.subscribe(command))
+            try client.publish(topic: "orders.created", id: id)
+            let delivery = try #require(try deliveries(client, count: 1).first)
+            var nack = Nack()
+            nack.deliveryID = delivery.deliveryID
+            nack.error = "handler failed"
+            var settle = Settle()
+            settle.nacks = [nack]
+            try client.send(.settle(settle))
+            #expect(try Wait.untilSync(timeout: .seconds(10)) { try client.stats().groups.first { $0.name == "g" }?.deadLettered == 1 })
+            for index in 0..<later { try client.publish(topic: "orders.created", id: "later-\(index)") }
+            if later > 0 { try ackDeliveries(client, count: later) }
+
+            var requeue = DeadLetterRequeue()
+            requeue.group = "g"
+            requeue.all = true
+            try client.send(.deadLetterRequeue(requeue))
+            let redelivered = try deliveries(client, count: 1)
+            #expect(redelivered.map(\.event.id) == [id])
+        }
     }
 
     /// Reads Deliver messages until `count` deliveries came (or 10 s passed).

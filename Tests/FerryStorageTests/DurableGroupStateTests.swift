@@ -1,5 +1,6 @@
 import FerryStorage
 import Foundation
+import GRDB
 import Testing
 
 @Suite("DurableEventStore: group state and dead letters survive reopen")
@@ -41,6 +42,45 @@ struct DurableGroupStateTests {
         let audit = try #require(state.cursors.first { $0.group == "audit" })
         #expect(audit.next == GroupStateFixture.bigOffset, "offsets above Int64.max round-trip")
         #expect(audit.inFlight == [PendingOffset(offset: GroupStateFixture.bigOffset - 1, attempt: .max)])
+    }
+
+    @Test("a database from before retries kept bodies opens, keeps its rows and then saves bodies")
+    func migratesEarlierSchema() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        // The retries table as the first release wrote it, with one row; no migration record.
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let database = try DatabaseQueue(path: directory.appendingPathComponent("groups.sqlite").path)
+            try database.write { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE retries(grp TEXT NOT NULL, topic TEXT NOT NULL, offset INTEGER NOT NULL,
+                            tracks INTEGER NOT NULL, attempt INTEGER NOT NULL, due_us INTEGER NOT NULL, last_error TEXT NOT NULL,
+                            key TEXT NOT NULL, PRIMARY KEY(grp, topic, offset, tracks));
+                        INSERT INTO retries VALUES ('g', 'orders.created', 3, 1, 2, 1700000000000000, 'timeout', 'k');
+                        """)
+            }
+            try database.close()
+        }
+        let old = RetryState(
+            group: "g", topic: "orders.created", offset: 3, tracksCursor: true, attempt: 2, dueMicros: 1_700_000_000_000_000,
+            lastError: "timeout", key: "k")
+        let requeued = GroupStateFixture.firstRetries[1]
+        #expect(requeued.body != nil)
+        do {
+            let store = try openStore(directory)
+            #expect(try store.loadGroupState().retries == [old])
+            var changes = GroupStateChanges()
+            changes.addRetry(requeued)
+            try store.saveGroupState(changes)
+            store.close()
+        }
+        let store = try openStore(directory)
+        defer { store.close() }
+        var expected = GroupStateSnapshot()
+        expected.retries = [old, requeued]
+        expectSameState(try store.loadGroupState(), expected)
     }
 
     @Test("a dead letter added for a requeued retry removes the retry's row in the same step")

@@ -40,7 +40,7 @@ enum GroupStateFixture {
 
     static let firstRetries = [
         retry("billing", "orders.created", 8, attempt: 3, error: "timeout"),
-        retry("billing", "orders.created", 4, tracks: false, attempt: 1, error: "requeued"),
+        retry("billing", "orders.created", 4, tracks: false, attempt: 1, error: "requeued", body: [0, 1, 2, 255]),
         retry("audit", "orders.created", 1, attempt: 2, error: "ünïcode ✓"),
     ]
     static let secondRetry = retry("audit", "orders.created", 1, attempt: 3, error: "again")
@@ -65,12 +65,13 @@ enum GroupStateFixture {
         return snapshot
     }
 
-    static func retry(_ group: String, _ topic: String, _ offset: UInt64, tracks: Bool = true, attempt: UInt32, error: String) -> RetryState
-    {
+    static func retry(
+        _ group: String, _ topic: String, _ offset: UInt64, tracks: Bool = true, attempt: UInt32, error: String, body: [UInt8]? = nil
+    ) -> RetryState {
         RetryState(
             group: group, topic: topic, offset: offset, tracksCursor: tracks, attempt: attempt,
             dueMicros: 1_700_000_000_000_000 + Int64(offset),
-            lastError: error, key: "key-\(offset)")
+            lastError: error, key: "key-\(offset)", body: body)
     }
 }
 
