@@ -163,11 +163,14 @@ final class Segment {
 
     /// Appends encoded records (`bytes`) whose offsets, relative positions and timestamps are given.
     /// Returns whether the file's runway is short (ask the ``Preallocator`` to extend it).
+    /// `keepingUntilSynced`: the log fsyncs (see ``SegmentFile/append(_:at:keepingUntilSynced:)``).
     @discardableResult
-    func append(_ bytes: [UInt8], records: [(offset: UInt64, position: Int, timestamp: Int64)]) throws(StorageError) -> Bool {
+    func append(
+        _ bytes: [UInt8], records: [(offset: UInt64, position: Int, timestamp: Int64)], keepingUntilSynced: Bool = false
+    ) throws(StorageError) -> Bool {
         let wantsRunway: Bool
         do {
-            wantsRunway = try file.append(bytes, at: size)
+            wantsRunway = try file.append(bytes, at: size, keepingUntilSynced: keepingUntilSynced)
         } catch {
             // Leave no partial record behind: a later append starts clean.
             try? file.truncate(to: size)

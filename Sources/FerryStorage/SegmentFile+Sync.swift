@@ -10,9 +10,12 @@ import Synchronization
 /// or not they reached the disk: a later fdatasync on the same descriptor succeeds without
 /// writing them. (The preallocator writes and syncs through a descriptor of its own, so it
 /// never takes the error this one must see.) So a failure is remembered; until a sync has
-/// written the data again (read back and rewritten, which makes the pages dirty) and then
-/// succeeded, the file's data past the last good sync is not durable, and a sync that raced
-/// with a failure does not count.
+/// written the data again and then succeeded, the file's data past the last good sync is not
+/// durable, and a sync that raced with a failure does not count.
+///
+/// What is written again comes from memory: appends to a log that fsyncs are kept until a good
+/// sync covers them, because pages marked clean after a failure may be evicted, and reading
+/// them back would then return whatever the disk holds.
 extension SegmentFile {
     struct SyncState: Sendable {
         /// A write-back error was reported and the data it may have lost is not yet rewritten.
@@ -25,7 +28,28 @@ extension SegmentFile {
         var rewrittenBytes = 0
         /// The next syncs that fail, as the disk would (for tests).
         var injectedFailures = 0
+        /// Appends past `syncedEnd`, in file order, kept to write again after a failure.
+        var unsynced: [KeptWrite] = []
+        var unsyncedBytes = 0
+
+        /// Drops the kept appends that `syncedEnd` covers.
+        mutating func dropSynced() {
+            let covered = unsynced.prefix { $0.position + $0.bytes.count <= syncedEnd }.count
+            guard covered > 0 else { return }
+            unsyncedBytes -= unsynced[0..<covered].reduce(0) { $0 + $1.bytes.count }
+            unsynced.removeFirst(covered)
+        }
     }
+
+    /// An append kept until a good sync covers it.
+    struct KeptWrite: Sendable {
+        let position: Int
+        let bytes: [UInt8]
+    }
+
+    /// How much a log may append while its syncs fail before appends are refused: every byte
+    /// of it waits in memory for a sync that works.
+    static let unsyncedLimitWhileFailing = 64 << 20
 
     /// Flushes written data to the disk, and the first time also the directory entries that lead
     /// to the file. `writtenEnd` is how far appends have written (and, from the loop thread's
@@ -57,6 +81,7 @@ extension SegmentFile {
             guard let writtenEnd else { return }
             state.failed = false
             state.syncedEnd = max(state.syncedEnd, writtenEnd)
+            state.dropSynced()
         }
         let directories = unsyncedDirectories.withLock { $0 }
         for directory in directories { try Self.syncDirectory(directory) }
@@ -64,9 +89,28 @@ extension SegmentFile {
         syncs.add(1, ordering: .relaxed)
     }
 
-    /// Reads `range` back and writes it again, so that its pages are dirty and the next
-    /// fdatasync writes them out.
+    /// Writes `range` again, so that its pages are dirty and the next fdatasync writes them
+    /// out: from the kept appends, and what none covers (data recovered at open) read back.
     private func rewrite(_ range: Range<Int>) throws(StorageError) {
+        let kept = syncState.withLock { $0.unsynced }
+        var position = range.lowerBound
+        for write in kept where write.position + write.bytes.count > position && write.position < range.upperBound {
+            if write.position > position { try rewriteFromFile(position..<write.position) }
+            let start = max(position, write.position)
+            let end = min(range.upperBound, write.position + write.bytes.count)
+            try write.bytes.withUnsafeBytes { raw in
+                Result { () throws(StorageError) in
+                    try self.write(UnsafeRawBufferPointer(rebasing: raw[(start - write.position)..<(end - write.position)]), at: start)
+                }
+            }.get()
+            position = end
+        }
+        if position < range.upperBound { try rewriteFromFile(position..<range.upperBound) }
+        syncState.withLock { $0.rewrittenBytes += range.count }
+    }
+
+    /// Reads `range` back and writes it again.
+    private func rewriteFromFile(_ range: Range<Int>) throws(StorageError) {
         var position = range.lowerBound
         while position < range.upperBound {
             let chunk = try read(count: min(1 << 20, range.upperBound - position), at: position)
@@ -74,7 +118,31 @@ extension SegmentFile {
             try chunk.withUnsafeBytes { raw in Result { () throws(StorageError) in try write(raw, at: position) } }.get()
             position += chunk.count
         }
-        syncState.withLock { $0.rewrittenBytes += position - range.lowerBound }
+    }
+
+    /// Keeps an append at `position` until a good sync covers it; called before it is written
+    /// (a failed write cuts the file back, which forgets it). Refuses it while syncs fail and
+    /// too much already waits for one.
+    func keepUntilSynced(_ bytes: [UInt8], at position: Int) throws(StorageError) {
+        try syncState.withLock { state throws(StorageError) in
+            if state.failed && state.unsyncedBytes + bytes.count > Self.unsyncedLimitWhileFailing {
+                throw StorageError(
+                    .io,
+                    "\(path): \(state.unsyncedBytes) bytes wait for an fdatasync that keeps failing; no more appends until one succeeds")
+            }
+            state.unsynced.append(KeptWrite(position: position, bytes: bytes))
+            state.unsyncedBytes += bytes.count
+        }
+    }
+
+    /// Forgets kept appends at or past `size` (the file was cut there).
+    func forgetKeptWrites(from size: Int) {
+        syncState.withLock { state in
+            while let last = state.unsynced.last, last.position + last.bytes.count > size {
+                state.unsynced.removeLast()
+                state.unsyncedBytes -= last.bytes.count
+            }
+        }
     }
 
     /// Makes the next `count` syncs fail with EIO, as a failing disk would (for tests).

@@ -109,9 +109,11 @@ final class SegmentFile: Sendable {
     }
 
     /// Appends all of `bytes` at `position`, the data end. Returns whether the runway is short
-    /// and the preallocator should extend it (at most once until it has).
+    /// and the preallocator should extend it (at most once until it has). `keepingUntilSynced`
+    /// (logs that fsync) keeps the bytes until a good sync covers them (see `SegmentFile+Sync.swift`).
     @discardableResult
-    func append(_ bytes: [UInt8], at position: Int) throws(StorageError) -> Bool {
+    func append(_ bytes: [UInt8], at position: Int, keepingUntilSynced: Bool = false) throws(StorageError) -> Bool {
+        if keepingUntilSynced { try keepUntilSynced(bytes, at: position) }
         let end = position + bytes.count
         var wantsRunway = false
         while true {
@@ -171,6 +173,7 @@ final class SegmentFile: Sendable {
     /// Cuts the file at `size`, which becomes the data end; runway past it is gone (and the
     /// next append may ask for more, even if a failed append had asked).
     func truncate(to size: Int) throws(StorageError) {
+        forgetKeptWrites(from: size)
         try extent.withLock { state throws(StorageError) in
             state.dataEnd = size
             state.runwayEnd = min(state.runwayEnd, size)

@@ -96,7 +96,9 @@ final class TopicLog {
             }
             initialized = position
         }
-        if try segment.append(buffer, records: records) { preallocator?.extend(segment.file) }
+        if try segment.append(buffer, records: records, keepingUntilSynced: configuration.fsync != .never) {
+            preallocator?.extend(segment.file)
+        }
         for (record, event) in zip(records, events) {
             tail.append(StoredEvent(offset: record.offset, key: event.key, timestampMicros: event.timestampMicros, body: event.body))
         }

@@ -18,6 +18,7 @@ struct DurableFsyncTests {
         #expect(store.durableEnd(topic: "t") == 6)
         #expect(store.durableEnd(topic: "t") == store.bounds(topic: "t").upperBound)
         #expect(store.durableEnd(topic: "unknown") == 0)
+        #expect(store.segmentFiles(topic: "t").allSatisfy { $0.syncSnapshot.unsynced.isEmpty }, "a log that never syncs keeps no copies")
     }
 
     @Test("with .always or .batch, durableEnd advances only after flush() and collectSyncs()", arguments: [FsyncPolicy.always, .batch])
@@ -36,6 +37,8 @@ struct DurableFsyncTests {
         store.collectSyncs()
         #expect(store.durableEnd(topic: "t") == 0, "nothing was flushed")
         #expect(try store.read(topic: "t", from: 0, limit: 10).count == 5, "reads do not wait for durability")
+        let file = try #require(store.segmentFiles(topic: "t").last)
+        #expect(file.syncSnapshot.unsyncedBytes > 0, "appends are kept until a sync covers them")
 
         store.flush()
         #expect(waitUntilDurable(store, topic: "t", end: 5))
@@ -48,6 +51,7 @@ struct DurableFsyncTests {
         store.flush()
         #expect(waitUntilDurable(store, topic: "t", end: 8))
         #expect(store.durableEnd(topic: "t") == 8, "durableEnd never passes the appended end")
+        #expect(file.syncSnapshot.unsyncedBytes == 0, "a good sync lets go of the copies it covered")
 
         store.flush()
         store.collectSyncs()

@@ -4,6 +4,10 @@ import Testing
 
 @testable import FerryStorage
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// After a failed fdatasync the kernel may have dropped the data and marked its pages clean: a
 /// later fdatasync succeeds without writing it. Such a failure, whichever thread sees it, must
 /// not let the data count as durable until it was written again and synced.
@@ -39,6 +43,64 @@ struct DurableSyncFailureTests {
         #expect(try file.read(count: 1500, at: 0) == first + second)
         try file.sync(writtenEnd: 1500)
         #expect(file.syncSnapshot.rewrittenBytes == 500)
+    }
+
+    @Test("the rewrite after a failed sync writes the appends kept in memory, not pages the kernel may have dropped")
+    func rewriteFromMemory() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = try Segment(directory: directory, baseOffset: 0).file
+        let first = [UInt8](repeating: 1, count: 1000)
+        let second = [UInt8](repeating: 2, count: 500)
+        try file.append(first, at: 0, keepingUntilSynced: true)
+        try file.sync(writtenEnd: 1000)
+        #expect(file.syncSnapshot.unsyncedBytes == 0, "a good sync lets go of what it covered")
+
+        try file.append(second, at: 1000, keepingUntilSynced: true)
+        #expect(file.syncSnapshot.unsyncedBytes == 500)
+        file.injectSyncFailures(1)
+        #expect(throws: StorageError.self) { try file.sync(writtenEnd: 1500) }
+        // The failed pages were evicted: reading them back now returns what the disk holds.
+        let other = open(file.path, O_WRONLY)
+        #expect(other >= 0)
+        let zeros = [UInt8](repeating: 0, count: 500)
+        #expect(zeros.withUnsafeBytes { pwrite(other, $0.baseAddress, 500, 1000) } == 500)
+        close(other)
+
+        try file.sync(writtenEnd: 1500)
+        #expect(try file.read(count: 1500, at: 0) == first + second)
+        #expect(file.syncSnapshot.unsyncedBytes == 0)
+    }
+
+    @Test("while syncs fail, appends are refused once too much waits in memory, and accepted again after a good sync")
+    func boundedWhileFailing() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = try Segment(directory: directory, baseOffset: 0).file
+        let chunk = [UInt8](repeating: 7, count: 1 << 20)
+        try file.append(chunk, at: 0, keepingUntilSynced: true)
+        file.injectSyncFailures(1)
+        #expect(throws: StorageError.self) { try file.sync(writtenEnd: chunk.count) }
+
+        var end = chunk.count
+        var refusal: StorageError?
+        while refusal == nil && end <= 2 * SegmentFile.unsyncedLimitWhileFailing {
+            do {
+                try file.append(chunk, at: end, keepingUntilSynced: true)
+                end += chunk.count
+            } catch {
+                refusal = error
+            }
+        }
+        let error = try #require(refusal)
+        #expect(error.code == .io && error.message.contains("keeps failing"))
+        #expect(end == SegmentFile.unsyncedLimitWhileFailing)
+
+        try file.sync(writtenEnd: end)
+        #expect(file.syncSnapshot.unsyncedBytes == 0)
+        try file.append(chunk, at: end, keepingUntilSynced: true)
     }
 
     @Test("a topic whose fdatasync failed becomes durable only after the rewrite", arguments: [FsyncPolicy.always, .batch])
