@@ -93,7 +93,11 @@ extension Broker {
             if deadLetteredCache[cacheKey] == nil {
                 deadLetteredCache[cacheKey] = store.deadLetteredOffsets(group: group, topic: topic)
             }
-            return deadLetteredCache[cacheKey]!.contains(offset)
+            guard deadLetteredCache[cacheKey]!.contains(offset) else { return false }
+            // An entry from before the log lost its tail (see the cursors below) names an event
+            // that is gone; the offset now holds another. Unreadable or dropped: nothing to redeliver.
+            guard let stored = try? storedBody(topic: topic, offset: offset) else { return true }
+            return store.deadLetterBodies(group: group, topic: topic, offset: offset).contains(stored)
         }
         var retried = Set<RetryID>()
         for retry in snapshot.retries {

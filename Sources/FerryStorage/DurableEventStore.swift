@@ -210,6 +210,10 @@ public final class DurableEventStore: EventStore {
         database.deadLetteredOffsets(group: group, topic: topic)
     }
 
+    public func deadLetterBodies(group: String, topic: String, offset: UInt64) -> [[UInt8]] {
+        database.deadLetterBodies(group: group, topic: topic, offset: offset)
+    }
+
     public func deadLetterCount(group: String) -> Int { database.deadLetterCount(group: group) }
 
     public func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord] {

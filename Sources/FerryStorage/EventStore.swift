@@ -56,6 +56,10 @@ public protocol EventStore: AnyObject {
     /// Offsets of `topic` in `group`'s dead-letter queue, so that a restart does not redeliver an
     /// event dead-lettered after the group's cursor was last saved.
     func deadLetteredOffsets(group: String, topic: String) -> Set<UInt64>
+    /// The stored envelopes of `group`'s dead-letter entries for `offset` of `topic`: an entry
+    /// names the event at that offset only if the log still holds the same envelope there (a
+    /// log that lost its tail gives those offsets to new events).
+    func deadLetterBodies(group: String, topic: String, offset: UInt64) -> [[UInt8]]
     /// How many entries `group`'s dead-letter queue holds.
     func deadLetterCount(group: String) -> Int
     /// Removes the entries with `ids` (every entry when `ids` is nil) and returns them.

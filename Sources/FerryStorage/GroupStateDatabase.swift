@@ -214,6 +214,15 @@ final class GroupStateDatabase: Sendable {
         return Set((offsets ?? []).map { UInt64(bitPattern: $0) })
     }
 
+    func deadLetterBodies(group: String, topic: String, offset: UInt64) -> [[UInt8]] {
+        let bodies = try? pool.read { db in
+            try Data.fetchAll(
+                db, sql: "SELECT body FROM dead_letters WHERE grp = ? AND topic = ? AND offset = ?",
+                arguments: [group, topic, Int64(bitPattern: offset)])
+        }
+        return (bodies ?? []).map { Array($0) }
+    }
+
     func deadLetterCount(group: String) -> Int {
         (try? pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letters WHERE grp = ?", arguments: [group]) ?? 0 })
             ?? 0

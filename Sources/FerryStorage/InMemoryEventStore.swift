@@ -129,6 +129,10 @@ public final class InMemoryEventStore: EventStore {
         Set((deadLetterQueues[group] ?? []).filter { $0.topic == topic }.map(\.offset))
     }
 
+    public func deadLetterBodies(group: String, topic: String, offset: UInt64) -> [[UInt8]] {
+        (deadLetterQueues[group] ?? []).filter { $0.topic == topic && $0.offset == offset }.map(\.body)
+    }
+
     public func deadLetterCount(group: String) -> Int { deadLetterQueues[group]?.count ?? 0 }
 
     public func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord] {

@@ -99,6 +99,33 @@ struct GroupStateRestartTests {
         #expect(ids == ["after-restart"])
     }
 
+    @Test("a dead letter at an offset the log lost, and gave to a new event, does not settle that event after a restart")
+    func deadLetterAtReusedOffset() async throws {
+        let never = ["--fsync", "never"]
+        let first = try await Ferryd(never)
+        try await onOwnThread { try Self.deadLetter("poison", try RawClient(endpoint: first.endpoint)) }
+        await Self.stop(first)
+        // The poison's record torn, as a crash of the machine may leave a `never` log: offset 0
+        // goes to the next event, while the dead-letter queue still names it.
+        let segment = try #require(Self.segments(first, topic: "orders.created").last)
+        #expect(truncate(segment.path, 10) == 0)
+
+        // The new event at offset 0 is in flight when ferryd stops: saved as in flight.
+        let second = try await Ferryd(never + ["--shutdown-grace-ms", "100"], reusing: first)
+        try await onOwnThread {
+            let client = try RawClient(endpoint: second.endpoint)
+            _ = try client.subscribe(Self.subscribe(group: "g"))
+            try client.publish(topic: "orders.created", id: "new")
+            let delivered = try Self.deliveries(client, count: 1)
+            #expect(delivered.map(\.event.id) == ["new"] && delivered.first?.offset == 0)
+        }
+        await Self.stop(second)
+
+        let ids = try await Self.idsAfterRestart(
+            of: first, arguments: never, Self.subscribe(group: "g"), marker: "marker", alsoWaitingFor: "new")
+        #expect(ids.contains("new"), "the unacked event was taken for the dead letter at its offset: \(ids)")
+    }
+
     @Test("a topic whose group cursor was never saved is followed from its beginning after a restart")
     func topicWithoutSavedCursor() async throws {
         let first = try await Self.runWithOneAckedEvent(["--fsync", "never"], Self.subscribeFromLatest(group: "g"), id: "first")
@@ -133,10 +160,11 @@ struct GroupStateRestartTests {
                 RetryState(
                     group: "g", topic: "orders.created", offset: 0, tracksCursor: false, attempt: 2, dueMicros: 0, lastError: "x", key: ""))
             try store.saveGroupState(changes)
+            let stored = try #require(try store.read(topic: "orders.created", from: 0, limit: 1).first)
             try store.addDeadLetter(
                 DeadLetterRecord(
                     id: 0, group: "g", topic: "orders.created", offset: 0, cause: .maxAttempts, attempts: 3, lastError: "x",
-                    deadLetteredAtMicros: 1, body: []))
+                    deadLetteredAtMicros: 1, body: stored.body))
             _ = try store.loadGroupState()
             store.close()
         }
@@ -213,18 +241,7 @@ struct GroupStateRestartTests {
     private static func requeueInFlight(on ferryd: Ferryd, id: String, followedBy later: Int = 0) async throws {
         try await onOwnThread {
             let client = try RawClient(endpoint: ferryd.endpoint)
-            var command = subscription(group: "g")
-            command.retry.maxAttempts = 1
-            _ = try client.subscribe(.subscribe(command))
-            try client.publish(topic: "orders.created", id: id)
-            let delivery = try #require(try deliveries(client, count: 1).first)
-            var nack = Nack()
-            nack.deliveryID = delivery.deliveryID
-            nack.error = "handler failed"
-            var settle = Settle()
-            settle.nacks = [nack]
-            try client.send(.settle(settle))
-            #expect(try Wait.untilSync(timeout: .seconds(10)) { try client.stats().groups.first { $0.name == "g" }?.deadLettered == 1 })
+            try deadLetter(id, client)
             for index in 0..<later { try client.publish(topic: "orders.created", id: "later-\(index)") }
             if later > 0 { try ackDeliveries(client, count: later) }
 
@@ -235,6 +252,22 @@ struct GroupStateRestartTests {
             let redelivered = try deliveries(client, count: 1)
             #expect(redelivered.map(\.event.id) == [id])
         }
+    }
+
+    /// Subscribes group "g" with one attempt, publishes `id` and nacks it into the dead-letter queue.
+    private static func deadLetter(_ id: String, _ client: RawClient) throws {
+        var command = subscription(group: "g")
+        command.retry.maxAttempts = 1
+        _ = try client.subscribe(.subscribe(command))
+        try client.publish(topic: "orders.created", id: id)
+        let delivery = try #require(try deliveries(client, count: 1).first)
+        var nack = Nack()
+        nack.deliveryID = delivery.deliveryID
+        nack.error = "handler failed"
+        var settle = Settle()
+        settle.nacks = [nack]
+        try client.send(.settle(settle))
+        #expect(try Wait.untilSync(timeout: .seconds(10)) { try client.stats().groups.first { $0.name == "g" }?.deadLettered == 1 })
     }
 
     /// Reads Deliver messages until `count` deliveries came (or 10 s passed).
