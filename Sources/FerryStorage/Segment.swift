@@ -38,6 +38,8 @@ final class Segment {
     private var lastIndexedPosition = -indexInterval
     /// Corrupt byte ranges found at recovery, by start position: reads jump over them.
     private var skips: [Int: Int] = [:]
+    /// A failed append left bytes past `size` that could not be cut off yet.
+    private var hasLeftovers = false
     let createdAt: Date
 
     var isEmpty: Bool { size == 0 }
@@ -168,12 +170,18 @@ final class Segment {
     func append(
         _ bytes: [UInt8], records: [(offset: UInt64, position: Int, timestamp: Int64)], keepingUntilSynced: Bool = false
     ) throws(StorageError) -> Bool {
+        // A failed append's leftovers that could not be cut off then: cut them first, or a crash
+        // could leave records of a failed publish after this append's, for recovery to take.
+        if hasLeftovers {
+            try file.truncate(to: size)
+            hasLeftovers = false
+        }
         let wantsRunway: Bool
         do {
             wantsRunway = try file.append(bytes, at: size, keepingUntilSynced: keepingUntilSynced)
         } catch {
             // Leave no partial record behind: a later append starts clean.
-            try? file.truncate(to: size)
+            do { try file.truncate(to: size) } catch { hasLeftovers = true }
             throw error
         }
         for record in records { noteAppended(offset: record.offset, position: size + record.position, timestamp: record.timestamp) }

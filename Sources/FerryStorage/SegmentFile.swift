@@ -57,6 +57,10 @@ final class SegmentFile: Sendable {
     let syncState = Mutex(SyncState())
     /// Successful syncs (for tests).
     let syncs = Atomic<Int>(0)
+    /// Failures a test asked for (see ``injectFaults(partialWrites:truncates:)``); checked only
+    /// once `faultsArmed` is set.
+    let injectedFaults = Mutex(InjectedFaults())
+    let faultsArmed = Atomic<Bool>(false)
     /// The preallocator's own descriptor (opened when first needed). Linux reports a write-back
     /// error once per open file: on a shared descriptor, the runway's sync_file_range or
     /// fdatasync could take the error that the syncer's fdatasync must see.
@@ -133,6 +137,14 @@ final class SegmentFile: Sendable {
             guard mustWait else { break }
             zeroingEnded.wait()
         }
+        if faultsArmed.load(ordering: .relaxed), takeFault(\.partialWrites) {
+            // Half written, then the disk is full.
+            try bytes.withUnsafeBytes { raw in
+                Result { () throws(StorageError) in try write(UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count / 2)]), at: position) }
+            }.get()
+            errno = ENOSPC
+            throw StorageError.posix("write \(path)")
+        }
         try bytes.withUnsafeBytes { raw in Result { () throws(StorageError) in try write(raw, at: position) } }.get()
         return wantsRunway
     }
@@ -178,7 +190,12 @@ final class SegmentFile: Sendable {
             state.dataEnd = size
             state.runwayEnd = min(state.runwayEnd, size)
             state.extending = false
-            guard ftruncate(descriptor, off_t(size)) == 0 else { throw StorageError.posix("truncate \(path)") }
+            if faultsArmed.load(ordering: .relaxed), takeFault(\.truncates) {
+                errno = EIO
+            } else if ftruncate(descriptor, off_t(size)) == 0 {
+                return
+            }
+            throw StorageError.posix("truncate \(path)")
         }
     }
 
@@ -294,6 +311,33 @@ final class SegmentFile: Sendable {
         extent.withLock { state in
             state.hasRunway = false
             state.extending = false
+        }
+    }
+
+    // MARK: - Injected faults (tests)
+
+    struct InjectedFaults: Sendable {
+        /// Appends that write half their bytes and then fail as on a full disk.
+        var partialWrites = 0
+        /// Truncations that fail with EIO.
+        var truncates = 0
+    }
+
+    /// Makes the next appends and truncations fail, as a failing disk would (for tests).
+    func injectFaults(partialWrites: Int = 0, truncates: Int = 0) {
+        injectedFaults.withLock {
+            $0.partialWrites += partialWrites
+            $0.truncates += truncates
+        }
+        faultsArmed.store(true, ordering: .relaxed)
+    }
+
+    /// Takes one injected fault of a kind, if any is left.
+    private func takeFault(_ kind: WritableKeyPath<InjectedFaults, Int>) -> Bool {
+        injectedFaults.withLock { faults in
+            guard faults[keyPath: kind] > 0 else { return false }
+            faults[keyPath: kind] -= 1
+            return true
         }
     }
 
