@@ -88,23 +88,24 @@ extension Broker {
         // An event dead-lettered after its cursor or retry was last saved is settled, not
         // redelivered: the dead-letter queue is written before the dead-lettering is confirmed.
         var deadLetteredCache: [String: Set<UInt64>] = [:]
-        func deadLettered(_ group: String, _ topic: String, _ offset: UInt64) -> Bool {
+        func deadLettered(_ group: String, _ topic: String, _ offset: UInt64, body: [UInt8]? = nil) -> Bool {
             let cacheKey = group + "\u{0}" + topic
             if deadLetteredCache[cacheKey] == nil {
                 deadLetteredCache[cacheKey] = store.deadLetteredOffsets(group: group, topic: topic)
             }
             guard deadLetteredCache[cacheKey]!.contains(offset) else { return false }
             // An entry from before the log lost its tail (see the cursors below) names an event
-            // that is gone; the offset now holds another. Unreadable or dropped: nothing to redeliver.
-            guard let stored = try? storedBody(topic: topic, offset: offset) else { return true }
-            return store.deadLetterBodies(group: group, topic: topic, offset: offset).contains(stored)
+            // that is gone; the offset now holds another. What is compared is the event itself:
+            // a requeued retry's own copy, else the log's (unreadable or dropped: nothing to redeliver).
+            guard let event = body ?? (try? storedBody(topic: topic, offset: offset)) else { return true }
+            return store.deadLetterBodies(group: group, topic: topic, offset: offset).contains(event)
         }
         var retried = Set<RetryID>()
         for retry in snapshot.retries {
             guard let group = groups[retry.group] else { continue }
             // Dead-lettered after this row was saved (a requeued event failing again, its row's
             // removal not yet saved): the dead-letter queue has it.
-            if deadLettered(retry.group, retry.topic, retry.offset) {
+            if deadLettered(retry.group, retry.topic, retry.offset, body: retry.body) {
                 pendingChanges.removeRetry(retry.id)
                 continue
             }

@@ -27,6 +27,7 @@ public final class DurableEventStore: EventStore {
     private let stateWriter: StateWriter
     private let syncer = Syncer()
     private let preallocator: Preallocator
+    private let unsyncedBudget: UnsyncedBudget
     /// Topics appended to since the last flush, with their end offset.
     private var unsynced: [String: UInt64] = [:]
     private var closed = false
@@ -55,12 +56,13 @@ public final class DurableEventStore: EventStore {
         try? SegmentFile.syncDirectory(root.deletingLastPathComponent().path)
         if let problem = stateWriter.journalProblem { recovery.problems.append(problem) }
         preallocator = Preallocator(configuration: configuration.runway)
+        unsyncedBudget = UnsyncedBudget(limit: configuration.maxUnsyncedBytes)
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: topicsDirectory.path)) ?? []).sorted()
         for name in names {
             var segmentRecovery = Segment.Recovery()
             let log = try TopicLog(
                 name: name, directory: topicsDirectory.appendingPathComponent(name), configuration: configuration.configuration(for: name),
-                preallocator: preallocator, recovery: &segmentRecovery)
+                preallocator: preallocator, unsyncedBudget: unsyncedBudget, recovery: &segmentRecovery)
             logs[name] = log
             recovery.topics += 1
             recovery.records += segmentRecovery.records
@@ -79,7 +81,7 @@ public final class DurableEventStore: EventStore {
         flush()
         syncer.stop()
         preallocator.stop()
-        for log in logs.values { log.closeRunway() }
+        for log in logs.values { log.close() }
         stateWriter.stop()
         database.close()
     }
@@ -89,7 +91,7 @@ public final class DurableEventStore: EventStore {
         var unused = Segment.Recovery()
         let log = try TopicLog(
             name: topic, directory: topicsDirectory.appendingPathComponent(topic), configuration: configuration.configuration(for: topic),
-            preallocator: preallocator, recovery: &unused)
+            preallocator: preallocator, unsyncedBudget: unsyncedBudget, recovery: &unused)
         logs[topic] = log
         return log
     }
@@ -128,6 +130,8 @@ public final class DurableEventStore: EventStore {
     var runwayStatistics: Preallocator.Statistics { preallocator.statistics }
     /// A topic's segment files (for tests).
     func segmentFiles(topic: String) -> [SegmentFile] { logs[topic]?.segments.map(\.file) ?? [] }
+    /// The topic's segments (for tests).
+    func segments(topic: String) -> [Segment] { logs[topic]?.segments ?? [] }
     public var syncNotificationDescriptor: Int32? { syncer.completions.fileDescriptor }
 
     public func flush() {

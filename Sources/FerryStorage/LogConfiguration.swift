@@ -46,6 +46,11 @@ public struct DurableStoreConfiguration: Sendable {
     public var defaults = TopicLogConfiguration()
     /// Overrides by topic name.
     public var topics: [String: TopicLogConfiguration] = [:]
+    /// Most appended bytes that may wait in memory for an fdatasync, across all topics: a log
+    /// that fsyncs keeps each append until a sync covers it, to write it again after a
+    /// write-back error. Past it, publishes fail until syncs catch up (the disk is too slow or
+    /// failing). Far above what a working disk leaves waiting (a few milliseconds of appends).
+    public var maxUnsyncedBytes = 256 << 20
     /// The zero runway kept ahead of active segments of topics that fsync (tests make it small).
     var runway = Preallocator.Configuration()
 

@@ -165,20 +165,17 @@ final class Segment {
 
     /// Appends encoded records (`bytes`) whose offsets, relative positions and timestamps are given.
     /// Returns whether the file's runway is short (ask the ``Preallocator`` to extend it).
-    /// `keepingUntilSynced`: the log fsyncs (see ``SegmentFile/append(_:at:keepingUntilSynced:)``).
+    /// A log that fsyncs keeps the bytes until a good sync covers them, counted in `budget`
+    /// (see `SegmentFile+Sync.swift`).
     @discardableResult
     func append(
-        _ bytes: [UInt8], records: [(offset: UInt64, position: Int, timestamp: Int64)], keepingUntilSynced: Bool = false
+        _ bytes: [UInt8], records: [(offset: UInt64, position: Int, timestamp: Int64)], keepingWithin budget: UnsyncedBudget? = nil
     ) throws(StorageError) -> Bool {
-        // A failed append's leftovers that could not be cut off then: cut them first, or a crash
-        // could leave records of a failed publish after this append's, for recovery to take.
-        if hasLeftovers {
-            try file.truncate(to: size)
-            hasLeftovers = false
-        }
+        try cutLeftovers()
+        if let budget { try file.keepUntilSynced(bytes, at: size, within: budget) }
         let wantsRunway: Bool
         do {
-            wantsRunway = try file.append(bytes, at: size, keepingUntilSynced: keepingUntilSynced)
+            wantsRunway = try file.append(bytes, at: size)
         } catch {
             // Leave no partial record behind: a later append starts clean.
             do { try file.truncate(to: size) } catch { hasLeftovers = true }
@@ -187,6 +184,15 @@ final class Segment {
         for record in records { noteAppended(offset: record.offset, position: size + record.position, timestamp: record.timestamp) }
         size += bytes.count
         return wantsRunway
+    }
+
+    /// Cuts off what a failed append left past the last record, if an earlier cut failed: before
+    /// the segment takes more records or rolls, or a crash could leave records of a refused
+    /// publish for recovery to take as events.
+    func cutLeftovers() throws(StorageError) {
+        guard hasLeftovers else { return }
+        try file.truncate(to: size)
+        hasLeftovers = false
     }
 
     /// The file position from which to scan for `offset`.

@@ -31,12 +31,16 @@ extension SegmentFile {
         /// Appends past `syncedEnd`, in file order, kept to write again after a failure.
         var unsynced: [KeptWrite] = []
         var unsyncedBytes = 0
+        /// Where the kept bytes are counted (set by the first kept append).
+        var budget: UnsyncedBudget?
 
         /// Drops the kept appends that `syncedEnd` covers.
         mutating func dropSynced() {
             let covered = unsynced.prefix { $0.position + $0.bytes.count <= syncedEnd }.count
             guard covered > 0 else { return }
-            unsyncedBytes -= unsynced[0..<covered].reduce(0) { $0 + $1.bytes.count }
+            let bytes = unsynced[0..<covered].reduce(0) { $0 + $1.bytes.count }
+            unsyncedBytes -= bytes
+            budget?.give(bytes)
             unsynced.removeFirst(covered)
         }
     }
@@ -46,10 +50,6 @@ extension SegmentFile {
         let position: Int
         let bytes: [UInt8]
     }
-
-    /// How much a log may append while its syncs fail before appends are refused: every byte
-    /// of it waits in memory for a sync that works.
-    static let unsyncedLimitWhileFailing = 64 << 20
 
     /// Flushes written data to the disk, and the first time also the directory entries that lead
     /// to the file. `writtenEnd` is how far appends have written (and, from the loop thread's
@@ -94,8 +94,9 @@ extension SegmentFile {
     private func rewrite(_ range: Range<Int>) throws(StorageError) {
         let kept = syncState.withLock { $0.unsynced }
         var position = range.lowerBound
+        var rewritten = 0
         for write in kept where write.position + write.bytes.count > position && write.position < range.upperBound {
-            if write.position > position { try rewriteFromFile(position..<write.position) }
+            if write.position > position { rewritten += try rewriteFromFile(position..<write.position) }
             let start = max(position, write.position)
             let end = min(range.upperBound, write.position + write.bytes.count)
             try write.bytes.withUnsafeBytes { raw in
@@ -103,14 +104,15 @@ extension SegmentFile {
                     try self.write(UnsafeRawBufferPointer(rebasing: raw[(start - write.position)..<(end - write.position)]), at: start)
                 }
             }.get()
+            rewritten += end - start
             position = end
         }
-        if position < range.upperBound { try rewriteFromFile(position..<range.upperBound) }
-        syncState.withLock { $0.rewrittenBytes += range.count }
+        if position < range.upperBound { rewritten += try rewriteFromFile(position..<range.upperBound) }
+        syncState.withLock { [rewritten] in $0.rewrittenBytes += rewritten }
     }
 
-    /// Reads `range` back and writes it again.
-    private func rewriteFromFile(_ range: Range<Int>) throws(StorageError) {
+    /// Reads `range` back and writes it again; returns how many bytes it could.
+    private func rewriteFromFile(_ range: Range<Int>) throws(StorageError) -> Int {
         var position = range.lowerBound
         while position < range.upperBound {
             let chunk = try read(count: min(1 << 20, range.upperBound - position), at: position)
@@ -118,20 +120,32 @@ extension SegmentFile {
             try chunk.withUnsafeBytes { raw in Result { () throws(StorageError) in try write(raw, at: position) } }.get()
             position += chunk.count
         }
+        return position - range.lowerBound
     }
 
-    /// Keeps an append at `position` until a good sync covers it; called before it is written
-    /// (a failed write cuts the file back, which forgets it). Refuses it while syncs fail and
-    /// too much already waits for one.
-    func keepUntilSynced(_ bytes: [UInt8], at position: Int) throws(StorageError) {
-        try syncState.withLock { state throws(StorageError) in
-            if state.failed && state.unsyncedBytes + bytes.count > Self.unsyncedLimitWhileFailing {
-                throw StorageError(
-                    .io,
-                    "\(path): \(state.unsyncedBytes) bytes wait for an fdatasync that keeps failing; no more appends until one succeeds")
-            }
+    /// Keeps an append at `position` until a good sync covers it, counted in `budget`; called
+    /// before it is written (a failed write cuts the file back, which forgets it). Refused,
+    /// with nothing kept, when the budget is used up: the disk is too slow or failing.
+    func keepUntilSynced(_ bytes: [UInt8], at position: Int, within budget: UnsyncedBudget) throws(StorageError) {
+        guard budget.take(bytes.count) else {
+            throw StorageError(
+                .io,
+                "\(budget.waiting) bytes of appends wait for an fdatasync (the disk is too slow or failing; at most \(budget.limit)): "
+                    + "publish again once it catches up")
+        }
+        syncState.withLock { state in
+            state.budget = budget
             state.unsynced.append(KeptWrite(position: position, bytes: bytes))
             state.unsyncedBytes += bytes.count
+        }
+    }
+
+    /// Gives the kept bytes back to their budget (the file is closed).
+    func releaseKeptWrites() {
+        syncState.withLock { state in
+            state.budget?.give(state.unsyncedBytes)
+            state.unsynced.removeAll()
+            state.unsyncedBytes = 0
         }
     }
 
@@ -141,6 +155,7 @@ extension SegmentFile {
             while let last = state.unsynced.last, last.position + last.bytes.count > size {
                 state.unsynced.removeLast()
                 state.unsyncedBytes -= last.bytes.count
+                state.budget?.give(last.bytes.count)
             }
         }
     }

@@ -76,6 +76,7 @@ final class SegmentFile: Sendable {
     }
 
     deinit {
+        releaseKeptWrites()
         close(descriptor)
         runwayDescriptor.withLock { if $0 >= 0 { close($0) } }
     }
@@ -113,11 +114,9 @@ final class SegmentFile: Sendable {
     }
 
     /// Appends all of `bytes` at `position`, the data end. Returns whether the runway is short
-    /// and the preallocator should extend it (at most once until it has). `keepingUntilSynced`
-    /// (logs that fsync) keeps the bytes until a good sync covers them (see `SegmentFile+Sync.swift`).
+    /// and the preallocator should extend it (at most once until it has).
     @discardableResult
-    func append(_ bytes: [UInt8], at position: Int, keepingUntilSynced: Bool = false) throws(StorageError) -> Bool {
-        if keepingUntilSynced { try keepUntilSynced(bytes, at: position) }
+    func append(_ bytes: [UInt8], at position: Int) throws(StorageError) -> Bool {
         let end = position + bytes.count
         var wantsRunway = false
         while true {

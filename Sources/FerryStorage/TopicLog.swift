@@ -7,6 +7,8 @@ final class TopicLog {
     let configuration: TopicLogConfiguration
     /// Keeps a zero runway ahead of the active segment; nil for `never` (no fsyncs to speed up).
     private let preallocator: Preallocator?
+    /// Where appends waiting for an fdatasync are counted; nil for `never` (they wait for none).
+    private let unsyncedBudget: UnsyncedBudget?
     private(set) var segments: [Segment] = []
     /// The most recently appended events, so that consumers that keep up read from memory.
     private var tail = TailCache(budgetBytes: TopicLog.tailBudgetBytes)
@@ -21,12 +23,14 @@ final class TopicLog {
 
     /// Opens (recovering) or creates the log in `directory`.
     init(
-        name: String, directory: URL, configuration: TopicLogConfiguration, preallocator: Preallocator?, recovery: inout Segment.Recovery
+        name: String, directory: URL, configuration: TopicLogConfiguration, preallocator: Preallocator?,
+        unsyncedBudget: UnsyncedBudget?, recovery: inout Segment.Recovery
     ) throws(StorageError) {
         self.name = name
         self.directory = directory
         self.configuration = configuration
         self.preallocator = configuration.fsync == .never ? nil : preallocator
+        self.unsyncedBudget = configuration.fsync == .never ? nil : unsyncedBudget
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
@@ -68,8 +72,10 @@ final class TopicLog {
         }
     }
 
-    /// Drops the active segment's runway (the store is closing and its preallocator has stopped).
-    func closeRunway() {
+    /// Cuts a failed append's leftovers and drops the active segment's runway (the store is
+    /// closing and its preallocator has stopped).
+    func close() {
+        try? segments.last?.cutLeftovers()
         guard preallocator != nil, let active = segments.last, active.file.seal() else { return }
         try? active.file.truncateRunway()
     }
@@ -96,9 +102,7 @@ final class TopicLog {
             }
             initialized = position
         }
-        if try segment.append(buffer, records: records, keepingUntilSynced: configuration.fsync != .never) {
-            preallocator?.extend(segment.file)
-        }
+        if try segment.append(buffer, records: records, keepingWithin: unsyncedBudget) { preallocator?.extend(segment.file) }
         for (record, event) in zip(records, events) {
             tail.append(StoredEvent(offset: record.offset, key: event.key, timestampMicros: event.timestampMicros, body: event.body))
         }
@@ -111,6 +115,7 @@ final class TopicLog {
         let tooBig = active.size >= configuration.segmentBytes
         let tooOld = Date().timeIntervalSince(active.createdAt) >= Double(configuration.segmentAgeSeconds)
         guard tooBig || tooOld else { return }
+        try active.cutLeftovers()
         let next = try Segment(directory: directory, baseOffset: active.nextOffset)
         segments.append(next)
         // The rolled segment ends at its logical size; the new one gets the runway.

@@ -126,6 +126,35 @@ struct GroupStateRestartTests {
         #expect(ids.contains("new"), "the unacked event was taken for the dead letter at its offset: \(ids)")
     }
 
+    @Test("a requeued retry whose offset the log gave to another event is matched against the dead-letter queue by its own copy")
+    func requeuedRetryAtReusedOffset() async throws {
+        let first = try await Self.runWithOneAckedEvent(["--fsync", "never"], Self.subscribe(group: "g"), id: "new")
+        // What a lost log tail can leave: a requeued retry of an old event at offset 0 (with
+        // its copy), while the new event that took offset 0 was dead-lettered.
+        do {
+            let store = try DurableEventStore(configuration: DurableStoreConfiguration(directory: first.dataDirectory.path))
+            let new = try #require(try store.read(topic: "orders.created", from: 0, limit: 1).first)
+            try store.addDeadLetter(
+                DeadLetterRecord(
+                    id: 0, group: "g", topic: "orders.created", offset: 0, cause: .maxAttempts, attempts: 1, lastError: "x",
+                    deadLetteredAtMicros: 1, body: new.body))
+            var old = WireEvent()
+            old.topic = "orders.created"
+            old.id = "old"
+            var changes = GroupStateChanges()
+            changes.addRetry(
+                RetryState(
+                    group: "g", topic: "orders.created", offset: 0, tracksCursor: false, attempt: 1, dueMicros: 0, lastError: "requeued",
+                    key: "", body: try old.serializedBytes()))
+            try store.saveGroupState(changes)
+            store.close()
+        }
+
+        let ids = try await Self.idsAfterRestart(
+            of: first, arguments: ["--fsync", "never"], Self.subscribe(group: "g"), marker: "marker", alsoWaitingFor: "old")
+        #expect(ids.contains("old"), "the requeued event was taken for the dead letter at its offset: \(ids)")
+    }
+
     @Test("a topic whose group cursor was never saved is followed from its beginning after a restart")
     func topicWithoutSavedCursor() async throws {
         let first = try await Self.runWithOneAckedEvent(["--fsync", "never"], Self.subscribeFromLatest(group: "g"), id: "first")

@@ -50,15 +50,15 @@ struct DurableSyncFailureTests {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let budget = UnsyncedBudget(limit: 1 << 20)
         let file = try Segment(directory: directory, baseOffset: 0).file
         let first = [UInt8](repeating: 1, count: 1000)
         let second = [UInt8](repeating: 2, count: 500)
-        try file.append(first, at: 0, keepingUntilSynced: true)
-        try file.sync(writtenEnd: 1000)
-        #expect(file.syncSnapshot.unsyncedBytes == 0, "a good sync lets go of what it covered")
-
-        try file.append(second, at: 1000, keepingUntilSynced: true)
-        #expect(file.syncSnapshot.unsyncedBytes == 500)
+        // Recovered data (not kept) below the kept appends: read back for the rewrite.
+        try file.append(first, at: 0)
+        #expect(try file.read(count: 1000, at: 0) == first)
+        try Self.keptAppend(second, to: file, at: 1000, within: budget)
+        #expect(file.syncSnapshot.unsyncedBytes == 500 && budget.waiting == 500)
         file.injectSyncFailures(1)
         #expect(throws: StorageError.self) { try file.sync(writtenEnd: 1500) }
         // The failed pages were evicted: reading them back now returns what the disk holds.
@@ -70,37 +70,36 @@ struct DurableSyncFailureTests {
 
         try file.sync(writtenEnd: 1500)
         #expect(try file.read(count: 1500, at: 0) == first + second)
-        #expect(file.syncSnapshot.unsyncedBytes == 0)
+        #expect(file.syncSnapshot.rewrittenBytes == 1500)
+        #expect(file.syncSnapshot.unsyncedBytes == 0 && budget.waiting == 0, "a good sync lets go of what it covered")
     }
 
-    @Test("while syncs fail, appends are refused once too much waits in memory, and accepted again after a good sync")
-    func boundedWhileFailing() throws {
+    @Test("appends are refused once the store's budget of bytes waiting for a sync is used, and accepted after a sync")
+    func budgetBoundsWaitingBytes() throws {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let file = try Segment(directory: directory, baseOffset: 0).file
-        let chunk = [UInt8](repeating: 7, count: 1 << 20)
-        try file.append(chunk, at: 0, keepingUntilSynced: true)
-        file.injectSyncFailures(1)
-        #expect(throws: StorageError.self) { try file.sync(writtenEnd: chunk.count) }
+        let budget = UnsyncedBudget(limit: 3000)
+        // Two files (two topics, or a rolled segment and its successor) share the budget.
+        let files = [try Segment(directory: directory, baseOffset: 0).file, try Segment(directory: directory, baseOffset: 100).file]
+        let chunk = [UInt8](repeating: 7, count: 1000)
+        try Self.keptAppend(chunk, to: files[0], at: 0, within: budget)
+        try Self.keptAppend(chunk, to: files[1], at: 0, within: budget)
+        try Self.keptAppend(chunk, to: files[0], at: 1000, within: budget)
+        let error = #expect(throws: StorageError.self) { try Self.keptAppend(chunk, to: files[1], at: 1000, within: budget) }
+        #expect(error?.code == .io && error?.message.contains("wait for an fdatasync") == true)
+        #expect(budget.waiting == 3000 && files[1].syncSnapshot.unsyncedBytes == 1000, "a refused append keeps nothing")
 
-        var end = chunk.count
-        var refusal: StorageError?
-        while refusal == nil && end <= 2 * SegmentFile.unsyncedLimitWhileFailing {
-            do {
-                try file.append(chunk, at: end, keepingUntilSynced: true)
-                end += chunk.count
-            } catch {
-                refusal = error
-            }
-        }
-        let error = try #require(refusal)
-        #expect(error.code == .io && error.message.contains("keeps failing"))
-        #expect(end == SegmentFile.unsyncedLimitWhileFailing)
+        try files[0].sync(writtenEnd: 2000)
+        #expect(budget.waiting == 1000)
+        try Self.keptAppend(chunk, to: files[1], at: 1000, within: budget)
+        #expect(budget.waiting == 2000)
+    }
 
-        try file.sync(writtenEnd: end)
-        #expect(file.syncSnapshot.unsyncedBytes == 0)
-        try file.append(chunk, at: end, keepingUntilSynced: true)
+    /// Appends as a log that fsyncs does: kept first, then written.
+    private static func keptAppend(_ bytes: [UInt8], to file: SegmentFile, at position: Int, within budget: UnsyncedBudget) throws {
+        try file.keepUntilSynced(bytes, at: position, within: budget)
+        try file.append(bytes, at: position)
     }
 
     @Test("a topic whose fdatasync failed becomes durable only after the rewrite", arguments: [FsyncPolicy.always, .batch])
