@@ -130,6 +130,8 @@ public final class DurableEventStore: EventStore {
     var runwayStatistics: Preallocator.Statistics { preallocator.statistics }
     /// A topic's segment files (for tests).
     func segmentFiles(topic: String) -> [SegmentFile] { logs[topic]?.segments.map(\.file) ?? [] }
+    /// Bytes of appends waiting for an fdatasync (for tests).
+    var unsyncedBytesWaiting: Int { unsyncedBudget.waiting }
     /// The topic's segments (for tests).
     func segments(topic: String) -> [Segment] { logs[topic]?.segments ?? [] }
     public var syncNotificationDescriptor: Int32? { syncer.completions.fileDescriptor }

@@ -40,7 +40,8 @@ final class Segment {
     private var skips: [Int: Int] = [:]
     /// A failed append left bytes past `size` that could not be cut off yet.
     private var hasLeftovers = false
-    let createdAt: Date
+    /// When the segment was created (tests move it back to make it old enough to roll).
+    var createdAt: Date
 
     var isEmpty: Bool { size == 0 }
 
@@ -188,10 +189,12 @@ final class Segment {
 
     /// Cuts off what a failed append left past the last record, if an earlier cut failed: before
     /// the segment takes more records or rolls, or a crash could leave records of a refused
-    /// publish for recovery to take as events.
-    func cutLeftovers() throws(StorageError) {
+    /// publish for recovery to take as events. `syncing` (a log that fsyncs, at a roll or close:
+    /// no later append's sync will cover the cut) syncs the new size too.
+    func cutLeftovers(syncing: Bool = false) throws(StorageError) {
         guard hasLeftovers else { return }
         try file.truncate(to: size)
+        if syncing { try file.sync(writtenEnd: size) }
         hasLeftovers = false
     }
 

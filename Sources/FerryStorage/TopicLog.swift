@@ -75,7 +75,7 @@ final class TopicLog {
     /// Cuts a failed append's leftovers and drops the active segment's runway (the store is
     /// closing and its preallocator has stopped).
     func close() {
-        try? segments.last?.cutLeftovers()
+        try? segments.last?.cutLeftovers(syncing: configuration.fsync != .never)
         guard preallocator != nil, let active = segments.last, active.file.seal() else { return }
         try? active.file.truncateRunway()
     }
@@ -115,7 +115,7 @@ final class TopicLog {
         let tooBig = active.size >= configuration.segmentBytes
         let tooOld = Date().timeIntervalSince(active.createdAt) >= Double(configuration.segmentAgeSeconds)
         guard tooBig || tooOld else { return }
-        try active.cutLeftovers()
+        try active.cutLeftovers(syncing: configuration.fsync != .never)
         let next = try Segment(directory: directory, baseOffset: active.nextOffset)
         segments.append(next)
         // The rolled segment ends at its logical size; the new one gets the runway.
