@@ -133,19 +133,9 @@ struct GroupStateRestartTests {
         // its copy), while the new event that took offset 0 was dead-lettered.
         do {
             let store = try DurableEventStore(configuration: DurableStoreConfiguration(directory: first.dataDirectory.path))
-            let new = try #require(try store.read(topic: "orders.created", from: 0, limit: 1).first)
-            try store.addDeadLetter(
-                DeadLetterRecord(
-                    id: 0, group: "g", topic: "orders.created", offset: 0, cause: .maxAttempts, attempts: 1, lastError: "x",
-                    deadLetteredAtMicros: 1, body: new.body))
-            var old = WireEvent()
-            old.topic = "orders.created"
-            old.id = "old"
+            try Self.deadLetterStoredEvent(at: 0, in: store)
             var changes = GroupStateChanges()
-            changes.addRetry(
-                RetryState(
-                    group: "g", topic: "orders.created", offset: 0, tracksCursor: false, attempt: 1, dueMicros: 0, lastError: "requeued",
-                    key: "", body: try old.serializedBytes()))
+            changes.addRetry(Self.requeuedRetry(at: 0, body: try Self.envelope(topic: "orders.created", id: "old")))
             try store.saveGroupState(changes)
             store.close()
         }
@@ -164,11 +154,8 @@ struct GroupStateRestartTests {
             var configuration = DurableStoreConfiguration(directory: first.dataDirectory.path)
             configuration.defaults.fsync = .never
             let store = try DurableEventStore(configuration: configuration)
-            var event = WireEvent()
-            event.topic = "orders.cancelled"
-            event.id = "unseen"
-            _ = try store.append(
-                topic: "orders.cancelled", events: [NewEvent(key: "", timestampMicros: 1, body: try event.serializedBytes(), id: "unseen")])
+            let body = try Self.envelope(topic: "orders.cancelled", id: "unseen")
+            _ = try store.append(topic: "orders.cancelled", events: [NewEvent(key: "", timestampMicros: 1, body: body, id: "unseen")])
             store.close()
         }
 
@@ -185,15 +172,9 @@ struct GroupStateRestartTests {
         do {
             let store = try DurableEventStore(configuration: DurableStoreConfiguration(directory: first.dataDirectory.path))
             var changes = GroupStateChanges()
-            changes.addRetry(
-                RetryState(
-                    group: "g", topic: "orders.created", offset: 0, tracksCursor: false, attempt: 2, dueMicros: 0, lastError: "x", key: ""))
+            changes.addRetry(Self.requeuedRetry(at: 0, body: nil))
             try store.saveGroupState(changes)
-            let stored = try #require(try store.read(topic: "orders.created", from: 0, limit: 1).first)
-            try store.addDeadLetter(
-                DeadLetterRecord(
-                    id: 0, group: "g", topic: "orders.created", offset: 0, cause: .maxAttempts, attempts: 3, lastError: "x",
-                    deadLetteredAtMicros: 1, body: stored.body))
+            try Self.deadLetterStoredEvent(at: 0, in: store)
             _ = try store.loadGroupState()
             store.close()
         }
@@ -203,6 +184,31 @@ struct GroupStateRestartTests {
     }
 
     // MARK: - Helpers
+
+    /// A stored envelope, as a publish of event `id` to `topic` makes it.
+    private static func envelope(topic: String, id: String) throws -> [UInt8] {
+        var event = WireEvent()
+        event.topic = topic
+        event.id = id
+        return try event.serializedBytes()
+    }
+
+    /// Puts the event stored at `offset` of orders.created into group "g"'s dead-letter queue,
+    /// as the broker does (with its stored envelope).
+    private static func deadLetterStoredEvent(at offset: UInt64, in store: DurableEventStore) throws {
+        let stored = try #require(try store.read(topic: "orders.created", from: offset, limit: 1).first)
+        try store.addDeadLetter(
+            DeadLetterRecord(
+                id: 0, group: "g", topic: "orders.created", offset: offset, cause: .maxAttempts, attempts: 1, lastError: "x",
+                deadLetteredAtMicros: 1, body: stored.body))
+    }
+
+    /// The saved row of a requeued dead letter of group "g" at `offset` of orders.created.
+    private static func requeuedRetry(at offset: UInt64, body: [UInt8]?) -> RetryState {
+        RetryState(
+            group: "g", topic: "orders.created", offset: offset, tracksCursor: false, attempt: 2, dueMicros: 0, lastError: "requeued",
+            key: "", body: body)
+    }
 
     private static func subscription(group: String) -> Subscribe {
         var subscribe = Subscribe()
