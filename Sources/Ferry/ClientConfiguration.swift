@@ -10,6 +10,13 @@ public struct ClientConfiguration: Sendable {
     public var maxUnconfirmedPublishes = 10_000
     /// Most events in one Publish command.
     public var maxPublishBatch = 1000
+    /// What a broker restart (or a session the broker ended after this process was silent past
+    /// its peer timeout) does. On (the default): the client greets the new run, subscribes
+    /// again and resends what was not confirmed, and handlers go on. Off: the connection ends
+    /// with ``FerryError/Code/brokerRestarted`` (or ``FerryError/Code/sessionEnded``); pending
+    /// and later calls fail with it and a ``Worker``'s `run()` throws it, for a supervisor that
+    /// would rather restart the process.
+    public var autoResume = true
 
     public init(endpoint: String = "tcp://127.0.0.1:7400", clientName: String = "ferry-client") {
         self.endpoint = endpoint

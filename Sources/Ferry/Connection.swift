@@ -15,10 +15,12 @@ final class Connection: Sendable {
     typealias Reply = @Sendable (Result<ServerMessage.OneOf_Reply, FerryError>) -> Void
     typealias PublishCompletion = @Sendable ([Result<UInt64, FerryError>]) -> Void
     typealias DeliverySink = @Sendable ([Delivery]) -> Void
+    /// Told when a subscription ends for good with its session (see ``ClientConfiguration/autoResume``).
+    typealias EndHandler = @Sendable (FerryError) -> Void
 
     enum Command: Sendable {
         case request(ClientMessage.OneOf_Command, Reply)
-        case subscribe(Subscribe, DeliverySink, Reply)
+        case subscribe(Subscribe, DeliverySink, EndHandler?, Reply)
         case publish([WireEvent], PublishCompletion)
         case settle(acks: [UInt64], nacks: [Nack])
         case close
@@ -30,6 +32,12 @@ final class Connection: Sendable {
     private let startResult = Mutex<Result<Void, FerryError>?>(nil)
     private let started = DispatchSemaphore(value: 0)
     private let stopped = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    /// Fired when the session ended for good (a broker restart without ``ClientConfiguration/autoResume``).
+    let ended = StopSignal()
+    private let endReason = Mutex<FerryError?>(nil)
+
+    /// Why the session ended for good, if it did.
+    var endError: FerryError? { endReason.withLock { $0 } }
 
     /// Connects (in the background, as ZeroMQ does) and greets the broker.
     init(configuration: ClientConfiguration, logger: Logger) throws(FerryError) {
@@ -48,10 +56,10 @@ final class Connection: Sendable {
         }.get()
     }
 
-    func subscribe(_ subscribe: Subscribe, sink: @escaping DeliverySink) async throws(FerryError) -> Subscribed {
+    func subscribe(_ subscribe: Subscribe, onEnd: EndHandler? = nil, sink: @escaping DeliverySink) async throws(FerryError) -> Subscribed {
         let reply = try await withCheckedContinuation {
             (continuation: CheckedContinuation<Result<ServerMessage.OneOf_Reply, FerryError>, Never>) in
-            commands.push(.subscribe(subscribe, sink, { continuation.resume(returning: $0) }))
+            commands.push(.subscribe(subscribe, sink, onEnd, { continuation.resume(returning: $0) }))
         }.get()
         guard case .subscribed(let subscribed) = reply else {
             throw FerryError(.unexpectedReply, "expected Subscribed, got \(reply)")
@@ -86,7 +94,10 @@ final class Connection: Sendable {
 
     private func run() {
         do {
-            let session = try Session(configuration: configuration, logger: logger)
+            let session = try Session(configuration: configuration, logger: logger) { [self] error in
+                endReason.withLock { $0 = error }
+                ended.fire()
+            }
             startResult.withLock { $0 = .success(()) }
             started.signal()
             session.loop(commands: commands)

@@ -27,7 +27,9 @@ public struct TailedEvent: Sendable {
 /// for await item in tail { print(item.event.topic, item.offset) }
 /// ```
 /// Each event is acked when the iterator hands it out; credit bounds what is buffered. The
-/// sequence ends after ``close()``. Close the tail before its bus.
+/// sequence ends after ``close()``, or when the connection's session ended for good (a broker
+/// restart with ``ClientConfiguration/autoResume`` off: see ``endError``). Close the tail before
+/// its bus.
 public final class EventTail: AsyncSequence, Sendable {
     public typealias Element = TailedEvent
 
@@ -65,6 +67,9 @@ public final class EventTail: AsyncSequence, Sendable {
         AsyncIterator(base: stream.makeAsyncIterator(), connection: connection)
     }
 
+    /// Why the sequence ended by itself: the session with the broker ended for good (nil otherwise).
+    public var endError: FerryError? { connection.endError }
+
     /// Ends the subscription (the broker then removes the ephemeral group) and the sequence.
     /// Waits for the broker's answer at most the bus's request timeout.
     public func close() async {
@@ -101,7 +106,7 @@ extension EventBus {
         subscribe.memberName = connection.configuration.clientName
         let (stream, continuation) = AsyncStream<Delivery>.makeStream()
         let connection = self.connection
-        let subscribed = try await connection.subscribe(subscribe) { deliveries in
+        let subscribed = try await connection.subscribe(subscribe, onEnd: { _ in continuation.finish() }) { deliveries in
             for delivery in deliveries {
                 // Nobody reads any more: hand it back without spending an attempt.
                 if case .terminated = continuation.yield(delivery) { connection.settle(nacks: [Session.release(delivery.deliveryID)]) }

@@ -16,6 +16,12 @@ public struct FerryError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let serialization = Code(name: "SERIALIZATION")
         /// The broker answered with something the client did not expect.
         public static let unexpectedReply = Code(name: "UNEXPECTED_REPLY")
+        /// The broker restarted and ``ClientConfiguration/autoResume`` is off: the connection's
+        /// subscriptions and delivery ids are void.
+        public static let brokerRestarted = Code(name: "BROKER_RESTARTED")
+        /// The broker ended this session (the process was silent past its peer timeout) and
+        /// ``ClientConfiguration/autoResume`` is off.
+        public static let sessionEnded = Code(name: "SESSION_ENDED")
         /// A wire error code (`PAYLOAD_TOO_LARGE`, `STORAGE_FULL`, …).
         public static func broker(_ code: ErrorCode) -> Code { Code(name: code.name) }
     }

@@ -49,7 +49,9 @@ public final class HandlerGroup: Sendable {
     }
 
     /// Handles several event types with one handler; switch over the event's concrete type.
-    public func on(_ types: any EventRepresentable.Type..., handler: @escaping @Sendable (any EventRepresentable, EventContext) async throws -> Void) {
+    public func on(
+        _ types: any EventRepresentable.Type..., handler: @escaping @Sendable (any EventRepresentable, EventContext) async throws -> Void
+    ) {
         for type in types {
             register(
                 type.typeName, topic: type.topic,
@@ -61,7 +63,9 @@ public final class HandlerGroup: Sendable {
 
     /// Handles events of type `E` in batches cut by size and by wait. The whole batch is
     /// acked when the handler returns and nacked when it throws.
-    public func on<E: EventRepresentable>(_ type: E.Type, batch: BatchOptions, _ handler: @escaping @Sendable ([E], BatchContext) async throws -> Void) {
+    public func on<E: EventRepresentable>(
+        _ type: E.Type, batch: BatchOptions, _ handler: @escaping @Sendable ([E], BatchContext) async throws -> Void
+    ) {
         register(
             E.typeName, topic: E.topic,
             .batch(batch) { received, context in

@@ -4,6 +4,16 @@ extension Session {
     /// The broker restarted: greet it, subscribe again, and resend what it never confirmed
     /// (the same event ids, so nothing is stored twice within its dedup window).
     func resume(newBroker: String) {
+        guard configuration.autoResume else {
+            let previous = brokerID ?? ""
+            brokerID = newBroker
+            end(
+                FerryError(
+                    .brokerRestarted,
+                    "ferryd at \(configuration.endpoint) restarted (broker id \(previous) -> \(newBroker)); this connection's subscriptions and delivery ids are void"
+                ))
+            return
+        }
         logger.warning(
             "ferryd restarted; resubscribing and resending unconfirmed events", metadata: ["endpoint": "\(configuration.endpoint)"])
         brokerID = newBroker
@@ -26,10 +36,46 @@ extension Session {
             send(.hello(hello), requestID: newRequestID(), reply: nil)
             return
         }
+        guard configuration.autoResume else {
+            end(
+                FerryError(
+                    .sessionEnded,
+                    "ferryd at \(configuration.endpoint) ended this session (this process was silent past its peer timeout); its subscriptions and delivery ids are void"
+                ))
+            return
+        }
         logger.warning(
             "ferryd ended this session (this process was silent past its peer timeout); resubscribing and resending unconfirmed events",
             metadata: ["endpoint": "\(configuration.endpoint)"])
         setUpSessionAgain()
+    }
+
+    /// Ends the session for good (``ClientConfiguration/autoResume`` is off): everything pending
+    /// fails with `error`, and so does every later call; subscriptions are gone.
+    func end(_ error: FerryError) {
+        guard endedWith == nil else { return }
+        logger.error("the session with ferryd ended", metadata: ["error": "\(error)"])
+        endedWith = error
+        // The reason first: whoever is told below may ask for it.
+        onEnded(error)
+        failEverything(error)
+        publishRequests.removeAll()
+        pendingSubscribes.removeAll()
+        subscriptions.removeAll()
+        sinks.removeAll()
+        acks.removeAll()
+        nacks.removeAll()
+        for handler in endHandlers.values { handler(error) }
+        endHandlers.removeAll()
+    }
+
+    /// Answers a command that arrived after the session ended for good.
+    func refuse(_ command: Connection.Command, _ error: FerryError) {
+        switch command {
+        case .request(_, let reply), .subscribe(_, _, _, let reply): reply(.failure(error))
+        case .publish(let events, let completion): completion(events.map { _ in .failure(error) })
+        case .settle, .close: break
+        }
     }
 
     /// Voids the earlier session and sets up a new one on the broker run now answering.

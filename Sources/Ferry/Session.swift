@@ -50,6 +50,7 @@ final class Session {
     /// Subscriptions by a local id that outlives broker restarts, and the broker's ids for them.
     var subscriptions: [UInt32: Subscribe] = [:]
     var sinks: [UInt32: Connection.DeliverySink] = [:]
+    var endHandlers: [UInt32: Connection.EndHandler] = [:]
     var nextLocalSubscription: UInt32 = 0
     var serverToLocal: [UInt32: UInt32] = [:]
     var localToServer: [UInt32: UInt32] = [:]
@@ -77,10 +78,15 @@ final class Session {
     var lastReceived: UInt64 = 0
     var brokerSilent = false
     var lastTimers: UInt64 = 0
+    /// Why the session ended for good (see ``ClientConfiguration/autoResume``): every call fails with it.
+    var endedWith: FerryError?
+    /// Tells the connection that the session ended for good.
+    let onEnded: @Sendable (FerryError) -> Void
 
-    init(configuration: ClientConfiguration, logger: Logger) throws(ZMQError) {
+    init(configuration: ClientConfiguration, logger: Logger, onEnded: @escaping @Sendable (FerryError) -> Void) throws(ZMQError) {
         self.configuration = configuration
         self.logger = logger
+        self.onEnded = onEnded
         self.maxBatch = configuration.maxPublishBatch
         context = try Context()
         socket = try Socket(context: context, type: .dealer)
@@ -135,10 +141,15 @@ final class Session {
     }
 
     func handle(_ command: Connection.Command) {
+        if let endedWith {
+            refuse(command, endedWith)
+            return
+        }
         switch command {
         case .request(.unsubscribe(var unsubscribe), let reply):
             let local = unsubscribe.subscriptionID
             subscriptions.removeValue(forKey: local)
+            endHandlers.removeValue(forKey: local)
             unsubscribe.subscriptionID = localToServer[local] ?? 0
             send(.unsubscribe(unsubscribe), requestID: newRequestID()) { result in
                 reply(
@@ -150,10 +161,11 @@ final class Session {
             }
         case .request(let body, let reply):
             send(body, requestID: newRequestID(), reply: reply)
-        case .subscribe(let subscribe, let sink, let reply):
+        case .subscribe(let subscribe, let sink, let onEnd, let reply):
             nextLocalSubscription += 1
             subscriptions[nextLocalSubscription] = subscribe
             sinks[nextLocalSubscription] = sink
+            endHandlers[nextLocalSubscription] = onEnd
             let requestID = newRequestID()
             pendingSubscribes[requestID] = nextLocalSubscription
             send(.subscribe(subscribe), requestID: requestID, reply: reply)
@@ -236,6 +248,8 @@ final class Session {
     }
 
     func handle(_ message: ServerMessage) {
+        // A session that ended for good takes nothing more from the broker.
+        guard endedWith == nil else { return }
         switch message.reply {
         case .deliver(let deliver):
             // The broker gives these out again once it has read the Goodbye sent before the Hello.
@@ -338,5 +352,6 @@ final class Session {
         for sequence in Array(unconfirmed.keys) { failSequence(sequence, error) }
         for queued in queuedEvents[queuedHead...] { queued.call.complete(queued.index, .failure(error)) }
         queuedEvents.removeAll()
+        queuedHead = 0
     }
 }

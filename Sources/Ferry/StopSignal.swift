@@ -2,17 +2,32 @@ import Synchronization
 
 /// A one-shot signal that any number of tasks can await.
 final class StopSignal: Sendable {
-    private let state = Mutex<(fired: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let state = Mutex<(fired: Bool, waiters: [CheckedContinuation<Void, Never>], actions: [@Sendable () -> Void])>(
+        (false, [], []))
 
     var isFired: Bool { state.withLock { $0.fired } }
 
     func fire() {
-        let waiters = state.withLock { state in
+        let (waiters, actions) = state.withLock { state in
+            guard !state.fired else { return ([CheckedContinuation<Void, Never>](), [@Sendable () -> Void]()) }
             state.fired = true
-            defer { state.waiters.removeAll() }
-            return state.waiters
+            defer {
+                state.waiters.removeAll()
+                state.actions.removeAll()
+            }
+            return (state.waiters, state.actions)
         }
         for waiter in waiters { waiter.resume() }
+        for action in actions { action() }
+    }
+
+    /// Runs `action` when the signal fires (at once if it has).
+    func whenFired(_ action: @escaping @Sendable () -> Void) {
+        let fired = state.withLock { state in
+            if !state.fired { state.actions.append(action) }
+            return state.fired
+        }
+        if fired { action() }
     }
 
     func wait() async {

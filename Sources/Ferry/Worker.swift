@@ -14,6 +14,8 @@ import Synchronization
 /// ```
 /// On graceful shutdown the worker stops taking new deliveries, lets running handlers finish
 /// within each group's deadline, and hands the rest back to the broker for other members.
+/// A broker restart is resumed by default; with ``ClientConfiguration/autoResume`` off, `run()`
+/// drains the same way and then throws ``FerryError/Code/brokerRestarted``.
 public final class Worker: Service, Sendable {
     public let name: String
     public let configuration: ClientConfiguration
@@ -62,6 +64,8 @@ public final class Worker: Service, Sendable {
             await connection.close()
             throw error
         }
+        // The session ended for good (a broker restart without auto-resume): stop as on SIGTERM.
+        connection.ended.whenFired { [stopSignal] in stopSignal.fire() }
         readySignal.fire()
         logger.info("worker ready", metadata: ["worker": "\(name)", "groups": "\(runners.map(\.group.name).joined(separator: ","))"])
 
@@ -84,6 +88,10 @@ public final class Worker: Service, Sendable {
         }
         await connection.close()
         busBox.withLock { $0 = nil }
+        if let error = connection.endError {
+            logger.error("worker stopped: its session with ferryd ended", metadata: ["worker": "\(name)", "error": "\(error)"])
+            throw error
+        }
         logger.info("worker stopped", metadata: ["worker": "\(name)"])
     }
 }

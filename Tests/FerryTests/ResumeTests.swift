@@ -26,10 +26,11 @@ struct ResumeTests {
         }
     }
 
-    private func start(topic: String) async throws -> Started {
+    private func start(topic: String, autoResume: Bool = true) async throws -> Started {
         let broker = try FakeBroker()
         var configuration = ClientConfiguration(endpoint: broker.endpoint, clientName: "resume-test")
         configuration.requestTimeout = .seconds(20)
+        configuration.autoResume = autoResume
         let worker = Worker(name: "resume-test", configuration: configuration)
         var options = HandlerGroupOptions()
         options.shutdownDeadline = .milliseconds(200)
@@ -166,6 +167,70 @@ struct ResumeTests {
         _ = try #require(await broker.next(after: &cursor) { $0 == .hello })
         let again = await broker.next(after: &cursor) { if case .subscribe = $0 { true } else { false } }
         #expect(again?.command == .subscribe(group: "ephemeral-5eed"), "the Subscribe after the restart names the same group")
+        await bus.close()
+    }
+
+    @Test(
+        "with autoResume off, a restart or an ended session ends the worker's run with its error and fails what was pending",
+        arguments: [true, false])
+    func workerWithoutAutoResume(restart: Bool) async throws {
+        let started = try await start(topic: "resume.off", autoResume: false)
+        let broker = started.broker
+        var cursor = started.cursor
+        let running = try await started.subscribed()
+        let bus = try #require(started.worker.bus)
+        let publishing = Task { try await bus.publish(raw: [RawEvent(topic: "resume.off", id: "o-1", payload: Data("{}".utf8))]) }
+        _ = try #require(await broker.next(after: &cursor) { Self.publishes($0, "o-1") })
+        let before = broker.received.count
+
+        if restart {
+            broker.heartbeat(brokerID: "run-B")
+        } else {
+            broker.heartbeat(brokerID: "run-A", noSession: true)
+        }
+        let expected: FerryError.Code = restart ? .brokerRestarted : .sessionEnded
+        let failure = await #expect(throws: FerryError.self) { try await publishing.value }
+        #expect(failure?.code == expected)
+        #expect(await Wait.until(timeout: .seconds(10)) { started.worker.bus == nil }, "run() did not return by itself")
+        let ended = await #expect(throws: FerryError.self) { try await running.stop() }
+        #expect(ended?.code == expected)
+        // Nothing of a resume went out.
+        let after = broker.received.dropFirst(before).map(\.command)
+        #expect(!after.contains { $0 == .hello || $0 == .subscribe(group: "audit") || Self.publishes($0, "o-1") }, "\(after)")
+    }
+
+    @Test("with autoResume off, a restart ends a tail's sequence and later calls fail at once")
+    func tailWithoutAutoResume() async throws {
+        let broker = try FakeBroker()
+        var configuration = ClientConfiguration(endpoint: broker.endpoint, clientName: "resume-off-tail")
+        configuration.requestTimeout = .seconds(20)
+        configuration.autoResume = false
+        let bus = try EventBus(configuration: configuration)
+        var cursor = 0
+        let tailing = Task { try await bus.tail(["resume.tail"]) }
+        let hello = try #require(await broker.next(after: &cursor) { $0 == .hello })
+        broker.welcome(hello.requestID, brokerID: "run-A")
+        let subscribe = try #require(await broker.next(after: &cursor) { $0 == .subscribe(group: "") })
+        broker.subscribed(subscribe.requestID, subscriptionID: 1, group: "ephemeral-1")
+        let tail = try await tailing.value
+        let counts = Recorder<Int>()
+        let reading = Task {
+            var count = 0
+            for await _ in tail { count += 1 }
+            counts.append(count)
+        }
+        defer { reading.cancel() }
+        broker.deliver(subscriptionID: 1, deliveryID: 1, topic: "resume.tail", eventID: "t-1")
+        _ = try #require(await broker.next(after: &cursor) { $0 == .settle(acks: [1], nacks: []) })
+
+        broker.heartbeat(brokerID: "run-B")
+        #expect(await Wait.until(timeout: .seconds(10)) { counts.all == [1] }, "the sequence ends")
+        #expect(tail.endError?.code == .brokerRestarted)
+        let later = await #expect(throws: FerryError.self) {
+            try await bus.publish(raw: [RawEvent(topic: "resume.tail", id: "t-2", payload: Data("{}".utf8))])
+        }
+        #expect(later?.code == .brokerRestarted)
+        #expect(!broker.received.dropFirst(cursor).contains { $0.command == .hello }, "nothing of a resume went out")
         await bus.close()
     }
 
