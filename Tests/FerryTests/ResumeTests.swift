@@ -149,17 +149,8 @@ struct ResumeTests {
 
     @Test("a tail's ephemeral group keeps the name the broker gave it when the client resumes")
     func tailKeepsBrokerChosenGroup() async throws {
-        let broker = try FakeBroker()
-        var configuration = ClientConfiguration(endpoint: broker.endpoint, clientName: "resume-tail")
-        configuration.requestTimeout = .seconds(20)
-        let bus = try EventBus(configuration: configuration)
-        var cursor = 0
-        let tailing = Task { try await bus.tail(["resume.tail"]) }
-        let hello = try #require(await broker.next(after: &cursor) { $0 == .hello })
-        broker.welcome(hello.requestID, brokerID: "run-A")
-        let subscribe = try #require(await broker.next(after: &cursor) { $0 == .subscribe(group: "") })
-        broker.subscribed(subscribe.requestID, subscriptionID: 1, group: "ephemeral-5eed")
-        let tail = try await tailing.value
+        let (broker, bus, tail, start) = try await startTail(group: "ephemeral-5eed", autoResume: true)
+        var cursor = start
         #expect(tail.group == "ephemeral-5eed")
 
         broker.heartbeat(brokerID: "run-B")
@@ -201,18 +192,8 @@ struct ResumeTests {
 
     @Test("with autoResume off, a restart ends a tail's sequence and later calls fail at once")
     func tailWithoutAutoResume() async throws {
-        let broker = try FakeBroker()
-        var configuration = ClientConfiguration(endpoint: broker.endpoint, clientName: "resume-off-tail")
-        configuration.requestTimeout = .seconds(20)
-        configuration.autoResume = false
-        let bus = try EventBus(configuration: configuration)
-        var cursor = 0
-        let tailing = Task { try await bus.tail(["resume.tail"]) }
-        let hello = try #require(await broker.next(after: &cursor) { $0 == .hello })
-        broker.welcome(hello.requestID, brokerID: "run-A")
-        let subscribe = try #require(await broker.next(after: &cursor) { $0 == .subscribe(group: "") })
-        broker.subscribed(subscribe.requestID, subscriptionID: 1, group: "ephemeral-1")
-        let tail = try await tailing.value
+        let (broker, bus, tail, start) = try await startTail(group: "ephemeral-1", autoResume: false)
+        var cursor = start
         let counts = Recorder<Int>()
         let reading = Task {
             var count = 0
@@ -232,6 +213,23 @@ struct ResumeTests {
         #expect(later?.code == .brokerRestarted)
         #expect(!broker.received.dropFirst(cursor).contains { $0.command == .hello }, "nothing of a resume went out")
         await bus.close()
+    }
+
+    /// A bus on a fake broker (run "run-A") with a tail on resume.tail, subscription 1 of the
+    /// ephemeral group `group`; and where the test's reading of ``FakeBroker/received`` goes on.
+    private func startTail(group: String, autoResume: Bool) async throws -> (FakeBroker, EventBus, EventTail, Int) {
+        let broker = try FakeBroker()
+        var configuration = ClientConfiguration(endpoint: broker.endpoint, clientName: "resume-tail")
+        configuration.requestTimeout = .seconds(20)
+        configuration.autoResume = autoResume
+        let bus = try EventBus(configuration: configuration)
+        var cursor = 0
+        let tailing = Task { try await bus.tail(["resume.tail"]) }
+        let hello = try #require(await broker.next(after: &cursor) { $0 == .hello })
+        broker.welcome(hello.requestID, brokerID: "run-A")
+        let subscribe = try #require(await broker.next(after: &cursor) { $0 == .subscribe(group: "") })
+        broker.subscribed(subscribe.requestID, subscriptionID: 1, group: group)
+        return (broker, bus, try await tailing.value, cursor)
     }
 
     private static func publishes(_ command: FakeBroker.Command, _ eventID: String) -> Bool {
