@@ -10,6 +10,7 @@ let package = Package(
         // For the hot-path benchmarks in Benchmarks/ (a separate package).
         .library(name: "FerryProtocol", targets: ["FerryProtocol"]),
         .library(name: "FerryStorage", targets: ["FerryStorage"]),
+        .library(name: "FerryLifecycle", targets: ["FerryLifecycle"]),
         .executable(name: "ferryd", targets: ["ferryd"]),
         .executable(name: "ferry-interop", targets: ["ferry-interop"]),
         .executable(name: "ferry", targets: ["ferry"]),
@@ -70,6 +71,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Process plumbing shared by ferryd and processes built on the SDK: exit with the parent.
+        .target(
+            name: "FerryLifecycle",
+            dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
         // The client SDK: typed events, publishing, workers and handler groups.
         .target(
             name: "Ferry",
@@ -83,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "ferryd",
             dependencies: [
-                "FerryBroker", "FerryStorage",
+                "FerryBroker", "FerryStorage", "FerryLifecycle",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -119,7 +125,7 @@ let package = Package(
         .target(
             name: "OrderSystemKit",
             dependencies: [
-                "Ferry", "OrderEvents",
+                "Ferry", "OrderEvents", "FerryLifecycle",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -220,7 +226,9 @@ let package = Package(
         .testTarget(name: "FerryBenchTests", dependencies: ["FerryTestSupport"]),
         .testTarget(
             name: "OrderWorkersTests",
-            dependencies: ["OrderEvents", "OrderSystemKit", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            // Ferry directly, not only through OrderEvents' re-export: SwiftPM then rebuilds these
+            // tests when an SDK type changes.
+            dependencies: ["Ferry", "OrderEvents", "OrderSystemKit", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Examples/OrderSystem/Tests/OrderWorkersTests"
         ),
     ],

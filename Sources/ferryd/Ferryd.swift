@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryBroker
+import FerryLifecycle
 import FerryStorage
 import Foundation
 import Logging

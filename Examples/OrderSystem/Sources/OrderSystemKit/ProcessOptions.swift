@@ -15,6 +15,9 @@ public struct ProcessOptions: ParsableArguments, Sendable {
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     public var logLevel: String = "info"
 
+    @Flag(help: "Shut down gracefully once the process that started this one has exited (for launchers and test harnesses).")
+    public var exitWithParent = false
+
     public init() {}
 
     /// The client configuration for ferryd, named after this process.

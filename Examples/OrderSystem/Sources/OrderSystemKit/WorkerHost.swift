@@ -7,6 +7,6 @@ public enum WorkerHost {
     public static func run(name: String, options: ProcessOptions, logger: Logger, _ configure: (Worker) -> Void) async throws {
         let worker = Worker(name: name, configuration: options.clientConfiguration(name: name), logger: logger)
         configure(worker)
-        try await WorkerProcess.run([worker], logger: logger)
+        try await WorkerProcess.run([worker], options: options, logger: logger)
     }
 }

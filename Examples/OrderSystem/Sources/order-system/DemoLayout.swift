@@ -16,12 +16,20 @@ struct DemoLayout: Sendable {
     var emailOutbox: String { URL(fileURLWithPath: directory("email")).appendingPathComponent("outbox").path }
 
     func startBroker(_ children: ChildProcesses) throws {
-        try children.launch("ferryd", ["--endpoint", endpoint, "--data-dir", directory("ferryd"), "--log-level", "warning"])
+        try children.launch(
+            "ferryd",
+            [
+                "--endpoint", endpoint, "--data-dir", directory("ferryd"), "--log-level", "warning", "--exit-with-parent",
+            ])
     }
 
     /// Starts the workers and the API; returns their names.
     func startWorkers(_ children: ChildProcesses) throws -> [String] {
-        let common = { (name: String) in ["--broker", endpoint, "--data-dir", directory(name), "--log-level", "warning"] }
+        let common = { (name: String) in
+            [
+                "--broker", endpoint, "--data-dir", directory(name), "--log-level", "warning", "--exit-with-parent",
+            ]
+        }
         let quickRetries = ["--retry-initial-ms", "200", "--retry-max-ms", "2000", "--max-attempts", "4"]
         let workers: [(executable: String, name: String, arguments: [String])] = [
             ("inventory-worker", "inventory-worker", common("inventory") + quickRetries),

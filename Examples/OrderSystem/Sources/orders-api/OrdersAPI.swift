@@ -53,7 +53,7 @@ struct Serve: AsyncParsableCommand {
                 logger.info("orders-api listening", metadata: ["port": "\(bound)"])
                 if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
             }, logger: logger)
-        try await WorkerProcess.run([app, relay, worker], logger: logger)
+        try await WorkerProcess.run([app, relay, worker], options: process, logger: logger)
         await bus.close()
     }
 }

@@ -42,7 +42,10 @@ final class OrderSystemHarness: @unchecked Sendable {
         let name = name ?? executable
         let process = try ManagedProcess(
             product: executable,
-            arguments: ["--broker", ferryd.endpoint, "--data-dir", directory(stateName ?? name).path, "--log-level", "warning"]
+            arguments: [
+                "--broker", ferryd.endpoint, "--data-dir", directory(stateName ?? name).path, "--log-level", "warning",
+                "--exit-with-parent",
+            ]
                 + Self.quickRetries + arguments)
         processes[name] = process
         return process
@@ -130,9 +133,4 @@ final class OrderSystemHarness: @unchecked Sendable {
     }
 
     func group(_ name: String) async throws -> GroupSummary? { try await bus.groups().first { $0.name == name } }
-}
-
-struct HarnessError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
 }

@@ -19,17 +19,26 @@ final class WorkerHarness: Sendable {
     /// Starts a worker executable's `run` with this harness's broker and data directory, fast
     /// retries, and `arguments`; returns once its groups are subscribed.
     func start(_ product: String, group: String, _ arguments: [String] = []) async throws -> ManagedProcess {
-        let process = try ManagedProcess(
-            product: product,
-            arguments: [
-                "run", "--broker", ferryd.endpoint, "--data-dir", dataDir.path, "--log-level", "warning", "--retry-initial-ms", "50",
-                "--retry-max-ms", "200",
-            ] + arguments)
-        let subscribed = await Wait.until(timeout: .seconds(15)) { [bus] in
-            (try? await bus.groups().first { $0.name == group }?.members ?? 0) ?? 0 > 0
-        }
-        guard subscribed else { throw HarnessError(message: "\(product) did not join group \(group)") }
+        let process = try ManagedProcess(product: product, arguments: runArguments + arguments)
+        guard await members(of: group, become: { $0 > 0 }) else { throw HarnessError(message: "\(product) did not join group \(group)") }
         return process
+    }
+
+    /// A worker's `run` arguments for this harness's broker and data directory, with fast
+    /// retries; the worker exits with the test process.
+    var runArguments: [String] {
+        [
+            "run", "--broker", ferryd.endpoint, "--data-dir", dataDir.path, "--log-level", "warning", "--retry-initial-ms", "50",
+            "--retry-max-ms", "200", "--exit-with-parent",
+        ]
+    }
+
+    /// Waits up to 15 s for `group`'s member count to satisfy `condition`.
+    func members(of group: String, become condition: @escaping @Sendable (Int) -> Bool) async -> Bool {
+        await Wait.until(timeout: .seconds(15)) { [bus] in
+            guard let members = try? await bus.groups().first(where: { $0.name == group })?.members else { return false }
+            return condition(Int(members))
+        }
     }
 
     /// Runs a worker executable's subcommand to completion and returns its stdout once
@@ -81,9 +90,4 @@ final class WorkerHarness: Sendable {
     }
 
     func close() async { await bus.close() }
-}
-
-struct HarnessError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
 }
