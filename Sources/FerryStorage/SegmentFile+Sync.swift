@@ -125,11 +125,13 @@ extension SegmentFile {
 
     /// Keeps an append at `position` until a good sync covers it, counted in `budget`; called
     /// before it is written (a failed write cuts the file back, which forgets it). Refused,
-    /// with nothing kept, when the budget is used up: the disk is too slow or failing.
+    /// with nothing kept, when the budget is used up: the disk is too slow or failing. The
+    /// refusal is ``StorageError/Code/full`` (the wire's `STORAGE_FULL`, "retry later"): no
+    /// room is left for writes waiting on the disk, and room comes back as syncs complete.
     func keepUntilSynced(_ bytes: [UInt8], at position: Int, within budget: UnsyncedBudget) throws(StorageError) {
         guard budget.take(bytes.count) else {
             throw StorageError(
-                .io,
+                .full,
                 "\(budget.waiting) bytes of appends wait for an fdatasync (the disk is too slow or failing; at most \(budget.limit)): "
                     + "publish again once it catches up")
         }

@@ -1,7 +1,8 @@
 /// A storage failure with a code the broker maps to a wire error.
 public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
-        /// No room left: the byte budget or the disk is full. Retry later.
+        /// No room left: the disk, the in-memory store's byte budget, or the budget of appends
+        /// waiting for an fsync is full. Retry later.
         case full
         /// Reading or writing failed.
         case io

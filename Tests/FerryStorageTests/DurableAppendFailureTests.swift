@@ -74,7 +74,7 @@ struct DurableAppendFailureTests {
             }
         }
         let error = try #require(refusal)
-        #expect(error.code == .io && error.message.contains("wait for an fdatasync"))
+        #expect(error.code == .full && error.message.contains("wait for an fdatasync"))
         #expect(appended > 1 && store.bounds(topic: "t") == 0..<appended)
         let segment = try #require(store.segments(topic: "t").last)
         #expect(try segment.file.read(count: 16, at: segment.size).allSatisfy { $0 == 0 }, "nothing of the refused append was written")

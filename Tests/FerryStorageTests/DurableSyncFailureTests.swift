@@ -87,7 +87,7 @@ struct DurableSyncFailureTests {
         try Self.keptAppend(chunk, to: files[1], at: 0, within: budget)
         try Self.keptAppend(chunk, to: files[0], at: 1000, within: budget)
         let error = #expect(throws: StorageError.self) { try Self.keptAppend(chunk, to: files[1], at: 1000, within: budget) }
-        #expect(error?.code == .io && error?.message.contains("wait for an fdatasync") == true)
+        #expect(error?.code == .full && error?.message.contains("wait for an fdatasync") == true)
         #expect(budget.waiting == 3000 && files[1].syncSnapshot.unsyncedBytes == 1000, "a refused append keeps nothing")
 
         try files[0].sync(writtenEnd: 2000)
