@@ -14,11 +14,9 @@ extension Broker {
     func handleDeadLetterRequeue(_ requeue: DeadLetterRequeue, from peer: Peer, requestID: UInt64) throws(ProtocolError) {
         let group = try requireGroup(requeue.group)
         if !requeue.all && requeue.ids.isEmpty { throw ProtocolError(.missingField, "name the dead-letter ids, or set all") }
-        // Changes not yet saved go first: none of them may land after the requeue's rows.
+        // Changes not yet saved go first: the store lands them before the requeue's rows, and
+        // refuses the requeue while it cannot.
         persistGroupState()
-        if !pendingChanges.retryChanges.isEmpty {
-            throw ProtocolError(.storageFailure, "group state cannot be saved right now; requeue again once it can")
-        }
         let requeued: [DeadLetterRecord]
         do {
             // Out of the dead-letter queue and into the saved retries in one transaction, so a

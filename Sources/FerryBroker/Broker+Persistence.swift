@@ -34,7 +34,9 @@ extension Broker {
     }
 
     /// Saves what changed in groups, cursors and retries, in one transaction. Called once per loop
-    /// iteration; a failure keeps the changes for the next try.
+    /// iteration. The store takes the changes even when it reports a failure, and retries the
+    /// failed save itself, in order: giving them again would replay old retry changes after
+    /// newer rows (a requeue's).
     public func persistGroupState() {
         writeDeadLetters()
         // Ephemeral groups live in memory only.
@@ -55,16 +57,14 @@ extension Broker {
         guard !pendingChanges.isEmpty else { return }
         do {
             try store.saveGroupState(pendingChanges)
-            pendingChanges = GroupStateChanges()
-            for group in groups.values {
-                group.definitionChanged = false
-                for cursor in group.cursors.values { cursor.dirty = false }
-            }
         } catch {
             metrics.stateSaveFailures.increment()
-            logger.error("saving group state failed; will retry", metadata: ["error": "\(error)"])
-            pendingChanges.groups.removeAll()
-            pendingChanges.cursors.removeAll()
+            logger.error("saving group state failed; the store retries it", metadata: ["error": "\(error)"])
+        }
+        pendingChanges = GroupStateChanges()
+        for group in groups.values {
+            group.definitionChanged = false
+            for cursor in group.cursors.values { cursor.dirty = false }
         }
     }
 

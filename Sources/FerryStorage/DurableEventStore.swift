@@ -229,9 +229,24 @@ public final class DurableEventStore: EventStore {
     public func requeueDeadLetters(
         group: String, ids: [UInt64]?, as retry: (DeadLetterRecord) -> RetryState
     ) throws(StorageError) -> [DeadLetterRecord] {
+        // Every save queued so far lands first (a failed one is tried again now): none of them
+        // may land after these rows. One still failing refuses the requeue.
         stateWriter.flush()
-        // A save still failing may hold changes older than these rows: they must not land after.
-        if let failure = stateWriter.failure { throw failure }
+        if let failure = stateWriter.failure {
+            throw StorageError(failure.code, "group state cannot be saved right now (\(failure.message)); requeue again once it can")
+        }
         return try database.removeDeadLetters(group: group, ids: ids, requeueingAs: retry)
     }
+
+    /// Makes the next `count` saves of group state fail, as a transiently failing disk would;
+    /// 0 ends the failures (for tests).
+    func injectGroupStateSaveFailures(_ count: Int) {
+        database.injectSaveFailures(count)
+    }
+
+    /// Injected save failures not yet taken (for tests).
+    var injectedGroupStateSaveFailuresLeft: Int { database.injectedSaveFailuresLeft }
+
+    /// The error of a group-state save that is still being retried (for tests).
+    var groupStateSaveFailure: StorageError? { stateWriter.failure }
 }

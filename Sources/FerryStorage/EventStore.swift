@@ -41,7 +41,10 @@ public protocol EventStore: AnyObject {
     /// dropped before every group consumed them.
     func applyRetention(consumedBelow: [String: UInt64]) -> UInt64
 
-    /// Saves group definitions, cursors and retries atomically.
+    /// Saves group definitions, cursors and retries atomically, in the order of the calls. A
+    /// store may save in the background: it then takes the changes even when it throws, retries
+    /// a failed save itself (in order, before later ones), and throws the error of an earlier
+    /// save that is still failing. The caller never passes the same changes again.
     func saveGroupState(_ changes: GroupStateChanges) throws(StorageError)
     /// The saved group state.
     func loadGroupState() throws(StorageError) -> GroupStateSnapshot

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// Consumer-group state and dead letters in SQLite (WAL, one transaction per save).
 ///
@@ -8,6 +9,8 @@ import GRDB
 /// last saves — their events are then redelivered, never lost.
 final class GroupStateDatabase: Sendable {
     private let pool: DatabasePool
+    /// Saves a test asked to fail (see ``injectSaveFailures(_:)``).
+    private let injectedSaveFailures = Atomic<Int>(0)
 
     init(path: String) throws(StorageError) {
         var configuration = Configuration()
@@ -51,6 +54,15 @@ final class GroupStateDatabase: Sendable {
         return migrator
     }
 
+    /// Makes the next `count` saves fail with nothing written, as a transiently failing disk
+    /// would; 0 ends the failures (for tests).
+    func injectSaveFailures(_ count: Int) {
+        injectedSaveFailures.store(count, ordering: .relaxed)
+    }
+
+    /// Injected failures not yet taken by a save (for tests).
+    var injectedSaveFailuresLeft: Int { injectedSaveFailures.load(ordering: .relaxed) }
+
     /// Closes the database's connections (after the last save).
     func close() { try? pool.close() }
 
@@ -64,6 +76,10 @@ final class GroupStateDatabase: Sendable {
     /// Saves several change sets, in order, in one transaction; with `journalSequence`, also
     /// records that the ``CursorJournal``'s records up to that sequence are folded in.
     func save(_ batch: [GroupStateChanges], journalSequence: UInt64? = nil) throws(StorageError) {
+        if injectedSaveFailures.load(ordering: .relaxed) > 0 {
+            injectedSaveFailures.subtract(1, ordering: .relaxed)
+            throw StorageError(.io, "saving group state: an injected failure")
+        }
         do {
             try pool.write { db in
                 for changes in batch { try Self.apply(changes, to: db) }

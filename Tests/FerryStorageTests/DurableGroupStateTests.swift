@@ -1,7 +1,9 @@
-import FerryStorage
+import FerryTestSupport
 import Foundation
 import GRDB
 import Testing
+
+@testable import FerryStorage
 
 @Suite("DurableEventStore: group state and dead letters survive reopen")
 struct DurableGroupStateTests {
@@ -99,6 +101,70 @@ struct DurableGroupStateTests {
         let store = try openStore(directory)
         defer { store.close() }
         try GroupStateFixture.checkRetryChangesInOrder(store)
+    }
+
+    /// The broker hands each change to the store once, even when the store reports a failure,
+    /// and relies on the store to land it before a later requeue's rows.
+    @Test("a failed save is retried by the store in order; a later save is taken though it throws; a requeue lands after both")
+    func failedSavesLandBeforeRequeue() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let store = try openStore(directory)
+        defer { store.close() }
+        let letter = deadLetter("g", offset: 4)
+        #expect(try store.addDeadLetter(letter) == 1)
+        // An earlier requeued retry of the same offset, delivered since: its row comes and goes
+        // in saves that fail at first. Replayed after the requeue, the removal would delete the
+        // requeue's row, which has the same id.
+        let earlier = GroupStateFixture.retry("g", "orders.created", 4, tracks: false, attempt: 1, error: "requeued", body: [1])
+        var added = GroupStateChanges()
+        added.addRetry(earlier)
+        var removed = GroupStateChanges()
+        removed.removeRetry(earlier.id)
+        removed.cursors = [CursorState(group: "g", topic: "orders.created", next: 9, inFlight: [])]
+
+        store.injectGroupStateSaveFailures(2)
+        try? store.saveGroupState(added)
+        #expect(Wait.untilSync(timeout: .seconds(10)) { store.groupStateSaveFailure != nil })
+        #expect(throws: StorageError.self, "a save while an earlier one fails reports it") { try store.saveGroupState(removed) }
+        #expect(
+            Wait.untilSync(timeout: .seconds(10)) { store.injectedGroupStateSaveFailuresLeft == 0 },
+            "the store retried the failed save with the new one")
+
+        let requeued = try store.requeueDeadLetters(group: "g", ids: nil) { record in
+            GroupStateFixture.retry("g", "orders.created", record.offset, tracks: false, attempt: 1, error: "requeued", body: record.body)
+        }
+        #expect(requeued.map(\.offset) == [4], "the disk works again: the requeue goes through")
+        #expect(store.groupStateSaveFailure == nil)
+        let state = try store.loadGroupState()
+        #expect(state.retries.map(\.body) == [letter.body], "the requeue's row, not the earlier one, and not removed")
+        #expect(state.cursors.map(\.next) == [9], "the save that threw was taken")
+        #expect(store.deadLetterCount(group: "g") == 0)
+    }
+
+    @Test("a requeue while group state cannot be saved is refused and changes nothing; it goes through once saves work")
+    func requeueRefusedWhileSavesFail() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let store = try openStore(directory)
+        defer { store.close() }
+        #expect(try store.addDeadLetter(deadLetter("g", offset: 4)) == 1)
+        store.injectGroupStateSaveFailures(.max)
+        var changes = GroupStateChanges()
+        changes.cursors = [CursorState(group: "g", topic: "orders.created", next: 9, inFlight: [])]
+        try? store.saveGroupState(changes)
+        let requeue = {
+            try store.requeueDeadLetters(group: "g", ids: nil) { record in
+                GroupStateFixture.retry("g", "orders.created", record.offset, tracks: false, attempt: 1, error: "requeued")
+            }
+        }
+        let error = #expect(throws: StorageError.self) { try requeue() }
+        #expect(error?.message.contains("group state cannot be saved right now") == true, "\(String(describing: error))")
+        #expect(store.deadLetterCount(group: "g") == 1)
+
+        store.injectGroupStateSaveFailures(0)
+        #expect(try requeue().count == 1)
+        #expect(try store.loadGroupState().retries.count == 1)
     }
 
     @Test("dead letters: ids per group from 1; list, count, remove by ids and all survive reopen")
