@@ -7,8 +7,8 @@ import Synchronization
 #endif
 
 /// Saves group state on its own thread, so a SQLite write (and the occasional WAL checkpoint)
-/// never stalls the broker loop. Saves are applied in order; a failed one is retried with the
-/// next, and its error is reported to the next caller.
+/// never stalls the broker loop. Saves are applied in order; a failed one is kept (merged into
+/// one change set) and retried with the next, and its error is reported to the next caller.
 ///
 /// Saves that move only cursors go to a ``CursorJournal`` (one small append) rather than to
 /// SQLite; the journal is folded into the database when it grows past ``foldBytes``, before
@@ -137,7 +137,9 @@ final class StateWriter: Sendable {
                     foldFailed = false
                     lastError.withLock { $0 = nil }
                 } catch {
-                    failed = batch
+                    // Kept as one change set, so a save failing for long holds one entry per
+                    // group, cursor and retry.
+                    failed = [GroupStateChanges.merged(batch)]
                     foldFailed = mustFold
                     lastError.withLock { $0 = error }
                 }
@@ -150,35 +152,12 @@ final class StateWriter: Sendable {
 
     /// The last state of each cursor the batch changes, in the order first changed.
     private static func latestCursors(in batch: [GroupStateChanges]) -> [CursorState] {
-        var cursors: [CursorState] = []
-        var index: [CursorKey: Int] = [:]
-        for changes in batch {
-            for cursor in changes.cursors {
-                if let position = index[CursorKey(cursor)] {
-                    cursors[position] = cursor
-                } else {
-                    index[CursorKey(cursor)] = cursors.count
-                    cursors.append(cursor)
-                }
-            }
-        }
-        return cursors
+        GroupStateChanges.merged(batch).cursors
     }
 
     private static func changes(of cursors: [CursorState]) -> GroupStateChanges {
         var changes = GroupStateChanges()
         changes.cursors = cursors
         return changes
-    }
-}
-
-/// Names a cursor: a group's position in one topic.
-private struct CursorKey: Hashable {
-    let group: String
-    let topic: String
-
-    init(_ cursor: CursorState) {
-        group = cursor.group
-        topic = cursor.topic
     }
 }
