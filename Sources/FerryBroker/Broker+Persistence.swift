@@ -33,12 +33,19 @@ extension Broker {
         return event.body
     }
 
-    /// Saves what changed in groups, cursors and retries, in one transaction. Called once per loop
-    /// iteration. The store takes the changes even when it reports a failure, and retries the
-    /// failed save itself, in order: giving them again would replay old retry changes after
-    /// newer rows (a requeue's).
+    /// Saves what changed in groups, cursors and retries, and writes the dead letters gathered
+    /// since the last save. Called every few milliseconds from the loop. The store takes the
+    /// changes even when it reports a failure, and retries the failed save itself, in order:
+    /// giving them again would replay old retry changes after newer rows (a requeue's).
     public func persistGroupState() {
-        writeDeadLetters()
+        // The changes made so far go to the store before the dead letters: a dead letter that
+        // removes a requeued retry's row must not be followed by a change that adds it back.
+        // The dead letters' own changes (their settled offsets) follow at once.
+        saveGroupChanges()
+        if writeDeadLetters() { saveGroupChanges() }
+    }
+
+    private func saveGroupChanges() {
         // Ephemeral groups live in memory only.
         for group in groups.values where !group.ephemeral {
             if group.definitionChanged {

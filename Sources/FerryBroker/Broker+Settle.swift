@@ -78,8 +78,8 @@ extension Broker {
                 metadata: ["group": "\(group.name)", "topic": "\(delivery.topic)", "offset": "\(delivery.offset)", "error": "\(error)"])
             return
         }
-        // Written with the others of this save interval, before the save (``writeDeadLetters()``):
-        // meanwhile its cursor still holds the offset, so a crash redelivers it.
+        // Written with the others of this save interval (``writeDeadLetters()``): meanwhile its
+        // cursor still holds the offset, so a crash redelivers it.
         pendingDeadLetters.append(
             PendingDeadLetter(
                 delivery: delivery, group: group,
@@ -90,8 +90,9 @@ extension Broker {
 
     /// Writes the dead letters gathered since the last save in one synced step, then settles
     /// their offsets. If the store refuses, each is tried again in 5 s rather than lost.
-    func writeDeadLetters() {
-        guard !pendingDeadLetters.isEmpty else { return }
+    /// Returns whether there were any (group state then changed again).
+    func writeDeadLetters() -> Bool {
+        guard !pendingDeadLetters.isEmpty else { return false }
         let batch = pendingDeadLetters
         pendingDeadLetters.removeAll()
         do {
@@ -108,7 +109,7 @@ extension Broker {
                         attempt: delivery.attempt, body: delivery.retryBody, lastError: entry.record.lastError,
                         tracksCursor: delivery.tracksCursor), in: entry.group)
             }
-            return
+            return true
         }
         for entry in batch {
             let delivery = entry.delivery
@@ -127,6 +128,7 @@ extension Broker {
                     "attempts": "\(delivery.attempt)", "cause": "\(entry.record.cause)", "error": "\(entry.record.lastError)",
                 ])
         }
+        return true
     }
 
     /// A delivery that its cursor does not track (a requeued dead letter) is saved only as its

@@ -10,7 +10,8 @@ import ServiceLifecycle
 /// .gracefullyShutdownGroup` and its end shuts the rest of the group down as a SIGTERM would.
 ///
 /// Linux gives an orphan a new parent (init or a subreaper), which this notices within one
-/// ``interval``. It polls rather than using `PR_SET_PDEATHSIG`, which fires when the *thread*
+/// ``interval``. The parent is the one when the watch is made: make it early in `run()`, before
+/// slow set-up, so that a launcher dying meanwhile is still noticed. It polls rather than using `PR_SET_PDEATHSIG`, which fires when the *thread*
 /// that started the process exits, and launchers start processes from pool threads.
 public struct ParentWatch: Service {
     /// The parent when the watch was made.
@@ -23,9 +24,13 @@ public struct ParentWatch: Service {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            if getppid() != parent { return }
-            try? await Task.sleep(for: interval)
+        // Cancelled when the group shuts down for another reason, so the sleep does not hold
+        // up the shutdown.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                if getppid() != parent { return }
+                try? await Task.sleep(for: interval)
+            }
         }
     }
 }

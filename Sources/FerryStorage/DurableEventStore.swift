@@ -205,7 +205,10 @@ public final class DurableEventStore: EventStore {
 
     @discardableResult
     public func addDeadLetters(_ entries: [(record: DeadLetterRecord, removingRetry: RetryID?)]) throws(StorageError) -> [UInt64] {
-        try database.addDeadLetters(entries)
+        // A queued save may still hold the row this removes (a retry rescheduled, its save
+        // failing): it lands first, or it would bring the row back.
+        if entries.contains(where: { $0.removingRetry != nil }) { try landQueuedSaves(before: "dead-letter") }
+        return try database.addDeadLetters(entries)
     }
 
     public func deadLetters(group: String, after afterID: UInt64, limit: Int) -> [DeadLetterRecord] {
@@ -229,13 +232,19 @@ public final class DurableEventStore: EventStore {
     public func requeueDeadLetters(
         group: String, ids: [UInt64]?, as retry: (DeadLetterRecord) -> RetryState
     ) throws(StorageError) -> [DeadLetterRecord] {
-        // Every save queued so far lands first (a failed one is tried again now): none of them
-        // may land after these rows. One still failing refuses the requeue.
+        // No queued save may land after these rows.
+        try landQueuedSaves(before: "requeue")
+        return try database.removeDeadLetters(group: group, ids: ids, requeueingAs: retry)
+    }
+
+    /// Returns once every save queued so far is in the database (one that failed is tried
+    /// again now), for a write that goes to the database directly and must come after them;
+    /// throws while saves still fail.
+    private func landQueuedSaves(before operation: String) throws(StorageError) {
         stateWriter.flush()
         if let failure = stateWriter.failure {
-            throw StorageError(failure.code, "group state cannot be saved right now (\(failure.message)); requeue again once it can")
+            throw StorageError(failure.code, "group state cannot be saved right now (\(failure.message)); \(operation) again once it can")
         }
-        return try database.removeDeadLetters(group: group, ids: ids, requeueingAs: retry)
     }
 
     /// Makes the next `count` saves of group state fail, as a transiently failing disk would;

@@ -51,7 +51,8 @@ public protocol EventStore: AnyObject {
 
     /// Adds entries to their groups' dead-letter queues in one step, on disk when this returns
     /// (a cursor saved later settles the events), each removing the saved retry `removingRetry`
-    /// (a requeued dead letter failing again). The store assigns the ids, returned in order.
+    /// (a requeued dead letter failing again), after every save of group state made before.
+    /// The store assigns the ids, returned in order.
     @discardableResult
     func addDeadLetters(_ entries: [(record: DeadLetterRecord, removingRetry: RetryID?)]) throws(StorageError) -> [UInt64]
     /// Up to `limit` entries of `group` with id greater than `afterID`, by id.

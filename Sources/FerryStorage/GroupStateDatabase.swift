@@ -60,6 +60,16 @@ final class GroupStateDatabase: Sendable {
         injectedSaveFailures.store(count, ordering: .relaxed)
     }
 
+    private func takeInjectedFailure() -> Bool {
+        var left = injectedSaveFailures.load(ordering: .relaxed)
+        while left > 0 {
+            let (exchanged, original) = injectedSaveFailures.compareExchange(expected: left, desired: left - 1, ordering: .relaxed)
+            if exchanged { return true }
+            left = original
+        }
+        return false
+    }
+
     /// Injected failures not yet taken by a save (for tests).
     var injectedSaveFailuresLeft: Int { injectedSaveFailures.load(ordering: .relaxed) }
 
@@ -76,10 +86,7 @@ final class GroupStateDatabase: Sendable {
     /// Saves several change sets, in order, in one transaction; with `journalSequence`, also
     /// records that the ``CursorJournal``'s records up to that sequence are folded in.
     func save(_ batch: [GroupStateChanges], journalSequence: UInt64? = nil) throws(StorageError) {
-        if injectedSaveFailures.load(ordering: .relaxed) > 0 {
-            injectedSaveFailures.subtract(1, ordering: .relaxed)
-            throw StorageError(.io, "saving group state: an injected failure")
-        }
+        if takeInjectedFailure() { throw StorageError(.io, "saving group state: an injected failure") }
         do {
             try pool.write { db in
                 for changes in batch { try Self.apply(changes, to: db) }

@@ -62,6 +62,9 @@ struct Ferryd: AsyncParsableCommand {
     var exitWithParent = false
 
     func run() async throws {
+        // Made first: the parent it watches is the one ferryd started with, not whichever
+        // process adopted it should the launcher die during the set-up below.
+        let parentWatch = exitWithParent ? ParentWatch() : nil
         var configuration = BrokerConfiguration()
         let file = try config.map(FileConfiguration.load(path:))
         file?.apply(to: &configuration)
@@ -106,9 +109,9 @@ struct Ferryd: AsyncParsableCommand {
             }
         }
         var services = [ServiceGroupConfiguration.ServiceConfiguration(service: service)]
-        if exitWithParent {
+        if let parentWatch {
             // The watch ending (its parent gone) shuts the broker down like a SIGTERM.
-            services.append(.init(service: ParentWatch(), successTerminationBehavior: .gracefullyShutdownGroup))
+            services.append(.init(service: parentWatch, successTerminationBehavior: .gracefullyShutdownGroup))
         }
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]

@@ -123,7 +123,8 @@ struct DurableGroupStateTests {
         removed.removeRetry(earlier.id)
         removed.cursors = [CursorState(group: "g", topic: "orders.created", next: 9, inFlight: [])]
 
-        store.injectGroupStateSaveFailures(2)
+        // Three: the first save, its retry with the second save, and the retry a second later.
+        store.injectGroupStateSaveFailures(3)
         try? store.saveGroupState(added)
         #expect(Wait.untilSync(timeout: .seconds(10)) { store.groupStateSaveFailure != nil })
         #expect(throws: StorageError.self, "a save while an earlier one fails reports it") { try store.saveGroupState(removed) }
@@ -165,6 +166,35 @@ struct DurableGroupStateTests {
         store.injectGroupStateSaveFailures(0)
         #expect(try requeue().count == 1)
         #expect(try store.loadGroupState().retries.count == 1)
+    }
+
+    @Test("a dead letter that removes a requeued retry's row lands after the saves before it, and is refused while they fail")
+    func deadLetterAfterQueuedSaves() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let store = try openStore(directory)
+        defer { store.close() }
+        let retry = GroupStateFixture.retry("g", "orders.created", 4, tracks: false, attempt: 1, error: "requeued", body: [1])
+        var added = GroupStateChanges()
+        added.addRetry(retry)
+        try store.saveGroupState(added)
+        #expect(try store.loadGroupState().retries.count == 1)
+
+        // Failing again, the retry is rescheduled (its row saved anew, but the save fails), then
+        // dead-lettered: the dead letter must not land before the row it removes.
+        store.injectGroupStateSaveFailures(.max)
+        var rescheduled = GroupStateChanges()
+        rescheduled.addRetry(GroupStateFixture.retry("g", "orders.created", 4, tracks: false, attempt: 2, error: "again", body: [1]))
+        try? store.saveGroupState(rescheduled)
+        let error = #expect(throws: StorageError.self) {
+            try store.addDeadLetters([(deadLetter("g", offset: 4), removingRetry: retry.id)])
+        }
+        #expect(error?.message.contains("group state cannot be saved right now") == true, "\(String(describing: error))")
+        #expect(store.deadLetterCount(group: "g") == 0, "refused: nothing written")
+
+        store.injectGroupStateSaveFailures(0)
+        #expect(try store.addDeadLetters([(deadLetter("g", offset: 4), removingRetry: retry.id)]) == [1])
+        #expect(try store.loadGroupState().retries.isEmpty, "the rescheduled row landed first, and the dead letter removed it")
     }
 
     @Test("dead letters: ids per group from 1; list, count, remove by ids and all survive reopen")

@@ -28,7 +28,10 @@ public final class OrphanableProcess: Sendable {
         self.pid = pid
     }
 
-    deinit { kill(pid, SIGKILL) }
+    deinit {
+        // Only while it runs: once gone (and reaped by its new parent) the pid may be reused.
+        if isRunning { kill(pid, SIGKILL) }
+    }
 
     /// Kills the shell that started the product, leaving the product to its new parent.
     public func orphan() { shell.send(SIGKILL) }
