@@ -6,16 +6,22 @@
  *   "A" count    from the consumer: an ack (dropped)
  * It also times each publish from its payload's intended send time to the moment zmq_poll
  * returned with it, and prints the p50/p90 of the first 100 000 to stderr.
- * usage: ackbroker port
+ * With a file, it is the floor for the fsync-before-confirm mode: each pass's publishes are
+ * appended to the file and one fdatasync covers them, on the loop thread (as Redis's
+ * appendfsync always), before their confirms and deliveries go out.
+ * usage: ackbroker port [file]
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define TIMED 100000
+#define PASS 4096
 
 static uint64_t now_ns(void)
 {
@@ -33,9 +39,15 @@ static int compare(const void *a, const void *b)
 static uint64_t upstream[TIMED];
 static long timed;
 
+/* One pass's publishes, held until the fdatasync that covers them (file mode only). */
+static unsigned char held_ids[PASS][256], held_bodies[PASS][128];
+static int held_id_lengths[PASS], held_lengths[PASS];
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) { fprintf(stderr, "usage: %s port\n", argv[0]); return 2; }
+    if (argc != 2 && argc != 3) { fprintf(stderr, "usage: %s port [file]\n", argv[0]); return 2; }
+    int file = -1;
+    if (argc == 3 && (file = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644)) < 0) { perror("open"); return 2; }
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", atoi(argv[1]));
     void *context = zmq_ctx_new();
@@ -50,6 +62,7 @@ int main(int argc, char **argv)
     for (;;) {
         zmq_poll(&item, 1, 100);
         uint64_t woke = now_ns();
+        int held = 0;
         for (;;) {
             int id_length = zmq_recv(router, id, sizeof id, ZMQ_DONTWAIT);
             if (id_length < 0) break;
@@ -67,6 +80,15 @@ int main(int argc, char **argv)
                             upstream[TIMED / 2] / 1e3, upstream[TIMED * 9 / 10] / 1e3);
                 }
             }
+            if (file >= 0 && length <= 128) {
+                if (write(file, body, (size_t)length) != length) { perror("write"); return 1; }
+                memcpy(held_ids[held], id, (size_t)id_length);
+                held_id_lengths[held] = id_length;
+                memcpy(held_bodies[held], body, (size_t)length);
+                held_lengths[held] = length;
+                if (++held == PASS) break;
+                continue;
+            }
             unsigned char confirm = 'C';
             zmq_send(router, id, (size_t)id_length, ZMQ_SNDMORE);
             zmq_send(router, &confirm, 1, 0);
@@ -74,6 +96,18 @@ int main(int argc, char **argv)
                 body[0] = 'D';
                 zmq_send(router, consumer, (size_t)consumer_length, ZMQ_SNDMORE);
                 zmq_send(router, body, (size_t)length, 0);
+            }
+        }
+        if (held == 0) continue;
+        if (fdatasync(file)) { perror("fdatasync"); return 1; }
+        for (int i = 0; i < held; i++) {
+            unsigned char confirm = 'C';
+            zmq_send(router, held_ids[i], (size_t)held_id_lengths[i], ZMQ_SNDMORE);
+            zmq_send(router, &confirm, 1, 0);
+            if (consumer_length) {
+                held_bodies[i][0] = 'D';
+                zmq_send(router, consumer, (size_t)consumer_length, ZMQ_SNDMORE);
+                zmq_send(router, held_bodies[i], (size_t)held_lengths[i], 0);
             }
         }
     }
