@@ -43,6 +43,12 @@ extension Broker {
         // The dead letters' own changes (their settled offsets) follow at once.
         saveGroupChanges()
         if writeDeadLetters() { saveGroupChanges() }
+        // Counted by the store, which also sees the failures of its own retries.
+        let failures = store.groupStateSaveFailures
+        if failures > countedSaveFailures {
+            metrics.stateSaveFailures.increment(by: failures - countedSaveFailures)
+            countedSaveFailures = failures
+        }
     }
 
     private func saveGroupChanges() {
@@ -65,7 +71,6 @@ extension Broker {
         do {
             try store.saveGroupState(pendingChanges)
         } catch {
-            metrics.stateSaveFailures.increment()
             logger.error("saving group state failed; the store retries it", metadata: ["error": "\(error)"])
         }
         pendingChanges = GroupStateChanges()

@@ -48,6 +48,8 @@ public final class Broker {
     public let brokerID = UUID().uuidString
     /// Group state changed since the last save.
     var pendingChanges = GroupStateChanges()
+    /// The store's count of failed group-state saves already added to the metric.
+    var countedSaveFailures = 0
     /// Dead letters gathered since the last save, written just before it.
     var pendingDeadLetters: [PendingDeadLetter] = []
     /// Publish results waiting for their events to become durable, in arrival order.

@@ -98,7 +98,12 @@ public final class BrokerServer: Sendable {
         try router.bind(configuration.endpoint)
         let endpoint = try router.lastEndpoint
         let store = try makeStore()
-        defer { store.close() }
+        defer {
+            store.close()
+            if let durable = store as? DurableEventStore, durable.closedWithUnsavedGroupState {
+                logger.error("group state could not be saved before exit; events acked since the last save will be delivered again")
+            }
+        }
         if let durable = store as? DurableEventStore {
             let report = durable.recovery
             logger.info(

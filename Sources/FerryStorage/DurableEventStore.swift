@@ -193,6 +193,8 @@ public final class DurableEventStore: EventStore {
 
     // MARK: - Group state
 
+    public var groupStateSaveFailures: Int { stateWriter.failureCount }
+
     public func saveGroupState(_ changes: GroupStateChanges) throws(StorageError) {
         guard !changes.isEmpty else { return }
         try stateWriter.save(changes)
@@ -258,4 +260,8 @@ public final class DurableEventStore: EventStore {
 
     /// The error of a group-state save that is still being retried (for tests).
     var groupStateSaveFailure: StorageError? { stateWriter.failure }
+
+    /// Whether closing left group-state changes unsaved (the database kept failing): acks
+    /// since the last good save are redelivered after a restart.
+    public var closedWithUnsavedGroupState: Bool { stateWriter.stoppedWithUnsavedChanges }
 }

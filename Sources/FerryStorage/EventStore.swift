@@ -46,6 +46,9 @@ public protocol EventStore: AnyObject {
     /// a failed save itself (in order, before later ones), and throws the error of an earlier
     /// save that is still failing. The caller never passes the same changes again.
     func saveGroupState(_ changes: GroupStateChanges) throws(StorageError)
+    /// Saves of group state that failed so far, each retried (for a metric): a store saving in
+    /// the background counts failures no caller saw.
+    var groupStateSaveFailures: Int { get }
     /// The saved group state.
     func loadGroupState() throws(StorageError) -> GroupStateSnapshot
 

@@ -103,6 +103,8 @@ public final class InMemoryEventStore: EventStore {
 
     public func saveGroupState(_ changes: GroupStateChanges) throws(StorageError) { groupState.apply(changes) }
 
+    public var groupStateSaveFailures: Int { 0 }
+
     public func loadGroupState() throws(StorageError) -> GroupStateSnapshot { groupState }
 
     public func addDeadLetters(_ entries: [(record: DeadLetterRecord, removingRetry: RetryID?)]) throws(StorageError) -> [UInt64] {

@@ -27,6 +27,8 @@ final class StateWriter: Sendable {
     private let database: GroupStateDatabase
     private let queue = WakeupQueue<Work>()
     private let lastError = Mutex<StorageError?>(nil)
+    private let failedSaves = Atomic<Int>(0)
+    private let unsavedAtStop = Atomic<Bool>(false)
     private let stopped = DispatchSemaphore(value: 0)
     /// What opening found in the journal a previous run left: a torn or corrupt record, or a
     /// fold into the database that failed (the journal is then kept and folded later).
@@ -79,6 +81,13 @@ final class StateWriter: Sendable {
 
     /// The error of the last save, while it is being retried (nil once saves succeed again).
     var failure: StorageError? { lastError.withLock { $0 } }
+
+    /// Saves that failed so far (each was retried), including failures no caller saw.
+    var failureCount: Int { failedSaves.load(ordering: .relaxed) }
+
+    /// Whether the thread stopped with changes it could not save (their acks are then
+    /// redelivered after a restart).
+    var stoppedWithUnsavedChanges: Bool { unsavedAtStop.load(ordering: .relaxed) }
 
     /// Returns once everything queued so far is saved in the database (or has failed).
     func flush() {
@@ -142,10 +151,12 @@ final class StateWriter: Sendable {
                     failed = [GroupStateChanges.merged(batch)]
                     foldFailed = mustFold
                     lastError.withLock { $0 = error }
+                    failedSaves.add(1, ordering: .relaxed)
                 }
             }
             for barrier in barriers { barrier.signal() }
         }
+        if !failed.isEmpty || (foldFailed && !journaled.isEmpty) { unsavedAtStop.store(true, ordering: .relaxed) }
         journal.close()
         stopped.signal()
     }

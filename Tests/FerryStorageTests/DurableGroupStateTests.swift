@@ -197,6 +197,37 @@ struct DurableGroupStateTests {
         #expect(try store.loadGroupState().retries.isEmpty, "the rescheduled row landed first, and the dead letter removed it")
     }
 
+    @Test("failed saves are counted, retries included; a store closed while saves fail says so")
+    func saveFailuresCounted() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        var changes = GroupStateChanges()
+        changes.groups = [GroupDefinition(name: "g", patterns: ["t"], policy: "{}", startAtLatest: false)]
+        do {
+            let store = try openStore(directory)
+            store.injectGroupStateSaveFailures(2)
+            try? store.saveGroupState(changes)
+            // The second failure is the store's own retry, a second later: no save reports it.
+            #expect(Wait.untilSync(timeout: .seconds(10)) { store.groupStateSaveFailures == 2 })
+            #expect(Wait.untilSync(timeout: .seconds(10)) { store.groupStateSaveFailure == nil }, "the third try saved it")
+            #expect(store.groupStateSaveFailures == 2)
+            store.close()
+            #expect(!store.closedWithUnsavedGroupState)
+        }
+        var more = GroupStateChanges()
+        more.groups = [GroupDefinition(name: "h", patterns: ["t"], policy: "{}", startAtLatest: false)]
+        do {
+            let store = try openStore(directory)
+            store.injectGroupStateSaveFailures(.max)
+            try? store.saveGroupState(more)
+            store.close()
+            #expect(store.closedWithUnsavedGroupState)
+        }
+        let store = try openStore(directory)
+        defer { store.close() }
+        #expect(try store.loadGroupState().groups.map(\.name) == ["g"], "what closing could not save is gone, and reported")
+    }
+
     @Test("dead letters: ids per group from 1; list, count, remove by ids and all survive reopen")
     func deadLetters() throws {
         let directory = makeTemporaryDirectory()
