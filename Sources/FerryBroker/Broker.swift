@@ -50,7 +50,7 @@ public final class Broker {
     var pendingChanges = GroupStateChanges()
     /// The store's count of failed group-state saves already added to the metric.
     var countedSaveFailures = 0
-    /// Dead letters gathered since the last save, written just before it.
+    /// Dead letters gathered since the last save, written just after the next one.
     var pendingDeadLetters: [PendingDeadLetter] = []
     /// Publish results waiting for their events to become durable, in arrival order.
     var pendingConfirms: [PendingConfirm] = []

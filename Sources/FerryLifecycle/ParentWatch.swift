@@ -11,8 +11,9 @@ import ServiceLifecycle
 ///
 /// Linux gives an orphan a new parent (init or a subreaper), which this notices within one
 /// ``interval``. The parent is the one when the watch is made: make it early in `run()`, before
-/// slow set-up, so that a launcher dying meanwhile is still noticed. It polls rather than using `PR_SET_PDEATHSIG`, which fires when the *thread*
-/// that started the process exits, and launchers start processes from pool threads.
+/// slow set-up, so that a launcher dying meanwhile is still noticed. It polls rather than using
+/// `PR_SET_PDEATHSIG`, which fires when the *thread* that started the process exits, and
+/// launchers start processes from pool threads.
 public struct ParentWatch: Service {
     /// The parent when the watch was made.
     public let parent = getppid()

@@ -156,7 +156,8 @@ final class StateWriter: Sendable {
             }
             for barrier in barriers { barrier.signal() }
         }
-        if !failed.isEmpty || (foldFailed && !journaled.isEmpty) { unsavedAtStop.store(true, ordering: .relaxed) }
+        // Cursors still only in the journal are not lost: opening the store folds them in.
+        if !failed.isEmpty { unsavedAtStop.store(true, ordering: .relaxed) }
         journal.close()
         stopped.signal()
     }
