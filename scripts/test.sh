@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the Swift suites (unit and integration against real ferryd processes on
-# loopback), the Python client's protocol and interop tests, and the order system's Python handler test.
+# loopback), the Python client's protocol and interop tests, the order system's Python handler test,
+# and the power-cut tests (Tests/powercut).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -10,3 +11,5 @@ echo "== swift test"
 swift test --skip-build
 echo "== python tests (client, interop, order system)"
 bash clients/python/run-tests.sh Examples/OrderSystem/python/tests
+echo "== power-cut tests (Tests/powercut: ferryd through simulated power losses)"
+bash Tests/powercut/run-tests.sh
