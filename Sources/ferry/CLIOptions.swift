@@ -4,11 +4,17 @@ import Foundation
 import Logging
 
 /// Options every command takes: where the broker is, how long to wait for it, and the output form.
+/// They may also come before the command (``ArgumentOrder``).
 struct CLIOptions: ParsableArguments {
+    static let defaultEndpoint = "tcp://127.0.0.1:7400"
+
+    // Optional, so that the help states the default once, in words, and does not show whatever
+    // FERRY_BROKER holds as if it were built in.
     @Option(
         name: .long,
-        help: ArgumentHelp("ferryd's ZeroMQ endpoint (env FERRY_BROKER).", valueName: "endpoint"))
-    var broker: String = ProcessInfo.processInfo.environment["FERRY_BROKER"] ?? "tcp://127.0.0.1:7400"
+        help: ArgumentHelp(
+            "ferryd's ZeroMQ endpoint (default: $FERRY_BROKER, else \(Self.defaultEndpoint)).", valueName: "endpoint"))
+    var broker: String?
 
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for each answer from ferryd.", valueName: "seconds"))
     var timeout: Double = 5
@@ -16,14 +22,25 @@ struct CLIOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON for scripts instead of tables.")
     var json = false
 
+    /// The endpoint in effect: --broker, else FERRY_BROKER (when set and not empty), else the default.
+    var endpoint: String {
+        if let broker { return broker }
+        let environment = ProcessInfo.processInfo.environment["FERRY_BROKER"] ?? ""
+        return environment.isEmpty ? Self.defaultEndpoint : environment
+    }
+
     func validate() throws {
         guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be between 0 and 3600 seconds") }
-        guard broker.contains("://") else { throw ValidationError("--broker must be a ZeroMQ endpoint such as tcp://127.0.0.1:7400") }
+        guard endpoint.contains("://") else {
+            let source = broker == nil ? "FERRY_BROKER" : "--broker"
+            throw ValidationError("\(source) must be a ZeroMQ endpoint such as \(Self.defaultEndpoint), got '\(endpoint)'")
+        }
     }
 
     /// Connects, runs `body` with the bus, and closes it; turns failures into messages on stderr
     /// and the documented exit codes.
     func withBus<T>(_ body: (EventBus) async throws -> T) async throws -> T {
+        let broker = endpoint
         var configuration = ClientConfiguration(endpoint: broker, clientName: "ferry-cli")
         configuration.requestTimeout = .milliseconds(Int64(timeout * 1000))
         var logger = Logger(label: "ferry")

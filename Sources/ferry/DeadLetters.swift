@@ -28,11 +28,20 @@ struct DeadLettersCommand: AsyncParsableCommand {
         @Argument(help: "The consumer group.")
         var group: String
 
+        /// The most ferryd returns for one request.
+        static let maxLimit = 1000
+
         @Option(name: .long, help: "Most entries to show (at most 1000).")
         var limit = 100
 
         @Option(name: .long, help: "Show entries with ids greater than this.")
         var after: UInt64 = 0
+
+        func validate() throws {
+            guard (1...Self.maxLimit).contains(limit) else {
+                throw ValidationError("--limit must be between 1 and \(Self.maxLimit), got \(limit)")
+            }
+        }
 
         func run() async throws {
             let entries = try await options.withBus { bus in try await bus.deadLetters(group: group, after: after, limit: limit) }

@@ -21,12 +21,15 @@ struct HistoryCommand: AsyncParsableCommand {
     @Argument(help: "The event key, e.g. order-42.")
     var key: String
 
+    /// The most ferryd returns for one request.
+    static let maxLimit = 10_000
+
     @Option(name: .long, help: "Most events to show (at most 10000).")
     var limit = 1000
 
     func validate() throws {
         if key.isEmpty { throw ValidationError("KEY must not be empty") }
-        if limit < 1 { throw ValidationError("--limit must be at least 1") }
+        guard (1...Self.maxLimit).contains(limit) else { throw ValidationError("--limit must be between 1 and \(Self.maxLimit), got \(limit)") }
     }
 
     func run() async throws {

@@ -31,7 +31,7 @@ extension PublishCommand {
         }
         if let first = unconfirmed.first {
             let lines = unconfirmed.map { "\($0.line)" }.joined(separator: ", ")
-            let failure = CLIFailure(first.error, broker: options.broker, timeout: options.timeout)
+            let failure = CLIFailure(first.error, broker: options.endpoint, timeout: options.timeout)
             throw CLIFailure(failure.exitCode, "\(failure.message) Lines not confirmed: \(lines).").report()
         }
         if !rejected.isEmpty {

@@ -17,8 +17,12 @@ struct StatsCommand: AsyncParsableCommand {
 
     @OptionGroup var options: CLIOptions
 
-    @Flag(name: .long, help: "Print the metrics in the Prometheus text exposition format.")
+    @Flag(name: .long, help: "Print the metrics in the Prometheus text exposition format (not with --json).")
     var prometheus = false
+
+    func validate() throws {
+        if prometheus && options.json { throw ValidationError("--prometheus prints text, not JSON: give --json or --prometheus") }
+    }
 
     func run() async throws {
         let stats = try await options.withBus { bus in try await bus.stats() }

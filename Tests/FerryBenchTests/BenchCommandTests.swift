@@ -80,6 +80,30 @@ struct BenchCommandTests {
         #expect(report.events.consumedPerGroup == [2000])
     }
 
+    @Test func peersLineAgainstARunningBrokerNamesItExternal() async throws {
+        // The bench cannot see a running broker's fsync policy: the mode says `external` (it
+        // said `running`), or what --mode names.
+        let ferryd = try await Ferryd(["--storage", "memory"])
+        let run = try await BenchInvocation.run(["peers", "--broker", ferryd.endpoint, "--rate", "500", "-n", "500", "--max-lag-ms", "60000", "--quiet"])
+        #expect(run.status == 0)
+        let fields = try #require(run.output.last).split(separator: " ")
+        #expect(fields.count == 9)
+        #expect(fields.first == "ferry" && fields[1] == "external", "\(run.output)")
+        let labelled = try await BenchInvocation.run([
+            "peers", "--broker", ferryd.endpoint, "--rate", "500", "-n", "500", "--max-lag-ms", "60000", "--mode", "memory", "--quiet",
+        ])
+        #expect(labelled.status == 0)
+        #expect(try #require(labelled.output.last).split(separator: " ")[1] == "memory")
+    }
+
+    @Test func peersLineNamesTheStartedFerrydsFsyncPolicy() async throws {
+        let run = try await BenchInvocation.run([
+            "peers", "--rate", "500", "-n", "500", "--max-lag-ms", "60000", "--spawn", "--fsync", "never", "--quiet",
+        ])
+        #expect(run.status == 0)
+        #expect(try #require(run.output.last).split(separator: " ")[1] == "never")
+    }
+
     @Test func unreachableBrokerFailsWithinTheTimeout() async throws {
         // Nothing listens on port 1; the bench must give up after its connect timeout, exit 69.
         let run = try await BenchInvocation.run(
@@ -90,7 +114,8 @@ struct BenchCommandTests {
 
     @Test(arguments: [
         ["--payload", "8"], ["-n", "10", "--duration", "1"], ["--fsync", "sometimes"], ["--publishers", "0"],
-        ["--broker", "not-an-endpoint"], ["peers", "--rate", "0"],
+        ["--broker", "not-an-endpoint"], ["peers", "--rate", "0"], ["peers", "--max-lag-ms", "0", "--broker", "tcp://127.0.0.1:1"],
+        ["--broker", "tcp://127.0.0.1:1", "--fsync", "always"],
     ])
     func badArgumentsExitWithUsageError(_ arguments: [String]) async throws {
         let run = try await BenchInvocation.run(arguments + ["--quiet"], timeout: .seconds(30))

@@ -12,7 +12,7 @@ enum BenchExecution {
             let outcomes = try LoadRun(plan: plan, endpoint: target.endpoint, progress: ProgressLine.make(quiet: quiet)).run()
             let broker = LoadReport.Broker(
                 endpoint: target.endpoint, started: target.process != nil,
-                fsync: target.process != nil ? options.fsync : nil, storage: target.process != nil ? options.storage : nil,
+                fsync: target.process != nil ? options.fsyncPolicy : nil, storage: target.process != nil ? options.storageKind : nil,
                 peakResidentMegabytes: target.peakResidentMegabytes,
                 cpuSeconds: target.cpuSeconds.map { $0 - (cpuBefore ?? 0) })
             return LoadReport(plan: plan, broker: broker, outcomes: outcomes)

@@ -16,7 +16,10 @@ struct BenchPeers: ParsableCommand {
             Fixed rate: N = RATE × 10, the schedule starts 1 ms after the publisher, latency from each event's \
             due time, prints `ferry MODE rate p50_us p90_us p99_us p999_us max_us achieved_eps`; more than \
             --max-lag-ms behind prints NA latencies and exits 3.
-            """)
+            MODE is what was loaded: the fsync policy of the ferryd the bench started (or `memory`), or \
+            `external` for a running broker (--broker, FERRY_BROKER), whose policy the bench cannot see; \
+            --mode names it instead. A `# broker` line on stderr says which broker it was.
+            """ + "\n\n" + Bench.discussion)
 
     @OptionGroup var brokerOptions: BrokerOptions
 
@@ -26,13 +29,16 @@ struct BenchPeers: ParsableCommand {
     var count: Int?
     @Option(name: .customLong("max-lag-ms"), help: "Fixed rate: give up when this far behind (MAX_LAG).")
     var maxLagMilliseconds = 1000
-    @Option(help: "Label printed as the mode (default: the fsync policy, or `memory`).")
+    @Option(help: "Label printed as the mode (default: the started ferryd's fsync policy or `memory`, else `external`).")
     var mode: String?
     @OptionGroup var output: BenchOutputOptions
 
     func validate() throws {
-        if let rate, rate < 1 { throw ValidationError("--rate must be at least 1 event per second") }
+        try Bench.validate(rate: rate, maxLagMilliseconds: maxLagMilliseconds)
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        if let mode, mode.isEmpty || mode.contains(where: \.isWhitespace) {
+            throw ValidationError("--mode is one field of the result line: no spaces, not empty")
+        }
     }
 
     /// The peers' workload.
@@ -50,13 +56,10 @@ struct BenchPeers: ParsableCommand {
 
     func run() throws {
         let report = try BenchExecution.run(plan: plan, broker: brokerOptions, quiet: output.quiet)
-        let label =
-            mode
-            ?? (brokerOptions.runningBroker != nil ? "running" : brokerOptions.storage == .memory ? "memory" : brokerOptions.fsync.rawValue)
         if output.json {
             print(try report.json())
         } else {
-            print(report.peersLine(mode: label))
+            print(report.peersLine(mode: mode ?? report.broker.mode))
         }
         FileHandle.standardError.write(Data((report.diagnosticLines.joined(separator: "\n") + "\n").utf8))
         try BenchExecution.exit(for: report)

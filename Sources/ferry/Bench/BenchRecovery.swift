@@ -12,6 +12,13 @@ struct BenchRecovery: ParsableCommand {
     @Option(help: "Payload bytes per event.") var payload = 100
     @Option(help: "Directory to write in (default: a temporary one, removed afterwards).") var directory: String?
 
+    func validate() throws {
+        guard (1...1_048_576).contains(megabytes) else { throw ValidationError("--megabytes must be between 1 and 1048576 (1 TiB)") }
+        guard (0...Bench.maxPayloadBytes).contains(payload) else {
+            throw ValidationError("--payload must be between 0 and \(Bench.maxPayloadBytes) bytes")
+        }
+    }
+
     func run() throws {
         let root = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("ferry-recovery-\(UUID().uuidString)").path
         defer { if directory == nil { try? FileManager.default.removeItem(atPath: root) } }

@@ -7,12 +7,17 @@ struct BenchRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Publish and consume a load; report throughput and latency percentiles.",
+        usage: "ferry bench [run] [<options>]",
         discussion: """
+            The default subcommand: 'ferry bench -n 1000' is 'ferry bench run -n 1000'. The others: \
+            'peers' runs the peers' durable-ack workload and prints their result line; 'recovery' times \
+            the recovery of a log. 'ferry bench peers --help' and 'ferry bench recovery --help' show theirs.
+
             Saturation (default): every publisher keeps up to --window events unconfirmed; latency is then \
             mostly backlog. --rate R: an open-loop schedule of R events/s across publishers; each event \
             carries its due time and latency counts from it, so a late publisher is not hidden \
             (no coordinated omission).
-            """)
+            """ + "\n\n" + Bench.discussion)
 
     @OptionGroup var brokerOptions: BrokerOptions
 
@@ -46,14 +51,21 @@ struct BenchRun: ParsableCommand {
         guard publishers >= 1, groups >= 1, workers >= 1 else {
             throw ValidationError("--publishers, --groups and --workers must be at least 1")
         }
-        guard publishers <= 64, groups * workers <= 256 else { throw ValidationError("at most 64 publishers and 256 workers in all") }
-        if let rate, rate < 1 { throw ValidationError("--rate must be at least 1 event per second") }
+        guard publishers <= 64, groups <= 256, workers <= 256, groups * workers <= 256 else {
+            throw ValidationError("at most 64 publishers and 256 workers in all")
+        }
+        try Bench.validate(rate: rate, maxLagMilliseconds: maxLagMilliseconds)
         guard payload >= 16 else { throw ValidationError("--payload must be at least 16 bytes (timestamp and sequence number)") }
+        guard payload <= Bench.maxPayloadBytes else {
+            throw ValidationError("--payload must be at most \(Bench.maxPayloadBytes) bytes (the largest payload ferryd takes)")
+        }
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
-        if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
+        if let duration, !(duration > 0 && duration <= 86_400) {
+            throw ValidationError("--duration must be more than 0 and at most 86400 seconds (a day)")
+        }
         guard count == nil || duration == nil else { throw ValidationError("give --count or --duration, not both") }
-        guard window >= 1, maxBatch >= 1, maxBatch <= 4096, maxInFlight >= 1 else {
-            throw ValidationError("--window and --max-in-flight must be at least 1, --batch between 1 and 4096")
+        guard window >= 1, maxBatch >= 1, maxBatch <= 4096, (1...1_000_000).contains(maxInFlight) else {
+            throw ValidationError("--window must be at least 1, --batch between 1 and 4096, --max-in-flight between 1 and 1000000")
         }
     }
 

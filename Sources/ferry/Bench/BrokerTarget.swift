@@ -17,29 +17,47 @@ enum StorageKind: String, CaseIterable, ExpressibleByArgument, Codable, Sendable
 
 /// Which broker to load: a running one, or a ferryd the bench starts for the run.
 struct BrokerOptions: ParsableArguments {
-    @Option(help: "Load a running broker at this endpoint (default: $FERRY_BROKER; without either, start a ferryd).")
+    @Option(
+        help: ArgumentHelp(
+            "Load a running broker at this endpoint (default: $FERRY_BROKER; without either, start a ferryd).", valueName: "endpoint"))
     var broker: String?
 
     @Flag(help: "Start a ferryd for the run even when FERRY_BROKER is set.")
     var spawn = false
 
-    @Option(help: "fsync policy of the ferryd it starts.")
-    var fsync: FsyncPolicy = .batch
+    // The next three are optional so that giving one with a running broker, where it would do
+    // nothing, can be refused.
+    @Option(help: "fsync policy of the ferryd it starts (default: batch).")
+    var fsync: FsyncPolicy?
 
-    @Option(help: "Storage of the ferryd it starts.")
-    var storage: StorageKind = .log
+    @Option(help: "Storage of the ferryd it starts (default: log).")
+    var storage: StorageKind?
 
-    @Option(help: "The ferryd executable to start (default: the one next to this ferry).")
+    @Option(help: ArgumentHelp("The ferryd executable to start (default: the one next to this ferry).", valueName: "path"))
     var ferryd: String?
 
     @Option(name: .customLong("connect-timeout-ms"), help: "How long to wait for the broker's first answer.")
     var connectTimeoutMilliseconds = 5000
 
+    var fsyncPolicy: FsyncPolicy { fsync ?? .batch }
+    var storageKind: StorageKind { storage ?? .log }
+
     func validate() throws {
         if let broker, !broker.contains("://") {
             throw ValidationError("--broker must be a ZeroMQ endpoint such as tcp://127.0.0.1:7400")
         }
-        guard connectTimeoutMilliseconds > 0 else { throw ValidationError("--connect-timeout-ms must be positive") }
+        if spawn && broker != nil { throw ValidationError("--spawn starts a ferryd and --broker names a running one: give one of them") }
+        if runningBroker != nil {
+            let given = [(fsync != nil, "--fsync"), (storage != nil, "--storage"), (ferryd != nil, "--ferryd")].filter(\.0).map(\.1)
+            if !given.isEmpty {
+                let source = broker != nil ? "--broker" : "FERRY_BROKER (add --spawn to start one)"
+                throw ValidationError(
+                    "\(given.joined(separator: ", ")) set up a ferryd the bench starts, and it starts none: \(source) names a running broker")
+            }
+        }
+        guard (1...3_600_000).contains(connectTimeoutMilliseconds) else {
+            throw ValidationError("--connect-timeout-ms must be between 1 and 3600000 (an hour)")
+        }
     }
 
     /// The endpoint to target, or nil to start a ferryd.
@@ -74,7 +92,7 @@ final class BrokerTarget {
         process.arguments = [
             "--endpoint", "tcp://127.0.0.1:0", "--endpoint-file", endpointFile,
             "--data-dir", directory.appendingPathComponent("data").path,
-            "--storage", options.storage.rawValue, "--fsync", options.fsync.rawValue, "--log-level", "warning",
+            "--storage", options.storageKind.rawValue, "--fsync", options.fsyncPolicy.rawValue, "--log-level", "warning",
             "--max-stored-bytes", "\(4 << 30)",
         ]
         // The ferryd beside this executable is the same build and ends with the bench even if the

@@ -18,6 +18,7 @@ extension LoadReport {
     /// Diagnostics in the peers' `#` comment style, for stderr.
     var diagnosticLines: [String] {
         var lines = [
+            "# broker \(broker.description)",
             "# confirmed \(events.confirmed) rejected \(events.rejected) received \(events.consumedPerGroup.map(String.init).joined(separator: "/")) "
                 + "duplicates \(events.duplicates) malformed \(events.malformed) batches \(events.batches) "
                 + "(avg \(String(format: "%.1f", events.averageBatch)))"
@@ -46,13 +47,9 @@ extension LoadReport {
             "\(plan.publishers) publisher\(plan.publishers == 1 ? "" : "s"), \(plan.groups) group\(plan.groups == 1 ? "" : "s") × "
             + "\(plan.workersPerGroup) worker\(plan.workersPerGroup == 1 ? "" : "s"), \(plan.payloadBytes) B payloads, "
         workload += plan.rate.map { "fixed rate \(g($0)) ev/s" } ?? "saturation (window \(plan.window))"
-        var target = broker.endpoint
-        if broker.started {
-            target = "ferryd --fsync \(broker.fsync?.rawValue ?? "?") --storage \(broker.storage?.rawValue ?? "?") at \(target)"
-        }
         var lines = [
             "workload     \(workload)",
-            "broker       \(target)",
+            "broker       \(broker.description)",
             "events       \(g(events.published)) published, \(g(events.confirmed)) confirmed, \(g(events.rejected)) rejected; "
                 + "consumed per group \(events.consumedPerGroup.map(g).joined(separator: " / ")), \(g(events.duplicates)) duplicates",
             "throughput   publish \(g(Int(throughput.publish)))/s, confirm \(g(Int(throughput.confirm)))/s, "
@@ -82,5 +79,21 @@ extension LoadReport {
             lines.append("INCOMPLETE RUN: not every confirmed event reached every group once")
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension LoadReport.Broker: CustomStringConvertible {
+    /// The durability mode the peers' result line names: the started ferryd's fsync policy, or
+    /// `memory`; `external` for a running broker, whose policy the bench cannot see.
+    var mode: String {
+        guard started else { return "external" }
+        return storage == .memory ? "memory" : fsync?.rawValue ?? "?"
+    }
+
+    /// Which broker was loaded: an external one at its endpoint, or the started ferryd with its
+    /// fsync policy and storage.
+    var description: String {
+        guard started else { return "external ferryd at \(endpoint) (its fsync policy is unknown to the bench)" }
+        return "ferryd --fsync \(fsync?.rawValue ?? "?") --storage \(storage?.rawValue ?? "?") at \(endpoint), started by the bench"
     }
 }
