@@ -50,9 +50,11 @@ struct BrokerOptions: ParsableArguments {
         if runningBroker != nil {
             let given = [(fsync != nil, "--fsync"), (storage != nil, "--storage"), (ferryd != nil, "--ferryd")].filter(\.0).map(\.1)
             if !given.isEmpty {
-                let source = broker != nil ? "--broker" : "FERRY_BROKER (add --spawn to start one)"
-                throw ValidationError(
-                    "\(given.joined(separator: ", ")) set up a ferryd the bench starts, and it starts none: \(source) names a running broker")
+                let reason =
+                    broker != nil
+                    ? "--broker names a running broker, so the bench starts no ferryd"
+                    : "FERRY_BROKER names a running broker, so the bench starts no ferryd (add --spawn to start one)"
+                throw ValidationError("\(given.joined(separator: ", ")) would do nothing: \(reason)")
             }
         }
         guard (1...3_600_000).contains(connectTimeoutMilliseconds) else {
