@@ -10,6 +10,8 @@ public struct OrdersClient: Sendable {
     public struct Reply: Sendable {
         public let status: Int
         public let body: Data
+        /// The response headers, by lowercased name.
+        public var headers: [String: String] = [:]
 
         /// The body as a JSON object (empty when it is not one).
         public var json: [String: Any] { ((try? JSONSerialization.jsonObject(with: body)) as? [String: Any]) ?? [:] }
@@ -20,6 +22,8 @@ public struct OrdersClient: Sendable {
         public var orderStatus: String? { json["status"] as? String }
         /// The error code of an error reply.
         public var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+        /// The message of an error reply.
+        public var errorMessage: String? { (json["error"] as? [String: Any])?["message"] as? String }
     }
 
     /// An HTTP call that did not get an answer.
@@ -62,6 +66,20 @@ public struct OrdersClient: Sendable {
         return reply.json["outboxPending"] as? Int
     }
 
+    /// Events ferryd refused for good, which orders-api keeps in its dead outbox (nil when it
+    /// does not answer).
+    public func deadOutbox() async -> Int? {
+        guard let reply = try? await send("GET", "/health"), reply.status == 200 else { return nil }
+        return reply.json["deadOutbox"] as? Int
+    }
+
+    /// `GET /api/orders` with the given query parameters (`limit`, `after`, `status`).
+    public func listOrders(_ query: [String: String] = [:]) async throws -> Reply {
+        var components = URLComponents()
+        components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+        return try await send("GET", "/api/orders" + (query.isEmpty ? "" : "?" + (components.percentEncodedQuery ?? "")))
+    }
+
     public func order(_ orderID: String) async throws -> Reply { try await send("GET", "/api/orders/\(orderID)") }
 
     /// The event types of the order's history, oldest first.
@@ -72,20 +90,28 @@ public struct OrdersClient: Sendable {
 
     public func events(_ orderID: String) async throws -> Reply { try await send("GET", "/api/orders/\(orderID)/events") }
 
-    /// Sends a request; `raw` bodies go as they are (for malformed-input tests).
-    public func send(_ method: String, _ path: String, json: [String: Any]? = nil, raw: Data? = nil) async throws -> Reply {
-        var request = URLRequest(url: baseURL.appendingPathComponent(path))
+    /// Sends a request; `raw` bodies go as they are (for malformed-input tests), with
+    /// `contentType` (nil: no Content-Type header).
+    public func send(
+        _ method: String, _ path: String, json: [String: Any]? = nil, raw: Data? = nil, contentType: String? = "application/json"
+    ) async throws -> Reply {
+        // The path may carry a query; appendingPathComponent would escape its `?`.
+        var request = URLRequest(url: URL(string: baseURL.absoluteString + path) ?? baseURL.appendingPathComponent(path))
         request.httpMethod = method
         if let json {
             request.httpBody = try JSONSerialization.data(withJSONObject: json)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         } else if let raw {
             request.httpBody = raw
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
         }
         do {
             let (data, response) = try await session.data(for: request)
-            return Reply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: data)
+            var headers: [String: String] = [:]
+            for (name, value) in (response as? HTTPURLResponse)?.allHeaderFields ?? [:] {
+                if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
+            }
+            return Reply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: data, headers: headers)
         } catch {
             throw TransportError(message: "\(method) \(path): \(error.localizedDescription)")
         }

@@ -58,7 +58,7 @@ struct AuditWorkerTests {
         #expect(created.headers.contains("\"source\":\"test\""))
         #expect(created.payload.contains("\"orderId\":\"o-1\""))
 
-        let output = try await harness.runCommand("audit-worker", ["replay", "--reset"]) { $0.contains("OrderCreated") }
+        let output = try await harness.runCommand("audit-worker", ["replay", "--reset"], broker: true) { $0.contains("OrderCreated") }
         #expect(output.contains("removed 4 events"))
         #expect(await harness.waitUntilAcked("audit", 8))
         #expect(try harness.count("audit.sqlite", "SELECT count(*) FROM events") == 4)

@@ -42,12 +42,14 @@ final class WorkerHarness: Sendable {
     }
 
     /// Runs a worker executable's subcommand to completion and returns its stdout once
-    /// `complete` holds for it (the pipe's last bytes may arrive just after the exit).
+    /// `complete` holds for it (the pipe's last bytes may arrive just after the exit). Report
+    /// commands take only `--data-dir`; `broker` adds `--broker` for those that talk to ferryd.
     func runCommand(
-        _ product: String, _ arguments: [String], complete: @escaping @Sendable (String) -> Bool = { !$0.isEmpty }
+        _ product: String, _ arguments: [String], broker: Bool = false, complete: @escaping @Sendable (String) -> Bool = { !$0.isEmpty }
     ) async throws -> String {
         let process = try ManagedProcess(
-            product: product, arguments: arguments + ["--broker", ferryd.endpoint, "--data-dir", dataDir.path], captureOutput: true)
+            product: product, arguments: arguments + (broker ? ["--broker", ferryd.endpoint] : []) + ["--data-dir", dataDir.path],
+            captureOutput: true)
         guard let status = await process.waitForExit(timeout: .seconds(20)), status == 0 else {
             throw HarnessError(message: "\(product) \(arguments) failed")
         }
