@@ -13,10 +13,19 @@ command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq p
 SWIFT_PROTOBUF_VERSION=1.39.0
 PLUGIN_DIR=.build-protoc
 PLUGIN="$PLUGIN_DIR/swift-protobuf/.build/release/protoc-gen-swift"
+# `swift build --build-tests` builds the package's own protoc-gen-swift (the resolved
+# swift-protobuf): use it when it is there.
+if [ ! -x "$PLUGIN" ] && [ -x .build/debug/protoc-gen-swift ]; then PLUGIN=.build/debug/protoc-gen-swift; fi
 if [ ! -x "$PLUGIN" ]; then
   rm -rf "$PLUGIN_DIR/swift-protobuf"
   mkdir -p "$PLUGIN_DIR"
-  git clone -q --branch "$SWIFT_PROTOBUF_VERSION" https://github.com/apple/swift-protobuf.git "$PLUGIN_DIR/swift-protobuf"
+  # The package's own checkout when it has been resolved (offline machines), else GitHub.
+  if [ -d .build/checkouts/swift-protobuf/.git ] || [ -f .build/checkouts/swift-protobuf/Package.swift ]; then
+    cp -R .build/checkouts/swift-protobuf "$PLUGIN_DIR/swift-protobuf"
+    rm -rf "$PLUGIN_DIR/swift-protobuf/.build"
+  else
+    git clone -q --branch "$SWIFT_PROTOBUF_VERSION" https://github.com/apple/swift-protobuf.git "$PLUGIN_DIR/swift-protobuf"
+  fi
   (cd "$PLUGIN_DIR/swift-protobuf" && swift build -c release --product protoc-gen-swift)
 fi
 

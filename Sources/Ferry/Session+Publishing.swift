@@ -2,14 +2,38 @@ import FerryProtocol
 
 extension Session {
     /// Sends queued events in Publish batches while the unconfirmed window has room.
+    /// Batches are also cut by size: the broker drops a frame over `Welcome.max_frame_bytes`
+    /// unread, and the connection with it. An event over `max_event_bytes` fails here, unsent.
     func sendPublishes() {
         while queuedHead < queuedEvents.count && unconfirmed.count < configuration.maxUnconfirmedPublishes {
             let room = configuration.maxUnconfirmedPublishes - unconfirmed.count
-            let end = min(queuedEvents.count, queuedHead + min(maxBatch, room))
+            let limit = min(queuedEvents.count, queuedHead + min(maxBatch, room))
             var publish = Publish()
-            publish.items.reserveCapacity(end - queuedHead)
             var sequences: [UInt64] = []
-            for queued in queuedEvents[queuedHead..<end] {
+            var frameBytes = Self.frameOverheadBytes
+            var end = queuedHead
+            var refused: Set<Int> = []
+            while end < limit {
+                let queued = queuedEvents[end]
+                var size = queued.event.encodedSizeBound
+                if size > maxEventBytes { size = (try? queued.event.serializedBytes() as [UInt8])?.count ?? size }
+                if size > maxEventBytes {
+                    queued.call.complete(
+                        queued.index,
+                        .failure(
+                            FerryError(
+                                .broker(.payloadTooLarge),
+                                "the encoded event is \(size) bytes; the broker takes at most \(maxEventBytes) (max_event_bytes)")))
+                    refused.insert(end)
+                    end += 1
+                    continue
+                }
+                if end > queuedHead && frameBytes + size > maxFrameBytes { break }
+                frameBytes += size + Self.itemOverheadBytes
+                end += 1
+            }
+            publish.items.reserveCapacity(end - queuedHead)
+            for (position, queued) in queuedEvents[queuedHead..<end].enumerated() where !refused.contains(queuedHead + position) {
                 nextSequence += 1
                 var item = PublishItem()
                 item.sequence = nextSequence
@@ -19,6 +43,7 @@ extension Session {
                 sequences.append(nextSequence)
             }
             queuedHead = end
+            if publish.items.isEmpty { continue }
             let requestID = newRequestID()
             publishRequests[requestID] = (Self.now() + requestTimeout, sequences)
             send(.publish(publish), requestID: requestID, reply: nil)
@@ -28,6 +53,10 @@ extension Session {
             queuedHead = 0
         }
     }
+
+    /// Bytes of a Publish frame besides its events (request id, command and item framing).
+    static let frameOverheadBytes = 64
+    static let itemOverheadBytes = 24
 
     func completePublish(_ result: PublishResult, requestID: UInt64) {
         publishRequests.removeValue(forKey: requestID)

@@ -74,6 +74,9 @@ final class Session {
     var heartbeatInterval: UInt64 = 1_000_000_000
     var peerTimeout: UInt64 = 5_000_000_000
     var maxBatch: Int
+    /// The broker's limits on one encoded event and one frame (from `Welcome`).
+    var maxEventBytes = ProtocolLimits().maxEventBytes
+    var maxFrameBytes = ProtocolLimits().maxFrameBytes
     var lastSent: UInt64 = 0
     var lastReceived: UInt64 = 0
     var brokerSilent = false
@@ -279,6 +282,8 @@ final class Session {
             heartbeatInterval = UInt64(max(100, welcome.heartbeatIntervalMs)) * 1_000_000
             peerTimeout = UInt64(max(500, welcome.peerTimeoutMs)) * 1_000_000
             if welcome.maxBatch > 0 { maxBatch = min(maxBatch, Int(welcome.maxBatch)) }
+            if welcome.maxEventBytes > 0 { maxEventBytes = Int(welcome.maxEventBytes) }
+            if welcome.maxFrameBytes > 0 { maxFrameBytes = Int(clamping: welcome.maxFrameBytes) }
             if let known = brokerID, !welcome.brokerID.isEmpty, welcome.brokerID != known {
                 // A restart, as for a heartbeat: the Hello it answers may have been queued for an earlier run.
                 resume(newBroker: welcome.brokerID)

@@ -14,6 +14,7 @@ extension Broker {
     func handleDeadLetterRequeue(_ requeue: DeadLetterRequeue, from peer: Peer, requestID: UInt64) throws(ProtocolError) {
         let group = try requireGroup(requeue.group)
         if !requeue.all && requeue.ids.isEmpty { throw ProtocolError(.missingField, "name the dead-letter ids, or set all") }
+        try configuration.limits.validateIDCount(requeue.ids.count)
         // Changes not yet saved go first: the store lands them before the requeue's rows, and
         // refuses the requeue while it cannot.
         persistGroupState()
@@ -53,6 +54,8 @@ extension Broker {
 
     @discardableResult
     private func requireGroup(_ name: String) throws(ProtocolError) -> ConsumerGroup {
+        // No group has an empty name: UNKNOWN_GROUP, as for any name the broker does not hold.
+        if name.isEmpty { throw ProtocolError(.unknownGroup, "no consumer group named '' (group is required)") }
         try configuration.limits.validateGroup(name)
         guard let group = groups[name] else { throw ProtocolError(.unknownGroup, "no consumer group named '\(name)'") }
         return group
@@ -60,6 +63,7 @@ extension Broker {
 
     private func removeDeadLetters(group: String, ids: [UInt64], all: Bool) throws(ProtocolError) -> [DeadLetterRecord] {
         if !all && ids.isEmpty { throw ProtocolError(.missingField, "name the dead-letter ids, or set all") }
+        try configuration.limits.validateIDCount(ids.count)
         do {
             return try store.removeDeadLetters(group: group, ids: all ? nil : ids)
         } catch {

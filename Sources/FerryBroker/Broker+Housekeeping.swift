@@ -84,6 +84,14 @@ extension Broker {
         }
     }
 
+    /// The socket no longer knows `id`'s connection: the peer is gone, whatever its timeout.
+    func peerDisconnected(_ id: PeerID) {
+        guard let peer = peers[id] else { return }
+        metrics.peersDisconnected.increment()
+        logger.info("peer disconnected; redelivering its in-flight events", metadata: ["peer": "\(peer.id)", "client": "\(peer.name)"])
+        removePeer(peer, reason: "disconnected")
+    }
+
     private func sendHeartbeats() {
         let interval = UInt64(configuration.heartbeatIntervalMilliseconds) * 1_000_000
         for peer in peers.values where peer.isSession && now &- peer.lastSent >= interval {

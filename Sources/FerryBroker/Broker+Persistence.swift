@@ -219,5 +219,7 @@ extension Broker {
             lastStateSave = now
             persistGroupState()
         }
+        // Held replies also time out, and a store that never lags releases them here.
+        if !heldReplies.isEmpty { releaseDurableGroupReplies() }
     }
 }

@@ -42,7 +42,8 @@ extension Broker {
         for item in publish.items {
             do {
                 try configuration.limits.validate(
-                    topic: item.topic, id: item.id, keyBytes: item.key.count, payloadBytes: item.payloadBytes)
+                    topic: item.topic, id: item.id, keyBytes: item.key.count, payloadBytes: item.payloadBytes,
+                    eventBytes: item.event.count)
             } catch {
                 reject(item.sequence, error, into: &result)
                 continue
@@ -122,11 +123,23 @@ extension Broker {
 
     /// Appends one topic's events; returns their offsets, or nil (all rejected) when the store failed.
     private func append(_ batch: TopicBatch, into result: inout PublishResult) -> [UInt64]? {
+        if !knownTopics.contains(batch.topic) && knownTopics.count >= configuration.maxTopics {
+            let error = ProtocolError(
+                .resourceExhausted,
+                "the broker holds \(knownTopics.count) topics, its limit (max_topics); topic '\(batch.topic)' was not created")
+            for sequence in batch.sequences { reject(sequence, error, into: &result) }
+            return nil
+        }
         let offsets: [UInt64]
         do {
             offsets = try store.append(topic: batch.topic, events: batch.events)
         } catch {
-            let code: ErrorCode = error.code == .full ? .storageFull : .storageFailure
+            let code: ErrorCode =
+                switch error.code {
+                case .full: .storageFull
+                case .descriptors: .resourceExhausted
+                case .io: .storageFailure
+                }
             for sequence in batch.sequences {
                 reject(sequence, ProtocolError(code, error.message), into: &result)
             }

@@ -1,9 +1,32 @@
 import FerryProtocol
+import Metrics
 
 extension Broker {
     /// The Prometheus text the Stats reply carries; set by whoever owns the metrics registry.
     func handleStats(from peer: Peer, requestID: UInt64) {
         reply(to: peer, requestID: requestID, .stats(stats()))
+    }
+
+    /// Counts the damage recovery found in each topic's log, once, when the broker starts.
+    func countStorageDamage() {
+        for topic in store.topics.sorted() {
+            let damage = store.damage(topic: topic)
+            guard !damage.isEmpty else { continue }
+            let dimensions = [("topic", topic)]
+            Counter(label: "ferry_storage_corrupt_regions_total", dimensions: dimensions).increment(by: damage.corruptRegions)
+            Counter(label: "ferry_storage_lost_events_total", dimensions: dimensions).increment(by: damage.lostEvents)
+            Counter(label: "ferry_storage_skipped_bytes_total", dimensions: dimensions).increment(by: damage.skippedBytes)
+            Counter(label: "ferry_storage_truncated_bytes_total", dimensions: dimensions).increment(by: damage.truncatedBytes)
+            logger.log(
+                level: damage.corruptRegions > 0 ? .error : .warning,
+                damage.corruptRegions > 0
+                    ? "the log of a topic was damaged in place; the events of its corrupt regions are lost"
+                    : "a torn tail (a write cut short by a crash) was cut off a topic's log",
+                metadata: [
+                    "topic": "\(topic)", "corruptRegions": "\(damage.corruptRegions)", "lostEvents": "\(damage.lostEvents)",
+                    "skippedBytes": "\(damage.skippedBytes)", "truncatedBytes": "\(damage.truncatedBytes)",
+                ])
+        }
     }
 
     /// A snapshot of groups, topics and totals.
@@ -25,7 +48,8 @@ extension Broker {
                 entry.topics.append(topic)
                 entry.lag += topic.lag
             }
-            entry.patterns = Array(Set(group.members.flatMap { $0.patterns.map(\.description) })).sorted()
+            // Everything the group follows (and holds lag for), not only what current members asked.
+            entry.patterns = group.patterns.map(\.description).sorted()
             entry.delivered = group.counters.delivered
             entry.acked = group.counters.acked
             entry.nacked = group.counters.nacked
@@ -40,6 +64,11 @@ extension Broker {
             let bounds = store.bounds(topic: topic)
             entry.firstOffset = bounds.lowerBound
             entry.nextOffset = bounds.upperBound
+            let damage = store.damage(topic: topic)
+            entry.corruptRegions = UInt64(damage.corruptRegions)
+            entry.lostEvents = UInt64(damage.lostEvents)
+            entry.skippedBytes = UInt64(damage.skippedBytes)
+            entry.truncatedBytes = UInt64(damage.truncatedBytes)
             stats.topics.append(entry)
         }
         stats.storedBytes = UInt64(store.storedBytes)

@@ -13,8 +13,21 @@ extension Broker {
                     + "subscribe \(existing.ephemeral ? "with" : "without") ephemeral, or use another name")
         }
         if subscribe.patterns.isEmpty { throw ProtocolError(.missingField, "subscribe.patterns needs at least one topic pattern") }
+        try configuration.limits.validatePatternCount(subscribe.patterns.count)
         var patterns: [TopicPattern] = []
         for pattern in subscribe.patterns { patterns.append(try TopicPattern(pattern)) }
+        if let existing = groups[subscribe.group] {
+            let added = existing.newPatternCount(patterns)
+            if added > 0 && existing.patterns.count + added > configuration.limits.maxPatternsPerGroup {
+                throw ProtocolError(
+                    .batchTooLarge,
+                    "group '\(subscribe.group)' follows \(existing.patterns.count) patterns and this adds \(added); a group follows at most \(configuration.limits.maxPatternsPerGroup)"
+                )
+            }
+        } else if groups.count >= configuration.maxGroups {
+            throw ProtocolError(
+                .resourceExhausted, "the broker holds \(groups.count) consumer groups, its limit (max_groups); use an existing group")
+        }
         let credit =
             subscribe.maxInFlight == 0
             ? configuration.defaultMaxInFlight : min(Int(subscribe.maxInFlight), configuration.maxMaxInFlight)
@@ -37,7 +50,13 @@ extension Broker {
         subscribed.effectiveRetry = group.policy.wire
         subscribed.maxInFlight = UInt32(credit)
         subscribed.group = group.name
-        reply(to: peer, requestID: requestID, .subscribed(subscribed))
+        if group.ephemeral {
+            reply(to: peer, requestID: requestID, .subscribed(subscribed))
+        } else {
+            // A durable group exists after any crash or power cut once its member is told it
+            // subscribed: the reply waits until its definition and cursors are on disk.
+            holdUntilGroupStateIsDurable(member, requestID: requestID, reply: .subscribed(subscribed))
+        }
         logger.info(
             "member joined",
             metadata: [

@@ -54,6 +54,8 @@ public final class Broker {
     var pendingDeadLetters: [PendingDeadLetter] = []
     /// Publish results waiting for their events to become durable, in arrival order.
     var pendingConfirms: [PendingConfirm] = []
+    /// Replies waiting for group state to become durable, in arrival order.
+    var heldReplies: [HeldReply] = []
     /// Renders the process's metrics for the Stats reply, when a metrics backend is set up.
     public var metricsText: (() -> String)?
     /// Topics the store holds, to notice the first event of a new one cheaply.
@@ -70,6 +72,7 @@ public final class Broker {
             maxEntries: configuration.dedupMaxEntries)
         self.publishScratch = DedupTable(capacity: 2 * max(configuration.limits.maxBatch, 1))
         restoreGroupState()
+        countStorageDamage()
     }
 
     /// Unsettled deliveries across all peers.
@@ -95,6 +98,11 @@ public final class Broker {
         let message: ClientMessage
         do {
             try WireFormat.checkSignature(signature)
+        } catch {
+            reply(to: peer, requestID: 0, error: error)
+            return
+        }
+        do {
             if let publish = PublishFrame.read(body) {
                 // The hot path: events are checked and stored as they came, never decoded.
                 if !peer.isSession { tellNoSession(peer, answeringHeartbeat: false) }
@@ -114,10 +122,22 @@ public final class Broker {
             }
             message = try WireFormat.decode(ClientMessage.self, from: body)
         } catch {
-            reply(to: peer, requestID: 0, error: error)
+            // The request id when it can be read, so the client knows which request failed.
+            reply(to: peer, requestID: Self.readableRequestID(body), error: error)
             return
         }
         handle(message, from: peer)
+    }
+
+    /// The `request_id` (field 1) of a message that did not decode as a whole, read up to the
+    /// first malformed field: 0 when it was not there or the message was damaged before it.
+    static func readableRequestID(_ body: UnsafeRawBufferPointer) -> UInt64 {
+        var reader = ProtoReader(body)
+        var requestID: UInt64 = 0
+        while let (field, value) = reader.next() {
+            if field == 1, case .varint(let id) = value { requestID = id }
+        }
+        return requestID
     }
 
     func handle(_ message: ClientMessage, from peer: Peer) {
@@ -191,6 +211,10 @@ public final class Broker {
         welcome.maxPayloadBytes = UInt32(configuration.limits.maxPayloadBytes)
         welcome.maxBatch = UInt32(configuration.limits.maxBatch)
         welcome.brokerID = brokerID
+        welcome.maxEventBytes = UInt32(configuration.limits.maxEventBytes)
+        welcome.maxFrameBytes = UInt64(configuration.limits.maxFrameBytes)
+        welcome.maxPatterns = UInt32(configuration.limits.maxPatternsPerSubscribe)
+        welcome.maxIds = UInt32(configuration.limits.maxIDsPerCommand)
         reply(to: peer, requestID: requestID, .welcome(welcome))
         logger.debug("peer said hello", metadata: ["peer": "\(peer.id)", "client": "\(hello.clientName)"])
     }

@@ -34,6 +34,11 @@ public struct BrokerConfiguration: Sendable {
     public var shutdownGraceMilliseconds: UInt32 = 5000
     /// How often changed group state (cursors, retries) is saved.
     public var groupStateSaveIntervalMilliseconds: UInt32 = 10
+    /// Most topics the broker creates, and most consumer groups (durable and ephemeral) it
+    /// holds: past them, a publish to a new topic or a subscribe to a new group is refused with
+    /// `RESOURCE_EXHAUSTED`.
+    public var maxTopics = 10_000
+    public var maxGroups = 1_000
     /// Most deliveries in one Deliver message.
     public var deliveryBatch = 256
     /// The broker's own version, reported in Welcome.

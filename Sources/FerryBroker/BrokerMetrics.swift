@@ -14,6 +14,7 @@ struct BrokerMetrics {
     let ephemeralDropped = Counter(label: "ferry_ephemeral_dropped_total")
     let unknownSettles = Counter(label: "ferry_settle_unknown_total")
     let peersExpired = Counter(label: "ferry_peers_expired_total")
+    let peersDisconnected = Counter(label: "ferry_peers_disconnected_total")
     /// Heartbeats telling a connection it has no session (a restart, or a session that ended).
     let noSessionNotices = Counter(label: "ferry_no_session_notices_total")
     /// Times the broker loop itself did not run for over 250 ms (see `housekeep`).

@@ -94,7 +94,7 @@ public final class BrokerServer: Sendable {
         try router.setRouterMandatory(true)
         try router.setSendHighWaterMark(100_000)
         try router.setReceiveHighWaterMark(100_000)
-        try router.setMaxMessageSize(configuration.limits.maxFrameBytes)
+        try router.setMaxMessageSize(Int64(configuration.limits.maxFrameBytes))
         try router.bind(configuration.endpoint)
         let endpoint = try router.lastEndpoint
         let store = try makeStore()
@@ -120,6 +120,7 @@ public final class BrokerServer: Sendable {
         let routerIndex = poller.addReadable(router)
         let controlIndex = poller.addReadable(fileDescriptor: control.fileDescriptor)
         let syncIndex = store.syncNotificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
+        let groupStateIndex = store.groupStateNotificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
         startResult.withLock { $0 = .success(endpoint) }
         started.signal()
         logger.info("ferryd listening", metadata: ["endpoint": "\(endpoint)"])
@@ -138,6 +139,7 @@ public final class BrokerServer: Sendable {
                 }
             }
             if let syncIndex, poller.isReadable(syncIndex) { broker.syncCompleted() }
+            if let groupStateIndex, poller.isReadable(groupStateIndex) { broker.releaseDurableGroupReplies() }
             backlog = false
             if poller.isReadable(routerIndex) {
                 var received = 0
@@ -196,8 +198,12 @@ public final class BrokerServer: Sendable {
                 }
                 if !sent { broker.metrics.sendDropped.increment() }
             } catch {
-                // EHOSTUNREACH: the peer disconnected. Its deliveries time out and go elsewhere.
                 broker.metrics.sendDropped.increment()
+                // EHOSTUNREACH: the socket knows no connection by that routing id any more (its
+                // process died, or it disconnected): its session ends now, not at the peer
+                // timeout, and its deliveries go to other members. The broker's heartbeats reach
+                // every silent session once per interval, so a dead one is found within it.
+                if error.code == EHOSTUNREACH { broker.peerDisconnected(outbound.peer) }
             }
         }
     }

@@ -26,8 +26,10 @@ final class ConsumerGroup {
     }
 
     /// Every pattern any member ever subscribed with: a group keeps following its topics
-    /// while it has no members, so nothing published meanwhile is skipped.
-    private(set) var patterns: [TopicPattern] = []
+    /// while it has no members, so nothing published meanwhile is skipped. A pattern stays for
+    /// as long as the group exists.
+    private(set) var patternSet = TopicPatternSet()
+    var patterns: [TopicPattern] { patternSet.patterns }
 
     /// The definition (patterns) changed since the last save.
     var definitionChanged = true
@@ -40,9 +42,12 @@ final class ConsumerGroup {
 
     /// Adds a pattern the group follows from now on, members or not.
     func follow(_ pattern: TopicPattern) {
-        guard !patterns.contains(pattern) else { return }
-        patterns.append(pattern)
-        definitionChanged = true
+        if patternSet.insert(pattern) { definitionChanged = true }
+    }
+
+    /// How many of `patterns` the group does not follow yet.
+    func newPatternCount(_ patterns: [TopicPattern]) -> Int {
+        Set(patterns.filter { !patternSet.contains($0) }.map(\.description)).count
     }
 
     /// Forgets cached member lists after a member changed what it takes.
@@ -55,12 +60,12 @@ final class ConsumerGroup {
 
     func members(for topic: String) -> [Member] {
         if let cached = membersByTopic[topic] { return cached }
-        let matching = members.filter { !$0.draining && $0.matches(topic) }
+        let matching = members.filter { !$0.draining && !$0.awaitingDurableState && $0.matches(topic) }
         membersByTopic[topic] = matching
         return matching
     }
 
-    func matches(_ topic: String) -> Bool { patterns.contains { $0.matches(topic) } }
+    func matches(_ topic: String) -> Bool { patternSet.matches(topic) }
 
     var inFlight: Int { members.reduce(0) { $0 + $1.inFlight } }
 

@@ -36,6 +36,7 @@ extension ErrorCode {
         case .storageFailure: "STORAGE_FAILURE"
         case .shuttingDown: "SHUTTING_DOWN"
         case .batchTooLarge: "BATCH_TOO_LARGE"
+        case .resourceExhausted: "RESOURCE_EXHAUSTED"
         case .UNRECOGNIZED(let value): "UNRECOGNIZED(\(value))"
         }
     }

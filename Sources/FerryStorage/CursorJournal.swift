@@ -10,8 +10,9 @@ import Foundation
 /// runs every few milliseconds. A SQLite transaction for each costs the machine far more than
 /// the save is worth (on a 2-vCPU host it was the largest cause of ferryd's p99 latency at
 /// 10k events/s), so the ``StateWriter`` appends cursor-only saves here instead: one `pwrite`
-/// of a CRC-framed record, into the page cache like the database's WAL, so a killed ferryd
-/// loses none of it. From time to time, and before any save that changes more than cursors,
+/// of a CRC-framed record, into the page cache, so a killed ferryd loses none of it; the state
+/// thread fdatasyncs it at most a configured interval later, which bounds what a power cut
+/// can take (those acks' events are delivered again). From time to time, and before any save that changes more than cursors,
 /// the writer folds the journal into the database and empties it. The database records the
 /// sequence number of the last record folded, so records left behind by a crash between the
 /// fold and the emptying are not applied twice.
@@ -109,6 +110,15 @@ struct CursorJournal: Sendable {
             written += result
         }
         size += bytes.count
+    }
+
+    /// Makes the records appended so far durable (`fdatasync`); false when the sync failed, and
+    /// what it should have covered may never reach the disk.
+    func sync() -> Bool {
+        while fdatasync(descriptor) != 0 {
+            if errno != EINTR { return false }
+        }
+        return true
     }
 
     /// Empties the journal (its records are in the database).

@@ -15,8 +15,12 @@ public final class DurableEventStore: EventStore {
         public var records = 0
         public var truncatedBytes = 0
         public var corruptRecords = 0
+        public var lostEvents = 0
+        public var skippedBytes = 0
         public var problems: [String] = []
         public var seconds = 0.0
+        /// Each damaged topic's damage.
+        public var damage: [String: StorageDamage] = [:]
     }
 
     public let configuration: DurableStoreConfiguration
@@ -47,7 +51,9 @@ public final class DurableEventStore: EventStore {
             throw StorageError(.io, "the data directory \(root.path) is not writable")
         }
         database = try GroupStateDatabase(path: root.appendingPathComponent("groups.sqlite").path)
-        stateWriter = try StateWriter(database: database, journalPath: root.appendingPathComponent("cursors.journal").path)
+        stateWriter = try StateWriter(
+            database: database, journalPath: root.appendingPathComponent("cursors.journal").path,
+            syncInterval: .milliseconds(max(1, configuration.groupStateSyncMilliseconds)))
         // The entries of `topics/`, the database and the journal (new on a first start) reach the
         // disk before anything under them is confirmed; each new segment syncs the two
         // directories below. The data directory's parent may not be readable to us: its sync
@@ -68,7 +74,15 @@ public final class DurableEventStore: EventStore {
             recovery.records += segmentRecovery.records
             recovery.truncatedBytes += segmentRecovery.truncatedBytes
             recovery.corruptRecords += segmentRecovery.corruptRecords
-            recovery.problems += segmentRecovery.problems
+            recovery.lostEvents += segmentRecovery.lostEvents
+            recovery.skippedBytes += segmentRecovery.skippedBytes
+            recovery.problems += segmentRecovery.problems.map { "topic \(name): \($0)" }
+            var damage = StorageDamage()
+            damage.corruptRegions = segmentRecovery.corruptRecords
+            damage.lostEvents = segmentRecovery.lostEvents
+            damage.skippedBytes = segmentRecovery.skippedBytes
+            damage.truncatedBytes = segmentRecovery.truncatedBytes
+            if !damage.isEmpty { recovery.damage[name] = damage }
         }
         recovery.seconds = Date().timeIntervalSince(started)
     }
@@ -117,6 +131,8 @@ public final class DurableEventStore: EventStore {
     }
 
     public var topics: [String] { Array(logs.keys) }
+
+    public func damage(topic: String) -> StorageDamage { recovery.damage[topic] ?? StorageDamage() }
     /// Logical bytes held by all topics (a segment's zero runway is not counted).
     public var storedBytes: Int { logs.values.reduce(0) { $0 + $1.bytes } }
 
@@ -200,6 +216,12 @@ public final class DurableEventStore: EventStore {
         try stateWriter.save(changes)
     }
 
+    public var groupStateTicket: UInt64 { stateWriter.lastTicket }
+    public var durableGroupStateTicket: UInt64 { stateWriter.durableTicket }
+    public var groupStateNotificationDescriptor: Int32? { stateWriter.notifications.fileDescriptor }
+    public func collectGroupStateNotifications() { _ = stateWriter.notifications.drain() }
+    public func syncGroupStateSoon() { stateWriter.syncSoon() }
+
     public func loadGroupState() throws(StorageError) -> GroupStateSnapshot {
         stateWriter.flush()
         return try database.load()
@@ -208,8 +230,12 @@ public final class DurableEventStore: EventStore {
     @discardableResult
     public func addDeadLetters(_ entries: [(record: DeadLetterRecord, removingRetry: RetryID?)]) throws(StorageError) -> [UInt64] {
         // A queued save may still hold the row this removes (a retry rescheduled, its save
-        // failing): it lands first, or it would bring the row back.
-        if entries.contains(where: { $0.removingRetry != nil }) { try landQueuedSaves(before: "dead-letter") }
+        // failing): it lands first, or it would bring the row back. A queued save may also
+        // define the entries' group: it lands first, or a power cut could keep a dead letter of
+        // a group the database does not know (every commit is synced, in order).
+        if stateWriter.hasQueuedDefinitions || entries.contains(where: { $0.removingRetry != nil }) {
+            try landQueuedSaves(before: "dead-letter")
+        }
         return try database.addDeadLetters(entries)
     }
 

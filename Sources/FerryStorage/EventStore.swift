@@ -15,6 +15,8 @@ public protocol EventStore: AnyObject {
     var topics: [String] { get }
     /// Bytes of event data held.
     var storedBytes: Int { get }
+    /// What recovery found damaged in `topic`'s log when the store opened.
+    func damage(topic: String) -> StorageDamage
     /// Tells the store that every consumer group has settled `topic` below `offset`.
     /// A store with a memory budget frees those events; a log keeps them for retention.
     func release(topic: String, below offset: UInt64)
@@ -51,6 +53,19 @@ public protocol EventStore: AnyObject {
     var groupStateSaveFailures: Int { get }
     /// The saved group state.
     func loadGroupState() throws(StorageError) -> GroupStateSnapshot
+    /// Identifies the group-state saves made so far: once ``durableGroupStateTicket`` reaches
+    /// it, they survive a power cut.
+    var groupStateTicket: UInt64 { get }
+    /// The last ticket whose save, and every one before it, is on disk through a power cut.
+    var durableGroupStateTicket: UInt64 { get }
+    /// A descriptor that becomes readable when ``durableGroupStateTicket`` moved (nil: saves
+    /// are durable, or not, as they are made, and nothing waits).
+    var groupStateNotificationDescriptor: Int32? { get }
+    /// Takes what made ``groupStateNotificationDescriptor`` readable.
+    func collectGroupStateNotifications()
+    /// Asks for the saves made so far to become durable now, not at the end of the interval
+    /// that bounds cursor syncs.
+    func syncGroupStateSoon()
 
     /// Adds entries to their groups' dead-letter queues in one step, on disk when this returns
     /// (a cursor saved later settles the events), each removing the saved retry `removingRetry`
@@ -80,6 +95,13 @@ public protocol EventStore: AnyObject {
 }
 
 extension EventStore {
+    public func damage(topic: String) -> StorageDamage { StorageDamage() }
+    public var groupStateTicket: UInt64 { 0 }
+    public var durableGroupStateTicket: UInt64 { 0 }
+    public var groupStateNotificationDescriptor: Int32? { nil }
+    public func collectGroupStateNotifications() {}
+    public func syncGroupStateSoon() {}
+
     /// Adds an entry to `record.group`'s dead-letter queue (see ``addDeadLetters(_:)``); the
     /// store assigns the id.
     @discardableResult

@@ -4,21 +4,26 @@ import Synchronization
 
 /// Consumer-group state and dead letters in SQLite (WAL, one transaction per save).
 ///
-/// A save is written to the WAL before the broker goes on, so a killed broker loses none of
-/// it; `synchronous = NORMAL` leaves the fsync to checkpoints, so a power loss may cost the
-/// last saves — their events are then redelivered, never lost.
+/// Every transaction is synced before it returns (`synchronous = FULL`: the WAL is fsynced at
+/// each commit), so a save, a dead letter or a requeue that returned survives a power cut, and
+/// rows reach the disk in the order they were committed. Saves run on the ``StateWriter``'s
+/// thread (cursor-only saves go to the ``CursorJournal`` instead), never on the broker loop.
 final class GroupStateDatabase: Sendable {
     private let pool: DatabasePool
     /// Saves a test asked to fail (see ``injectSaveFailures(_:)``).
     private let injectedSaveFailures = Atomic<Int>(0)
 
     init(path: String) throws(StorageError) {
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-        }
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
+            pool = try DatabasePool(path: path, configuration: Configuration())
+            // After the pool is set up: GRDB's WAL set-up makes the writer NORMAL. The writer is
+            // the one connection that commits, and the setting is per connection.
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2 else {
+                    throw StorageError(.io, "SQLite refused synchronous = FULL for \(path)")
+                }
+            }
             try Self.migrator.migrate(pool)
         } catch {
             throw Self.storageError(error, "opening \(path)")
@@ -186,7 +191,7 @@ final class GroupStateDatabase: Sendable {
         do {
             return try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
-                defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
+                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
                 var ids: [UInt64] = []
                 try db.inTransaction {
                     var retries = GroupStateChanges()
@@ -264,11 +269,16 @@ final class GroupStateDatabase: Sendable {
             return try pool.write { db in
                 var removed: [DeadLetterRecord] = []
                 if let ids {
-                    for id in ids {
+                    // One prepared statement each, a few microseconds per id; an id named twice
+                    // or not in the queue costs one index look-up.
+                    let select = try db.cachedStatement(sql: "SELECT * FROM dead_letters WHERE grp = ? AND id = ?")
+                    let delete = try db.cachedStatement(sql: "DELETE FROM dead_letters WHERE grp = ? AND id = ?")
+                    var seen = Set<UInt64>()
+                    for id in ids where seen.insert(id).inserted {
                         let arguments: StatementArguments = [group, Int64(bitPattern: id)]
-                        removed += try Row.fetchAll(db, sql: "SELECT * FROM dead_letters WHERE grp = ? AND id = ?", arguments: arguments)
-                            .map(Self.deadLetter)
-                        try db.execute(sql: "DELETE FROM dead_letters WHERE grp = ? AND id = ?", arguments: arguments)
+                        guard let row = try Row.fetchOne(select, arguments: arguments) else { continue }
+                        removed.append(Self.deadLetter(row))
+                        try delete.execute(arguments: arguments)
                     }
                 } else {
                     removed = try Row.fetchAll(db, sql: "SELECT * FROM dead_letters WHERE grp = ? ORDER BY id", arguments: [group])

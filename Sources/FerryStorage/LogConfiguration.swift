@@ -51,6 +51,11 @@ public struct DurableStoreConfiguration: Sendable {
     /// write-back error. Past it, publishes fail until syncs catch up (the disk is too slow or
     /// failing). Far above what a working disk leaves waiting (a few milliseconds of appends).
     public var maxUnsyncedBytes = 256 << 20
+    /// The longest a cursor move (an ack) waits in the cursor journal before an fdatasync covers
+    /// it: after a power cut a group's cursors go back by at most what was acked in this interval
+    /// (those events are delivered again). Group definitions, retries and dead letters are synced
+    /// before the broker relies on them, whatever this says.
+    public var groupStateSyncMilliseconds = 200
     /// The zero runway kept ahead of active segments of topics that fsync (tests make it small).
     var runway = Preallocator.Configuration()
 

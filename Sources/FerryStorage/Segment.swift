@@ -17,7 +17,11 @@ final class Segment {
     struct Recovery {
         var records = 0
         var truncatedBytes = 0
+        /// Corrupt regions skipped in the middle of a segment.
         var corruptRecords = 0
+        /// Events those regions held: the offsets missing between the records around them.
+        var lostEvents = 0
+        var skippedBytes = 0
         var problems: [String] = []
     }
 
@@ -100,9 +104,17 @@ final class Segment {
             // (a page or more of zeros that ends the file) goes too, but is not counted.
             let name = path.lastPathComponent
             if let next = Self.resynchronize(bytes, after: position, minimumOffset: nextOffset) {
+                // Offsets are consecutive: the record found next says how many events the
+                // region held (at least one: something stood where the damage begins).
+                var lost = 1
+                if case .record(let header) = LogRecord.parse(bytes, at: next) { lost = max(1, Int(header.offset - nextOffset)) }
                 recovery.corruptRecords += 1
+                recovery.lostEvents += lost
+                recovery.skippedBytes += next - position
                 skips[position] = next
-                recovery.problems.append("corrupt record at byte \(position) of \(name) (\(reason)): skipped \(next - position) bytes")
+                recovery.problems.append(
+                    "corrupt region at bytes \(position)..<\(next) of \(name) (\(reason)): skipped \(next - position) bytes, "
+                        + "events at offsets \(nextOffset)..<\(nextOffset + UInt64(lost)) lost")
                 position = next
                 continue
             }

@@ -369,6 +369,12 @@ extension StorageError {
     static func posix(_ operation: String) -> StorageError {
         let code = errno
         let text = String(cString: strerror(code))
-        return StorageError(code == ENOSPC || code == EDQUOT ? .full : .io, "\(operation): \(text) (errno \(code))")
+        let kind: StorageError.Code =
+            switch code {
+            case ENOSPC, EDQUOT: .full
+            case EMFILE, ENFILE: .descriptors
+            default: .io
+            }
+        return StorageError(kind, "\(operation): \(text) (errno \(code))")
     }
 }

@@ -6,18 +6,26 @@ import Synchronization
     import Glibc
 #endif
 
-/// Saves group state on its own thread, so a SQLite write (and the occasional WAL checkpoint)
-/// never stalls the broker loop. Saves are applied in order; a failed one is kept (merged into
-/// one change set) and retried with the next, and its error is reported to the next caller.
+/// Saves group state on its own thread, so a SQLite write (and its fsync) never stalls the
+/// broker loop. Saves are applied in order; a failed one is kept (merged into one change set)
+/// and retried with the next, and its error is reported to the next caller.
 ///
 /// Saves that move only cursors go to a ``CursorJournal`` (one small append) rather than to
-/// SQLite; the journal is folded into the database when it grows past ``foldBytes``, before
-/// any save that changes more than cursors, on ``flush()`` and on ``stop()``. A killed ferryd's
-/// journal is folded in when the store opens again.
+/// SQLite; the journal is fdatasynced at most ``syncInterval`` after an append, and folded into
+/// the database when it grows past ``foldBytes``, before any save that changes more than
+/// cursors, on ``flush()`` and on ``stop()``. A killed ferryd's journal is folded in when the
+/// store opens again.
+///
+/// Each save gets a ticket; ``durableTicket`` is the last ticket whose save (and every one
+/// before it) is on disk through a power cut, and ``notifications`` wakes the broker loop when
+/// it moves, so that a reply that promises durable group state (a new group's `Subscribed`)
+/// waits for it without blocking the loop.
 final class StateWriter: Sendable {
     private enum Work: Sendable {
-        case save(GroupStateChanges)
+        case save(GroupStateChanges, ticket: UInt64)
         case barrier(DispatchSemaphore)
+        /// Make everything saved so far durable now rather than at the next interval.
+        case syncNow
         case stop
     }
 
@@ -26,18 +34,27 @@ final class StateWriter: Sendable {
 
     private let database: GroupStateDatabase
     private let queue = WakeupQueue<Work>()
+    /// Readable when ``durableTicket`` moved; drained by the broker loop.
+    let notifications = WakeupQueue<UInt64>()
     private let lastError = Mutex<StorageError?>(nil)
     private let failedSaves = Atomic<Int>(0)
     private let unsavedAtStop = Atomic<Bool>(false)
+    private let issuedTickets = Atomic<UInt64>(0)
+    private let durableTickets = Atomic<UInt64>(0)
+    /// Queued saves that define or change groups and are not in the database yet.
+    private let queuedDefinitions = Atomic<Int>(0)
     private let stopped = DispatchSemaphore(value: 0)
+    /// The longest a journaled cursor waits for an fdatasync.
+    let syncInterval: Duration
     /// What opening found in the journal a previous run left: a torn or corrupt record, or a
     /// fold into the database that failed (the journal is then kept and folded later).
     let journalProblem: String?
 
     /// Opens the cursor journal at `journalPath`, folds in whatever a previous run left in it,
     /// and starts the thread.
-    init(database: GroupStateDatabase, journalPath: String) throws(StorageError) {
+    init(database: GroupStateDatabase, journalPath: String, syncInterval: Duration = .milliseconds(200)) throws(StorageError) {
         self.database = database
+        self.syncInterval = syncInterval
         var journal = try CursorJournal(path: journalPath)
         let folded: UInt64
         let contents: CursorJournal.Contents
@@ -73,11 +90,29 @@ final class StateWriter: Sendable {
         }
     }
 
-    /// Queues a save; throws the error of an earlier save that failed (it is being retried).
-    func save(_ changes: GroupStateChanges) throws(StorageError) {
-        queue.push(.save(changes))
+    /// Queues a save and returns its ticket; throws the error of an earlier save that failed
+    /// (it is being retried, and this one is queued behind it).
+    @discardableResult
+    func save(_ changes: GroupStateChanges) throws(StorageError) -> UInt64 {
+        let ticket = issuedTickets.add(1, ordering: .relaxed).newValue
+        if !changes.groups.isEmpty { queuedDefinitions.add(1, ordering: .relaxed) }
+        queue.push(.save(changes, ticket: ticket))
         if let error = lastError.withLock({ $0 }) { throw error }
+        return ticket
     }
+
+    /// The ticket of the last save queued.
+    var lastTicket: UInt64 { issuedTickets.load(ordering: .relaxed) }
+
+    /// Every save up to this ticket is on disk through a power cut.
+    var durableTicket: UInt64 { durableTickets.load(ordering: .relaxed) }
+
+    /// Whether a queued save defines or changes a group that the database does not hold yet.
+    var hasQueuedDefinitions: Bool { queuedDefinitions.load(ordering: .relaxed) > 0 }
+
+    /// Asks for everything queued so far to be made durable now (the journal synced at once
+    /// instead of at the end of its interval).
+    func syncSoon() { queue.push(.syncNow) }
 
     /// The error of the last save, while it is being retried (nil once saves succeed again).
     var failure: StorageError? { lastError.withLock { $0 } }
@@ -111,15 +146,36 @@ final class StateWriter: Sendable {
         var foldFailed = !pending.isEmpty
         var descriptor = pollfd(fd: queue.fileDescriptor, events: Int16(POLLIN), revents: 0)
         var failed: [GroupStateChanges] = []
+        var failedDefinitions = 0
+        /// The last ticket written to the journal or the database, and whether the journal holds
+        /// records no fdatasync covered yet (and since when).
+        var appliedTicket: UInt64 = 0
+        var failedTicket: UInt64 = 0
+        var unsyncedSince: ContinuousClock.Instant?
+        var syncRequested = false
+        let clock = ContinuousClock()
         var running = true
         while running {
-            _ = poll(&descriptor, 1, failed.isEmpty && !foldFailed ? -1 : 1000)
+            var timeout: Int32 = -1
+            if !failed.isEmpty || foldFailed { timeout = 1000 }
+            if let unsyncedSince {
+                let left = (unsyncedSince + syncInterval) - clock.now
+                let milliseconds = max(0, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+                timeout = timeout < 0 ? milliseconds : min(timeout, milliseconds)
+            }
+            if !syncRequested { _ = poll(&descriptor, 1, timeout) }
             var batch = failed
+            var definitions = failedDefinitions
+            var lastTicket = max(appliedTicket, failedTicket)
             var barriers: [DispatchSemaphore] = []
             for work in queue.drain() {
                 switch work {
-                case .save(let changes): batch.append(changes)
+                case .save(let changes, let ticket):
+                    batch.append(changes)
+                    lastTicket = ticket
+                    if !changes.groups.isEmpty { definitions += 1 }
                 case .barrier(let semaphore): barriers.append(semaphore)
+                case .syncNow: syncRequested = true
                 case .stop: running = false
                 }
             }
@@ -131,35 +187,65 @@ final class StateWriter: Sendable {
                     if mustFold {
                         var all: [GroupStateChanges] = []
                         if !journaled.isEmpty { all.append(Self.changes(of: Array(journaled.values))) }
+                        // Synced at commit: the journal's cursors are durable from here on.
                         try database.save(all + batch, journalSequence: sequence)
                         journaled.removeAll()
+                        unsyncedSince = nil
                         // Should this fail, the records are at or below the folded sequence and
                         // are skipped when the store opens.
                         try? journal.removeAll()
+                        appliedTicket = lastTicket
+                        publishDurable(appliedTicket)
                     } else {
                         let cursors = Self.latestCursors(in: batch)
                         try journal.append(CursorJournal.Record(sequence: sequence + 1, cursors: cursors))
                         sequence += 1
                         for cursor in cursors { journaled[CursorKey(cursor)] = cursor }
+                        appliedTicket = lastTicket
+                        if unsyncedSince == nil { unsyncedSince = clock.now }
                     }
+                    queuedDefinitions.subtract(definitions, ordering: .relaxed)
                     failed = []
+                    failedDefinitions = 0
                     foldFailed = false
                     lastError.withLock { $0 = nil }
                 } catch {
                     // Kept as one change set, so a save failing for long holds one entry per
                     // group, cursor and retry.
                     failed = [GroupStateChanges.merged(batch)]
+                    failedDefinitions = definitions
+                    failedTicket = lastTicket
                     foldFailed = mustFold
                     lastError.withLock { $0 = error }
                     failedSaves.add(1, ordering: .relaxed)
                 }
             }
+            var syncFailed = false
+            if let since = unsyncedSince, syncRequested || !running || clock.now >= since + syncInterval {
+                if journal.sync() {
+                    unsyncedSince = nil
+                } else {
+                    // The journal's pages may never reach the disk (Linux reports a write-back
+                    // error once): fold them into the database instead, which syncs, at once.
+                    foldFailed = true
+                    syncFailed = true
+                    failedSaves.add(1, ordering: .relaxed)
+                }
+            }
+            syncRequested = syncFailed && running
+            if failed.isEmpty && unsyncedSince == nil { publishDurable(appliedTicket) }
             for barrier in barriers { barrier.signal() }
         }
         // Cursors still only in the journal are not lost: opening the store folds them in.
         if !failed.isEmpty { unsavedAtStop.store(true, ordering: .relaxed) }
         journal.close()
         stopped.signal()
+    }
+
+    private func publishDurable(_ ticket: UInt64) {
+        guard ticket > durableTickets.load(ordering: .relaxed) else { return }
+        durableTickets.store(ticket, ordering: .relaxed)
+        notifications.push(ticket)
     }
 
     /// The last state of each cursor the batch changes, in the order first changed.

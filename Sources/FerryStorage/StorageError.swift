@@ -6,6 +6,9 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
         case full
         /// Reading or writing failed.
         case io
+        /// The process ran out of file descriptors (EMFILE, ENFILE): a topic could not be
+        /// opened. Retry once others were closed, or raise the descriptor limit.
+        case descriptors
     }
 
     public let code: Code

@@ -37,6 +37,12 @@ struct Ferryd: AsyncParsableCommand {
     @Option(name: .long, help: "Largest accepted payload in bytes.")
     var maxPayloadBytes: Int?
 
+    @Option(name: .long, help: "Most topics ferryd creates (default 10000); a publish to a new topic past it is refused.")
+    var maxTopics: Int?
+
+    @Option(name: .long, help: "Most consumer groups ferryd holds (default 1000); a subscribe creating one past it is refused.")
+    var maxGroups: Int?
+
     @Option(name: .long, help: "Where events and group state live (default ./ferry-data).")
     var dataDir: String?
 
@@ -48,6 +54,11 @@ struct Ferryd: AsyncParsableCommand {
 
     @Option(name: .long, help: "Segment size in bytes before the log rolls to a new file.")
     var segmentBytes: Int?
+
+    @Option(
+        name: .long,
+        help: "Longest time (ms, 1-60000, default 200) an ack's cursor move waits for an fdatasync; a power cut redelivers at most what was acked in it.")
+    var groupStateSyncMs: Int?
 
     @Option(name: .long, help: "Byte budget of the in-memory store (--storage memory).")
     var maxStoredBytes: Int?
@@ -71,7 +82,12 @@ struct Ferryd: AsyncParsableCommand {
         if let endpoint { configuration.endpoint = endpoint }
         if let heartbeatMs { configuration.heartbeatIntervalMilliseconds = heartbeatMs }
         if let peerTimeoutMs { configuration.peerTimeoutMilliseconds = peerTimeoutMs }
-        if let maxPayloadBytes { configuration.limits.maxPayloadBytes = maxPayloadBytes }
+        if let maxPayloadBytes { configuration.limits.setMaxPayloadBytes(maxPayloadBytes) }
+        if let maxTopics { configuration.maxTopics = maxTopics }
+        if let maxGroups { configuration.maxGroups = maxGroups }
+        guard configuration.maxTopics > 0, configuration.maxGroups > 0, configuration.limits.maxPayloadBytes > 0 else {
+            throw ValidationError("max_topics, max_groups and max_payload_bytes must be positive")
+        }
         var log = DurableStoreConfiguration(directory: "ferry-data")
         file?.apply(to: &log)
         if let dataDir { log.directory = dataDir }
@@ -80,6 +96,10 @@ struct Ferryd: AsyncParsableCommand {
             for name in log.topics.keys where file?.topics?[name]?.fsync == nil { log.topics[name]?.fsync = fsync }
         }
         if let segmentBytes { log.defaults.segmentBytes = segmentBytes }
+        if let groupStateSyncMs { log.groupStateSyncMilliseconds = groupStateSyncMs }
+        guard (1...60_000).contains(log.groupStateSyncMilliseconds) else {
+            throw ValidationError("group_state_sync_ms must be 1-60000 ms; got \(log.groupStateSyncMilliseconds)")
+        }
         switch storage ?? file?.storage ?? "log" {
         case "log": configuration.storage = .log(log)
         case "memory": configuration.storage = .memory(maxBytes: maxStoredBytes ?? file?.maxStoredBytes ?? 1 << 30)

@@ -92,6 +92,9 @@ struct FileConfiguration: Decodable {
     var shutdownGraceMs: UInt32?
     var retry: Retry?
     var groups: [String: Group]?
+    var groupStateSyncMs: Int?
+    var maxTopics: Int?
+    var maxGroups: Int?
 
     static func load(path: String) throws -> FileConfiguration {
         let text = try String(contentsOfFile: path, encoding: .utf8)
@@ -110,6 +113,7 @@ struct FileConfiguration: Decodable {
         if let batchWindowUs { log.defaults.batchWindowMicros = batchWindowUs }
         if let segmentBytes { log.defaults.segmentBytes = segmentBytes }
         if let segmentAgeS { log.defaults.segmentAgeSeconds = segmentAgeS }
+        if let groupStateSyncMs { log.groupStateSyncMilliseconds = groupStateSyncMs }
         if let retention { log.defaults = Topic(fsync: nil, retention: retention, segmentBytes: nil).apply(to: log.defaults) }
         for (name, topic) in topics ?? [:] { log.topics[name] = topic.apply(to: log.defaults) }
     }
@@ -118,7 +122,9 @@ struct FileConfiguration: Decodable {
         if let endpoint { configuration.endpoint = endpoint }
         if let heartbeatIntervalMs { configuration.heartbeatIntervalMilliseconds = heartbeatIntervalMs }
         if let peerTimeoutMs { configuration.peerTimeoutMilliseconds = peerTimeoutMs }
-        if let maxPayloadBytes { configuration.limits.maxPayloadBytes = maxPayloadBytes }
+        if let maxPayloadBytes { configuration.limits.setMaxPayloadBytes(maxPayloadBytes) }
+        if let maxTopics { configuration.maxTopics = maxTopics }
+        if let maxGroups { configuration.maxGroups = maxGroups }
         if let maxBatch { configuration.limits.maxBatch = maxBatch }
         if let defaultMaxInFlight { configuration.defaultMaxInFlight = defaultMaxInFlight }
         if let dedupWindowMs { configuration.dedupWindowMilliseconds = dedupWindowMs }
@@ -146,6 +152,9 @@ struct FileConfiguration: Decodable {
         case defaultMaxInFlight = "default_max_in_flight"
         case dedupWindowMs = "dedup_window_ms"
         case shutdownGraceMs = "shutdown_grace_ms"
+        case groupStateSyncMs = "group_state_sync_ms"
+        case maxTopics = "max_topics"
+        case maxGroups = "max_groups"
     }
 }
 

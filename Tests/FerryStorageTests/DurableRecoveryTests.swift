@@ -111,6 +111,28 @@ struct DurableRecoveryTests {
         #expect(try store.read(topic: "t", from: 0, limit: 1_000).map(\.offset) == expected + [UInt64(count)])
     }
 
+    @Test("damage across two records counts both lost events, the skipped bytes and the region, per topic")
+    func damageAcrossRecords() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        try Self.write(directory, count: 20)
+        let file = try #require(segmentFiles(directory, topic: "t").first)
+        // 100 bytes over the end of record 9 and the start of record 10.
+        try overwrite(file, at: 10 * Self.size - 50, with: [UInt8](repeating: 0xAB, count: 100))
+
+        let store = try openStore(directory)
+        defer { store.close() }
+        let damage = store.damage(topic: "t")
+        #expect(damage.corruptRegions == 1)
+        #expect(damage.lostEvents == 2)
+        #expect(damage.skippedBytes == 2 * Self.size)
+        #expect(damage.truncatedBytes == 0)
+        #expect(store.recovery.lostEvents == 2)
+        #expect(store.damage(topic: "other").isEmpty)
+        #expect(store.recovery.problems.contains { $0.contains("topic t") && $0.contains("offsets 9..<11") })
+        #expect(try store.read(topic: "t", from: 0, limit: 100).map(\.offset) == (0..<20).filter { $0 != 9 && $0 != 10 })
+    }
+
     /// What follows the valid records.
     enum Garbage: String, CaseIterable, Sendable {
         case random, zeros, ones, shortPrefix

@@ -33,7 +33,8 @@ public nonisolated enum Ferry_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterab
   /// The ClientMessage carried no command this broker knows.
   case unknownCommand // = 2
 
-  /// An event payload exceeded the broker's max_payload_bytes.
+  /// An event payload exceeded the broker's max_payload_bytes, or the whole encoded event its
+  /// max_event_bytes.
   case payloadTooLarge // = 3
 
   /// A required field was empty.
@@ -60,8 +61,12 @@ public nonisolated enum Ferry_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterab
   /// The broker is shutting down and takes no new work.
   case shuttingDown // = 11
 
-  /// A batch carried more items than max_batch.
+  /// A batch carried more items than max_batch, or a command more patterns or ids than allowed.
   case batchTooLarge // = 12
+
+  /// A broker-wide limit was reached: topics, consumer groups or open files. The message names
+  /// it; the command may succeed once something was freed or the operator raised the limit.
+  case resourceExhausted // = 13
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -83,6 +88,7 @@ public nonisolated enum Ferry_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterab
     case 10: self = .storageFailure
     case 11: self = .shuttingDown
     case 12: self = .batchTooLarge
+    case 13: self = .resourceExhausted
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -102,6 +108,7 @@ public nonisolated enum Ferry_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterab
     case .storageFailure: return 10
     case .shuttingDown: return 11
     case .batchTooLarge: return 12
+    case .resourceExhausted: return 13
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -121,6 +128,7 @@ public nonisolated enum Ferry_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterab
     .storageFailure,
     .shuttingDown,
     .batchTooLarge,
+    .resourceExhausted,
   ]
 
 }
@@ -517,6 +525,18 @@ public nonisolated struct Ferry_V1_Welcome: Sendable {
 
   /// Unique per broker run: changes when the broker restarts.
   public var brokerID: String = String()
+
+  /// Largest encoded Event (payload, headers, ids, key, type and all) accepted.
+  public var maxEventBytes: UInt32 = 0
+
+  /// Largest frame accepted: a longer message closes the connection unread.
+  public var maxFrameBytes: UInt64 = 0
+
+  /// Most topic patterns in one Subscribe.
+  public var maxPatterns: UInt32 = 0
+
+  /// Most ids in one DeadLetterRequeue or DeadLetterPurge.
+  public var maxIds: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1024,6 +1044,9 @@ public nonisolated struct Ferry_V1_GroupStats: Sendable {
   /// Events stored but not yet delivered to the group, summed over its topics.
   public var lag: UInt64 = 0
 
+  /// Every pattern the group follows: each pattern any member subscribed with stays with the
+  /// group for as long as the group exists (so nothing published while it has no members is
+  /// skipped), whether or not a current member asks for it.
   public var patterns: [String] = []
 
   /// The group's position and lag in each topic it follows, in increasing order of topic name.
@@ -1084,6 +1107,17 @@ public nonisolated struct Ferry_V1_TopicStats: Sendable {
   public var firstOffset: UInt64 = 0
 
   public var nextOffset: UInt64 = 0
+
+  /// Damage that recovery found in the topic's log since the broker started: corrupt regions
+  /// skipped in the middle of a segment, the events they held (offsets that will never be
+  /// delivered), and the bytes skipped; and the bytes cut off torn tails.
+  public var corruptRegions: UInt64 = 0
+
+  public var lostEvents: UInt64 = 0
+
+  public var skippedBytes: UInt64 = 0
+
+  public var truncatedBytes: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1262,7 +1296,7 @@ public nonisolated struct Ferry_V1_HistoryEntries: Sendable {
 fileprivate nonisolated let _protobuf_package = "ferry.v1"
 
 nonisolated extension Ferry_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}MALFORMED_FRAME\0\u{1}UNKNOWN_COMMAND\0\u{1}PAYLOAD_TOO_LARGE\0\u{1}MISSING_FIELD\0\u{1}UNSUPPORTED_VERSION\0\u{1}INVALID_ARGUMENT\0\u{1}UNKNOWN_GROUP\0\u{1}UNKNOWN_SUBSCRIPTION\0\u{1}STORAGE_FULL\0\u{1}STORAGE_FAILURE\0\u{1}SHUTTING_DOWN\0\u{1}BATCH_TOO_LARGE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}MALFORMED_FRAME\0\u{1}UNKNOWN_COMMAND\0\u{1}PAYLOAD_TOO_LARGE\0\u{1}MISSING_FIELD\0\u{1}UNSUPPORTED_VERSION\0\u{1}INVALID_ARGUMENT\0\u{1}UNKNOWN_GROUP\0\u{1}UNKNOWN_SUBSCRIPTION\0\u{1}STORAGE_FULL\0\u{1}STORAGE_FAILURE\0\u{1}SHUTTING_DOWN\0\u{1}BATCH_TOO_LARGE\0\u{1}RESOURCE_EXHAUSTED\0")
 }
 
 nonisolated extension Ferry_V1_StartPosition: SwiftProtobuf._ProtoNameProviding {
@@ -1846,7 +1880,7 @@ nonisolated extension Ferry_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}server_version\0\u{3}heartbeat_interval_ms\0\u{3}peer_timeout_ms\0\u{3}max_payload_bytes\0\u{3}max_batch\0\u{3}broker_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}server_version\0\u{3}heartbeat_interval_ms\0\u{3}peer_timeout_ms\0\u{3}max_payload_bytes\0\u{3}max_batch\0\u{3}broker_id\0\u{3}max_event_bytes\0\u{3}max_frame_bytes\0\u{3}max_patterns\0\u{3}max_ids\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1861,6 +1895,10 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.maxPayloadBytes) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.maxBatch) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.brokerID) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.maxEventBytes) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.maxFrameBytes) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.maxPatterns) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.maxIds) }()
       default: break
       }
     }
@@ -1888,6 +1926,18 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.brokerID.isEmpty {
       try visitor.visitSingularStringField(value: self.brokerID, fieldNumber: 7)
     }
+    if self.maxEventBytes != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxEventBytes, fieldNumber: 8)
+    }
+    if self.maxFrameBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.maxFrameBytes, fieldNumber: 9)
+    }
+    if self.maxPatterns != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxPatterns, fieldNumber: 10)
+    }
+    if self.maxIds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxIds, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1899,6 +1949,10 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.maxPayloadBytes != rhs.maxPayloadBytes {return false}
     if lhs.maxBatch != rhs.maxBatch {return false}
     if lhs.brokerID != rhs.brokerID {return false}
+    if lhs.maxEventBytes != rhs.maxEventBytes {return false}
+    if lhs.maxFrameBytes != rhs.maxFrameBytes {return false}
+    if lhs.maxPatterns != rhs.maxPatterns {return false}
+    if lhs.maxIds != rhs.maxIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3033,7 +3087,7 @@ nonisolated extension Ferry_V1_TopicLag: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Ferry_V1_TopicStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TopicStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}first_offset\0\u{3}next_offset\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}first_offset\0\u{3}next_offset\0\u{3}corrupt_regions\0\u{3}lost_events\0\u{3}skipped_bytes\0\u{3}truncated_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3044,6 +3098,10 @@ nonisolated extension Ferry_V1_TopicStats: SwiftProtobuf.Message, SwiftProtobuf.
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.firstOffset) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.nextOffset) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.corruptRegions) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.lostEvents) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.skippedBytes) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.truncatedBytes) }()
       default: break
       }
     }
@@ -3059,6 +3117,18 @@ nonisolated extension Ferry_V1_TopicStats: SwiftProtobuf.Message, SwiftProtobuf.
     if self.nextOffset != 0 {
       try visitor.visitSingularUInt64Field(value: self.nextOffset, fieldNumber: 3)
     }
+    if self.corruptRegions != 0 {
+      try visitor.visitSingularUInt64Field(value: self.corruptRegions, fieldNumber: 4)
+    }
+    if self.lostEvents != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lostEvents, fieldNumber: 5)
+    }
+    if self.skippedBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.skippedBytes, fieldNumber: 6)
+    }
+    if self.truncatedBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.truncatedBytes, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3066,6 +3136,10 @@ nonisolated extension Ferry_V1_TopicStats: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.name != rhs.name {return false}
     if lhs.firstOffset != rhs.firstOffset {return false}
     if lhs.nextOffset != rhs.nextOffset {return false}
+    if lhs.corruptRegions != rhs.corruptRegions {return false}
+    if lhs.lostEvents != rhs.lostEvents {return false}
+    if lhs.skippedBytes != rhs.skippedBytes {return false}
+    if lhs.truncatedBytes != rhs.truncatedBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

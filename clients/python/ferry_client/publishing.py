@@ -16,6 +16,13 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("ferry_client")
 
 
+#: Defaults of Welcome.max_event_bytes and max_frame_bytes (brokers that do not send them).
+DEFAULT_MAX_EVENT_BYTES = (1 << 20) + (64 << 10)
+DEFAULT_MAX_FRAME_BYTES = 16 << 20
+FRAME_OVERHEAD_BYTES = 64
+ITEM_OVERHEAD_BYTES = 24
+
+
 class Publication:
     """Sends ``events`` in batches of ``batch_size``, ``window`` batches in flight, and collects
     their results; see :meth:`FerryClient.publish`.
@@ -74,12 +81,31 @@ class Publication:
     def _send_batch(self) -> None:
         client = self.client
         batch, sequences = pb.Publish(), {}
+        # The broker drops a frame over max_frame_bytes unread (and the connection with it), and
+        # rejects an event over max_event_bytes: cut batches by size, refuse such events here.
+        max_event = client.welcome.max_event_bytes or DEFAULT_MAX_EVENT_BYTES
+        max_frame = client.welcome.max_frame_bytes or DEFAULT_MAX_FRAME_BYTES
+        frame_bytes = FRAME_OVERHEAD_BYTES
         while self.unsent and len(batch.items) < self.batch_size:
-            index = self.unsent.popleft()
+            index = self.unsent[0]
+            size = self.events[index].ByteSize()
+            if size > max_event:
+                self.unsent.popleft()
+                code = pb.PAYLOAD_TOO_LARGE
+                self.rejections.append(ItemRejection(
+                    index, self.events[index].id, code, error_code_name(code),
+                    f"the encoded event is {size} bytes; the broker takes at most {max_event} (max_event_bytes)"))
+                continue
+            if batch.items and frame_bytes + size > max_frame:
+                break
+            frame_bytes += size + ITEM_OVERHEAD_BYTES
+            self.unsent.popleft()
             item = batch.items.add(sequence=client._next_sequence)
             item.event.CopyFrom(self.events[index])
             sequences[client._next_sequence] = index
             client._next_sequence += 1
+        if not batch.items:
+            return  # every event looked at was refused above
         try:
             request_id = client._send_command("publish", batch, self.timeout)
         except RequestTimeout:  # the send queue stayed full: the broker is not reading

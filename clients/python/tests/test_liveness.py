@@ -318,3 +318,54 @@ def test_invalid_resume_timeout_is_rejected_before_a_socket_exists():
         assert Context.made == []
     finally:
         context.destroy(linger=0)
+
+
+KILLED_CONSUMER = r"""
+import sys
+from ferry_client import FerryClient
+endpoint, group, topic, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+client = FerryClient(endpoint, "pytest-doomed-consumer")
+client.subscribe(group, topic, max_in_flight=count)
+got = 0
+while got < count:
+    if client.receive(timeout=10) is not None:
+        got += 1
+print("holding", got, flush=True)
+sys.stdin.read()  # holds its deliveries, unacked, until killed
+"""
+
+
+def test_a_killed_consumers_deliveries_go_elsewhere_before_its_peer_timeout(ferryd_factory, tmp_path):
+    """kill -9 of a consumer process: its TCP connection closes, so ferryd's next heartbeat to it
+    fails (the socket knows no such peer) and its session ends then, not at the peer timeout
+    (a minute here): the events it held go to the other member."""
+    import os
+    import subprocess
+    import sys
+
+    broker = ferryd_factory("--peer-timeout-ms", "60000")
+    topic, group, count = f"py.killed.{uid()}", f"g-killed-{uid()}", 10
+    script = tmp_path / "doomed.py"
+    script.write_text(KILLED_CONSUMER)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    doomed = subprocess.Popen([sys.executable, str(script), broker.endpoint, group, topic, str(count)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+    survivor = FerryClient(broker.endpoint, "pytest-survivor")
+    try:
+        publisher = survivor
+        assert wait_until(lambda: any(g.name == group for g in publisher.stats().groups), STARTUP_TIMEOUT)
+        publisher.publish([make_event(topic, f"e{n}") for n in range(count)])
+        assert doomed.stdout.readline().split() == ["holding", str(count)]
+        survivor.subscribe(group, topic, max_in_flight=count)
+        doomed.kill()
+        doomed.wait(10)
+        got = receive_ids(survivor, {f"e{n}" for n in range(count)}, timeout=20)
+        assert all(d.attempt == 2 for d in got), [d.attempt for d in got]
+        assert "peer disconnected" in broker.log() and "peer went silent" not in broker.log(), broker.log()
+        survivor.ack(*got)
+        assert wait_group_settled(survivor, group, caught_up=True).members == 1
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+            doomed.wait(10)
+        survivor.close()
