@@ -60,11 +60,11 @@ extension AnalyticsWorker {
     struct Report: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the aggregates and the batch log.")
 
-        @OptionGroup var process: ProcessOptions
+        @OptionGroup var options: ReportOptions
         @Flag(help: "Print JSON instead of text.") var json = false
 
         func run() async throws {
-            let report = try AnalyticsStore(path: process.path(AnalyticsWorker.databaseName)).report()
+            let report = try AnalyticsStore(path: options.existingDatabase(AnalyticsWorker.databaseName)).report()
             if json { return try ConsoleOutput.printJSON(report) }
             print("events counted: \(report.eventsCounted) in \(report.batches.count) batches")
             print("per hour and action:")

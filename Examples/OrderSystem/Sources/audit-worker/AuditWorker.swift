@@ -59,12 +59,12 @@ extension AuditWorker {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print an order's events from the local store, in stored order.")
 
-        @OptionGroup var process: ProcessOptions
+        @OptionGroup var report: ReportOptions
         @Argument(help: "The order id (the events' key).") var orderID: String
         @Flag(help: "Print JSON instead of text.") var json = false
 
         func run() async throws {
-            let events = try AuditStore(path: process.path(AuditWorker.databaseName)).events(key: orderID)
+            let events = try AuditStore(path: report.existingDatabase(AuditWorker.databaseName)).events(key: orderID)
             if json { return try ConsoleOutput.printJSON(events) }
             for event in events {
                 print("\(event.storedAt)  \(event.topic)#\(event.offset)  \(event.eventID)  \(event.payload)")

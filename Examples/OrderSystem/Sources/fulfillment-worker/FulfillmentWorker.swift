@@ -29,10 +29,10 @@ struct FulfillmentWorker: AsyncParsableCommand {
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print what is known of each order.")
-        @OptionGroup var process: ProcessOptions
+        @OptionGroup var report: ReportOptions
 
         func run() throws {
-            for row in try ReadinessStore(path: try process.path("fulfillment.sqlite")).all() {
+            for row in try ReadinessStore(path: try report.existingDatabase("fulfillment.sqlite")).all() {
                 let state = row.announcedAt != nil ? "ready" : row.cancelledAt != nil ? "cancelled" : "waiting"
                 print(row.orderID, "paid:\(row.paidAt != nil)", "reserved:\(row.reservedAt != nil)", state)
             }

@@ -21,6 +21,7 @@ struct InventoryHandlers: Sendable {
         try faults.maybeFail("reserve stock for \(order.orderID)")
         switch try await store.reserve(orderID: order.orderID, items: order.items.map(LineItem.init)) {
         case .reserved(let items):
+            // The order's own lines: never larger than the `OrderCreated` ferryd accepted.
             // The follow-up's id derives from this event's, so a redelivery republishes the same
             // event and ferryd deduplicates it.
             try await context.publish(
@@ -31,14 +32,17 @@ struct InventoryHandlers: Sendable {
                 })
             logger.info("reserved", metadata: ["order": "\(order.orderID)"])
         case .failed(let reason, let missing):
-            try await context.publish(
-                InventoryReservationFailed.with {
-                    $0.orderID = order.orderID
-                    $0.reason = reason
-                    $0.missingItems = missing.map(\.orderItem)
-                    $0.failedAt = .now
-                })
-            logger.info("reservation failed", metadata: ["order": "\(order.orderID)", "reason": "\(reason)"])
+            // The saga cancels and refunds on this event, so it must always publish: it is
+            // bounded, and should ferryd still refuse it for good, its smallest form goes instead.
+            do {
+                try await context.publish(ReservationFailure.event(orderID: order.orderID, reason: reason, missing: missing))
+            } catch {
+                guard error.isPermanentRejection else { throw error }
+                logger.error(
+                    "reservation failure refused by ferryd; publishing its minimal form", metadata: ["order": "\(order.orderID)", "error": "\(error)"])
+                try await context.publish(ReservationFailure.minimalEvent(orderID: order.orderID, missingCount: missing.count))
+            }
+            logger.info("reservation failed", metadata: ["order": "\(order.orderID)", "reason": "\(reason.truncated(toUTF8Bytes: 200))"])
         case .skipped:
             logger.info("order cancelled before its reservation; nothing reserved", metadata: ["order": "\(order.orderID)"])
         }

@@ -83,15 +83,15 @@ struct InventoryStore: Sendable {
             }
             let wanted = Dictionary(items.map { ($0.productId, $0.quantity) }, uniquingKeysWith: +)
             var missing: [LineItem] = []
-            var shortages: [String] = []
+            var shortages: [ReservationFailure.Shortage] = []
             for (product, quantity) in wanted.sorted(by: { $0.key < $1.key }) {
                 let available = try StockLevel.fetchOne(db, key: product)?.available
                 if let available, available >= quantity { continue }
                 missing.append(LineItem(productId: product, quantity: quantity, priceCents: 0))
-                shortages.append(available.map { "\(product) (asked \(quantity), available \($0))" } ?? "\(product) (unknown product)")
+                shortages.append(.init(productID: product, asked: quantity, available: available))
             }
             if !missing.isEmpty {
-                let reason = "insufficient stock: " + shortages.joined(separator: ", ")
+                let reason = ReservationFailure.reason(shortages, of: wanted.count)
                 try Reservation(orderID: orderID, status: .failed, items: missing, reason: reason, updatedAt: Date()).insert(db)
                 return .failed(reason: reason, missing: missing)
             }

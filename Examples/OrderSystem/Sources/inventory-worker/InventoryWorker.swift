@@ -48,11 +48,11 @@ struct InventoryWorker: AsyncParsableCommand {
 
     struct Stock: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print stock levels and reservations.")
-        @OptionGroup var process: ProcessOptions
+        @OptionGroup var report: ReportOptions
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let store = try InventoryStore(path: try process.path("inventory.sqlite"), seed: [:])
+            let store = try InventoryStore(path: try report.existingDatabase("inventory.sqlite"), seed: [:])
             let stock = try store.stock()
             let reservations = try store.reservations()
             if json {

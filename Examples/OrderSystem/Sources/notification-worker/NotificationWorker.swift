@@ -52,12 +52,12 @@ extension NotificationWorker {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the stored notifications, oldest first.")
 
-        @OptionGroup var process: ProcessOptions
+        @OptionGroup var report: ReportOptions
         @Option(help: "Only this user's notifications.") var user: String?
         @Flag(help: "Print JSON instead of text.") var json = false
 
         func run() async throws {
-            let notifications = try NotificationStore(path: process.path(NotificationWorker.databaseName)).list(user: user)
+            let notifications = try NotificationStore(path: report.existingDatabase(NotificationWorker.databaseName)).list(user: user)
             if json { return try ConsoleOutput.printJSON(notifications) }
             for notification in notifications {
                 print("\(notification.createdAt)  \(notification.userID)  \(notification.kind)  \(notification.message)")

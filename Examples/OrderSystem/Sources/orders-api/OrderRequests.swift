@@ -2,12 +2,12 @@ import Foundation
 import OrderSystemKit
 
 /// `POST /api/orders`. Every field is optional here so a missing one gets a clear message
-/// instead of a decoding error.
+/// instead of a decoding error; ``validated()`` checks each against ``OrderLimits``.
 struct CreateOrderRequest: Decodable, Sendable {
     struct Item: Decodable, Sendable {
         var productId: String?
-        var quantity: Int?
-        var priceCents: Int64?
+        var quantity: JSONNumber?
+        var priceCents: JSONNumber?
     }
     var userId: String?
     var items: [Item]?
@@ -15,27 +15,32 @@ struct CreateOrderRequest: Decodable, Sendable {
 
     /// The order's lines, or the first thing wrong with the request.
     func validated() throws(APIError) -> (userID: String, items: [LineItem], currency: String) {
-        guard let userID = userId?.trimmingCharacters(in: .whitespaces), !userID.isEmpty else {
-            throw .validation("userId is required")
-        }
+        let userID = try TextField.required(userId, "userId", maxBytes: OrderLimits.maxUserIDBytes)
         guard let items, !items.isEmpty else { throw .validation("items must hold at least one item") }
-        guard items.count <= 100 else { throw .validation("an order holds at most 100 items") }
+        guard items.count <= OrderLimits.maxItems else {
+            throw .validation("items holds \(items.count) items; an order holds at most \(OrderLimits.maxItems)")
+        }
         var lines: [LineItem] = []
         for (index, item) in items.enumerated() {
-            guard let productID = item.productId, !productID.isEmpty else { throw .validation("items[\(index)].productId is required") }
-            guard let quantity = item.quantity else { throw .validation("items[\(index)].quantity is required") }
-            guard quantity > 0 else { throw .validation("items[\(index)].quantity must be positive (got \(quantity))") }
-            guard quantity <= 10_000 else { throw .validation("items[\(index)].quantity must be at most 10000") }
-            guard let price = item.priceCents else { throw .validation("items[\(index)].priceCents is required") }
-            guard price > 0 else { throw .validation("items[\(index)].priceCents must be positive (got \(price))") }
-            guard price <= 100_000_000 else { throw .validation("items[\(index)].priceCents must be at most 100000000") }
-            lines.append(LineItem(productId: productID, quantity: quantity, priceCents: price))
+            let productID = try TextField.required(item.productId, "items[\(index)].productId", maxBytes: OrderLimits.maxProductIDBytes)
+            let quantity = try Self.integer(item.quantity, "items[\(index)].quantity", in: OrderLimits.quantity)
+            let price = try Self.integer(item.priceCents, "items[\(index)].priceCents", in: OrderLimits.priceCents)
+            lines.append(LineItem(productId: productID, quantity: Int(quantity), priceCents: price))
         }
         let currency = (currency ?? "USD").uppercased()
         guard currency.count == 3, currency.allSatisfy({ $0.isLetter && $0.isASCII }) else {
-            throw .validation("currency must be a three-letter ISO 4217 code")
+            throw .validation("currency must be a three-letter ISO 4217 code such as USD (got \(currency.truncated(toUTF8Bytes: 20).debugDescription))")
         }
         return (userID, lines, currency)
+    }
+
+    private static func integer(_ number: JSONNumber?, _ field: String, in range: ClosedRange<Int64>) throws(APIError) -> Int64 {
+        guard let number else { throw .validation("\(field) is required") }
+        guard let value = number.integer(in: range) else {
+            throw .validation(
+                "\(field) must be an integer from \(range.lowerBound) to \(range.upperBound) (got \(number.description.truncated(toUTF8Bytes: 40)))")
+        }
+        return value
     }
 }
 
@@ -44,10 +49,7 @@ struct ShipOrderRequest: Decodable, Sendable {
     var trackingNumber: String?
 
     func validated() throws(APIError) -> String {
-        guard let tracking = trackingNumber?.trimmingCharacters(in: .whitespaces), !tracking.isEmpty else {
-            throw .validation("trackingNumber is required")
-        }
-        return tracking
+        try TextField.required(trackingNumber, "trackingNumber", maxBytes: OrderLimits.maxTrackingNumberBytes)
     }
 }
 
@@ -56,7 +58,6 @@ struct CancelOrderRequest: Decodable, Sendable {
     var reason: String?
 
     func validated() throws(APIError) -> String {
-        guard let reason = reason?.trimmingCharacters(in: .whitespaces), !reason.isEmpty else { throw .validation("reason is required") }
-        return reason
+        try TextField.required(reason, "reason", maxBytes: OrderLimits.maxReasonBytes)
     }
 }

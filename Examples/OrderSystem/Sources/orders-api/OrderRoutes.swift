@@ -1,19 +1,49 @@
 import Ferry
 import Foundation
 import Hummingbird
+import Logging
+import OrderSystemKit
 
 /// The HTTP API: place orders, move them through their states, read them and their history.
+///
+/// Every error is the JSON body `{"error": {"code", "message"}}` (``APIError``): a known path
+/// asked with a method it does not take gets 405 with `Allow`, an unknown path 404.
 struct OrderRoutes: Sendable {
     let store: OrderStore
     let relay: OutboxRelay
     let bus: EventBus
+    let logger: Logger
+
+    /// Every path the API serves and the methods it takes there (HEAD goes with GET).
+    static let routes: [(path: RouterPath, methods: [HTTPRequest.Method])] = [
+        ("/health", [.get, .head]),
+        ("/api/orders", [.get, .head, .post]),
+        ("/api/orders/:id", [.get, .head]),
+        ("/api/orders/:id/confirm", [.put]),
+        ("/api/orders/:id/ship", [.put]),
+        ("/api/orders/:id/cancel", [.put]),
+        ("/api/orders/:id/events", [.get, .head]),
+    ]
+    private static let guardedMethods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
 
     func register(on router: Router<BasicRequestContext>) {
-        // Liveness plus the outbox backlog: committed events not yet confirmed by ferryd.
-        router.get("/health") { _, _ -> Health in Health(status: "ok", outboxPending: try await store.unpublishedCount()) }
+        router.add(middleware: APIErrorMiddleware(logger: logger))
+        // Liveness, the outbox backlog (committed events not yet confirmed by ferryd) and the
+        // events ferryd refused for good (moved to the dead outbox).
+        router.get("/health") { _, _ -> Health in
+            Health(status: "ok", outboxPending: try await store.unpublishedCount(), deadOutbox: try await store.deadOutboxCount())
+        }
         let orders = router.group("api/orders")
+        orders.get { request, _ -> OrderList in
+            let query = try OrderList.Query { request.uri.queryParameters[$0[...]].map(String.init) }
+            guard let page = try await store.orders(after: query.after, status: query.status, limit: query.limit + 1) else {
+                throw APIError.validation("after: no order with id '\(query.after ?? "")'")
+            }
+            let shown = page.prefix(query.limit)
+            return OrderList(orders: shown.map(OrderResponse.init), nextAfter: page.count > query.limit ? shown.last?.id : nil)
+        }
         orders.post { request, context -> EditedResponse<OrderResponse> in
-            let body = try await decode(CreateOrderRequest.self, request, context)
+            let body = try await JSONBody.decode(CreateOrderRequest.self, from: request)
             let (userID, items, currency) = try body.validated()
             let order = try await store.create(userID: userID, items: items, currency: currency)
             relay.notify()
@@ -28,11 +58,11 @@ struct OrderRoutes: Sendable {
             try await change(.confirm, context)
         }
         orders.put(":id/ship") { request, context -> OrderResponse in
-            let tracking = try await decode(ShipOrderRequest.self, request, context).validated()
+            let tracking = try await JSONBody.decode(ShipOrderRequest.self, from: request).validated()
             return try await change(.ship(trackingNumber: tracking), context)
         }
         orders.put(":id/cancel") { request, context -> OrderResponse in
-            let reason = try await decode(CancelOrderRequest.self, request, context).validated()
+            let reason = try await JSONBody.decode(CancelOrderRequest.self, from: request).validated()
             return try await change(.cancel(reason: reason), context)
         }
         orders.get(":id/events") { _, context -> Response in
@@ -40,20 +70,19 @@ struct OrderRoutes: Sendable {
             guard try await store.order(id: id) != nil else { throw APIError.notFound(id) }
             return try await history(of: id)
         }
+        for (path, allowed) in Self.routes {
+            for method in Self.guardedMethods where !allowed.contains(method) {
+                router.on(path, method: method) { request, _ -> Response in
+                    throw APIError.methodNotAllowed(method, request.uri.path, allowed: allowed)
+                }
+            }
+        }
     }
 
     private func change(_ change: OrderStore.Change, _ context: BasicRequestContext) async throws -> OrderResponse {
         let order = try await store.apply(change, to: try context.parameters.require("id"))
         relay.notify()
         return OrderResponse(order)
-    }
-
-    private func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {
-        do {
-            return try await request.decode(as: type, context: context)
-        } catch {
-            throw APIError.validation("the body is not the JSON this endpoint expects: \(error)")
-        }
     }
 
     /// The order's events as ferryd stores them (every topic, keyed by the order id), oldest first.
@@ -89,5 +118,8 @@ extension OrderResponse: ResponseEncodable {}
 /// `GET /health`.
 struct Health: ResponseEncodable {
     let status: String
+    /// Committed events not yet confirmed by ferryd.
     let outboxPending: Int
+    /// Events ferryd refused for good, kept in the `dead_outbox` table.
+    let deadOutbox: Int
 }

@@ -1,6 +1,7 @@
 import Ferry
 import Logging
 import OrderEvents
+import OrderSystemKit
 
 /// The orders service's part of the saga: when stock cannot be reserved, the order is
 /// cancelled (which, through `OrderCancelled`, refunds the payment and releases any stock).
@@ -20,9 +21,11 @@ struct OrderSaga: Sendable {
     private func cancel(_ failure: InventoryReservationFailed, context: EventContext) async throws {
         let cause = OutboxEntry.Cause(eventID: context.eventID, correlationID: context.correlationID)
         do {
-            _ = try await store.apply(.cancel(reason: "inventory unavailable: \(failure.reason)"), to: failure.orderID, cause: cause)
+            // Bounded like a reason given over HTTP, whatever the failure event says.
+            let reason = "inventory unavailable: \(failure.reason)".truncated(toUTF8Bytes: OrderLimits.maxReasonBytes)
+            _ = try await store.apply(.cancel(reason: reason), to: failure.orderID, cause: cause)
             relay.notify()
-            logger.info("saga cancelled order", metadata: ["order": "\(failure.orderID)", "reason": "\(failure.reason)"])
+            logger.info("saga cancelled order", metadata: ["order": "\(failure.orderID)", "reason": "\(reason)"])
         } catch let error as APIError where error.status == .conflict {
             // Already cancelled (a redelivery) or already shipped: nothing left to compensate here.
             logger.info("saga: order not cancellable", metadata: ["order": "\(failure.orderID)", "why": "\(error.message)"])

@@ -38,6 +38,24 @@ struct OrderStore: Sendable {
                 }
                 try db.create(index: "outbox_pending", on: "outbox", columns: ["published_at", "seq"])
             }
+            migrator.registerMigration("v2: dead outbox, orders by status") { db in
+                try db.create(table: "dead_outbox") { table in
+                    table.primaryKey("seq", .integer)
+                    table.column("event_id", .text).notNull()
+                    table.column("topic", .text).notNull()
+                    table.column("type", .text).notNull()
+                    table.column("schema_version", .integer).notNull()
+                    table.column("key", .text).notNull()
+                    table.column("payload", .blob).notNull()
+                    table.column("correlation_id", .text)
+                    table.column("causation_id", .text)
+                    table.column("created_at", .datetime).notNull()
+                    table.column("error_code", .text).notNull()
+                    table.column("error_message", .text).notNull()
+                    table.column("dead_at", .datetime).notNull()
+                }
+                try db.create(index: "orders_status", on: "orders", columns: ["status"])
+            }
         }
     }
 
@@ -138,10 +156,52 @@ struct OrderStore: Sendable {
         }
     }
 
-    /// The oldest events not yet published, in the order they were written.
-    func pendingOutbox(limit: Int) async throws -> [OutboxEntry] {
-        try await database.read { db in
+    /// The oldest events not yet published, in the order they were written: at most `limit`,
+    /// and no more than `maxBytes` of payload unless the first alone is larger.
+    func pendingOutbox(limit: Int, maxBytes: Int) async throws -> [OutboxEntry] {
+        let entries = try await database.read { db in
             try OutboxEntry.filter(Column("published_at") == nil).order(Column("seq")).limit(limit).fetchAll(db)
+        }
+        var bytes = 0
+        let count = entries.prefix { entry in
+            defer { bytes += entry.payload.count }
+            return bytes == 0 || bytes + entry.payload.count <= maxBytes
+        }.count
+        return Array(entries.prefix(count))
+    }
+
+    /// Moves events ferryd refused for good out of the outbox into `dead_outbox`, in one
+    /// transaction, so the events behind them are published.
+    func park(_ rejected: [(entry: OutboxEntry, code: String, message: String)]) async throws {
+        guard !rejected.isEmpty else { return }
+        try await database.write { db in
+            for (entry, code, message) in rejected {
+                guard let seq = entry.seq else { continue }
+                try DeadOutboxEntry(entry, errorCode: code, errorMessage: message).insert(db, onConflict: .replace)
+                _ = try OutboxEntry.deleteOne(db, key: seq)
+            }
+        }
+    }
+
+    /// How many events ferryd refused for good (kept in `dead_outbox`).
+    func deadOutboxCount() async throws -> Int {
+        try await database.read { db in try DeadOutboxEntry.fetchCount(db) }
+    }
+
+    /// Orders in the order they were placed, oldest first: at most `limit` after the order with
+    /// id `after` (from the start when nil), only those with `status` when given. Nil when
+    /// `after` names no order.
+    func orders(after: String?, status: OrderStatus?, limit: Int) async throws -> [Order]? {
+        try await database.read { db in
+            var request = Order.all()
+            if let after {
+                guard let rowID = try Int64.fetchOne(db, sql: "SELECT rowid FROM orders WHERE id = ?", arguments: [after]) else {
+                    return nil
+                }
+                request = request.filter(sql: "rowid > ?", arguments: [rowID])
+            }
+            if let status { request = request.filter(Column("status") == status) }
+            return try request.order(sql: "rowid").limit(limit).fetchAll(db)
         }
     }
 
@@ -152,7 +212,8 @@ struct OrderStore: Sendable {
 
     func markPublished(_ entries: [OutboxEntry]) async throws {
         let sequence = entries.compactMap(\.seq)
-        try await database.write { db in
+        guard !sequence.isEmpty else { return }
+        _ = try await database.write { db in
             try OutboxEntry.filter(sequence.contains(Column("seq"))).updateAll(db, Column("published_at").set(to: Date()))
         }
     }

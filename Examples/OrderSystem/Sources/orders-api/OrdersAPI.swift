@@ -24,8 +24,9 @@ struct Serve: AsyncParsableCommand {
         commandName: "run",
         abstract: "Serve the API.",
         discussion: """
-            POST /api/orders, PUT /api/orders/:id/confirm|ship|cancel, GET /api/orders/:id and
-            GET /api/orders/:id/events. State lives in <data-dir>/orders.sqlite.
+            POST /api/orders, GET /api/orders (a page: ?limit=&after=&status=), GET /api/orders/:id, \
+            PUT /api/orders/:id/confirm|ship|cancel, GET /api/orders/:id/events and GET /health. State \
+            lives in <data-dir>/orders.sqlite; events ferryd refuses for good are kept in its dead_outbox table.
             """)
 
     @OptionGroup var process: ProcessOptions
@@ -43,8 +44,8 @@ struct Serve: AsyncParsableCommand {
         let worker = Worker(name: "orders-api", configuration: process.clientConfiguration(name: "orders-api-saga"), logger: logger)
         OrderSaga(store: store, relay: relay, logger: logger).register(on: worker, options: retry.groupOptions)
 
-        let router = Router()
-        OrderRoutes(store: store, relay: relay, bus: bus).register(on: router)
+        let router = Router(options: .autoGenerateHeadEndpoints)
+        OrderRoutes(store: store, relay: relay, bus: bus, logger: logger).register(on: router)
         let portFile = portFile
         let app = Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "orders-api"),

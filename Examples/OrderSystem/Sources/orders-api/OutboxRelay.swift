@@ -1,11 +1,18 @@
 import Ferry
 import Foundation
 import Logging
+import OrderSystemKit
 import ServiceLifecycle
 
 /// Publishes the outbox to ferryd, oldest first, and marks what ferryd confirmed. Woken by
 /// every commit and, as a safety net, once a second; after a crash it publishes whatever a
 /// commit left behind, and ferryd's dedup window swallows anything published twice.
+///
+/// An event ferryd refuses for good (``FerryError/isPermanentRejection``: an invalid field, a
+/// payload or event too large) is moved to the `dead_outbox` table, logged and counted, and the
+/// relay goes on with the events behind it: one bad event never blocks the others. An event
+/// that can succeed later (ferryd down, out of room, shutting down) stays in the outbox, and the
+/// relay tries again at its next wake-up.
 final class OutboxRelay: Service, Sendable {
     private let store: OrderStore
     private let bus: EventBus
@@ -14,6 +21,8 @@ final class OutboxRelay: Service, Sendable {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let batchSize = 500
+    /// Payload bytes one publish carries at most (unless its first event alone is larger).
+    private let batchBytes = 8 << 20
 
     /// - Parameter held: publish nothing (a fault-injection switch for tests: the process can
     ///   be killed with committed but unpublished events).
@@ -54,15 +63,44 @@ final class OutboxRelay: Service, Sendable {
         }
     }
 
-    /// Publishes until the outbox is empty or ferryd fails; a failure waits for the next wake-up.
+    /// Publishes until the outbox is empty or ferryd fails in a way worth retrying; such a
+    /// failure waits for the next wake-up.
     private func publishPending() async {
         while !Task.isCancelled {
             do {
-                let entries = try await store.pendingOutbox(limit: batchSize)
+                let entries = try await store.pendingOutbox(limit: batchSize, maxBytes: batchBytes)
                 if entries.isEmpty { return }
-                _ = try await bus.publish(raw: entries.map(\.rawEvent))
-                try await store.markPublished(entries)
-                logger.debug("outbox published", metadata: ["events": "\(entries.count)"])
+                let outcomes = await bus.publishEach(raw: entries.map(\.rawEvent))
+                var published: [OutboxEntry] = []
+                var rejected: [(entry: OutboxEntry, code: String, message: String)] = []
+                var retryable: FerryError?
+                for (entry, outcome) in zip(entries, outcomes) {
+                    switch outcome {
+                    case .success: published.append(entry)
+                    case .failure(let error) where error.isPermanentRejection:
+                        rejected.append((entry, error.code.name, error.message))
+                    case .failure(let error): retryable = retryable ?? error
+                    }
+                }
+                try await store.markPublished(published)
+                try await store.park(rejected)
+                // Each refused event is logged (the first few of a batch; the rest are counted).
+                for (entry, code, message) in rejected.prefix(10) {
+                    logger.error(
+                        "outbox event refused by ferryd for good; moved to dead_outbox",
+                        metadata: [
+                            "event": "\(entry.eventID)", "type": "\(entry.type)", "key": "\(entry.key.truncated(toUTF8Bytes: 80))",
+                            "code": "\(code)", "error": "\(message)",
+                        ])
+                }
+                if rejected.count > 10 {
+                    logger.error("\(rejected.count - 10) more outbox events refused by ferryd for good; moved to dead_outbox")
+                }
+                logger.debug("outbox published", metadata: ["events": "\(published.count)", "dead": "\(rejected.count)"])
+                if let retryable {
+                    logger.warning("outbox publish failed; retrying", metadata: ["error": "\(retryable)"])
+                    return
+                }
             } catch {
                 logger.warning("outbox publish failed; retrying", metadata: ["error": "\(error)"])
                 return

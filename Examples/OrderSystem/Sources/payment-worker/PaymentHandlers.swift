@@ -21,7 +21,8 @@ struct PaymentHandlers: Sendable {
         try faults.maybeFail("payment gateway for \(order.orderID)")
         guard
             let payment = try await ledger.charge(
-                orderID: order.orderID, amountCents: order.totalCents, currency: order.currency.isEmpty ? "USD" : order.currency,
+                orderID: order.orderID, amountCents: order.totalCents,
+                currency: order.currency.isEmpty ? "USD" : order.currency.truncated(toUTF8Bytes: 8),
                 method: "card")
         else {
             logger.info("order cancelled before payment; not charged", metadata: ["order": "\(order.orderID)"])
@@ -48,7 +49,7 @@ struct PaymentHandlers: Sendable {
                 $0.paymentID = payment.paymentID
                 $0.amountCents = payment.amountCents
                 $0.currency = payment.currency
-                $0.reason = cancelled.reason
+                $0.reason = cancelled.reason.truncated(toUTF8Bytes: OrderLimits.maxReasonBytes)
                 $0.refundedAt = .now
             })
         logger.info("refunded", metadata: ["order": "\(cancelled.orderID)", "amount": "\(formatCents(payment.amountCents))"])

@@ -31,10 +31,10 @@ struct PaymentWorker: AsyncParsableCommand {
 
     struct Payments: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the payment ledger.")
-        @OptionGroup var process: ProcessOptions
+        @OptionGroup var report: ReportOptions
 
         func run() throws {
-            for payment in try PaymentLedger(path: try process.path("payments.sqlite")).payments() {
+            for payment in try PaymentLedger(path: try report.existingDatabase("payments.sqlite")).payments() {
                 print(payment.orderID, payment.paymentID, payment.status.rawValue, formatCents(payment.amountCents), payment.currency)
             }
         }
