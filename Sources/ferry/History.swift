@@ -29,7 +29,9 @@ struct HistoryCommand: AsyncParsableCommand {
 
     func validate() throws {
         if key.isEmpty { throw ValidationError("KEY must not be empty") }
-        guard (1...Self.maxLimit).contains(limit) else { throw ValidationError("--limit must be between 1 and \(Self.maxLimit), got \(limit)") }
+        guard (1...Self.maxLimit).contains(limit) else {
+            throw ValidationError("--limit must be between 1 and \(Self.maxLimit), got \(limit)")
+        }
     }
 
     func run() async throws {

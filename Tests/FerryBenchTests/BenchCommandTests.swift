@@ -84,7 +84,9 @@ struct BenchCommandTests {
         // The bench cannot see a running broker's fsync policy: the mode says `external` (it
         // said `running`), or what --mode names.
         let ferryd = try await Ferryd(["--storage", "memory"])
-        let run = try await BenchInvocation.run(["peers", "--broker", ferryd.endpoint, "--rate", "500", "-n", "500", "--max-lag-ms", "60000", "--quiet"])
+        let run = try await BenchInvocation.run([
+            "peers", "--broker", ferryd.endpoint, "--rate", "500", "-n", "500", "--max-lag-ms", "60000", "--quiet",
+        ])
         #expect(run.status == 0)
         let fields = try #require(run.output.last).split(separator: " ")
         #expect(fields.count == 9)

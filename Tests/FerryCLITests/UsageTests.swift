@@ -53,7 +53,9 @@ struct UsageTests {
         let result = try await CLIProcess.run(
             ["bench", "--fsync", "never", "-n", "10", "--quiet"], environment: ["FERRY_BROKER": "tcp://127.0.0.1:1"], timeout: .seconds(30))
         #expect(result.status == 64, "\(result.stderr)")
-        #expect(result.stderr.contains("FERRY_BROKER names a running broker, so the bench starts no ferryd (add --spawn to start one)"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("FERRY_BROKER names a running broker, so the bench starts no ferryd (add --spawn to start one)"),
+            "\(result.stderr)")
     }
 
     @Test("--broker's help states its default once, whatever FERRY_BROKER holds")

@@ -21,7 +21,7 @@ extension LoadReport {
             "# broker \(broker.description)",
             "# confirmed \(events.confirmed) rejected \(events.rejected) received \(events.consumedPerGroup.map(String.init).joined(separator: "/")) "
                 + "duplicates \(events.duplicates) malformed \(events.malformed) batches \(events.batches) "
-                + "(avg \(String(format: "%.1f", events.averageBatch)))"
+                + "(avg \(String(format: "%.1f", events.averageBatch)))",
         ]
         var cpu = "# generator CPU \(String(format: "%.2f", generatorCPUSeconds)) s"
         if let brokerCPU = broker.cpuSeconds { cpu += ", ferryd CPU \(String(format: "%.2f", brokerCPU)) s" }
