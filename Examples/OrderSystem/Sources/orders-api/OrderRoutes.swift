@@ -31,7 +31,9 @@ struct OrderRoutes: Sendable {
         // Liveness, the outbox backlog (committed events not yet confirmed by ferryd) and the
         // events ferryd refused for good (moved to the dead outbox).
         router.get("/health") { _, _ -> Health in
-            Health(status: "ok", outboxPending: try await store.unpublishedCount(), deadOutbox: try await store.deadOutboxCount())
+            Health(
+                status: "ok", outboxPending: try await store.unpublishedCount(), outboxError: relay.lastError,
+                deadOutbox: try await store.deadOutboxCount())
         }
         let orders = router.group("api/orders")
         orders.get { request, _ -> OrderList in
@@ -117,9 +119,21 @@ extension OrderResponse: ResponseEncodable {}
 
 /// `GET /health`.
 struct Health: ResponseEncodable {
+    enum CodingKeys: String, CodingKey { case status, outboxPending, outboxError, deadOutbox }
+
     let status: String
     /// Committed events not yet confirmed by ferryd.
     let outboxPending: Int
+    /// Why the relay's last publish failed, while it retries (null when it does not).
+    let outboxError: String?
     /// Events ferryd refused for good, kept in the `dead_outbox` table.
     let deadOutbox: Int
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(status, forKey: .status)
+        try container.encode(outboxPending, forKey: .outboxPending)
+        try container.encode(outboxError, forKey: .outboxError)  // null rather than absent
+        try container.encode(deadOutbox, forKey: .deadOutbox)
+    }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import OrderSystemKit
 import ServiceLifecycle
+import Synchronization
 
 /// Publishes the outbox to ferryd, oldest first, and marks what ferryd confirmed. Woken by
 /// every commit and, as a safety net, once a second; after a crash it publishes whatever a
@@ -23,6 +24,11 @@ final class OutboxRelay: Service, Sendable {
     private let batchSize = 500
     /// Payload bytes one publish carries at most (unless its first event alone is larger).
     private let batchBytes = 8 << 20
+    private let failure = Mutex<String?>(nil)
+
+    /// Why the last publish failed in a way worth retrying (ferryd down, out of room, …); nil
+    /// once a publish goes through. `/health` shows it as `outboxError`.
+    var lastError: String? { failure.withLock { $0 } }
 
     /// - Parameter held: publish nothing (a fault-injection switch for tests: the process can
     ///   be killed with committed but unpublished events).
@@ -69,7 +75,10 @@ final class OutboxRelay: Service, Sendable {
         while !Task.isCancelled {
             do {
                 let entries = try await store.pendingOutbox(limit: batchSize, maxBytes: batchBytes)
-                if entries.isEmpty { return }
+                if entries.isEmpty {
+                    failure.withLock { $0 = nil }
+                    return
+                }
                 let outcomes = await bus.publishEach(raw: entries.map(\.rawEvent))
                 var published: [OutboxEntry] = []
                 var rejected: [(entry: OutboxEntry, code: String, message: String)] = []
@@ -98,13 +107,19 @@ final class OutboxRelay: Service, Sendable {
                 }
                 logger.debug("outbox published", metadata: ["events": "\(published.count)", "dead": "\(rejected.count)"])
                 if let retryable {
-                    logger.warning("outbox publish failed; retrying", metadata: ["error": "\(retryable)"])
+                    failed(retryable)
                     return
                 }
+                failure.withLock { $0 = nil }
             } catch {
-                logger.warning("outbox publish failed; retrying", metadata: ["error": "\(error)"])
+                failed(error)
                 return
             }
         }
+    }
+
+    private func failed(_ error: any Error) {
+        failure.withLock { $0 = "\(error)" }
+        logger.warning("outbox publish failed; retrying", metadata: ["error": "\(error)"])
     }
 }

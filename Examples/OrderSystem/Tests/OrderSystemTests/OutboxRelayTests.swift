@@ -55,4 +55,32 @@ struct OutboxRelayTests {
         #expect(await client.deadOutbox() == 501)
         await system.bus.close()
     }
+
+    @Test("while ferryd is down the relay keeps its events and retries; nothing is parked")
+    func brokerDownIsRetried() async throws {
+        let system = try await OrderSystemHarness()
+        let client = try await system.startAPI()
+        system.ferryd.process.send(SIGKILL)
+        #expect(await system.ferryd.process.waitForExit(timeout: .seconds(10)) != nil)
+
+        let order = try await system.placeOrder(user: "user-outage")
+        // The publish gets no answer (TIMEOUT after the SDK's request timeout): worth retrying.
+        let failing = await Wait.until(timeout: .seconds(40)) {
+            ((try? await client.send("GET", "/health"))?.json["outboxError"] as? String) != nil
+        }
+        #expect(failing, "the relay never reported a failed publish")
+        #expect(await client.outboxPending() == 2)
+        #expect(await client.deadOutbox() == 0)
+
+        let restarted = try await Ferryd(
+            ["--heartbeat-ms", "200", "--peer-timeout-ms", "1000"], reusing: system.ferryd, endpoint: system.ferryd.endpoint)
+        let delivered = await Wait.until(timeout: .seconds(40)) { (try? await system.history(order))?.contains("OrderCreated") == true }
+        #expect(delivered, "the order's events were not published once ferryd was back")
+        #expect(await Wait.until(timeout: .seconds(20)) { await client.outboxPending() == 0 })
+        #expect(await client.deadOutbox() == 0)
+        let health = try await client.send("GET", "/health")
+        #expect(health.json["outboxError"] is NSNull, "\(health.text)")
+        withExtendedLifetime(restarted) {}
+        await system.bus.close()
+    }
 }
