@@ -18,7 +18,8 @@ extension FerryError {
 
     private static let retryableCodes: Set<String> = [
         Code.timeout.name, Code.closed.name, Code.transport.name, Code.unexpectedReply.name, Code.brokerRestarted.name,
-        Code.sessionEnded.name, "STORAGE_FULL", "STORAGE_FAILURE", "RESOURCE_EXHAUSTED", "SHUTTING_DOWN", "BATCH_TOO_LARGE", "MALFORMED_FRAME",
+        Code.sessionEnded.name, "STORAGE_FULL", "STORAGE_FAILURE", "RESOURCE_EXHAUSTED", "SHUTTING_DOWN", "BATCH_TOO_LARGE",
+        "MALFORMED_FRAME",
         "UNSUPPORTED_VERSION", "UNKNOWN_COMMAND", "UNKNOWN_SUBSCRIPTION", "UNKNOWN_GROUP",
     ]
 }

@@ -39,7 +39,8 @@ struct InventoryHandlers: Sendable {
             } catch {
                 guard error.isPermanentRejection else { throw error }
                 logger.error(
-                    "reservation failure refused by ferryd; publishing its minimal form", metadata: ["order": "\(order.orderID)", "error": "\(error)"])
+                    "reservation failure refused by ferryd; publishing its minimal form",
+                    metadata: ["order": "\(order.orderID)", "error": "\(error)"])
                 try await context.publish(ReservationFailure.minimalEvent(orderID: order.orderID, missingCount: missing.count))
             }
             logger.info("reservation failed", metadata: ["order": "\(order.orderID)", "reason": "\(reason.truncated(toUTF8Bytes: 200))"])

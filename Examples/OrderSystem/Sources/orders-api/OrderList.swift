@@ -19,7 +19,8 @@ struct OrderList: ResponseEncodable {
             if let text = parameter("limit") {
                 guard let value = Int(text), (1...OrderList.maxLimit).contains(value) else {
                     throw .validation(
-                        "limit must be an integer from 1 to \(OrderList.maxLimit) (got \(text.truncated(toUTF8Bytes: 40).debugDescription))")
+                        "limit must be an integer from 1 to \(OrderList.maxLimit) (got \(text.truncated(toUTF8Bytes: 40).debugDescription))"
+                    )
                 }
                 limit = value
             }
@@ -30,7 +31,8 @@ struct OrderList: ResponseEncodable {
             if let text = parameter("status") {
                 guard let value = OrderStatus(rawValue: text) else {
                     throw .validation(
-                        "status must be one of pending, confirmed, shipped, cancelled (got \(text.truncated(toUTF8Bytes: 40).debugDescription))")
+                        "status must be one of pending, confirmed, shipped, cancelled (got \(text.truncated(toUTF8Bytes: 40).debugDescription))"
+                    )
                 }
                 status = value
             }

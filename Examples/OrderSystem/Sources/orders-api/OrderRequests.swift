@@ -29,7 +29,8 @@ struct CreateOrderRequest: Decodable, Sendable {
         }
         let currency = (currency ?? "USD").uppercased()
         guard currency.count == 3, currency.allSatisfy({ $0.isLetter && $0.isASCII }) else {
-            throw .validation("currency must be a three-letter ISO 4217 code such as USD (got \(currency.truncated(toUTF8Bytes: 20).debugDescription))")
+            throw .validation(
+                "currency must be a three-letter ISO 4217 code such as USD (got \(currency.truncated(toUTF8Bytes: 20).debugDescription))")
         }
         return (userID, lines, currency)
     }
@@ -38,7 +39,8 @@ struct CreateOrderRequest: Decodable, Sendable {
         guard let number else { throw .validation("\(field) is required") }
         guard let value = number.integer(in: range) else {
             throw .validation(
-                "\(field) must be an integer from \(range.lowerBound) to \(range.upperBound) (got \(number.description.truncated(toUTF8Bytes: 40)))")
+                "\(field) must be an integer from \(range.lowerBound) to \(range.upperBound) (got \(number.description.truncated(toUTF8Bytes: 40)))"
+            )
         }
         return value
     }

@@ -20,11 +20,18 @@ struct OrderLimitsTests {
             (try await client.createOrder(userID: long(129), items: [Self.item]), "userId"),
             (try await client.createOrder(userID: String(repeating: "€", count: 43), items: [Self.item]), "userId"),  // 129 bytes
             (try await client.createOrder(userID: "u\u{7}", items: [Self.item]), "userId"),
-            (try await client.createOrder(userID: "u", items: [LineItem(productId: long(129), quantity: 1, priceCents: 1)]), "items[0].productId"),
-            (try await client.createOrder(userID: "u", items: Array(repeating: Self.item, count: 101)), "items"),
-            (try await client.createOrder(userID: "u", items: [LineItem(productId: "p", quantity: 10_001, priceCents: 1)]), "items[0].quantity"),
             (
-                try await client.createOrder(userID: "u", items: [Self.item, LineItem(productId: "p", quantity: 1, priceCents: 100_000_001)]),
+                try await client.createOrder(userID: "u", items: [LineItem(productId: long(129), quantity: 1, priceCents: 1)]),
+                "items[0].productId"
+            ),
+            (try await client.createOrder(userID: "u", items: Array(repeating: Self.item, count: 101)), "items"),
+            (
+                try await client.createOrder(userID: "u", items: [LineItem(productId: "p", quantity: 10_001, priceCents: 1)]),
+                "items[0].quantity"
+            ),
+            (
+                try await client.createOrder(
+                    userID: "u", items: [Self.item, LineItem(productId: "p", quantity: 1, priceCents: 100_000_001)]),
                 "items[1].priceCents"
             ),
             (try await client.createOrder(userID: "u", items: [Self.item], currency: "US"), "currency"),

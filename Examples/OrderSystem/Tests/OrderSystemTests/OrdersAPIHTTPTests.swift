@@ -48,7 +48,8 @@ struct OrdersAPIHTTPTests {
         #expect(!tooLarge.text.contains("NIO"), "\(tooLarge.text)")
 
         let overflow = try await client.send(
-            "POST", "/api/orders", raw: Data(#"{"userId":"u","items":[{"productId":"p","quantity":9223372036854775808,"priceCents":1}]}"#.utf8))
+            "POST", "/api/orders",
+            raw: Data(#"{"userId":"u","items":[{"productId":"p","quantity":9223372036854775808,"priceCents":1}]}"#.utf8))
         #expect(overflow.status == 400 && overflow.errorCode == "validation_failed")
         #expect(overflow.text.contains("items[0].quantity") && overflow.text.contains("integer from 1 to 10000"), "\(overflow.text)")
         #expect(!overflow.text.contains("not valid JSON"), "\(overflow.text)")
@@ -56,7 +57,10 @@ struct OrdersAPIHTTPTests {
         let mistyped: [(String, String)] = [
             (#"{"userId":"u","items":[{"productId":"p","quantity":"3","priceCents":1}]}"#, "items[0].quantity must be an integer"),
             (#"{"userId":"u","items":[{"productId":"p","quantity":1.5,"priceCents":1}]}"#, "items[0].quantity must be an integer"),
-            (#"{"userId":"u","items":[{"productId":"p","quantity":1,"priceCents":-9223372036854775809}]}"#, "items[0].priceCents must be an integer"),
+            (
+                #"{"userId":"u","items":[{"productId":"p","quantity":1,"priceCents":-9223372036854775809}]}"#,
+                "items[0].priceCents must be an integer"
+            ),
             (#"{"userId":5,"items":[]}"#, "userId must be a string"),
             (#"{"userId":"u","items":{}}"#, "items must be an array"),
             (#"{"userId":"u","items":[null]}"#, "items[0] must be an object"),
@@ -80,8 +84,10 @@ struct OrdersAPIHTTPTests {
             #expect(reply.errorCode == "unsupported_media_type")
         }
         #expect(try await client.send("POST", "/api/orders", raw: valid, contentType: "application/json; charset=utf-8").status == 201)
-        let created = try #require(try await client.createOrder(userID: "u", items: [LineItem(productId: "p", quantity: 1, priceCents: 1)]).orderID)
-        let shipText = try await client.send("PUT", "/api/orders/\(created)/cancel", raw: Data(#"{"reason":"r"}"#.utf8), contentType: "text/plain")
+        let created = try #require(
+            try await client.createOrder(userID: "u", items: [LineItem(productId: "p", quantity: 1, priceCents: 1)]).orderID)
+        let shipText = try await client.send(
+            "PUT", "/api/orders/\(created)/cancel", raw: Data(#"{"reason":"r"}"#.utf8), contentType: "text/plain")
         #expect(shipText.status == 415, "\(shipText.status) \(shipText.text)")
         await system.bus.close()
     }

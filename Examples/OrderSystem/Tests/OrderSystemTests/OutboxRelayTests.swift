@@ -18,7 +18,8 @@ struct OutboxRelayTests {
         let badKey = String(repeating: "k", count: 1_100)
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
-        let database = try DatabaseQueue(path: system.directory("orders-api").appendingPathComponent("orders.sqlite").path, configuration: configuration)
+        let database = try DatabaseQueue(
+            path: system.directory("orders-api").appendingPathComponent("orders.sqlite").path, configuration: configuration)
         try await database.write { db in
             for index in 0..<501 {
                 let payload = index == 500 ? Data(repeating: UInt8(ascii: " "), count: (1 << 20) + 1) : Data("{}".utf8)
@@ -42,7 +43,8 @@ struct OutboxRelayTests {
         #expect(await client.deadOutbox() == 501)
 
         let codes = try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT error_code, COUNT(*) AS n FROM dead_outbox GROUP BY error_code").reduce(into: [String: Int]()) {
+            try Row.fetchAll(db, sql: "SELECT error_code, COUNT(*) AS n FROM dead_outbox GROUP BY error_code").reduce(into: [String: Int]())
+            {
                 $0[$1["error_code"]] = $1["n"]
             }
         }
