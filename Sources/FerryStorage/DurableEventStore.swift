@@ -32,6 +32,8 @@ public final class DurableEventStore: EventStore {
     private let syncer = Syncer()
     private let preallocator: Preallocator
     private let unsyncedBudget: UnsyncedBudget
+    /// Closes idle segment files past the descriptor budget.
+    private let descriptors: DescriptorCache
     /// Topics appended to since the last flush, with their end offset.
     private var unsynced: [String: UInt64] = [:]
     private var closed = false
@@ -63,12 +65,13 @@ public final class DurableEventStore: EventStore {
         if let problem = stateWriter.journalProblem { recovery.problems.append(problem) }
         preallocator = Preallocator(configuration: configuration.runway)
         unsyncedBudget = UnsyncedBudget(limit: configuration.maxUnsyncedBytes)
+        descriptors = DescriptorCache(capacity: configuration.maxOpenSegmentFiles ?? max(64, Self.descriptorLimit / 2))
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: topicsDirectory.path)) ?? []).sorted()
         for name in names {
             var segmentRecovery = Segment.Recovery()
             let log = try TopicLog(
                 name: name, directory: topicsDirectory.appendingPathComponent(name), configuration: configuration.configuration(for: name),
-                preallocator: preallocator, unsyncedBudget: unsyncedBudget, recovery: &segmentRecovery)
+                preallocator: preallocator, unsyncedBudget: unsyncedBudget, descriptors: descriptors, recovery: &segmentRecovery)
             logs[name] = log
             recovery.topics += 1
             recovery.records += segmentRecovery.records
@@ -102,10 +105,16 @@ public final class DurableEventStore: EventStore {
 
     private func log(for topic: String) throws(StorageError) -> TopicLog {
         if let log = logs[topic] { return log }
+        guard logs.count < maxTopicsByDescriptors else {
+            throw StorageError(
+                .descriptors,
+                "topic '\(topic)' was not created: \(logs.count) topics use the \(descriptors.capacity) file descriptors ferryd "
+                    + "gives segment files (half its limit of \(Self.descriptorLimit)); raise the limit (ulimit -n, LimitNOFILE=)")
+        }
         var unused = Segment.Recovery()
         let log = try TopicLog(
             name: topic, directory: topicsDirectory.appendingPathComponent(topic), configuration: configuration.configuration(for: topic),
-            preallocator: preallocator, unsyncedBudget: unsyncedBudget, recovery: &unused)
+            preallocator: preallocator, unsyncedBudget: unsyncedBudget, descriptors: descriptors, recovery: &unused)
         logs[topic] = log
         return log
     }
@@ -131,6 +140,19 @@ public final class DurableEventStore: EventStore {
     }
 
     public var topics: [String] { Array(logs.keys) }
+
+    /// The process's descriptor limit (the soft `RLIMIT_NOFILE`).
+    public static var descriptorLimit: Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    /// Descriptors segment files may keep open, and those they hold now.
+    public var segmentDescriptorBudget: Int { descriptors.capacity }
+    public var openSegmentDescriptors: Int { descriptors.openCount }
+    /// Topics the descriptor budget leaves room for (an active segment may hold two).
+    public var maxTopicsByDescriptors: Int { max(1, descriptors.capacity / 2) }
 
     public func damage(topic: String) -> StorageDamage { recovery.damage[topic] ?? StorageDamage() }
     /// Logical bytes held by all topics (a segment's zero runway is not counted).

@@ -56,6 +56,11 @@ public struct DurableStoreConfiguration: Sendable {
     /// (those events are delivered again). Group definitions, retries and dead letters are synced
     /// before the broker relies on them, whatever this says.
     public var groupStateSyncMilliseconds = 200
+    /// Most descriptors segment files keep open (nil: half the process's descriptor limit).
+    /// Idle ones past it (rolled segments, mostly) are closed and opened again when read; an
+    /// active segment of a topic that fsyncs keeps two, so this also bounds the topics: a new
+    /// one past half of it is refused.
+    public var maxOpenSegmentFiles: Int?
     /// The zero runway kept ahead of active segments of topics that fsync (tests make it small).
     var runway = Preallocator.Configuration()
 

@@ -53,11 +53,11 @@ final class Segment {
 
     /// Creates an empty segment. Its first sync also syncs `directory` and its parent, which
     /// hold the new entries that lead to it.
-    init(directory: URL, baseOffset: UInt64) throws(StorageError) {
+    init(directory: URL, baseOffset: UInt64, cache: DescriptorCache? = nil) throws(StorageError) {
         self.baseOffset = baseOffset
         file = try SegmentFile(
             path: directory.appendingPathComponent(Self.fileName(baseOffset: baseOffset)).path,
-            newEntriesIn: [directory.path, directory.deletingLastPathComponent().path])
+            newEntriesIn: [directory.path, directory.deletingLastPathComponent().path], cache: cache)
         size = 0
         nextOffset = baseOffset
         createdAt = Date()
@@ -67,16 +67,17 @@ final class Segment {
     /// record in the middle is skipped (and reported), never fatal. Zeros from a record boundary
     /// to the end of the file are the unused runway of an active segment (see ``SegmentFile``):
     /// a clean end, truncated silently.
-    init(existing path: URL, baseOffset: UInt64, recovery: inout Recovery) throws(StorageError) {
+    init(existing path: URL, baseOffset: UInt64, recovery: inout Recovery, cache: DescriptorCache? = nil) throws(StorageError) {
         self.baseOffset = baseOffset
-        file = try SegmentFile(path: path.path)
+        file = try SegmentFile(path: path.path, cache: cache)
         let attributes = try? FileManager.default.attributesOfItem(atPath: path.path)
         createdAt = (attributes?[.modificationDate] as? Date) ?? Date()
         size = 0
         nextOffset = baseOffset
         let fileSize = file.size
         guard fileSize > 0 else { return }
-        guard let mapping = mmap(nil, fileSize, PROT_READ, MAP_PRIVATE, file.descriptor, 0), mapping != MAP_FAILED else {
+        let mapped = try file.withDescriptor { descriptor in mmap(nil, fileSize, PROT_READ, MAP_PRIVATE, descriptor, 0) }
+        guard let mapping = mapped, mapping != MAP_FAILED else {
             throw StorageError.posix("mmap \(path.path)")
         }
         defer { munmap(mapping, fileSize) }

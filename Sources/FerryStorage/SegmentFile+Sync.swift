@@ -64,8 +64,12 @@ extension SegmentFile {
             state.injectedFailures -= 1
             return true
         }
-        if injected || fdatasync(descriptor) != 0 {
-            if injected { errno = EIO }
+        // (A descriptor the cache had closed is opened again: it closes only files whose writes
+        // were all synced, so no write-back error can be waiting for the old one.)
+        // The sync's errno, read before the descriptor is let go.
+        let code = injected ? EIO : try withDescriptor { descriptor throws(StorageError) in fdatasync(descriptor) == 0 ? 0 : errno }
+        if code != 0 {
+            errno = code
             let error = StorageError.posix("fdatasync \(path)")
             syncState.withLock { state in
                 state.failed = true

@@ -44,8 +44,17 @@ final class SegmentFile: Sendable {
         var wantsRunway: Bool { hasRunway && !sealed && !extending && runwayEnd - dataEnd < nextChunk / 2 }
     }
 
-    let descriptor: Int32
+    /// The data descriptor, opened on demand and closed by the ``DescriptorCache`` when idle.
+    private struct Handle {
+        var descriptor: Int32
+        /// Threads using the descriptor right now: it is not closed under them.
+        var users = 0
+        var lastUse: UInt64
+    }
+
     let path: String
+    private let handle: Mutex<Handle>
+    private let cache: DescriptorCache?
     private let extent = Mutex(Extent())
     /// Signalled once per waiter when a zeroing piece ends.
     private let zeroingEnded = DispatchSemaphore(value: 0)
@@ -68,17 +77,68 @@ final class SegmentFile: Sendable {
 
     /// Opens the file at `path`, creating it if needed. `newEntriesIn` names the directories
     /// whose entries creating it added (its own, and its parent's if that was new too).
-    init(path: String, newEntriesIn directories: [String] = []) throws(StorageError) {
-        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    init(path: String, newEntriesIn directories: [String] = [], cache: DescriptorCache? = nil) throws(StorageError) {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw StorageError.posix("open \(path)") }
         self.path = path
+        self.cache = cache
+        handle = Mutex(Handle(descriptor: descriptor, lastUse: DescriptorCache.tick()))
         unsyncedDirectories = Mutex(directories)
+        cache?.opened(self)
     }
 
     deinit {
         releaseKeptWrites()
-        close(descriptor)
+        let wasOpen = handle.withLock { handle in
+            if handle.descriptor >= 0 { close(handle.descriptor) }
+            return handle.descriptor >= 0
+        }
+        if wasOpen { cache?.closed(self, toStayWithinCapacity: false) }
         runwayDescriptor.withLock { if $0 >= 0 { close($0) } }
+    }
+
+    /// Runs `body` with the data descriptor, reopening it if the cache closed it; it stays open
+    /// until `body` returns.
+    func withDescriptor<Result>(_ body: (Int32) throws(StorageError) -> Result) throws(StorageError) -> Result {
+        let (descriptor, reopened) = try handle.withLock { handle throws(StorageError) -> (Int32, Bool) in
+            var reopened = false
+            if handle.descriptor < 0 {
+                let descriptor = open(path, O_RDWR | O_CLOEXEC)
+                guard descriptor >= 0 else { throw StorageError.posix("open \(path)") }
+                handle.descriptor = descriptor
+                reopened = true
+            }
+            handle.users += 1
+            handle.lastUse = DescriptorCache.tick()
+            return (handle.descriptor, reopened)
+        }
+        if reopened { cache?.opened(self) }
+        defer { handle.withLock { $0.users -= 1 } }
+        return try body(descriptor)
+    }
+
+    /// When the data descriptor was last used (see ``DescriptorCache``).
+    var lastUse: UInt64 { handle.withLock { $0.lastUse } }
+
+    /// Whether the data descriptor is open (for tests).
+    var isOpen: Bool { handle.withLock { $0.descriptor >= 0 } }
+
+    /// Closes the data descriptor if nothing needs it open: no thread uses it, no runway is kept
+    /// or being written, and everything written is synced (a descriptor that must see a
+    /// write-back error, or whose appends wait for an fdatasync, stays open). Returns whether it
+    /// closed it.
+    func closeIfIdle() -> Bool {
+        let runwayIdle = extent.withLock { state in !state.hasRunway || (state.sealed && state.zeroing == nil && !state.extending) }
+        guard runwayIdle, runwayDescriptor.withLock({ $0 < 0 }) else { return false }
+        guard syncState.withLock({ !$0.failed && $0.unsynced.isEmpty }) else { return false }
+        let closed = handle.withLock { handle in
+            guard handle.users == 0, handle.descriptor >= 0 else { return false }
+            close(handle.descriptor)
+            handle.descriptor = -1
+            return true
+        }
+        if closed { cache?.closed(self, toStayWithinCapacity: true) }
+        return closed
     }
 
     /// The preallocator's descriptor for this file.
@@ -110,7 +170,7 @@ final class SegmentFile: Sendable {
     /// The size of the file on disk (which may include runway past the logical size).
     var size: Int {
         var info = stat()
-        return fstat(descriptor, &info) == 0 ? Int(info.st_size) : 0
+        return (try? withDescriptor { fstat($0, &info) == 0 }) == true ? Int(info.st_size) : 0
     }
 
     /// Appends all of `bytes` at `position`, the data end. Returns whether the runway is short
@@ -150,7 +210,9 @@ final class SegmentFile: Sendable {
 
     /// Writes all of `bytes` at `position` (through `fileDescriptor`, by default the file's own).
     func write(_ bytes: UnsafeRawBufferPointer, at position: Int, through fileDescriptor: Int32? = nil) throws(StorageError) {
-        let target = fileDescriptor ?? descriptor
+        guard let target = fileDescriptor else {
+            return try withDescriptor { descriptor throws(StorageError) in try write(bytes, at: position, through: descriptor) }
+        }
         var written = 0
         while written < bytes.count {
             let result = pwrite(target, bytes.baseAddress! + written, bytes.count - written, off_t(position + written))
@@ -164,6 +226,10 @@ final class SegmentFile: Sendable {
 
     /// Reads up to `count` bytes at `position`.
     func read(count: Int, at position: Int) throws(StorageError) -> [UInt8] {
+        try withDescriptor { descriptor throws(StorageError) in try read(count: count, at: position, through: descriptor) }
+    }
+
+    private func read(count: Int, at position: Int, through descriptor: Int32) throws(StorageError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {
@@ -185,16 +251,20 @@ final class SegmentFile: Sendable {
     /// next append may ask for more, even if a failed append had asked).
     func truncate(to size: Int) throws(StorageError) {
         forgetKeptWrites(from: size)
-        try extent.withLock { state throws(StorageError) in
-            state.dataEnd = size
-            state.runwayEnd = min(state.runwayEnd, size)
-            state.extending = false
-            if faultsArmed.load(ordering: .relaxed), takeFault(\.truncates) {
-                errno = EIO
-            } else if ftruncate(descriptor, off_t(size)) == 0 {
-                return
+        // The descriptor first, then the extent: never a descriptor (and the cache's closing of
+        // other files) under the extent's lock.
+        try withDescriptor { descriptor throws(StorageError) in
+            try extent.withLock { state throws(StorageError) in
+                state.dataEnd = size
+                state.runwayEnd = min(state.runwayEnd, size)
+                state.extending = false
+                if faultsArmed.load(ordering: .relaxed), takeFault(\.truncates) {
+                    errno = EIO
+                } else if ftruncate(descriptor, off_t(size)) == 0 {
+                    return
+                }
+                throw StorageError.posix("truncate \(path)")
             }
-            throw StorageError.posix("truncate \(path)")
         }
     }
 
@@ -229,11 +299,14 @@ final class SegmentFile: Sendable {
     /// thread (or once it has stopped): it never zero-fills this file again.
     func truncateRunway() throws(StorageError) {
         defer { closeRunwayDescriptor() }
-        try extent.withLock { state throws(StorageError) in
-            guard state.sealed, state.zeroing == nil else { return }
-            state.runwayEnd = state.dataEnd
-            guard size > state.dataEnd else { return }
-            guard ftruncate(descriptor, off_t(state.dataEnd)) == 0 else { throw StorageError.posix("truncate \(path)") }
+        try withDescriptor { descriptor throws(StorageError) in
+            try extent.withLock { state throws(StorageError) in
+                guard state.sealed, state.zeroing == nil else { return }
+                state.runwayEnd = state.dataEnd
+                var info = stat()
+                guard fstat(descriptor, &info) == 0, Int(info.st_size) > state.dataEnd else { return }
+                guard ftruncate(descriptor, off_t(state.dataEnd)) == 0 else { throw StorageError.posix("truncate \(path)") }
+            }
         }
     }
 

@@ -9,6 +9,8 @@ final class TopicLog {
     private let preallocator: Preallocator?
     /// Where appends waiting for an fdatasync are counted; nil for `never` (they wait for none).
     private let unsyncedBudget: UnsyncedBudget?
+    /// Closes idle segments' descriptors (rolled ones, mostly) past the store's budget.
+    private let descriptors: DescriptorCache?
     private(set) var segments: [Segment] = []
     /// The most recently appended events, so that consumers that keep up read from memory.
     private var tail = TailCache(budgetBytes: TopicLog.tailBudgetBytes)
@@ -24,9 +26,10 @@ final class TopicLog {
     /// Opens (recovering) or creates the log in `directory`.
     init(
         name: String, directory: URL, configuration: TopicLogConfiguration, preallocator: Preallocator?,
-        unsyncedBudget: UnsyncedBudget?, recovery: inout Segment.Recovery
+        unsyncedBudget: UnsyncedBudget?, descriptors: DescriptorCache? = nil, recovery: inout Segment.Recovery
     ) throws(StorageError) {
         self.name = name
+        self.descriptors = descriptors
         self.directory = directory
         self.configuration = configuration
         self.preallocator = configuration.fsync == .never ? nil : preallocator
@@ -44,13 +47,13 @@ final class TopicLog {
         var opened: [Segment] = []
         for base in bases {
             let path = directory.appendingPathComponent(Segment.fileName(baseOffset: base))
-            opened.append(try Segment(existing: path, baseOffset: base, recovery: &recovery))
+            opened.append(try Segment(existing: path, baseOffset: base, recovery: &recovery, cache: descriptors))
         }
         if configuration.fsync != .never && !opened.isEmpty { try Self.makeDurable(opened, in: directory) }
         // Drop empty segments but the last, and start one if there is none.
         let count = opened.count
         opened = opened.enumerated().filter { !$0.element.isEmpty || $0.offset == count - 1 }.map(\.element)
-        if opened.isEmpty { opened.append(try Segment(directory: directory, baseOffset: 0)) }
+        if opened.isEmpty { opened.append(try Segment(directory: directory, baseOffset: 0, cache: descriptors)) }
         segments = opened
         durableEnd = opened[opened.count - 1].nextOffset
         startRunway(opened[opened.count - 1])
@@ -116,7 +119,7 @@ final class TopicLog {
         let tooOld = Date().timeIntervalSince(active.createdAt) >= Double(configuration.segmentAgeSeconds)
         guard tooBig || tooOld else { return }
         try active.cutLeftovers(syncing: configuration.fsync != .never)
-        let next = try Segment(directory: directory, baseOffset: active.nextOffset)
+        let next = try Segment(directory: directory, baseOffset: active.nextOffset, cache: descriptors)
         segments.append(next)
         // The rolled segment ends at its logical size; the new one gets the runway.
         preallocator?.seal(active.file)

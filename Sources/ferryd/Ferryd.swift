@@ -120,6 +120,21 @@ struct Ferryd: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "ferryd")
+        let descriptors = DescriptorLimit.raiseToHardLimit()
+        if case .log(let log) = configuration.storage {
+            let budget = log.maxOpenSegmentFiles ?? max(64, descriptors.soft / 2)
+            logger.info(
+                "file descriptor limit",
+                metadata: [
+                    "limit": "\(descriptors.soft)", "hard": "\(descriptors.hard)", "segmentFiles": "\(budget)",
+                    "topicsItLeavesRoomFor": "\(min(configuration.maxTopics, max(1, budget / 2)))",
+                ])
+            if descriptors.soft < 4096 {
+                logger.warning(
+                    "the file descriptor limit is low for a broker: each connection takes one, each topic one or two; raise it (ulimit -n, LimitNOFILE=)",
+                    metadata: ["limit": "\(descriptors.soft)"])
+            }
+        }
 
         let server = BrokerServer(configuration: configuration, logger: logger, metricsText: { registry.emitToString() })
         let endpointFile = endpointFile

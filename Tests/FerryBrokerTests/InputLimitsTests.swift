@@ -181,12 +181,12 @@ struct InputLimitsTests {
             for group in ["a", "b"] {
                 var subscribe = Subscribe()
                 subscribe.group = group
-                subscribe.patterns = ["topic1"]
+                subscribe.patterns = ["quiet"]
                 _ = try client.subscribe(.subscribe(subscribe))
             }
             var third = Subscribe()
             third.group = "c"
-            third.patterns = ["topic1"]
+            third.patterns = ["quiet"]
             try client.send(.subscribe(third))
             guard case .error(let error)? = try client.receive()?.reply else { throw RawClient.UnexpectedReply(reply: nil) }
             #expect(error.code == .resourceExhausted)

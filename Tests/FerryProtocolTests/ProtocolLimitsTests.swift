@@ -31,8 +31,15 @@ struct ProtocolLimitsTests {
         #expect(limits.maxEventIDBytes == 255)
         #expect(limits.maxKeyBytes == 1024)
         #expect(limits.maxGroupBytes == 255)
-        #expect(limits.maxFrameBytes == Int64(1 << 20) * 4096 + (16 << 20))
-        #expect(ProtocolLimits(maxPayloadBytes: 10, maxBatch: 3).maxFrameBytes == 30 + (16 << 20))
+        #expect(limits.maxEventBytes == (1 << 20) + (64 << 10))
+        #expect(limits.maxFrameBytes == 16 << 20)
+        #expect(limits.maxPatternsPerSubscribe == 256 && limits.maxPatternsPerGroup == 1024)
+        #expect(limits.maxIDsPerCommand == 10_000)
+        // A payload limit past 16 MiB takes the frame limit with it.
+        var large = ProtocolLimits()
+        large.setMaxPayloadBytes(32 << 20)
+        #expect(large.maxEventBytes == (32 << 20) + (64 << 10))
+        #expect(large.maxFrameBytes == (32 << 20) + (128 << 10))
         #expect(limits == ProtocolLimits())
         #expect(limits != ProtocolLimits(maxKeyBytes: 1))
     }

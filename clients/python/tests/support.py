@@ -8,6 +8,7 @@ Environment:
 import collections
 import os
 import pathlib
+import resource
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 import uuid
+from typing import Optional
 
 import pytest
 
@@ -105,8 +107,9 @@ def free_port() -> int:
 class Ferryd:
     """One ferryd on a fixed port and data directory that can be stopped and started again."""
 
-    def __init__(self, workdir: pathlib.Path, *args: str):
+    def __init__(self, workdir: pathlib.Path, *args: str, max_open_files: Optional[int] = None):
         self.workdir, self.args = workdir, args
+        self.max_open_files = max_open_files  # RLIMIT_NOFILE (soft and hard) for the process
         self.endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.log_path = workdir / "ferryd.log"
         self.process = None
@@ -120,7 +123,7 @@ class Ferryd:
             self.process = subprocess.Popen(
                 [FERRYD, "--endpoint", self.endpoint, "--endpoint-file", str(endpoint_file),
                  "--data-dir", str(self.workdir / "data"), "--exit-with-parent", *self.args],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=self._limit_files)
 
         def ready():
             if self.process.poll() is not None:
@@ -129,6 +132,10 @@ class Ferryd:
 
         bound = wait_until(ready, STARTUP_TIMEOUT)
         assert bound == self.endpoint, f"ferryd did not listen on {self.endpoint} in time:\n{self.log()}"
+
+    def _limit_files(self) -> None:
+        if self.max_open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.max_open_files, self.max_open_files))
 
     def kill(self) -> None:
         """kill -9: no graceful shutdown."""

@@ -1,0 +1,65 @@
+import Synchronization
+
+/// Bounds the file descriptors that segment files keep open.
+///
+/// Every segment of every topic is a file; kept open forever, a few hundred topics (or one
+/// topic with many rolled segments) would spend the process's descriptor limit, and then new
+/// connections, new topics and even a restart would fail. So a segment file opens its
+/// descriptor on demand, and once more are open than ``capacity``, the least recently used
+/// ones that are idle are closed: no thread is using them, no zero runway is being kept ahead of
+/// them, and everything written to them is synced (a file with a write-back error or appends
+/// still waiting for an fdatasync keeps its descriptor, which is the one that must see the
+/// error). A rolled segment is closed that way; an active one of a topic that fsyncs keeps its
+/// two (data and runway) while it is active.
+final class DescriptorCache: Sendable {
+    /// Most descriptors segment files keep open when some are idle.
+    let capacity: Int
+
+    private final class WeakFile: Sendable {
+        nonisolated(unsafe) weak var file: SegmentFile?
+        init(_ file: SegmentFile) { self.file = file }
+    }
+
+    private struct State {
+        var open: [ObjectIdentifier: WeakFile] = [:]
+        /// Closed to keep within the capacity, in all.
+        var closed = 0
+    }
+
+    private let state = Mutex(State())
+    private static let clock = Atomic<UInt64>(0)
+
+    init(capacity: Int) {
+        self.capacity = max(8, capacity)
+    }
+
+    /// A counter that orders uses of files (least recently used first).
+    static func tick() -> UInt64 { clock.add(1, ordering: .relaxed).newValue }
+
+    /// Descriptors segment files hold open now.
+    var openCount: Int { state.withLock { $0.open.count } }
+
+    /// Descriptors closed so far to stay within the capacity.
+    var closedCount: Int { state.withLock { $0.closed } }
+
+    /// `file` opened its descriptor: counts it, and closes idle ones past the capacity.
+    func opened(_ file: SegmentFile) {
+        let candidates: [SegmentFile] = state.withLock { state in
+            state.open[ObjectIdentifier(file)] = WeakFile(file)
+            guard state.open.count > capacity else { return [] }
+            return state.open.values.compactMap(\.file).filter { $0 !== file }
+        }
+        guard !candidates.isEmpty else { return }
+        var excess = candidates.count + 1 - capacity
+        for candidate in candidates.sorted(by: { $0.lastUse < $1.lastUse }) where excess > 0 {
+            if candidate.closeIfIdle() { excess -= 1 }
+        }
+    }
+
+    /// `file` closed its descriptor (idle, or deinitialized).
+    func closed(_ file: SegmentFile, toStayWithinCapacity: Bool) {
+        state.withLock { state in
+            if state.open.removeValue(forKey: ObjectIdentifier(file)) != nil && toStayWithinCapacity { state.closed += 1 }
+        }
+    }
+}
