@@ -22,6 +22,8 @@ final class DescriptorCache: Sendable {
 
     private struct State {
         var open: [ObjectIdentifier: WeakFile] = [:]
+        /// Runway descriptors (the preallocator's), closed only when their topic is parked.
+        var runways = 0
         /// Closed to keep within the capacity, in all.
         var closed = 0
     }
@@ -37,20 +39,37 @@ final class DescriptorCache: Sendable {
     static func tick() -> UInt64 { clock.add(1, ordering: .relaxed).newValue }
 
     /// Descriptors segment files hold open now.
-    var openCount: Int { state.withLock { $0.open.count } }
+    var openCount: Int { state.withLock { $0.open.count + $0.runways } }
+
+    /// A runway descriptor opened: counts it, and closes idle data descriptors past the capacity.
+    func runwayOpened() {
+        state.withLock { $0.runways += 1 }
+        trim()
+    }
+    func runwayClosed() { state.withLock { $0.runways -= 1 } }
 
     /// Descriptors closed so far to stay within the capacity.
     var closedCount: Int { state.withLock { $0.closed } }
 
     /// `file` opened its descriptor: counts it, and closes idle ones past the capacity.
     func opened(_ file: SegmentFile) {
+        state.withLock { state in state.open[ObjectIdentifier(file)] = WeakFile(file) }
+        trim(sparing: file)
+    }
+
+    /// Whether more descriptors are open than the capacity (idle topics should be parked).
+    var isOverCapacity: Bool { state.withLock { $0.open.count + $0.runways > capacity } }
+
+    /// Closes the least recently used idle descriptors while more than `limit` (by default the
+    /// capacity) are open.
+    func trim(sparing spared: SegmentFile? = nil, toAtMost limit: Int? = nil) {
+        let limit = limit ?? capacity
         let candidates: [SegmentFile] = state.withLock { state in
-            state.open[ObjectIdentifier(file)] = WeakFile(file)
-            guard state.open.count > capacity else { return [] }
-            return state.open.values.compactMap(\.file).filter { $0 !== file }
+            guard state.open.count + state.runways > limit else { return [] }
+            return state.open.values.compactMap(\.file).filter { $0 !== spared }
         }
         guard !candidates.isEmpty else { return }
-        var excess = candidates.count + 1 - capacity
+        var excess = openCount - limit
         for candidate in candidates.sorted(by: { $0.lastUse < $1.lastUse }) where excess > 0 {
             if candidate.closeIfIdle() { excess -= 1 }
         }

@@ -36,6 +36,9 @@ public final class DurableEventStore: EventStore {
     private let descriptors: DescriptorCache
     /// Topics appended to since the last flush, with their end offset.
     private var unsynced: [String: UInt64] = [:]
+    /// When idle topics were last parked (monotonic nanoseconds).
+    private var lastParking: UInt64 = 0
+
     private var closed = false
 
     /// Opens the store, creating the directory if needed and recovering every topic.
@@ -105,11 +108,17 @@ public final class DurableEventStore: EventStore {
 
     private func log(for topic: String) throws(StorageError) -> TopicLog {
         if let log = logs[topic] { return log }
-        guard logs.count < maxTopicsByDescriptors else {
+        // A new topic takes up to two descriptors (data and runway): idle files are closed, or
+        // idle topics parked (their files close once their runway is gone), to make room.
+        if descriptors.openCount + 2 > descriptors.capacity {
+            descriptors.trim(toAtMost: descriptors.capacity - 2)
+        }
+        guard descriptors.openCount + 2 <= descriptors.capacity || parkIdleTopics(needing: 2) > 0 else {
             throw StorageError(
                 .descriptors,
-                "topic '\(topic)' was not created: \(logs.count) topics use the \(descriptors.capacity) file descriptors ferryd "
-                    + "gives segment files (half its limit of \(Self.descriptorLimit)); raise the limit (ulimit -n, LimitNOFILE=)")
+                "topic '\(topic)' was not created: segment files hold \(descriptors.openCount) file descriptors, the budget of "
+                    + "\(descriptors.capacity) (half of ferryd's limit of \(Self.descriptorLimit)), and no idle topic can give any up; "
+                    + "retry later, or raise the limit (ulimit -n, LimitNOFILE=)")
         }
         var unused = Segment.Recovery()
         let log = try TopicLog(
@@ -151,8 +160,6 @@ public final class DurableEventStore: EventStore {
     /// Descriptors segment files may keep open, and those they hold now.
     public var segmentDescriptorBudget: Int { descriptors.capacity }
     public var openSegmentDescriptors: Int { descriptors.openCount }
-    /// Topics the descriptor budget leaves room for (an active segment may hold two).
-    public var maxTopicsByDescriptors: Int { max(1, descriptors.capacity / 2) }
 
     public func damage(topic: String) -> StorageDamage { recovery.damage[topic] ?? StorageDamage() }
     /// Logical bytes held by all topics (a segment's zero runway is not counted).
@@ -183,6 +190,26 @@ public final class DurableEventStore: EventStore {
                     windowMicros: log.configuration.fsync == .batch ? log.configuration.batchWindowMicros : 0))
         }
         unsynced.removeAll(keepingCapacity: true)
+        parkIdleTopics()
+    }
+
+    /// When segment files hold more descriptors than their budget, gives up the runway of the
+    /// topics idle longest (their appends all durable), so that their files can be closed; the
+    /// next append to one takes it up again. Checked at most every 100 ms.
+    /// Returns how many topics it parked.
+    @discardableResult
+    private func parkIdleTopics(needing room: Int = 0) -> Int {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let excess = descriptors.openCount + room - descriptors.capacity
+        guard room > 0 || now &- lastParking >= 100_000_000, excess > 0 else { return 0 }
+        lastParking = now
+        var parked = 0
+        let idle = logs.values.filter { !$0.parked && now &- $0.lastAppend >= UInt64(configuration.idleTopicMilliseconds) * 1_000_000 && unsynced[$0.name] == nil }
+        for log in idle.sorted(by: { $0.lastAppend < $1.lastAppend }) where 2 * parked < excess {
+            // Two descriptors each: the runway's and, once it is gone, the data's.
+            if log.park() { parked += 1 }
+        }
+        return parked
     }
 
     public func collectSyncs() {

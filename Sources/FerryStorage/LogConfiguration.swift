@@ -61,6 +61,9 @@ public struct DurableStoreConfiguration: Sendable {
     /// active segment of a topic that fsyncs keeps two, so this also bounds the topics: a new
     /// one past half of it is refused.
     public var maxOpenSegmentFiles: Int?
+    /// A topic not appended to for this long may give up its runway (and then its descriptors)
+    /// when segment files hold more than their budget.
+    public var idleTopicMilliseconds = 1000
     /// The zero runway kept ahead of active segments of topics that fsync (tests make it small).
     var runway = Preallocator.Configuration()
 

@@ -94,7 +94,7 @@ final class SegmentFile: Sendable {
             return handle.descriptor >= 0
         }
         if wasOpen { cache?.closed(self, toStayWithinCapacity: false) }
-        runwayDescriptor.withLock { if $0 >= 0 { close($0) } }
+        closeRunwayDescriptor()
     }
 
     /// Runs `body` with the data descriptor, reopening it if the cache closed it; it stays open
@@ -143,22 +143,26 @@ final class SegmentFile: Sendable {
 
     /// The preallocator's descriptor for this file.
     private func runwayFileDescriptor() throws(StorageError) -> Int32 {
-        try runwayDescriptor.withLock { runway throws(StorageError) in
-            if runway < 0 {
-                runway = open(path, O_WRONLY | O_CLOEXEC)
-                guard runway >= 0 else { throw StorageError.posix("open \(path) for its runway") }
-            }
-            return runway
+        let (runway, opened) = try runwayDescriptor.withLock { runway throws(StorageError) -> (Int32, Bool) in
+            guard runway < 0 else { return (runway, false) }
+            runway = open(path, O_WRONLY | O_CLOEXEC)
+            guard runway >= 0 else { throw StorageError.posix("open \(path) for its runway") }
+            return (runway, true)
         }
+        if opened { cache?.runwayOpened() }
+        return runway
     }
 
     /// Closes the preallocator's descriptor once the file keeps no runway (sealed, or given up):
     /// a rolled segment then holds one descriptor, not two.
     private func closeRunwayDescriptor() {
-        runwayDescriptor.withLock { runway in
-            if runway >= 0 { close(runway) }
-            runway = -1
+        let closed = runwayDescriptor.withLock { runway in
+            defer { runway = -1 }
+            guard runway >= 0 else { return false }
+            close(runway)
+            return true
         }
+        if closed { cache?.runwayClosed() }
     }
 
     /// Flushes the runway's zeros (and whatever else is dirty) through the preallocator's own
@@ -295,10 +299,19 @@ final class SegmentFile: Sendable {
         }
     }
 
+    /// Takes a sealed file's runway up again (a parked topic's active segment, appended to).
+    func unseal() {
+        extent.withLock { $0.sealed = false }
+    }
+
     /// Truncates a sealed file to its data end, dropping the runway. Call it on the preallocator's
     /// thread (or once it has stopped): it never zero-fills this file again.
     func truncateRunway() throws(StorageError) {
-        defer { closeRunwayDescriptor() }
+        defer {
+            closeRunwayDescriptor()
+            // Its data descriptor may be idle now: close it if the budget is spent.
+            cache?.trim()
+        }
         try withDescriptor { descriptor throws(StorageError) in
             try extent.withLock { state throws(StorageError) in
                 guard state.sealed, state.zeroing == nil else { return }

@@ -12,6 +12,11 @@ final class TopicLog {
     /// Closes idle segments' descriptors (rolled ones, mostly) past the store's budget.
     private let descriptors: DescriptorCache?
     private(set) var segments: [Segment] = []
+    /// When the log was last appended to (monotonic nanoseconds), to pick idle topics to park.
+    private(set) var lastAppend = DispatchTime.now().uptimeNanoseconds
+    /// The active segment gave up its runway (and so its descriptors) while the topic was idle;
+    /// the next append takes it up again.
+    private(set) var parked = false
     /// The most recently appended events, so that consumers that keep up read from memory.
     private var tail = TailCache(budgetBytes: TopicLog.tailBudgetBytes)
     static let tailBudgetBytes = 16 << 20
@@ -87,6 +92,12 @@ final class TopicLog {
     func append(_ events: [NewEvent]) throws(StorageError) -> [UInt64] {
         try rollIfNeeded()
         let segment = segments[segments.count - 1]
+        lastAppend = DispatchTime.now().uptimeNanoseconds
+        if parked {
+            parked = false
+            segment.file.unseal()
+            startRunway(segment)
+        }
         var records: [(offset: UInt64, position: Int, timestamp: Int64)] = []
         records.reserveCapacity(events.count)
         let total = events.reduce(0) {
@@ -110,6 +121,16 @@ final class TopicLog {
             tail.append(StoredEvent(offset: record.offset, key: event.key, timestampMicros: event.timestampMicros, body: event.body))
         }
         return records.map(\.offset)
+    }
+
+    /// Gives up the active segment's runway so that the descriptor cache can close its files
+    /// while the topic is idle. Only for a log whose appends are all durable.
+    @discardableResult
+    func park() -> Bool {
+        guard !parked, let preallocator, let active = segments.last, durableEnd == nextOffset else { return false }
+        parked = true
+        preallocator.seal(active.file)
+        return true
     }
 
     private func rollIfNeeded() throws(StorageError) {

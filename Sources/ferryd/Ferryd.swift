@@ -125,10 +125,7 @@ struct Ferryd: AsyncParsableCommand {
             let budget = log.maxOpenSegmentFiles ?? max(64, descriptors.soft / 2)
             logger.info(
                 "file descriptor limit",
-                metadata: [
-                    "limit": "\(descriptors.soft)", "hard": "\(descriptors.hard)", "segmentFiles": "\(budget)",
-                    "topicsItLeavesRoomFor": "\(min(configuration.maxTopics, max(1, budget / 2)))",
-                ])
+                metadata: ["limit": "\(descriptors.soft)", "hard": "\(descriptors.hard)", "segmentFiles": "\(budget)"])
             if descriptors.soft < 4096 {
                 logger.warning(
                     "the file descriptor limit is low for a broker: each connection takes one, each topic one or two; raise it (ulimit -n, LimitNOFILE=)",

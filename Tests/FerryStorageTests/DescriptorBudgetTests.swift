@@ -55,18 +55,43 @@ struct DescriptorBudgetTests {
         #expect(try store.append(topic: "t", events: [Self.event(count)]) == [UInt64(count)])
     }
 
-    @Test("a new topic past what the budget leaves room for is refused as out of descriptors; existing ones go on")
-    func topicsBoundedByTheBudget() throws {
+    @Test("a new topic finds room by parking an idle topic; while every topic waits for a sync it is refused; a parked topic takes appends")
+    func topicsWithinTheBudget() throws {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
-        let store = try openStore(directory) { $0.maxOpenSegmentFiles = 8 }
+        let store = try openStore(directory) {
+            $0.defaults.fsync = .batch
+            $0.maxOpenSegmentFiles = 8
+            $0.idleTopicMilliseconds = 0
+        }
         defer { store.close() }
-        #expect(store.maxTopicsByDescriptors == 4)
-        for topic in 0..<4 { _ = try store.append(topic: "t\(topic)", events: [Self.event(topic)]) }
+        func synced(_ topic: String) -> Bool {
+            store.flush()
+            return Wait.untilSync(timeout: .seconds(10)) {
+                store.collectSyncs()
+                return store.durableEnd(topic: topic) == store.bounds(topic: topic).upperBound
+            }
+        }
+        for topic in 0..<4 {
+            _ = try store.append(topic: "t\(topic)", events: [Self.event(topic)])
+            #expect(synced("t\(topic)"))
+        }
+        // Four active segments, each with its runway: the budget is spent.
+        #expect(Wait.untilSync(timeout: .seconds(10)) { store.openSegmentDescriptors == 8 })
+        // Appended and not yet synced: no topic can give anything up.
+        for topic in 0..<4 { _ = try store.append(topic: "t\(topic)", events: [Self.event(10 + topic)]) }
         let error = #expect(throws: StorageError.self) { try store.append(topic: "t4", events: [Self.event(4)]) }
         #expect(error?.code == .descriptors)
         #expect(error?.message.contains("ulimit") == true)
-        #expect(try store.append(topic: "t0", events: [Self.event(5)]) == [1])
         #expect(!store.topics.contains("t4"))
+        for topic in 0..<4 { #expect(synced("t\(topic)")) }
+        // Now idle and synced: the oldest is parked to make room.
+        #expect(try store.append(topic: "t4", events: [Self.event(4)]) == [0])
+        #expect(synced("t4"))
+        #expect(Wait.untilSync(timeout: .seconds(10)) { store.openSegmentDescriptors <= 8 }, "open: \(store.openSegmentDescriptors)")
+        // A parked topic takes appends again, and every event reads back.
+        #expect(try store.append(topic: "t0", events: [Self.event(20)]) == [2])
+        #expect(synced("t0"))
+        #expect(try store.read(topic: "t0", from: 0, limit: 10).map(\.offset) == [0, 1, 2])
     }
 }

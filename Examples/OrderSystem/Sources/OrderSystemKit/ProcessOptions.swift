@@ -6,8 +6,15 @@ import Logging
 /// The options every order-system process shares: where ferryd is, where the process keeps
 /// its state, and how much it logs.
 public struct ProcessOptions: ParsableArguments, Sendable {
-    @Option(help: "ferryd's endpoint (default: $FERRY_BROKER, else tcp://127.0.0.1:7400).")
-    public var broker: String = ProcessInfo.processInfo.environment["FERRY_BROKER"] ?? "tcp://127.0.0.1:7400"
+    @Option(name: .customLong("broker"), help: "ferryd's endpoint (default: $FERRY_BROKER, else tcp://127.0.0.1:7400).")
+    var brokerOption: String?
+
+    /// ferryd's endpoint: `--broker`, else `$FERRY_BROKER` (when set and not empty), else the default.
+    public var broker: String {
+        if let brokerOption { return brokerOption }
+        if let environment = ProcessInfo.processInfo.environment["FERRY_BROKER"], !environment.isEmpty { return environment }
+        return "tcp://127.0.0.1:7400"
+    }
 
     @Option(help: "Directory for this process's state (its SQLite database, files).")
     public var dataDir: String = "./order-system-data"
