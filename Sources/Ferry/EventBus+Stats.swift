@@ -22,7 +22,8 @@ public struct GroupSummary: Sendable {
     public let lag: UInt64
     /// Lag per topic, in increasing order of topic name.
     public let topics: [TopicLag]
-    /// The topic patterns of the group's current members.
+    /// Every topic pattern the group follows (its members' now and before: a pattern stays with
+    /// the group for as long as it exists).
     public let patterns: [String]
     /// Deliveries sent to the group's members since the broker started (retries included).
     public let delivered: UInt64
@@ -64,6 +65,12 @@ public struct TopicSummary: Sendable {
     public let nextOffset: UInt64
     /// Events held: `nextOffset - firstOffset` (gaps left by recovery included).
     public var eventCount: UInt64 { nextOffset - min(firstOffset, nextOffset) }
+    /// What recovery found damaged in the topic's log when the broker started: corrupt regions
+    /// skipped, the events they held (lost), the bytes skipped, and bytes cut off torn tails.
+    public var corruptRegions: UInt64 = 0
+    public var lostEvents: UInt64 = 0
+    public var skippedBytes: UInt64 = 0
+    public var truncatedBytes: UInt64 = 0
 }
 
 /// A snapshot of the broker: its groups, topics, totals and metrics.
@@ -86,7 +93,11 @@ extension EventBus {
         }
         return BrokerStats(
             groups: stats.groups.map(GroupSummary.init),
-            topics: stats.topics.map { TopicSummary(name: $0.name, firstOffset: $0.firstOffset, nextOffset: $0.nextOffset) },
+            topics: stats.topics.map {
+                TopicSummary(
+                    name: $0.name, firstOffset: $0.firstOffset, nextOffset: $0.nextOffset, corruptRegions: $0.corruptRegions,
+                    lostEvents: $0.lostEvents, skippedBytes: $0.skippedBytes, truncatedBytes: $0.truncatedBytes)
+            },
             storedBytes: stats.storedBytes, connections: Int(stats.connections), prometheusText: stats.prometheusText)
     }
 

@@ -34,16 +34,21 @@ struct StatsCommand: AsyncParsableCommand {
             Output.json(
                 [
                     "topics": stats.topics.map {
-                        ["name": $0.name, "first_offset": $0.firstOffset, "next_offset": $0.nextOffset, "events": $0.eventCount]
-                            as [String: Any]
+                        [
+                            "name": $0.name, "first_offset": $0.firstOffset, "next_offset": $0.nextOffset, "events": $0.eventCount,
+                            "corrupt_regions": $0.corruptRegions, "lost_events": $0.lostEvents, "skipped_bytes": $0.skippedBytes,
+                            "truncated_bytes": $0.truncatedBytes,
+                        ] as [String: Any]
                     },
                     "groups": stats.groups.map(GroupsCommand.dictionary), "stored_bytes": stats.storedBytes,
                     "connections": stats.connections,
                 ] as [String: Any])
             return
         }
-        var topics = Table(["TOPIC", "FIRST", "NEXT", "EVENTS"], numeric: [1, 2, 3])
-        for topic in stats.topics { topics.add([topic.name, "\(topic.firstOffset)", "\(topic.nextOffset)", "\(topic.eventCount)"]) }
+        var topics = Table(["TOPIC", "FIRST", "NEXT", "EVENTS", "LOST"], numeric: [1, 2, 3, 4])
+        for topic in stats.topics {
+            topics.add([topic.name, "\(topic.firstOffset)", "\(topic.nextOffset)", "\(topic.eventCount)", "\(topic.lostEvents)"])
+        }
         var groups = Table(["GROUP", "MEMBERS", "IN FLIGHT", "LAG", "RETRIES", "DLQ", "ACKED"], numeric: Set(1...6))
         for group in stats.groups {
             groups.add(
@@ -63,6 +68,14 @@ struct StatsCommand: AsyncParsableCommand {
         if !stats.groups.isEmpty {
             Output.line()
             groups.print()
+        }
+        // What recovery found damaged when ferryd started (its log has each region's offsets).
+        let damaged = stats.topics.filter { $0.corruptRegions > 0 || $0.truncatedBytes > 0 }
+        if !damaged.isEmpty { Output.line() }
+        for topic in damaged {
+            Output.line(
+                "damaged:     \(topic.name): \(topic.corruptRegions) corrupt region(s) skipped, \(topic.lostEvents) event(s) lost, "
+                    + "\(topic.skippedBytes) bytes skipped, \(topic.truncatedBytes) bytes of torn tail cut")
         }
     }
 }

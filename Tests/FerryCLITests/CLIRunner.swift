@@ -115,6 +115,11 @@ struct CLIFixture {
         ferryd = try await Ferryd(arguments)
     }
 
+    /// `ferry` runs against a ferryd started elsewhere (a restart).
+    init(ferryd: Ferryd) {
+        self.ferryd = ferryd
+    }
+
     /// Runs `ferry command --broker <this ferryd> arguments…`.
     func ferry(_ arguments: String..., stdin: String? = nil) async throws -> CLIResult {
         try await CLIProcess.run(arguments + ["--broker", ferryd.endpoint], stdin: stdin)

@@ -89,6 +89,36 @@ struct GroupsReplayStatsTests {
         #expect(prometheus.stdout.contains("ferry_events_published_total 2"))
     }
 
+    @Test("stats shows what recovery found damaged in a topic's log: regions, lost events, bytes")
+    func statsShowsDamage() async throws {
+        let first = try await Ferryd(["--fsync", "always"])
+        for number in 0..<20 {
+            #expect(try await CLIProcess.run(["publish", "orders.created", #"{"n":\#(number)}"#, "--broker", first.endpoint]).status == 0)
+        }
+        first.process.send(SIGTERM)
+        _ = await first.process.waitForExit(timeout: .seconds(10))
+        // 100 bytes overwritten in the middle of the segment.
+        let directory = first.dataDirectory.appendingPathComponent("topics/orders.created")
+        let segment = try #require(try FileManager.default.contentsOfDirectory(atPath: directory.path).first { $0.hasSuffix(".log") })
+        let handle = try FileHandle(forUpdating: directory.appendingPathComponent(segment))
+        let size = try handle.seekToEnd()
+        try handle.seek(toOffset: size / 2)
+        handle.write(Data(repeating: 0xAB, count: 100))
+        try handle.close()
+
+        let fixture = CLIFixture(ferryd: try await Ferryd(reusing: first))
+        let json = try #require(try await fixture.ferry("stats", "--json").json() as? [String: Any])
+        let topic = try #require((json["topics"] as? [[String: Any]])?.first)
+        #expect(topic.int("corrupt_regions") == 1)
+        #expect((1...2).contains(topic.int("lost_events") ?? 0))
+        #expect(topic.int("skipped_bytes")! >= 100)
+        #expect(topic.int("events")! == 20, "offsets keep their gap")
+        let human = try await fixture.ferry("stats")
+        #expect(human.stdout.contains("damaged:     orders.created: 1 corrupt region(s) skipped"))
+        let prometheus = try await fixture.ferry("stats", "--prometheus")
+        #expect(prometheus.stdout.contains(#"ferry_storage_corrupt_regions_total{topic="orders.created"} 1"#))
+    }
+
     @Test("--help documents the exit codes and every command has help")
     func help() async throws {
         let root = try await CLIProcess.run(["--help"])
