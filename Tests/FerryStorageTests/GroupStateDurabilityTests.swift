@@ -81,7 +81,11 @@ struct GroupStateDurabilityTests {
         defer { removeTemporaryDirectory(directory) }
         let store = try openStore(directory) { $0.groupStateSyncMilliseconds = 60_000 }
         defer { store.close() }
+        // The group's save fails once (as a full disk would): the state thread keeps it and tries
+        // again a second later, unless something makes it land sooner.
+        store.injectGroupStateSaveFailures(1)
         try store.saveGroupState(Self.definition("g"))
+        #expect(Wait.untilSync(timeout: .seconds(10)) { store.groupStateSaveFailure != nil })
         // Written directly to the database by the caller's thread: the group's save lands first.
         try store.addDeadLetter(
             DeadLetterRecord(
