@@ -49,7 +49,7 @@ redis_round() {
 echo "# system mode rate p50_us p90_us p99_us p999_us max_us achieved_eps   (RATE=$rate N=$count, $rounds rounds)"
 for _ in $(seq "$rounds"); do
     redis_round | tee -a "$work/lines"
-    "$ferry" bench peers --fsync "$policy" --rate "$rate" --quiet "${ferryd_args[@]}" 2>/dev/null | grep -v '^#' | tee -a "$work/lines" || true
+    "$ferry" bench peers --spawn --fsync "$policy" --rate "$rate" --quiet "${ferryd_args[@]}" 2>/dev/null | grep -v '^#' | tee -a "$work/lines" || true
 done
 awk -v mode="$mode" -v policy="$policy" '
     $1 == "redis" { redis = $6; next }

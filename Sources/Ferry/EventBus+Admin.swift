@@ -39,31 +39,38 @@ extension EventBus {
         }
     }
 
-    /// Sends dead letters back to their group, attempts starting again at 1. `nil` ids: all.
+    /// Sends dead letters back to their group, attempts starting again at 1. `nil` ids: all
+    /// (the broker takes a bounded number per command; this repeats until none is left).
     @discardableResult
     public func requeueDeadLetters(group: String, ids: [UInt64]? = nil) async throws(FerryError) -> Int {
         var requeue = DeadLetterRequeue()
         requeue.group = group
         requeue.ids = ids ?? []
         requeue.all = ids == nil
-        return try await count(.deadLetterRequeue(requeue))
+        return try await count(.deadLetterRequeue(requeue), repeating: ids == nil)
     }
 
-    /// Deletes dead letters. `nil` ids: all.
+    /// Deletes dead letters. `nil` ids: all (in bounded steps, as for a requeue).
     @discardableResult
     public func purgeDeadLetters(group: String, ids: [UInt64]? = nil) async throws(FerryError) -> Int {
         var purge = DeadLetterPurge()
         purge.group = group
         purge.ids = ids ?? []
         purge.all = ids == nil
-        return try await count(.deadLetterPurge(purge))
+        return try await count(.deadLetterPurge(purge), repeating: ids == nil)
     }
 
-    private func count(_ command: ClientMessage.OneOf_Command) async throws(FerryError) -> Int {
-        guard case .deadLetterCount(let count) = try await connection.request(command) else {
-            throw FerryError(.unexpectedReply, "expected DeadLetterCount")
+    /// The entries a dead-letter command changed; with `repeating`, sends it again while the
+    /// queue still holds entries and the last one changed some.
+    private func count(_ command: ClientMessage.OneOf_Command, repeating: Bool) async throws(FerryError) -> Int {
+        var total = 0
+        while true {
+            guard case .deadLetterCount(let count) = try await connection.request(command) else {
+                throw FerryError(.unexpectedReply, "expected DeadLetterCount")
+            }
+            total += Int(count.count)
+            if !repeating || count.count == 0 || count.remaining == 0 { return total }
         }
-        return Int(count.count)
     }
 }
 

@@ -23,7 +23,9 @@ extension Broker {
             // Out of the dead-letter queue and into the saved retries in one transaction, so a
             // crash loses neither. Attempts start again at 1; the offset is already committed,
             // so the cursor ignores it.
-            requeued = try store.requeueDeadLetters(group: requeue.group, ids: requeue.all ? nil : requeue.ids) { record in
+            // `all`: the oldest entries, at most max_ids per command (the client repeats).
+            let ids = requeue.all ? store.deadLetterIDs(group: requeue.group, limit: configuration.limits.maxIDsPerCommand) : requeue.ids
+            requeued = try store.requeueDeadLetters(group: requeue.group, ids: ids) { record in
                 RetryState(
                     group: record.group, topic: record.topic, offset: record.offset, tracksCursor: false, attempt: 1,
                     dueMicros: Clock.wallMicroseconds(), lastError: record.lastError, key: Self.key(of: record), body: record.body)
@@ -40,6 +42,7 @@ extension Broker {
         logger.info("dead letters requeued", metadata: ["group": "\(requeue.group)", "count": "\(requeued.count)"])
         var count = DeadLetterCount()
         count.count = UInt64(requeued.count)
+        count.remaining = UInt64(store.deadLetterCount(group: requeue.group))
         reply(to: peer, requestID: requestID, .deadLetterCount(count))
     }
 
@@ -49,6 +52,7 @@ extension Broker {
         logger.info("dead letters purged", metadata: ["group": "\(purge.group)", "count": "\(removed.count)"])
         var count = DeadLetterCount()
         count.count = UInt64(removed.count)
+        count.remaining = UInt64(store.deadLetterCount(group: purge.group))
         reply(to: peer, requestID: requestID, .deadLetterCount(count))
     }
 
@@ -65,7 +69,8 @@ extension Broker {
         if !all && ids.isEmpty { throw ProtocolError(.missingField, "name the dead-letter ids, or set all") }
         try configuration.limits.validateIDCount(ids.count)
         do {
-            return try store.removeDeadLetters(group: group, ids: all ? nil : ids)
+            // `all`: the oldest entries, at most max_ids per command (the client repeats).
+            return try store.removeDeadLetters(group: group, ids: all ? store.deadLetterIDs(group: group, limit: configuration.limits.maxIDsPerCommand) : ids)
         } catch {
             throw ProtocolError(.storageFailure, error.message)
         }

@@ -13,21 +13,32 @@ struct HeldReply {
 }
 
 extension Broker {
-    /// How long a reply waits for group state that cannot be saved before it becomes an error.
-    static let heldReplyLimitNanoseconds: UInt64 = 10_000_000_000
+    /// How long a reply waits for group state that cannot be saved before it becomes an error:
+    /// well within the 10 s a client waits for a reply by default.
+    static let heldReplyLimitNanoseconds: UInt64 = 5_000_000_000
 
-    /// Saves the group state changed so far and sends `reply` once it is durable; `member` gets
-    /// no deliveries until then. Saves happen on the store's own thread: the loop goes on.
-    func holdUntilGroupStateIsDurable(_ member: Member, requestID: UInt64, reply: ServerMessage.OneOf_Reply) {
-        persistGroupState()
-        let ticket = store.groupStateTicket
-        if store.durableGroupStateTicket >= ticket && heldReplies.isEmpty {
+    /// Most subscriptions one connection holds, and longest member name.
+    static let maxSubscriptionsPerConnection = 256
+    static let maxNameBytes = 255
+
+    /// Sends `reply` once the member's group is on disk: at once for a group whose definition
+    /// and cursors are saved and durable; after saving them (`saving`: they changed) and the
+    /// store's sync otherwise. `member` gets no deliveries until then. Saves happen on the
+    /// store's own thread: the loop goes on, and a failing save of another group's state does
+    /// not hold this reply.
+    func holdUntilGroupStateIsDurable(_ member: Member, requestID: UInt64, reply: ServerMessage.OneOf_Reply, saving: Bool) {
+        let group = member.group
+        if saving {
+            persistGroupState()
+            group.definitionTicket = store.groupStateTicket
+        }
+        if store.durableGroupStateTicket >= group.definitionTicket {
             send(reply, for: member, requestID: requestID)
             return
         }
         member.awaitingDurableState = true
-        member.group.membershipChanged()
-        heldReplies.append(HeldReply(member: member, requestID: requestID, reply: reply, ticket: ticket, since: now))
+        group.membershipChanged()
+        heldReplies.append(HeldReply(member: member, requestID: requestID, reply: reply, ticket: group.definitionTicket, since: now))
         store.syncGroupStateSoon()
     }
 
@@ -59,7 +70,6 @@ extension Broker {
             }
         }
         heldReplies = waiting
-        if !heldReplies.isEmpty { store.syncGroupStateSoon() }
     }
 
     private func send(_ body: ServerMessage.OneOf_Reply, for member: Member, requestID: UInt64) {

@@ -14,8 +14,21 @@ extension Broker {
         }
         if subscribe.patterns.isEmpty { throw ProtocolError(.missingField, "subscribe.patterns needs at least one topic pattern") }
         try configuration.limits.validatePatternCount(subscribe.patterns.count)
+        if subscribe.memberName.utf8.count > Self.maxNameBytes {
+            throw ProtocolError(.invalidArgument, "subscribe.member_name is \(subscribe.memberName.utf8.count) bytes; the limit is \(Self.maxNameBytes)")
+        }
+        if peer.subscriptions.count >= Self.maxSubscriptionsPerConnection {
+            throw ProtocolError(
+                .batchTooLarge, "this connection holds \(peer.subscriptions.count) subscriptions, the most one may; unsubscribe first")
+        }
         var patterns: [TopicPattern] = []
-        for pattern in subscribe.patterns { patterns.append(try TopicPattern(pattern)) }
+        for pattern in subscribe.patterns {
+            if pattern.utf8.count > configuration.limits.maxTopicBytes {
+                throw ProtocolError(
+                    .invalidArgument, "a pattern is \(pattern.utf8.count) bytes; the limit is \(configuration.limits.maxTopicBytes), as for topics")
+            }
+            patterns.append(try TopicPattern(pattern))
+        }
         if let existing = groups[subscribe.group] {
             let added = existing.newPatternCount(patterns)
             if added > 0 && existing.patterns.count + added > configuration.limits.maxPatternsPerGroup {
@@ -32,7 +45,9 @@ extension Broker {
             subscribe.maxInFlight == 0
             ? configuration.defaultMaxInFlight : min(Int(subscribe.maxInFlight), configuration.maxMaxInFlight)
 
+        let isNew = groups[subscribe.group] == nil
         let group = groups[subscribe.group] ?? createGroup(subscribe)
+        let cursorsBefore = group.cursors.count
         peer.isSession = true
         peer.nextSubscriptionID += 1
         let member = Member(
@@ -55,7 +70,8 @@ extension Broker {
         } else {
             // A durable group exists after any crash or power cut once its member is told it
             // subscribed: the reply waits until its definition and cursors are on disk.
-            holdUntilGroupStateIsDurable(member, requestID: requestID, reply: .subscribed(subscribed))
+            let changed = isNew || group.definitionChanged || group.cursors.count > cursorsBefore
+            holdUntilGroupStateIsDurable(member, requestID: requestID, reply: .subscribed(subscribed), saving: changed)
         }
         logger.info(
             "member joined",

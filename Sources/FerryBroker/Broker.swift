@@ -103,7 +103,7 @@ public final class Broker {
             return
         }
         do {
-            if let publish = PublishFrame.read(body) {
+            if let publish = PublishFrame.read(body, maxItems: configuration.limits.maxBatch) {
                 // The hot path: events are checked and stored as they came, never decoded.
                 if !peer.isSession { tellNoSession(peer, answeringHeartbeat: false) }
                 do {
@@ -120,6 +120,12 @@ public final class Broker {
                 settle(acks: ackScratch, from: peer)
                 return
             }
+            // Only a Publish may be large: anything else is read whole by SwiftProtobuf, so a
+            // command padded with millions of patterns or ids is refused before it is decoded.
+            if body.count > Self.maxCommandBytes && !Self.carriesPublish(body) {
+                throw ProtocolError(
+                    .batchTooLarge, "a command other than Publish of \(body.count) bytes; the limit is \(Self.maxCommandBytes)")
+            }
             message = try WireFormat.decode(ClientMessage.self, from: body)
         } catch {
             // The request id when it can be read, so the client knows which request failed.
@@ -127,6 +133,19 @@ public final class Broker {
             return
         }
         handle(message, from: peer)
+    }
+
+    /// Largest command other than `Publish`: room for 256 patterns or 10 000 ids many times over.
+    static let maxCommandBytes = 1 << 20
+
+    /// Whether a `ClientMessage`'s command is a `Publish` (field 11), read without decoding it.
+    static func carriesPublish(_ body: UnsafeRawBufferPointer) -> Bool {
+        var reader = ProtoReader(body)
+        while let (field, _) = reader.next() {
+            if field == 11 { return true }
+            if (10...99).contains(field) { return false }
+        }
+        return false
     }
 
     /// The `request_id` (field 1) of a message that did not decode as a whole, read up to the
@@ -201,7 +220,7 @@ public final class Broker {
     }
 
     func handleHello(_ hello: Hello, from peer: Peer, requestID: UInt64) {
-        peer.name = hello.clientName
+        peer.name = String(decoding: hello.clientName.utf8.prefix(Self.maxNameBytes), as: UTF8.self)
         peer.isSession = true
         var welcome = Welcome()
         welcome.protocolVersion = UInt32(WireFormat.version)

@@ -161,7 +161,7 @@ public final class BrokerServer: Sendable {
             flush(broker.takeOutbox(), through: router, broker: broker)
             if let deadline = shutdownDeadline {
                 let inFlight = broker.inFlightCount
-                if (inFlight == 0 && broker.pendingConfirms.isEmpty) || Clock.nanoseconds() >= deadline {
+                if (inFlight == 0 && broker.pendingConfirms.isEmpty && broker.heldReplies.isEmpty) || Clock.nanoseconds() >= deadline {
                     broker.persistGroupState()
                     logger.info("broker stopped", metadata: ["unsettled": "\(inFlight)"])
                     return

@@ -33,6 +33,9 @@ final class ConsumerGroup {
 
     /// The definition (patterns) changed since the last save.
     var definitionChanged = true
+    /// The store's ticket of the last save that carried the group's definition or new cursors:
+    /// once durable, the group is on disk as its members were told (0: restored from disk).
+    var definitionTicket: UInt64 = 0
 
     func add(_ member: Member) {
         members.append(member)

@@ -32,7 +32,10 @@ public struct PublishFrame {
     static let commandFields: ClosedRange<UInt64> = 10...99
 
     /// Reads `frame` if it is a `ClientMessage` carrying a `Publish` this reader takes.
-    public static func read(_ frame: UnsafeRawBufferPointer) -> PublishFrame? {
+    /// Reading stops after `maxItems + 1` items: the caller refuses a Publish with more than
+    /// `maxItems` whatever its other items hold, so a frame of millions of tiny items is never
+    /// materialized.
+    public static func read(_ frame: UnsafeRawBufferPointer, maxItems: Int = .max) -> PublishFrame? {
         var message = PublishFrame()
         var publish: UnsafeRawBufferPointer?
         var reader = ProtoReader(frame)
@@ -51,6 +54,7 @@ public struct PublishFrame {
             case (1, .bytes(let bytes)):
                 guard let item = readItem(bytes) else { return nil }
                 message.items.append(item)
+                if message.items.count > maxItems { return message }
             case (1, _): return nil
             default: continue
             }

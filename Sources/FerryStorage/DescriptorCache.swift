@@ -51,10 +51,10 @@ final class DescriptorCache: Sendable {
     /// Descriptors closed so far to stay within the capacity.
     var closedCount: Int { state.withLock { $0.closed } }
 
-    /// `file` opened its descriptor: counts it, and closes idle ones past the capacity.
-    func opened(_ file: SegmentFile) {
+    /// `file` opened its data descriptor (called under the file's descriptor lock; follow it
+    /// with ``trim(sparing:toAtMost:)`` once that lock is let go).
+    func register(_ file: SegmentFile) {
         state.withLock { state in state.open[ObjectIdentifier(file)] = WeakFile(file) }
-        trim(sparing: file)
     }
 
     /// Whether more descriptors are open than the capacity (idle topics should be parked).
@@ -75,8 +75,8 @@ final class DescriptorCache: Sendable {
         }
     }
 
-    /// `file` closed its descriptor (idle, or deinitialized).
-    func closed(_ file: SegmentFile, toStayWithinCapacity: Bool) {
+    /// `file` closed its data descriptor (idle, or deinitialized), under its descriptor lock.
+    func unregister(_ file: SegmentFile, toStayWithinCapacity: Bool) {
         state.withLock { state in
             if state.open.removeValue(forKey: ObjectIdentifier(file)) != nil && toStayWithinCapacity { state.closed += 1 }
         }

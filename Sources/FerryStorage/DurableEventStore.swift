@@ -280,9 +280,10 @@ public final class DurableEventStore: EventStore {
     public func addDeadLetters(_ entries: [(record: DeadLetterRecord, removingRetry: RetryID?)]) throws(StorageError) -> [UInt64] {
         // A queued save may still hold the row this removes (a retry rescheduled, its save
         // failing): it lands first, or it would bring the row back. A queued save may also
-        // define the entries' group: it lands first, or a power cut could keep a dead letter of
-        // a group the database does not know (every commit is synced, in order).
-        if stateWriter.hasQueuedDefinitions || entries.contains(where: { $0.removingRetry != nil }) {
+        // define an entry's group: it lands first, or a power cut could keep a dead letter of a
+        // group the database does not know (every commit is synced, in order). Saves of other
+        // groups do not hold the broker here.
+        if stateWriter.hasQueuedDefinition(ofAny: Set(entries.map(\.record.group))) || entries.contains(where: { $0.removingRetry != nil }) {
             try landQueuedSaves(before: "dead-letter")
         }
         return try database.addDeadLetters(entries)
@@ -301,6 +302,8 @@ public final class DurableEventStore: EventStore {
     }
 
     public func deadLetterCount(group: String) -> Int { database.deadLetterCount(group: group) }
+
+    public func deadLetterIDs(group: String, limit: Int) -> [UInt64] { database.deadLetterIDs(group: group, limit: limit) }
 
     public func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord] {
         try database.removeDeadLetters(group: group, ids: ids)

@@ -82,6 +82,8 @@ public protocol EventStore: AnyObject {
     /// names the event at that offset only if the log still holds the same envelope there (a
     /// log that lost its tail gives those offsets to new events).
     func deadLetterBodies(group: String, topic: String, offset: UInt64) -> [[UInt8]]
+    /// The ids of `group`'s oldest `limit` entries (no bodies read).
+    func deadLetterIDs(group: String, limit: Int) -> [UInt64]
     /// How many entries `group`'s dead-letter queue holds.
     func deadLetterCount(group: String) -> Int
     /// Removes the entries with `ids` (every entry when `ids` is nil) and returns them.

@@ -260,6 +260,14 @@ final class GroupStateDatabase: Sendable {
         try removeDeadLetters(group: group, ids: ids) { _ in nil }
     }
 
+    /// The ids of `group`'s oldest `limit` dead letters.
+    func deadLetterIDs(group: String, limit: Int) -> [UInt64] {
+        let ids = try? pool.read { db in
+            try Int64.fetchAll(db, sql: "SELECT id FROM dead_letters WHERE grp = ? ORDER BY id LIMIT ?", arguments: [group, limit])
+        }
+        return (ids ?? []).map { UInt64(bitPattern: $0) }
+    }
+
     /// Removes dead letters and saves, in the same transaction, the retry `retry` makes of each
     /// (nil: none).
     func removeDeadLetters(

@@ -137,6 +137,10 @@ public final class InMemoryEventStore: EventStore {
 
     public func deadLetterCount(group: String) -> Int { deadLetterQueues[group]?.count ?? 0 }
 
+    public func deadLetterIDs(group: String, limit: Int) -> [UInt64] {
+        (deadLetterQueues[group] ?? []).prefix(limit).map(\.id)
+    }
+
     public func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord] {
         guard let queue = deadLetterQueues[group] else { return [] }
         guard let ids else {

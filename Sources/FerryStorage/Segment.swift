@@ -108,7 +108,7 @@ final class Segment {
                 // Offsets are consecutive: the record found next says how many events the
                 // region held (at least one: something stood where the damage begins).
                 var lost = 1
-                if case .record(let header) = LogRecord.parse(bytes, at: next) { lost = max(1, Int(header.offset - nextOffset)) }
+                if case .record(let header) = LogRecord.parse(bytes, at: next) { lost = max(1, Int(clamping: header.offset - nextOffset)) }
                 recovery.corruptRecords += 1
                 recovery.lostEvents += lost
                 recovery.skippedBytes += next - position

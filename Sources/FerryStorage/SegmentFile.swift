@@ -74,6 +74,9 @@ final class SegmentFile: Sendable {
     /// error once per open file: on a shared descriptor, the runway's sync_file_range or
     /// fdatasync could take the error that the syncer's fdatasync must see.
     private let runwayDescriptor = Mutex<Int32>(-1)
+    /// The runway counts in the descriptor budget from its start to its end, whether or not
+    /// the preallocator has opened its descriptor yet (it does so later, on its own thread).
+    private let runwayCounted = Mutex(false)
 
     /// Opens the file at `path`, creating it if needed. `newEntriesIn` names the directories
     /// whose entries creating it added (its own, and its parent's if that was new too).
@@ -84,16 +87,17 @@ final class SegmentFile: Sendable {
         self.cache = cache
         handle = Mutex(Handle(descriptor: descriptor, lastUse: DescriptorCache.tick()))
         unsyncedDirectories = Mutex(directories)
-        cache?.opened(self)
+        cache?.register(self)
+        cache?.trim(sparing: self)
     }
 
     deinit {
         releaseKeptWrites()
-        let wasOpen = handle.withLock { handle in
-            if handle.descriptor >= 0 { close(handle.descriptor) }
-            return handle.descriptor >= 0
+        handle.withLock { handle in
+            guard handle.descriptor >= 0 else { return }
+            close(handle.descriptor)
+            cache?.unregister(self, toStayWithinCapacity: false)
         }
-        if wasOpen { cache?.closed(self, toStayWithinCapacity: false) }
         closeRunwayDescriptor()
     }
 
@@ -107,12 +111,14 @@ final class SegmentFile: Sendable {
                 guard descriptor >= 0 else { throw StorageError.posix("open \(path)") }
                 handle.descriptor = descriptor
                 reopened = true
+                // Counted under the lock, so a concurrent close cannot uncount it.
+                cache?.register(self)
             }
             handle.users += 1
             handle.lastUse = DescriptorCache.tick()
             return (handle.descriptor, reopened)
         }
-        if reopened { cache?.opened(self) }
+        if reopened { cache?.trim(sparing: self) }
         defer { handle.withLock { $0.users -= 1 } }
         return try body(descriptor)
     }
@@ -128,17 +134,18 @@ final class SegmentFile: Sendable {
     /// write-back error, or whose appends wait for an fdatasync, stays open). Returns whether it
     /// closed it.
     func closeIfIdle() -> Bool {
-        let runwayIdle = extent.withLock { state in !state.hasRunway || (state.sealed && state.zeroing == nil && !state.extending) }
-        guard runwayIdle, runwayDescriptor.withLock({ $0 < 0 }) else { return false }
-        guard syncState.withLock({ !$0.failed && $0.unsynced.isEmpty }) else { return false }
-        let closed = handle.withLock { handle in
+        // Checked under the descriptor's lock, so no append or sync can start in between (they
+        // take it first, and nothing takes it while holding the others).
+        handle.withLock { handle in
             guard handle.users == 0, handle.descriptor >= 0 else { return false }
+            let runwayIdle = extent.withLock { state in !state.hasRunway || (state.sealed && state.zeroing == nil && !state.extending) }
+            guard runwayIdle, runwayDescriptor.withLock({ $0 < 0 }) else { return false }
+            guard syncState.withLock({ !$0.failed && $0.unsynced.isEmpty }) else { return false }
             close(handle.descriptor)
             handle.descriptor = -1
+            cache?.unregister(self, toStayWithinCapacity: true)
             return true
         }
-        if closed { cache?.closed(self, toStayWithinCapacity: true) }
-        return closed
     }
 
     /// The preallocator's descriptor for this file.
@@ -149,20 +156,22 @@ final class SegmentFile: Sendable {
             guard runway >= 0 else { throw StorageError.posix("open \(path) for its runway") }
             return (runway, true)
         }
-        if opened { cache?.runwayOpened() }
+        _ = opened
         return runway
     }
 
     /// Closes the preallocator's descriptor once the file keeps no runway (sealed, or given up):
     /// a rolled segment then holds one descriptor, not two.
     private func closeRunwayDescriptor() {
-        let closed = runwayDescriptor.withLock { runway in
-            defer { runway = -1 }
-            guard runway >= 0 else { return false }
-            close(runway)
-            return true
+        runwayDescriptor.withLock { runway in
+            if runway >= 0 { close(runway) }
+            runway = -1
         }
-        if closed { cache?.runwayClosed() }
+        let counted = runwayCounted.withLock { counted in
+            defer { counted = false }
+            return counted
+        }
+        if counted { cache?.runwayClosed() }
     }
 
     /// Flushes the runway's zeros (and whatever else is dirty) through the preallocator's own
@@ -277,7 +286,12 @@ final class SegmentFile: Sendable {
     /// Starts keeping a runway past `dataEnd` (the logical size; nothing is past it yet).
     /// Returns whether to ask the preallocator for the first extension.
     func startRunway(dataEnd: Int, configuration: Preallocator.Configuration) -> Bool {
-        extent.withLock { state in
+        let newlyCounted = runwayCounted.withLock { counted in
+            defer { counted = true }
+            return !counted
+        }
+        if newlyCounted { cache?.runwayOpened() }
+        return extent.withLock { state in
             state.dataEnd = dataEnd
             state.runwayEnd = dataEnd
             state.hasRunway = true
@@ -308,7 +322,9 @@ final class SegmentFile: Sendable {
     /// thread (or once it has stopped): it never zero-fills this file again.
     func truncateRunway() throws(StorageError) {
         defer {
-            closeRunwayDescriptor()
+            // Unless an append took the runway up again meanwhile (a parked topic's): checked
+            // and ended under the extent's lock, which that append's unseal takes.
+            extent.withLock { state in if state.sealed { closeRunwayDescriptor() } }
             // Its data descriptor may be idle now: close it if the budget is spent.
             cache?.trim()
         }

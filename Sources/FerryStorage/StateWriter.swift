@@ -41,8 +41,8 @@ final class StateWriter: Sendable {
     private let unsavedAtStop = Atomic<Bool>(false)
     private let issuedTickets = Atomic<UInt64>(0)
     private let durableTickets = Atomic<UInt64>(0)
-    /// Queued saves that define or change groups and are not in the database yet.
-    private let queuedDefinitions = Atomic<Int>(0)
+    /// Groups defined or changed by queued saves not in the database yet (a count per group).
+    private let queuedDefinitions = Mutex<[String: Int]>([:])
     private let stopped = DispatchSemaphore(value: 0)
     /// The longest a journaled cursor waits for an fdatasync.
     let syncInterval: Duration
@@ -95,7 +95,9 @@ final class StateWriter: Sendable {
     @discardableResult
     func save(_ changes: GroupStateChanges) throws(StorageError) -> UInt64 {
         let ticket = issuedTickets.add(1, ordering: .relaxed).newValue
-        if !changes.groups.isEmpty { queuedDefinitions.add(1, ordering: .relaxed) }
+        if !changes.groups.isEmpty {
+            queuedDefinitions.withLock { queued in for group in changes.groups { queued[group.name, default: 0] += 1 } }
+        }
         queue.push(.save(changes, ticket: ticket))
         if let error = lastError.withLock({ $0 }) { throw error }
         return ticket
@@ -107,8 +109,10 @@ final class StateWriter: Sendable {
     /// Every save up to this ticket is on disk through a power cut.
     var durableTicket: UInt64 { durableTickets.load(ordering: .relaxed) }
 
-    /// Whether a queued save defines or changes a group that the database does not hold yet.
-    var hasQueuedDefinitions: Bool { queuedDefinitions.load(ordering: .relaxed) > 0 }
+    /// Whether a queued save defines or changes one of `groups` and is not in the database yet.
+    func hasQueuedDefinition(ofAny groups: Set<String>) -> Bool {
+        queuedDefinitions.withLock { queued in groups.contains { queued[$0] != nil } }
+    }
 
     /// Asks for everything queued so far to be made durable now (the journal synced at once
     /// instead of at the end of its interval).
@@ -146,7 +150,7 @@ final class StateWriter: Sendable {
         var foldFailed = !pending.isEmpty
         var descriptor = pollfd(fd: queue.fileDescriptor, events: Int16(POLLIN), revents: 0)
         var failed: [GroupStateChanges] = []
-        var failedDefinitions = 0
+        var failedDefinitions: [String] = []
         /// The last ticket written to the journal or the database, and whether the journal holds
         /// records no fdatasync covered yet (and since when).
         var appliedTicket: UInt64 = 0
@@ -173,7 +177,7 @@ final class StateWriter: Sendable {
                 case .save(let changes, let ticket):
                     batch.append(changes)
                     lastTicket = ticket
-                    if !changes.groups.isEmpty { definitions += 1 }
+                    definitions += changes.groups.map(\.name)
                 case .barrier(let semaphore): barriers.append(semaphore)
                 case .syncNow: syncRequested = true
                 case .stop: running = false
@@ -204,9 +208,14 @@ final class StateWriter: Sendable {
                         appliedTicket = lastTicket
                         if unsyncedSince == nil { unsyncedSince = clock.now }
                     }
-                    queuedDefinitions.subtract(definitions, ordering: .relaxed)
+                    queuedDefinitions.withLock { queued in
+                        for name in definitions {
+                            queued[name, default: 1] -= 1
+                            if queued[name] == 0 { queued[name] = nil }
+                        }
+                    }
                     failed = []
-                    failedDefinitions = 0
+                    failedDefinitions = []
                     foldFailed = false
                     lastError.withLock { $0 = nil }
                 } catch {

@@ -61,7 +61,9 @@ final class TopicLog {
         if opened.isEmpty { opened.append(try Segment(directory: directory, baseOffset: 0, cache: descriptors)) }
         segments = opened
         durableEnd = opened[opened.count - 1].nextOffset
-        startRunway(opened[opened.count - 1])
+        // The runway starts with the first append: a store opening thousands of topics does not
+        // open two descriptors and zero-fill a runway for each of them.
+        parked = preallocator != nil
     }
 
     /// Syncs recovered segments and the directories that lead to them. What a killed ferryd
@@ -93,7 +95,7 @@ final class TopicLog {
         try rollIfNeeded()
         let segment = segments[segments.count - 1]
         lastAppend = DispatchTime.now().uptimeNanoseconds
-        if parked {
+        if parked && hasRoomForRunway() {
             parked = false
             segment.file.unseal()
             startRunway(segment)
@@ -121,6 +123,15 @@ final class TopicLog {
             tail.append(StoredEvent(offset: record.offset, key: event.key, timestampMicros: event.timestampMicros, body: event.body))
         }
         return records.map(\.offset)
+    }
+
+    /// Whether the descriptor budget has room for a runway (its descriptor, and the data one kept
+    /// open while it lasts), closing idle files to make some; without room the append goes on
+    /// without one (each of its fsyncs then also commits the file's growth).
+    private func hasRoomForRunway() -> Bool {
+        guard let descriptors else { return true }
+        if descriptors.openCount + 2 > descriptors.capacity { descriptors.trim(toAtMost: descriptors.capacity - 2) }
+        return descriptors.openCount + 2 <= descriptors.capacity
     }
 
     /// Gives up the active segment's runway so that the descriptor cache can close its files

@@ -93,4 +93,34 @@ struct DurableSubscribeTests {
         #expect(reply < delivery)
         #expect(try store.loadGroupState().groups.map(\.name) == ["g"])
     }
+
+    @Test("dead-letter commands with `all` take at most max_ids entries each and say how many remain")
+    func allIsBounded() throws {
+        let store = InMemoryEventStore(maxBytes: 1 << 20)
+        var changes = GroupStateChanges()
+        changes.groups = [GroupDefinition(name: "g", patterns: ["t"], policy: "{}", startAtLatest: false)]
+        try store.saveGroupState(changes)
+        for offset in 0..<5 {
+            try store.addDeadLetter(
+                DeadLetterRecord(
+                    id: 0, group: "g", topic: "t", offset: UInt64(offset), cause: .rejected, attempts: 1, lastError: "no",
+                    deadLetteredAtMicros: 0, body: []))
+        }
+        var configuration = BrokerConfiguration()
+        configuration.limits.maxIDsPerCommand = 3
+        let broker = Broker(configuration: configuration, store: store, logger: Logger(label: "test"))
+        let client: [UInt8] = [9]
+        var purge = DeadLetterPurge()
+        purge.group = "g"
+        purge.all = true
+        var counts: [(UInt64, UInt64)] = []
+        for request in 1...3 {
+            Self.send(.deadLetterPurge(purge), requestID: UInt64(request), to: broker, from: client)
+            for reply in try Self.replies(broker) {
+                if case .deadLetterCount(let count) = reply.reply { counts.append((count.count, count.remaining)) }
+            }
+        }
+        #expect(counts.map(\.0) == [3, 2, 0])
+        #expect(counts.map(\.1) == [2, 0, 0])
+    }
 }

@@ -125,6 +125,42 @@ struct InputLimitsTests {
         }
     }
 
+    @Test("a pattern longer than a topic, an overlong member name and a padded non-Publish command are refused")
+    func oversizedCommandParts() async throws {
+        let ferryd = try await Ferryd(["--storage", "memory"])
+        try await onOwnThread {
+            let client = try RawClient(endpoint: ferryd.endpoint)
+            var subscribe = Subscribe()
+            subscribe.group = "g"
+            subscribe.patterns = [Array(repeating: "a", count: 200).joined(separator: ".")]
+            try client.send(.subscribe(subscribe))
+            guard case .error(let long)? = try client.receive()?.reply else { throw RawClient.UnexpectedReply(reply: nil) }
+            #expect(long.code == .invalidArgument && long.message.contains("255"))
+
+            subscribe.patterns = ["t"]
+            subscribe.memberName = String(repeating: "m", count: 256)
+            try client.send(.subscribe(subscribe))
+            guard case .error(let name)? = try client.receive()?.reply else { throw RawClient.UnexpectedReply(reply: nil) }
+            #expect(name.code == .invalidArgument)
+
+            // 2 MiB of ids in a purge: refused before it is decoded.
+            var purge = DeadLetterPurge()
+            purge.group = "g"
+            purge.ids = (1...300_000).map { UInt64($0) << 20 }
+            try client.send(.deadLetterPurge(purge))
+            guard case .error(let padded)? = try client.receive()?.reply else { throw RawClient.UnexpectedReply(reply: nil) }
+            #expect(padded.code == .batchTooLarge && padded.message.contains("other than Publish"))
+
+            // More items than max_batch, however small.
+            var publish = Publish()
+            publish.items = (0...4096).map { _ in PublishItem() }
+            try client.send(.publish(publish))
+            guard case .error(let items)? = try client.receive()?.reply else { throw RawClient.UnexpectedReply(reply: nil) }
+            #expect(items.code == .batchTooLarge)
+            #expect(try client.stats().connections >= 1)
+        }
+    }
+
     @Test("dead-letter commands: ids are bounded, an empty group is UNKNOWN_GROUP, unknown ids cost little")
     func deadLetterCommandLimits() async throws {
         let ferryd = try await Ferryd(["--storage", "memory"])

@@ -979,8 +979,11 @@ public nonisolated struct Ferry_V1_DeadLetterRequeue: Sendable {
 
   public var group: String = String()
 
+  /// At most max_ids (Welcome).
   public var ids: [UInt64] = []
 
+  /// The group's oldest entries, at most max_ids of them per command: repeat while `remaining`
+  /// in the reply is not 0.
   public var all: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1009,7 +1012,11 @@ public nonisolated struct Ferry_V1_DeadLetterCount: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Entries requeued or purged by this command.
   public var count: UInt64 = 0
+
+  /// Entries the group's dead-letter queue still holds.
+  public var remaining: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2898,7 +2905,7 @@ nonisolated extension Ferry_V1_DeadLetterPurge: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Ferry_V1_DeadLetterCount: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeadLetterCount"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}count\0\u{1}remaining\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2907,6 +2914,7 @@ nonisolated extension Ferry_V1_DeadLetterCount: SwiftProtobuf.Message, SwiftProt
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.count) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.remaining) }()
       default: break
       }
     }
@@ -2916,11 +2924,15 @@ nonisolated extension Ferry_V1_DeadLetterCount: SwiftProtobuf.Message, SwiftProt
     if self.count != 0 {
       try visitor.visitSingularUInt64Field(value: self.count, fieldNumber: 1)
     }
+    if self.remaining != 0 {
+      try visitor.visitSingularUInt64Field(value: self.remaining, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Ferry_V1_DeadLetterCount, rhs: Ferry_V1_DeadLetterCount) -> Bool {
     if lhs.count != rhs.count {return false}
+    if lhs.remaining != rhs.remaining {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

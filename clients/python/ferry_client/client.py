@@ -306,14 +306,28 @@ class FerryClient(TransportMixin, ResumeMixin):
     def dlq_requeue(self, group: str, ids: Sequence[int] = (), all: bool = False,
                     timeout: Optional[float] = None) -> int:
         """Requeue dead letters (by id, or ``all``) for redelivery from attempt 1; return the count."""
-        return self._request("dead_letter_requeue", pb.DeadLetterRequeue(group=group, ids=ids, all=all),
-                             "dead_letter_count", timeout, on_restart="fail").count
+        return self._repeat_all(all, lambda: self._request(
+            "dead_letter_requeue", pb.DeadLetterRequeue(group=group, ids=ids, all=all), "dead_letter_count", timeout,
+            on_restart="fail"))
 
     def dlq_purge(self, group: str, ids: Sequence[int] = (), all: bool = False,
                   timeout: Optional[float] = None) -> int:
-        """Delete dead letters (by id, or ``all``) and their events; return the count."""
-        return self._request("dead_letter_purge", pb.DeadLetterPurge(group=group, ids=ids, all=all),
-                             "dead_letter_count", timeout, on_restart="fail").count
+        """Delete dead letters (by id, or ``all``) and their events; return the count. ``ids`` holds at
+        most ``max_ids`` (10000); ``all`` repeats the command until the queue is empty."""
+        return self._repeat_all(all, lambda: self._request(
+            "dead_letter_purge", pb.DeadLetterPurge(group=group, ids=ids, all=all), "dead_letter_count", timeout,
+            on_restart="fail"))
+
+    @staticmethod
+    def _repeat_all(all: bool, send) -> int:
+        """The count of a dead-letter command; with ``all``, sent again while the queue still holds
+        entries and the last reply changed some (the broker takes at most ``max_ids`` per command)."""
+        total = 0
+        while True:
+            reply = send()
+            total += reply.count
+            if not all or reply.count == 0 or reply.remaining == 0:
+                return total
 
     def stats(self, timeout: Optional[float] = None) -> pb.Stats:
         """Return the broker's ``Stats`` (groups, topics, stored bytes, connections, metrics)."""

@@ -2,6 +2,7 @@
 are refused with RESOURCE_EXHAUSTED, each publish gets its reply, new connections are still
 served, and ferryd starts again on the same data directory."""
 import shutil
+import time
 
 from support import Ferryd, require_ferryd, uid
 
@@ -52,3 +53,52 @@ def test_many_topics_under_a_low_descriptor_limit_are_refused_clearly_and_ferryd
     finally:
         broker.stop()
         shutil.rmtree(tmp_path / "data", ignore_errors=True)
+
+
+def test_more_topics_than_descriptors_once_idle_ones_give_theirs_up_and_ferryd_restarts_on_them(tmp_path):
+    """Topics idle for a second give up their descriptors, so more topics than the limit allows
+    open at once come to exist (a publisher retries the refused ones); ferryd restarts on them
+    (a recovered topic opens its files only when used) and every one takes events again."""
+    require_ferryd()
+    broker = Ferryd(tmp_path, "--heartbeat-ms", "200", "--fsync", "batch", max_open_files=256)
+    broker.start()
+    try:
+        prefix = f"py.fdidle.{uid()}"
+        topics = [f"{prefix}.t{n}" for n in range(300)]
+        client = FerryClient(broker.endpoint, "pytest-fd-idle")
+        try:
+            missing = list(topics)
+            deadline = time.monotonic() + 60
+            while missing and time.monotonic() < deadline:
+                events = [make_event(topic, f"first-{topic}") for topic in missing]
+                try:
+                    client.publish(events, batch_size=100)
+                    missing = []
+                except PublishRejected as rejected:
+                    assert {r.code for r in rejected.rejections} == {pb.RESOURCE_EXHAUSTED}
+                    missing = [missing[r.index] for r in rejected.rejections]
+                    time.sleep(0.2)  # idle topics are parked a second after their last append
+            assert not missing, f"{len(missing)} topics never found room"
+        finally:
+            client.close()
+        broker.terminate()
+        broker.start()
+        client = FerryClient(broker.endpoint, "pytest-fd-idle-after")
+        try:
+            names = {t.name for t in client.stats().topics}
+            assert set(topics) <= names
+            # Each old topic takes an event again (retrying those refused while others were busy).
+            missing = list(topics)
+            deadline = time.monotonic() + 60
+            while missing and time.monotonic() < deadline:
+                try:
+                    client.publish([make_event(topic, f"again-{topic}") for topic in missing], batch_size=100)
+                    missing = []
+                except PublishRejected as rejected:
+                    missing = [missing[r.index] for r in rejected.rejections]
+                    time.sleep(0.2)
+            assert not missing
+        finally:
+            client.close()
+    finally:
+        broker.stop()
