@@ -86,6 +86,8 @@ extension Session {
         serverToLocal.removeAll()
         localToServer.removeAll()
         publishRequests.removeAll()
+        // Subscriptions of the earlier run are gone with it.
+        abandonedSubscribes.removeAll()
         // Replies to requests of the earlier run are void: a late Subscribed must not map a
         // subscription of a session the Goodbye below ends. A caller still waiting for its
         // subscription gets the answer to the Subscribe sent again.

@@ -55,6 +55,9 @@ final class Session {
     var serverToLocal: [UInt32: UInt32] = [:]
     var localToServer: [UInt32: UInt32] = [:]
     var pendingSubscribes: [UInt64: UInt32] = [:]
+    /// Subscribes whose caller stopped waiting (the request timed out): a `Subscribed` that still
+    /// comes is undone at once, or its member would hold deliveries nobody takes.
+    var abandonedSubscribes: Set<UInt64> = []
     /// The broker run this session talks to, and a counter of runs seen: delivery ids carry
     /// it in their top 16 bits so that a settle meant for an earlier run is never sent to a new one.
     var brokerID: String?
@@ -294,6 +297,12 @@ final class Session {
         default:
             var message = message
             if message.requestID != 0 && message.requestID == resumeHello { resumeHello = nil }
+            if case .subscribed(let late) = message.reply, abandonedSubscribes.remove(message.requestID) != nil {
+                var unsubscribe = Unsubscribe()
+                unsubscribe.subscriptionID = late.subscriptionID
+                send(.unsubscribe(unsubscribe), requestID: newRequestID(), reply: nil)
+                return
+            }
             if case .subscribed(var subscribed) = message.reply, let local = pendingSubscribes.removeValue(forKey: message.requestID) {
                 serverToLocal[subscribed.subscriptionID] = local
                 localToServer[local] = subscribed.subscriptionID
@@ -334,7 +343,7 @@ final class Session {
         lastTimers = now
         for (requestID, pending) in pendingRequests where pending.deadline <= now {
             pendingRequests.removeValue(forKey: requestID)
-            pendingSubscribes.removeValue(forKey: requestID)
+            if pendingSubscribes.removeValue(forKey: requestID) != nil { abandonedSubscribes.insert(requestID) }
             if requestID == resumeHello { resumeHello = nil }
             pending.reply(
                 .failure(FerryError(.timeout, "ferryd at \(configuration.endpoint) did not answer within \(configuration.requestTimeout)")))

@@ -215,6 +215,26 @@ struct ResumeTests {
         await bus.close()
     }
 
+    @Test("a Subscribed that comes after its request timed out is undone: the client unsubscribes that member")
+    func lateSubscribedIsUnsubscribed() async throws {
+        let broker = try FakeBroker()
+        var configuration = ClientConfiguration(endpoint: broker.endpoint, clientName: "late-subscribed")
+        configuration.requestTimeout = .milliseconds(300)
+        let bus = try EventBus(configuration: configuration)
+        var cursor = 0
+        let tailing = Task { try await bus.tail(["late.tail"], group: "late") }
+        let hello = try #require(await broker.next(after: &cursor) { $0 == .hello })
+        broker.welcome(hello.requestID, brokerID: "run-A")
+        let subscribe = try #require(await broker.next(after: &cursor) { $0 == .subscribe(group: "late") })
+        // The caller gives up first…
+        await #expect(throws: FerryError.self) { _ = try await tailing.value }
+        // …then the broker's answer arrives: the member it made must not live on.
+        broker.subscribed(subscribe.requestID, subscriptionID: 42, group: "late")
+        let undo = await broker.next(after: &cursor) { if case .unsubscribe = $0 { true } else { false } }
+        #expect(undo?.command == .unsubscribe(subscriptionID: 42))
+        await bus.close()
+    }
+
     /// A bus on a fake broker (run "run-A") with a tail on resume.tail, subscription 1 of the
     /// ephemeral group `group`; and where the test's reading of ``FakeBroker/received`` goes on.
     private func startTail(group: String, autoResume: Bool) async throws -> (FakeBroker, EventBus, EventTail, Int) {
