@@ -6,18 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
-PYTHON=python3
-check='import zmq, pytest, google.protobuf as p; v = tuple(int(x) for x in p.__version__.split(".")[:2]); assert (4, 21) <= v < (5, 0), p.__version__'
-if ! "$PYTHON" -c "$check" 2>/dev/null; then
-  VENV=clients/python/.venv
-  if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV" || exit 1
-  fi
-  PYTHON="$VENV/bin/python"
-  if ! "$PYTHON" -c "$check" 2>/dev/null; then
-    "$PYTHON" -m pip install -q -r clients/python/requirements.txt || exit 1
-  fi
-fi
+source scripts/python-env.sh
 
 PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -q -p no:cacheprovider clients/python/tests "$@"
 exit $?
