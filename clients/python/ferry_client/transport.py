@@ -181,5 +181,11 @@ class TransportMixin:
             self.unsolicited_errors.append(message)
             log.warning("ferry: broker error (request %d): %s %s", request_id,
                         error_code_name(message.error.code), message.error.message)
+        elif kind == "subscribed":
+            # The subscribe timed out and its caller gave up: undo the member the broker made,
+            # or it would hold deliveries that nobody here takes.
+            log.debug("ferry: unsubscribing late subscription %d (request %d)", message.subscribed.subscription_id,
+                      request_id)
+            self._send_request("unsubscribe", pb.Unsubscribe(subscription_id=message.subscribed.subscription_id))
         else:
             log.debug("ferry: dropping late %s for request %d", kind, request_id)

@@ -7,7 +7,7 @@ import pytest
 
 from support import group_stats, uid, wait_group_settled, wait_until  # (also puts the client on sys.path)
 
-from ferry_client import BrokerError, FerryClient, commands_pb2 as pb, make_event  # noqa: E402
+from ferry_client import BrokerError, FerryClient, RequestTimeout, commands_pb2 as pb, make_event  # noqa: E402
 
 def test_subscribe_consume_ack_round_trip_with_credit(client):
     topic, group = f"py.round.{uid()}", f"g-round-{uid()}"
@@ -284,3 +284,19 @@ def test_stats_fields(client):
     stats = client.stats()
     assert stats.connections >= 1
     assert stats.prometheus_text.strip()
+
+
+def test_a_subscribed_that_comes_after_the_subscribe_timed_out_is_undone(connect):
+    """The caller gave up on its Subscribe (a timeout shorter than the durable save): the late
+    Subscribed that still comes is answered with an Unsubscribe, so no member is left holding
+    deliveries that nobody takes."""
+    client = connect("late-subscribed")
+    group = f"g-late-{uid()}"
+    with pytest.raises(RequestTimeout):
+        client.subscribe(group, f"py.late.{uid()}", timeout=0.000001)
+
+    def members():
+        client.poll(0.05)  # lets the late reply in, and the Unsubscribe out
+        return [g.members for g in client.stats().groups if g.name == group]
+
+    assert wait_until(lambda: members() == [0], 5), members()
