@@ -22,10 +22,9 @@ final class DescriptorCache: Sendable {
 
     private struct State {
         var open: [ObjectIdentifier: WeakFile] = [:]
-        /// Runway descriptors (the preallocator's), closed only when their topic is parked.
+        /// Runways (a descriptor each, the preallocator's), counted from their start to their end:
+        /// they end when their segment rolls or their topic is parked.
         var runways = 0
-        /// Closed to keep within the capacity, in all.
-        var closed = 0
     }
 
     private let state = Mutex(State())
@@ -41,15 +40,14 @@ final class DescriptorCache: Sendable {
     /// Descriptors segment files hold open now.
     var openCount: Int { state.withLock { $0.open.count + $0.runways } }
 
-    /// A runway descriptor opened: counts it, and closes idle data descriptors past the capacity.
+    /// A runway started: counts its descriptor, and closes idle data descriptors past the capacity.
     func runwayOpened() {
         state.withLock { $0.runways += 1 }
         trim()
     }
+    /// A runway ended (its descriptor closed, or never opened).
     func runwayClosed() { state.withLock { $0.runways -= 1 } }
 
-    /// Descriptors closed so far to stay within the capacity.
-    var closedCount: Int { state.withLock { $0.closed } }
 
     /// `file` opened its data descriptor (called under the file's descriptor lock; follow it
     /// with ``trim(sparing:toAtMost:)`` once that lock is let go).
@@ -76,9 +74,7 @@ final class DescriptorCache: Sendable {
     }
 
     /// `file` closed its data descriptor (idle, or deinitialized), under its descriptor lock.
-    func unregister(_ file: SegmentFile, toStayWithinCapacity: Bool) {
-        state.withLock { state in
-            if state.open.removeValue(forKey: ObjectIdentifier(file)) != nil && toStayWithinCapacity { state.closed += 1 }
-        }
+    func unregister(_ file: SegmentFile) {
+        state.withLock { state in _ = state.open.removeValue(forKey: ObjectIdentifier(file)) }
     }
 }

@@ -157,8 +157,7 @@ public final class DurableEventStore: EventStore {
         return Int(clamping: limit.rlim_cur)
     }
 
-    /// Descriptors segment files may keep open, and those they hold now.
-    public var segmentDescriptorBudget: Int { descriptors.capacity }
+    /// Descriptors segment files hold open now (data and runway).
     public var openSegmentDescriptors: Int { descriptors.openCount }
 
     public func damage(topic: String) -> StorageDamage { recovery.damage[topic] ?? StorageDamage() }

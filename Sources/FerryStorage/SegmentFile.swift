@@ -96,7 +96,7 @@ final class SegmentFile: Sendable {
         handle.withLock { handle in
             guard handle.descriptor >= 0 else { return }
             close(handle.descriptor)
-            cache?.unregister(self, toStayWithinCapacity: false)
+            cache?.unregister(self)
         }
         closeRunwayDescriptor()
     }
@@ -126,9 +126,6 @@ final class SegmentFile: Sendable {
     /// When the data descriptor was last used (see ``DescriptorCache``).
     var lastUse: UInt64 { handle.withLock { $0.lastUse } }
 
-    /// Whether the data descriptor is open (for tests).
-    var isOpen: Bool { handle.withLock { $0.descriptor >= 0 } }
-
     /// Closes the data descriptor if nothing needs it open: no thread uses it, no runway is kept
     /// or being written, and everything written is synced (a descriptor that must see a
     /// write-back error, or whose appends wait for an fdatasync, stays open). Returns whether it
@@ -143,21 +140,20 @@ final class SegmentFile: Sendable {
             guard syncState.withLock({ !$0.failed && $0.unsynced.isEmpty }) else { return false }
             close(handle.descriptor)
             handle.descriptor = -1
-            cache?.unregister(self, toStayWithinCapacity: true)
+            cache?.unregister(self)
             return true
         }
     }
 
     /// The preallocator's descriptor for this file.
     private func runwayFileDescriptor() throws(StorageError) -> Int32 {
-        let (runway, opened) = try runwayDescriptor.withLock { runway throws(StorageError) -> (Int32, Bool) in
-            guard runway < 0 else { return (runway, false) }
-            runway = open(path, O_WRONLY | O_CLOEXEC)
-            guard runway >= 0 else { throw StorageError.posix("open \(path) for its runway") }
-            return (runway, true)
+        try runwayDescriptor.withLock { runway throws(StorageError) in
+            if runway < 0 {
+                runway = open(path, O_WRONLY | O_CLOEXEC)
+                guard runway >= 0 else { throw StorageError.posix("open \(path) for its runway") }
+            }
+            return runway
         }
-        _ = opened
-        return runway
     }
 
     /// Closes the preallocator's descriptor once the file keeps no runway (sealed, or given up):
