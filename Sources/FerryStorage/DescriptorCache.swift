@@ -41,13 +41,13 @@ final class DescriptorCache: Sendable {
     var openCount: Int { state.withLock { $0.open.count + $0.runways } }
 
     /// A runway started: counts its descriptor, and closes idle data descriptors past the capacity.
-    func runwayOpened() {
+    func runwayStarted() {
         state.withLock { $0.runways += 1 }
         trim()
     }
-    /// A runway ended (its descriptor closed, or never opened).
-    func runwayClosed() { state.withLock { $0.runways -= 1 } }
 
+    /// A runway ended (its descriptor closed, or never opened).
+    func runwayEnded() { state.withLock { $0.runways -= 1 } }
 
     /// `file` opened its data descriptor (called under the file's descriptor lock; follow it
     /// with ``trim(sparing:toAtMost:)`` once that lock is let go).

@@ -167,7 +167,7 @@ final class SegmentFile: Sendable {
             defer { counted = false }
             return counted
         }
-        if counted { cache?.runwayClosed() }
+        if counted { cache?.runwayEnded() }
     }
 
     /// Flushes the runway's zeros (and whatever else is dirty) through the preallocator's own
@@ -286,7 +286,7 @@ final class SegmentFile: Sendable {
             defer { counted = true }
             return !counted
         }
-        if newlyCounted { cache?.runwayOpened() }
+        if newlyCounted { cache?.runwayStarted() }
         return extent.withLock { state in
             state.dataEnd = dataEnd
             state.runwayEnd = dataEnd
