@@ -39,21 +39,19 @@ struct OrderStore: Sendable {
                 try db.create(index: "outbox_pending", on: "outbox", columns: ["published_at", "seq"])
             }
             migrator.registerMigration("v2: dead outbox, orders by status") { db in
-                try db.create(table: "dead_outbox") { table in
-                    table.primaryKey("seq", .integer)
-                    table.column("event_id", .text).notNull()
-                    table.column("topic", .text).notNull()
-                    table.column("type", .text).notNull()
-                    table.column("schema_version", .integer).notNull()
-                    table.column("key", .text).notNull()
-                    table.column("payload", .blob).notNull()
-                    table.column("correlation_id", .text)
-                    table.column("causation_id", .text)
-                    table.column("created_at", .datetime).notNull()
-                    table.column("error_code", .text).notNull()
-                    table.column("error_message", .text).notNull()
-                    table.column("dead_at", .datetime).notNull()
+                // An event ferryd refused for good stays in the outbox, marked dead with
+                // ferryd's answer; the `dead_outbox` view shows those rows.
+                try db.alter(table: "outbox") { table in
+                    table.add(column: "dead_at", .datetime)
+                    table.add(column: "error_code", .text)
+                    table.add(column: "error_message", .text)
                 }
+                try db.execute(
+                    sql: """
+                        CREATE VIEW dead_outbox AS SELECT seq, event_id, topic, type, schema_version, key, payload,
+                            correlation_id, causation_id, created_at, error_code, error_message, dead_at
+                        FROM outbox WHERE dead_at IS NOT NULL
+                        """)
                 try db.create(index: "orders_status", on: "orders", columns: ["status"])
             }
         }
@@ -160,7 +158,7 @@ struct OrderStore: Sendable {
     /// and no more than `maxBytes` of payload unless the first alone is larger.
     func pendingOutbox(limit: Int, maxBytes: Int) async throws -> [OutboxEntry] {
         let entries = try await database.read { db in
-            try OutboxEntry.filter(Column("published_at") == nil).order(Column("seq")).limit(limit).fetchAll(db)
+            try OutboxEntry.pending.order(Column("seq")).limit(limit).fetchAll(db)
         }
         var bytes = 0
         let count = entries.prefix { entry in
@@ -170,22 +168,23 @@ struct OrderStore: Sendable {
         return Array(entries.prefix(count))
     }
 
-    /// Moves events ferryd refused for good out of the outbox into `dead_outbox`, in one
-    /// transaction, so the events behind them are published.
+    /// Marks events ferryd refused for good as dead (with its answer), in one transaction, so
+    /// that the events behind them are published; they stay for inspection (`dead_outbox`).
     func park(_ rejected: [(entry: OutboxEntry, code: String, message: String)]) async throws {
         guard !rejected.isEmpty else { return }
         try await database.write { db in
+            let now = Date()
             for (entry, code, message) in rejected {
                 guard let seq = entry.seq else { continue }
-                try DeadOutboxEntry(entry, errorCode: code, errorMessage: message).insert(db, onConflict: .replace)
-                _ = try OutboxEntry.deleteOne(db, key: seq)
+                _ = try OutboxEntry.filter(key: seq).updateAll(
+                    db, Column("dead_at").set(to: now), Column("error_code").set(to: code), Column("error_message").set(to: message))
             }
         }
     }
 
-    /// How many events ferryd refused for good (kept in `dead_outbox`).
+    /// How many events ferryd refused for good (the rows of `dead_outbox`).
     func deadOutboxCount() async throws -> Int {
-        try await database.read { db in try DeadOutboxEntry.fetchCount(db) }
+        try await database.read { db in try OutboxEntry.filter(Column("dead_at") != nil).fetchCount(db) }
     }
 
     /// Orders in the order they were placed, oldest first: at most `limit` after the order with
@@ -207,7 +206,7 @@ struct OrderStore: Sendable {
 
     /// How many committed events wait for the relay.
     func unpublishedCount() async throws -> Int {
-        try await database.read { db in try OutboxEntry.filter(Column("published_at") == nil).fetchCount(db) }
+        try await database.read { db in try OutboxEntry.pending.fetchCount(db) }
     }
 
     func markPublished(_ entries: [OutboxEntry]) async throws {

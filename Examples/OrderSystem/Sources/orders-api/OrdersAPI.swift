@@ -26,7 +26,7 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             POST /api/orders, GET /api/orders (a page: ?limit=&after=&status=), GET /api/orders/:id, \
             PUT /api/orders/:id/confirm|ship|cancel, GET /api/orders/:id/events and GET /health. State \
-            lives in <data-dir>/orders.sqlite; events ferryd refuses for good are kept in its dead_outbox table.
+            lives in <data-dir>/orders.sqlite; events ferryd refuses for good are kept, marked dead, and shown by its dead_outbox view.
             """)
 
     @OptionGroup var process: ProcessOptions

@@ -19,6 +19,10 @@ struct OutboxEntry: Codable, Sendable, FetchableRecord, MutablePersistableRecord
     var causationID: String?
     var createdAt: Date
     var publishedAt: Date?
+    /// Set when ferryd refused the event for good, with its answer: the relay skips it.
+    var deadAt: Date?
+    var errorCode: String?
+    var errorMessage: String?
 
     enum CodingKeys: String, CodingKey {
         case seq
@@ -30,6 +34,14 @@ struct OutboxEntry: Codable, Sendable, FetchableRecord, MutablePersistableRecord
         case causationID = "causation_id"
         case createdAt = "created_at"
         case publishedAt = "published_at"
+        case deadAt = "dead_at"
+        case errorCode = "error_code"
+        case errorMessage = "error_message"
+    }
+
+    /// Events the relay has still to publish: neither published nor refused for good.
+    static var pending: QueryInterfaceRequest<OutboxEntry> {
+        filter(Column("published_at") == nil && Column("dead_at") == nil)
     }
 
     /// Why an event is in the outbox: the chain it continues, if any.

@@ -10,7 +10,7 @@ import Synchronization
 /// commit left behind, and ferryd's dedup window swallows anything published twice.
 ///
 /// An event ferryd refuses for good (``FerryError/isPermanentRejection``: an invalid field, a
-/// payload or event too large) is moved to the `dead_outbox` table, logged and counted, and the
+/// payload or event too large) is marked dead in the outbox (the `dead_outbox` view), logged and counted, and the
 /// relay goes on with the events behind it: one bad event never blocks the others. An event
 /// that can succeed later (ferryd down, out of room, shutting down) stays in the outbox, and the
 /// relay tries again at its next wake-up.
@@ -96,14 +96,14 @@ final class OutboxRelay: Service, Sendable {
                 // Each refused event is logged (the first few of a batch; the rest are counted).
                 for (entry, code, message) in rejected.prefix(10) {
                     logger.error(
-                        "outbox event refused by ferryd for good; moved to dead_outbox",
+                        "outbox event refused by ferryd for good; kept in dead_outbox",
                         metadata: [
                             "event": "\(entry.eventID)", "type": "\(entry.type)", "key": "\(entry.key.truncated(toUTF8Bytes: 80))",
                             "code": "\(code)", "error": "\(message)",
                         ])
                 }
                 if rejected.count > 10 {
-                    logger.error("\(rejected.count - 10) more outbox events refused by ferryd for good; moved to dead_outbox")
+                    logger.error("\(rejected.count - 10) more outbox events refused by ferryd for good; kept in dead_outbox")
                 }
                 logger.debug("outbox published", metadata: ["events": "\(published.count)", "dead": "\(rejected.count)"])
                 if let retryable {
