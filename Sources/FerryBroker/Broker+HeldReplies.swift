@@ -33,7 +33,7 @@ extension Broker {
             group.definitionTicket = store.groupStateTicket
         }
         if store.durableGroupStateTicket >= group.definitionTicket {
-            send(reply, for: member, requestID: requestID)
+            self.reply(to: member.peer, requestID: requestID, reply)
             return
         }
         member.awaitingDurableState = true
@@ -56,7 +56,7 @@ extension Broker {
             if held.ticket <= durable {
                 member.awaitingDurableState = false
                 member.group.membershipChanged()
-                send(held.reply, for: member, requestID: held.requestID)
+                reply(to: peer, requestID: held.requestID, held.reply)
             } else if now &- held.since >= Self.heldReplyLimitNanoseconds {
                 remove(member, reason: "its group's state could not be saved")
                 reply(
@@ -70,9 +70,5 @@ extension Broker {
             }
         }
         heldReplies = waiting
-    }
-
-    private func send(_ body: ServerMessage.OneOf_Reply, for member: Member, requestID: UInt64) {
-        reply(to: member.peer, requestID: requestID, body)
     }
 }
