@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .library(name: "Ferry", targets: ["Ferry"]),
         .library(name: "FerryBroker", targets: ["FerryBroker"]),
+        // The broker core embedded in-process on a manual clock, for tests of broker logic.
+        .library(name: "FerryBrokerTesting", targets: ["FerryBrokerTesting"]),
         // For the hot-path benchmarks in Benchmarks/ (a separate package).
         .library(name: "FerryProtocol", targets: ["FerryProtocol"]),
         .library(name: "FerryStorage", targets: ["FerryStorage"]),
@@ -70,6 +72,11 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        // The real broker core driven in-process by protocol messages on a manual clock.
+        .target(
+            name: "FerryBrokerTesting",
+            dependencies: ["FerryBroker", "FerryProtocol", "FerryStorage", .product(name: "Logging", package: "swift-log")]
         ),
         // Process plumbing shared by ferryd and processes built on the SDK: exit with the parent.
         .target(
@@ -218,7 +225,7 @@ let package = Package(
         .testTarget(
             name: "FerryStorageTests", dependencies: ["FerryStorage", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
-            name: "FerryBrokerTests", dependencies: ["FerryBroker", "FerryProtocol", "FerryStorage", "FerryTestSupport", "ZeroMQ"]),
+            name: "FerryBrokerTests", dependencies: ["FerryBroker", "FerryBrokerTesting", "FerryProtocol", "FerryStorage", "FerryTestSupport", "ZeroMQ"]),
         .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryTestSupport"]),
         // Runs the built `ferry` binary against real ferryd processes.
         .testTarget(name: "FerryCLITests", dependencies: ["Ferry", "FerryTestSupport"]),

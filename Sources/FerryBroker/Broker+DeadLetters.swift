@@ -28,7 +28,7 @@ extension Broker {
             requeued = try store.requeueDeadLetters(group: requeue.group, ids: ids) { record in
                 RetryState(
                     group: record.group, topic: record.topic, offset: record.offset, tracksCursor: false, attempt: 1,
-                    dueMicros: Clock.wallMicroseconds(), lastError: record.lastError, key: Self.key(of: record), body: record.body)
+                    dueMicros: wallNow, lastError: record.lastError, key: Self.key(of: record), body: record.body)
             }
         } catch {
             throw ProtocolError(.storageFailure, error.message)

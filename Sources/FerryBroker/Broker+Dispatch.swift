@@ -3,9 +3,8 @@ import FerryStorage
 
 extension Broker {
     /// Sends what members have credit for: due retries first, then new events, batched per peer.
-    public func dispatch() {
+    func dispatch() {
         guard !isShuttingDown else { return }
-        now = Clock.nanoseconds()
         lastDispatch = now
         for group in groups.values where !group.members.isEmpty {
             dispatchRetries(of: group)

@@ -44,7 +44,7 @@ extension Broker {
 
     /// Sends the held replies whose group state became durable; after
     /// ``heldReplyLimitNanoseconds`` of failing saves, ends the subscription with an error.
-    public func releaseDurableGroupReplies() {
+    func releaseDurableGroupReplies() {
         store.collectGroupStateNotifications()
         guard !heldReplies.isEmpty else { return }
         let durable = store.durableGroupStateTicket

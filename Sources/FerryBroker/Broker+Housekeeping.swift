@@ -1,26 +1,25 @@
 import FerryProtocol
 
 extension Broker {
-    /// How long the server may sleep in poll before ``housekeep()`` has work, in milliseconds.
-    public var pollTimeoutMilliseconds: Int {
-        var timeout = 100
+    /// Nanoseconds until the earliest due retry of a group with members needs a pass (at most
+    /// ``idleWakeupNanoseconds``).
+    var retryWakeupNanoseconds: UInt64 {
+        var wait = Self.idleWakeupNanoseconds
         for group in groups.values where !group.members.isEmpty {
             guard let due = group.retries.first?.due else { continue }
-            let wait: Int
             if due > now {
-                wait = Int((due - now) / 1_000_000)
+                wait = min(wait, due - now)
             } else if isShuttingDown || (due <= lastDispatch && lastHousekeeping <= lastDispatch) {
                 // Due when dispatch last ran, and still queued: no member had credit for it (or
                 // nothing is dispatched any more). Credit comes back with a message, which ends
-                // the poll, or with an ack timeout, which the next housekeeping pass finds (a
+                // the wait, or with an ack timeout, which the next housekeeping pass finds (a
                 // pass that ran after the dispatch may have freed some already: no wait then).
-                wait = Int(Self.housekeepingNanoseconds / 1_000_000)
+                wait = min(wait, Self.housekeepingNanoseconds)
             } else {
-                wait = 0
+                return 0
             }
-            timeout = min(timeout, wait)
         }
-        return max(timeout, 0)
+        return wait
     }
 
     /// How often the periodic part of ``housekeep()`` runs.
@@ -28,8 +27,7 @@ extension Broker {
 
     /// Timers: ack timeouts, dead peers, heartbeats, cursor commits and store release.
     /// Cheap to call every loop iteration; the periodic parts run every 50 ms.
-    public func housekeep() {
-        now = Clock.nanoseconds()
+    func housekeep() {
         forgiveStall()
         guard now &- lastHousekeeping >= Self.housekeepingNanoseconds else { return }
         lastHousekeeping = now
@@ -118,14 +116,5 @@ extension Broker {
                 logger.warning("retention dropped events some groups had not consumed", metadata: ["events": "\(dropped)"])
             }
         }
-    }
-
-    // MARK: - Shutdown
-
-    /// Stops taking publishes and subscriptions and stops delivering; in-flight deliveries may still settle.
-    public func beginShutdown() {
-        guard !isShuttingDown else { return }
-        isShuttingDown = true
-        logger.info("shutting down: no new publishes or deliveries", metadata: ["inFlight": "\(inFlightCount)"])
     }
 }

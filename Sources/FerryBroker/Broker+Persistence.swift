@@ -21,7 +21,7 @@ extension Broker {
         pendingChanges.addRetry(
             RetryState(
                 group: group.name, topic: entry.topic, offset: entry.offset, tracksCursor: entry.tracksCursor, attempt: entry.attempt,
-                dueMicros: Clock.wallMicroseconds() + delay, lastError: entry.lastError, key: entry.key,
+                dueMicros: wallNow + delay, lastError: entry.lastError, key: entry.key,
                 body: entry.tracksCursor ? nil : entry.body))
     }
 
@@ -37,7 +37,7 @@ extension Broker {
     /// since the last save. Called every few milliseconds from the loop. The store takes the
     /// changes even when it reports a failure, and retries the failed save itself, in order:
     /// giving them again would replay old retry changes after newer rows (a requeue's).
-    public func persistGroupState() {
+    func persistGroupState() {
         // The changes made so far go to the store before the dead letters: a dead letter that
         // removes a requeued retry's row must not be followed by a change that adds it back.
         // The dead letters' own changes (their settled offsets) follow at once.
@@ -126,7 +126,7 @@ extension Broker {
                 pendingChanges.removeRetry(retry.id)
                 continue
             }
-            let wait = max(0, retry.dueMicros - Clock.wallMicroseconds())
+            let wait = max(0, retry.dueMicros - wallNow)
             group.retries.push(
                 RetryEntry(
                     due: now + UInt64(wait) * 1000, topic: retry.topic, offset: retry.offset, key: retry.key, attempt: retry.attempt,
@@ -184,7 +184,7 @@ extension Broker {
     }
 
     /// Sends the publish results whose events became durable.
-    public func releaseDurableConfirms() {
+    func releaseDurableConfirms() {
         guard !pendingConfirms.isEmpty else { return }
         var waiting: [PendingConfirm] = []
         for confirm in pendingConfirms {
@@ -203,15 +203,9 @@ extension Broker {
 }
 
 extension Broker {
-    /// The store's sync-completion descriptor, for the server's poller.
-    public func syncCompleted() {
-        store.collectSyncs()
-        releaseDurableConfirms()
-    }
-
     /// Work done once per loop iteration after dispatching: start fsyncs for what was
     /// appended, and save group state.
-    public func endIteration() {
+    func endIteration() {
         store.flush()
         // Group state is saved at most every few milliseconds: what changed in between (acks,
         // mostly) is redelivered after a crash, never lost.

@@ -32,7 +32,7 @@ extension Broker {
         var repeats: [(sequence: UInt64, batch: Int, index: Int)] = []
         // The end offset each topic must be durable up to before the reply goes out.
         var needs: [String: UInt64] = [:]
-        let storedAt = Clock.wallMicroseconds()
+        let storedAt = wallNow
         defer {
             // Ids seen in this publish, by batch and index: emptied for the next one.
             publishScratch.removeAll(insertedInOrder: publishScratchKeys)

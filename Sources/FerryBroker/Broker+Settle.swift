@@ -85,7 +85,7 @@ extension Broker {
                 delivery: delivery, group: group,
                 record: DeadLetterRecord(
                     id: 0, group: group.name, topic: delivery.topic, offset: delivery.offset, cause: cause, attempts: delivery.attempt,
-                    lastError: error, deadLetteredAtMicros: Clock.wallMicroseconds(), body: delivery.body)))
+                    lastError: error, deadLetteredAtMicros: wallNow, body: delivery.body)))
     }
 
     /// Writes the dead letters gathered since the last save in one synced step, then settles

@@ -5,9 +5,11 @@ import Logging
 
 /// The broker's state machine: peers, consumer groups, deliveries, retries and dead letters.
 ///
-/// `Broker` knows nothing of sockets. ``BrokerServer`` feeds it inbound frames and the passing of
-/// time from one thread, and sends what it leaves in ``outbox``. Keeping all of it on one
-/// thread is what lets the hot path run without locks.
+/// `Broker` knows nothing of sockets or clocks: everything reaches it through
+/// ``handle(_:at:)``, with the time it happened, and what it answers leaves through
+/// ``sendOutbox(_:)``. ``BrokerServer`` drives it from the thread that owns the socket; an
+/// embedded test broker drives it with a manual clock. Keeping all of it on one thread is what
+/// lets the hot path run without locks.
 public final class Broker {
     /// A frame to send: the peer and the encoded `ServerMessage`.
     public struct Outbound {
@@ -29,14 +31,22 @@ public final class Broker {
     /// The delivery ids of the Settle being handled (read in place by ``SettleFrame``).
     var ackScratch: [UInt64] = []
     var random = SystemRandomNumberGenerator()
-    /// Frames produced by the last calls, for the server to send.
-    public internal(set) var outbox: [Outbound] = []
+    /// Frames produced since the last ``sendOutbox(_:)``.
+    var outbox: [Outbound] = []
+    /// The frames being sent: swapped with ``outbox`` so that neither is reallocated per pass.
+    var sending: [Outbound] = []
     /// Peers with deliveries batched during this dispatch pass (see ``Peer/pendingDeliveries``).
     var peersWithDeliveries: [Peer] = []
-    /// Monotonic time of the current loop iteration, in nanoseconds.
+    /// Monotonic nanoseconds of the input being handled (``BrokerTime/uptimeNanoseconds``).
     var now: UInt64
+    /// Wall-clock microseconds of the input being handled, for stored timestamps.
+    var wallNow: Int64
     /// Set once shutdown began: no new publishes, no new deliveries.
     public internal(set) var isShuttingDown = false
+    /// When the shutdown grace period ends (monotonic nanoseconds).
+    var shutdownDeadline: UInt64?
+    /// Set once a shutdown ran its course: the driver stops feeding inputs.
+    public internal(set) var isFinished = false
     var lastHousekeeping: UInt64 = 0
     /// When ``dispatch()`` last ran: a retry due by then and still queued waits for credit.
     var lastDispatch: UInt64 = 0
@@ -61,11 +71,13 @@ public final class Broker {
     /// Topics the store holds, to notice the first event of a new one cheaply.
     var knownTopics: Set<String>
 
-    public init(configuration: BrokerConfiguration, store: any EventStore, logger: Logger) {
+    /// Restores the groups `store` saved, as of `time`.
+    public init(configuration: BrokerConfiguration, store: any EventStore, logger: Logger, at time: BrokerTime) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
-        self.now = Clock.nanoseconds()
+        self.now = time.uptimeNanoseconds
+        self.wallNow = time.wallMicroseconds
         self.knownTopics = Set(store.topics)
         self.dedup = DedupWindow(
             windowNanoseconds: UInt64(configuration.dedupWindowMilliseconds) * 1_000_000,
@@ -78,16 +90,9 @@ public final class Broker {
     /// Unsettled deliveries across all peers.
     public var inFlightCount: Int { peers.values.reduce(0) { $0 + $1.inFlight.count } }
 
-    /// Takes the frames produced so far.
-    public func takeOutbox() -> [Outbound] {
-        defer { outbox.removeAll(keepingCapacity: true) }
-        return outbox
-    }
-
     /// Handles one inbound message: `signature` and `body` are frames 1 and 2 after the routing id,
     /// `frameCount` how many frames followed the routing id.
-    public func receive(from routingID: [UInt8], frameCount: Int, signature: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) {
-        now = Clock.nanoseconds()
+    func receive(from routingID: [UInt8], frameCount: Int, signature: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) {
         let peer = touchPeer(PeerID(bytes: routingID))
         guard frameCount == 2 else {
             reply(

@@ -114,7 +114,7 @@ public final class BrokerServer: Sendable {
                 ])
             for problem in report.problems { logger.warning("log repaired", metadata: ["problem": "\(problem)"]) }
         }
-        let broker = Broker(configuration: configuration, store: store, logger: logger)
+        let broker = Broker(configuration: configuration, store: store, logger: logger, at: .now())
         broker.metricsText = metricsText
         var poller = Poller()
         let routerIndex = poller.addReadable(router)
@@ -125,21 +125,20 @@ public final class BrokerServer: Sendable {
         started.signal()
         logger.info("ferryd listening", metadata: ["endpoint": "\(endpoint)"])
 
-        var shutdownDeadline: UInt64?
         var backlog = false
-        while true {
-            try poller.poll(timeoutMilliseconds: backlog ? 0 : broker.pollTimeoutMilliseconds)
+        var unreachable: [[UInt8]] = []
+        while !broker.isFinished {
+            try poller.poll(timeoutMilliseconds: backlog ? 0 : Int(broker.timeUntilWakeup / .milliseconds(1)))
+            var time = BrokerTime.now()
             if poller.isReadable(controlIndex) {
                 for command in control.drain() {
                     switch command {
-                    case .shutdown:
-                        broker.beginShutdown()
-                        shutdownDeadline = Clock.nanoseconds() + UInt64(configuration.shutdownGraceMilliseconds) * 1_000_000
+                    case .shutdown: broker.handle(.shutdown, at: time)
                     }
                 }
             }
-            if let syncIndex, poller.isReadable(syncIndex) { broker.syncCompleted() }
-            if let groupStateIndex, poller.isReadable(groupStateIndex) { broker.releaseDurableGroupReplies() }
+            if let syncIndex, poller.isReadable(syncIndex) { broker.handle(.eventsSynced, at: time) }
+            if let groupStateIndex, poller.isReadable(groupStateIndex) { broker.handle(.groupStateSynced, at: time) }
             backlog = false
             if poller.isReadable(routerIndex) {
                 var received = 0
@@ -151,27 +150,25 @@ public final class BrokerServer: Sendable {
                         break
                     }
                 }
+                time = .now()
             }
             // Replies (publish confirms above all) leave before this pass's deliveries are built,
             // so a publisher refills its window while the broker dispatches.
-            flush(broker.takeOutbox(), through: router, broker: broker)
-            broker.dispatch()
-            broker.housekeep()
-            broker.endIteration()
-            flush(broker.takeOutbox(), through: router, broker: broker)
-            if let deadline = shutdownDeadline {
-                let inFlight = broker.inFlightCount
-                if (inFlight == 0 && broker.pendingConfirms.isEmpty && broker.heldReplies.isEmpty) || Clock.nanoseconds() >= deadline {
-                    broker.persistGroupState()
-                    logger.info("broker stopped", metadata: ["unsettled": "\(inFlight)"])
-                    return
-                }
-            }
+            flush(broker, through: router, unreachable: &unreachable)
+            broker.handle(.passEnded, at: time)
+            flush(broker, through: router, unreachable: &unreachable)
+            // EHOSTUNREACH: the socket knows no connection by that routing id any more (its
+            // process died, or it disconnected): its session ends now, not at the peer timeout,
+            // and its deliveries go to other members. The broker's heartbeats reach every silent
+            // session once per interval, so a dead one is found within it.
+            for routingID in unreachable { broker.handle(.peerUnreachable(routingID: routingID), at: time) }
+            unreachable.removeAll()
         }
     }
 
     private func handle(_ frames: [Message], broker: Broker) {
         let identity = frames[0].bytes
+        let time = BrokerTime.now()
         let empty: [UInt8] = []
         empty.withUnsafeBytes { emptyBuffer in
             let signature = frames.count > 1 ? frames[1] : nil
@@ -179,18 +176,20 @@ public final class BrokerServer: Sendable {
             if let signature, let body {
                 signature.withUnsafeBytes { signatureBytes in
                     body.withUnsafeBytes { bodyBytes in
-                        broker.receive(from: identity, frameCount: frames.count - 1, signature: signatureBytes, body: bodyBytes)
+                        broker.handle(
+                            .message(routingID: identity, frameCount: frames.count - 1, signature: signatureBytes, body: bodyBytes),
+                            at: time)
                     }
                 }
             } else {
-                broker.receive(from: identity, frameCount: frames.count - 1, signature: emptyBuffer, body: emptyBuffer)
+                broker.handle(.message(routingID: identity, frameCount: frames.count - 1, signature: emptyBuffer, body: emptyBuffer), at: time)
             }
         }
     }
 
-    private func flush(_ outbox: [Broker.Outbound], through router: Socket, broker: Broker) {
-        for outbound in outbox {
-            do {
+    private func flush(_ broker: Broker, through router: Socket, unreachable: inout [[UInt8]]) {
+        broker.sendOutbox { outbound in
+            do throws(ZMQError) {
                 let sent = try router.send(outbound.peerRoutingID, more: true, dontWait: true)
                 if sent {
                     try router.send(WireFormat.signature, more: true)
@@ -199,11 +198,7 @@ public final class BrokerServer: Sendable {
                 if !sent { broker.metrics.sendDropped.increment() }
             } catch {
                 broker.metrics.sendDropped.increment()
-                // EHOSTUNREACH: the socket knows no connection by that routing id any more (its
-                // process died, or it disconnected): its session ends now, not at the peer
-                // timeout, and its deliveries go to other members. The broker's heartbeats reach
-                // every silent session once per interval, so a dead one is found within it.
-                if error.code == EHOSTUNREACH { broker.peerDisconnected(outbound.peer) }
+                if error.code == EHOSTUNREACH { unreachable.append(outbound.peerRoutingID) }
             }
         }
     }

@@ -1,7 +1,6 @@
+import FerryBrokerTesting
 import FerryProtocol
-import FerryTestSupport
 import Foundation
-import Logging
 import Testing
 
 @testable import FerryBroker
@@ -13,22 +12,8 @@ import Testing
 /// full disk's would), so that the group's save lands only when the store retries it later.
 @Suite("Subscribed waits until the group is on disk")
 struct DurableSubscribeTests {
-    static func frame(_ command: ClientMessage.OneOf_Command, requestID: UInt64) -> [UInt8] {
-        var message = ClientMessage()
-        message.requestID = requestID
-        message.command = command
-        return WireFormat.encode(message)
-    }
-
-    static func send(_ command: ClientMessage.OneOf_Command, requestID: UInt64, to broker: Broker, from peer: [UInt8]) {
-        let body = frame(command, requestID: requestID)
-        WireFormat.signature.withUnsafeBytes { signature in
-            body.withUnsafeBytes { body in broker.receive(from: peer, frameCount: 2, signature: signature, body: body) }
-        }
-    }
-
-    static func replies(_ broker: Broker) throws -> [ServerMessage] {
-        try broker.takeOutbox().map { outbound in try outbound.frame.withUnsafeBytes { try WireFormat.decode(ServerMessage.self, from: $0) } }
+    static func isDelivery(_ message: ServerMessage) -> Bool {
+        if case .deliver = message.reply { true } else { false }
     }
 
     @Test("the reply and the member's first delivery wait for the group's synced save")
@@ -41,55 +26,34 @@ struct DurableSubscribeTests {
         defer { store.close() }
         var configuration = BrokerConfiguration()
         configuration.storage = .log(storeConfiguration)
-        let broker = Broker(configuration: configuration, store: store, logger: Logger(label: "test"))
-        let consumer: [UInt8] = [1, 2, 3]
-        let publisher: [UInt8] = [4, 5, 6]
+        let broker = EmbeddedBroker(configuration: configuration, store: store)
+        let consumer = broker.connect("consumer")
+        let publisher = broker.connect("publisher")
 
         // Every save fails until the disk "comes back" below.
         store.injectGroupStateSaveFailures(1_000_000)
         var subscribe = Subscribe()
         subscribe.group = "g"
         subscribe.patterns = ["t"]
-        Self.send(.subscribe(subscribe), requestID: 7, to: broker, from: consumer)
-        var item = PublishItem()
-        item.sequence = 1
-        item.event.topic = "t"
-        item.event.id = "e1"
-        var publish = Publish()
-        publish.items = [item]
-        Self.send(.publish(publish), requestID: 8, to: broker, from: publisher)
+        let subscribeID = consumer.send(.subscribe(subscribe))
+        publisher.publish(topic: "t", id: "e1")
 
         // The saves fail: nothing is on disk, so no Subscribed and no delivery, however long the
         // loop runs.
-        var seen: [ServerMessage] = []
-        let early = Wait.untilSync(timeout: .milliseconds(500)) {
-            broker.syncCompleted()
-            broker.dispatch()
-            broker.housekeep()
-            broker.endIteration()
-            seen += (try? Self.replies(broker)) ?? []
-            return seen.contains { $0.requestID == 7 }
-        }
-        #expect(!early, "Subscribed was sent before the group was on disk: \(seen) durable \(store.durableGroupStateTicket) ticket \(store.groupStateTicket)")
-        #expect(!seen.contains { if case .deliver = $0.reply { true } else { false } })
+        let early = broker.runUntil(timeout: .milliseconds(500)) { consumer.inbox.contains { $0.requestID == subscribeID } }
+        #expect(!early, "Subscribed was sent before the group was on disk: \(consumer.inbox)")
+        #expect(!consumer.inbox.contains(where: Self.isDelivery))
 
         // The disk is back; the store's retry lands: the reply goes out, then the delivery.
         store.injectGroupStateSaveFailures(0)
-        let subscribed = Wait.untilSync(timeout: .seconds(10)) {
-            broker.releaseDurableGroupReplies()
-            broker.syncCompleted()
-            broker.dispatch()
-            broker.endIteration()
-            seen += (try? Self.replies(broker)) ?? []
-            return seen.contains { if case .deliver = $0.reply { true } else { false } }
-        }
-        #expect(subscribed)
-        let reply = try #require(seen.firstIndex { $0.requestID == 7 })
+        #expect(broker.runUntil { consumer.inbox.contains(where: Self.isDelivery) })
+        let seen = consumer.inbox
+        let reply = try #require(seen.firstIndex { $0.requestID == subscribeID })
         guard case .subscribed = seen[reply].reply else {
             Issue.record("expected Subscribed, got \(seen[reply])")
             return
         }
-        let delivery = try #require(seen.firstIndex { if case .deliver = $0.reply { true } else { false } })
+        let delivery = try #require(seen.firstIndex(where: Self.isDelivery))
         #expect(reply < delivery)
         #expect(try store.loadGroupState().groups.map(\.name) == ["g"])
     }
@@ -108,17 +72,13 @@ struct DurableSubscribeTests {
         }
         var configuration = BrokerConfiguration()
         configuration.limits.maxIDsPerCommand = 3
-        let broker = Broker(configuration: configuration, store: store, logger: Logger(label: "test"))
-        let client: [UInt8] = [9]
+        let client = EmbeddedBroker(configuration: configuration, store: store).connect("admin")
         var purge = DeadLetterPurge()
         purge.group = "g"
         purge.all = true
         var counts: [(UInt64, UInt64)] = []
-        for request in 1...3 {
-            Self.send(.deadLetterPurge(purge), requestID: UInt64(request), to: broker, from: client)
-            for reply in try Self.replies(broker) {
-                if case .deadLetterCount(let count) = reply.reply { counts.append((count.count, count.remaining)) }
-            }
+        for _ in 1...3 {
+            if case .deadLetterCount(let count)? = client.request(.deadLetterPurge(purge)) { counts.append((count.count, count.remaining)) }
         }
         #expect(counts.map(\.0) == [3, 2, 0])
         #expect(counts.map(\.1) == [2, 0, 0])

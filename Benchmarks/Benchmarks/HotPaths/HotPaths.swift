@@ -172,7 +172,7 @@ final class DispatchHarness {
         configuration.storage = .memory(maxBytes: 1 << 40)
         var logger = Logger(label: "benchmark")
         logger.logLevel = .critical
-        broker = Broker(configuration: configuration, store: InMemoryEventStore(maxBytes: 1 << 40), logger: logger)
+        broker = Broker(configuration: configuration, store: InMemoryEventStore(maxBytes: 1 << 40), logger: logger, at: .now())
         delivered = 0
         var subscribe = Subscribe()
         subscribe.group = "bench"
@@ -182,7 +182,7 @@ final class DispatchHarness {
         message.requestID = 1
         message.command = .subscribe(subscribe)
         deliver(WireFormat.encode(message), from: consumer)
-        _ = broker!.takeOutbox()
+        _ = takeOutbox()
         warmUp()
     }
 
@@ -191,13 +191,13 @@ final class DispatchHarness {
     private func warmUp() {
         deliver(publishFrame, from: publisher)
         var ids: [UInt64] = []
-        for outbound in broker!.takeOutbox() where outbound.peerRoutingID == consumer {
+        for outbound in takeOutbox() where outbound.peerRoutingID == consumer {
             let message = outbound.frame.withUnsafeBytes { try? WireFormat.decode(ServerMessage.self, from: $0) }
             if case .deliver(let deliver)? = message?.reply { ids += deliver.deliveries.map(\.deliveryID) }
         }
         precondition(ids.count == events, "the warm-up cycle delivered \(ids.count) of \(events) events")
         deliver(Self.settleFrame(acks: ids), from: consumer)
-        _ = broker!.takeOutbox()
+        _ = takeOutbox()
         delivered = ids.max()!
     }
 
@@ -205,16 +205,21 @@ final class DispatchHarness {
         broker = nil
     }
 
+    /// The frames the broker produced since the last call.
+    private func takeOutbox() -> [Broker.Outbound] {
+        var frames: [Broker.Outbound] = []
+        broker!.sendOutbox { frames.append($0) }
+        return frames
+    }
+
     private func deliver(_ body: [UInt8], from peer: [UInt8]) {
         let broker = broker!
         WireFormat.signature.withUnsafeBytes { signature in
             body.withUnsafeBytes { bytes in
-                broker.receive(from: peer, frameCount: 2, signature: signature, body: bytes)
+                broker.handle(.message(routingID: peer, frameCount: 2, signature: signature, body: bytes), at: .now())
             }
         }
-        broker.dispatch()
-        broker.housekeep()
-        broker.endIteration()
+        broker.handle(.passEnded, at: .now())
     }
 
     /// The consumer's Settle frame acking the next cycle's deliveries. Delivery ids count up by
@@ -236,9 +241,9 @@ final class DispatchHarness {
     /// returns the number of frames it produced (the publish result and one Deliver).
     func cycle(settle: [UInt8]) -> Int {
         deliver(publishFrame, from: publisher)
-        let produced = broker!.takeOutbox().count
+        let produced = takeOutbox().count
         deliver(settle, from: consumer)
-        return produced + broker!.takeOutbox().count
+        return produced + takeOutbox().count
     }
 
     /// Why the last `cycles` cycles, which produced `frames` frames, did not do the work they

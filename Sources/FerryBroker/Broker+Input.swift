@@ -1,0 +1,70 @@
+import FerryProtocol
+
+extension Broker {
+    /// Handles one input at `time`: the broker's single entry point.
+    ///
+    /// Replies and deliveries accumulate until ``sendOutbox(_:)``; the store is written as the
+    /// input requires; ``timeUntilWakeup`` says when a `.passEnded` is due if nothing arrives,
+    /// and ``isFinished`` when a shutdown has run its course.
+    public func handle(_ input: BrokerInput, at time: BrokerTime) {
+        now = time.uptimeNanoseconds
+        wallNow = time.wallMicroseconds
+        switch input {
+        case .message(let routingID, let frameCount, let signature, let body):
+            receive(from: routingID, frameCount: frameCount, signature: signature, body: body)
+        case .eventsSynced:
+            store.collectSyncs()
+            releaseDurableConfirms()
+        case .groupStateSynced:
+            releaseDurableGroupReplies()
+        case .peerUnreachable(let routingID):
+            peerDisconnected(PeerID(bytes: routingID))
+        case .shutdown:
+            beginShutdown()
+        case .passEnded:
+            endPass()
+        }
+    }
+
+    /// Hands every frame produced so far to `send`, in order, and forgets them. A frame the
+    /// socket cannot route is the caller's to report as `.peerUnreachable` afterwards.
+    public func sendOutbox(_ send: (Outbound) -> Void) {
+        swap(&outbox, &sending)
+        for outbound in sending { send(outbound) }
+        sending.removeAll(keepingCapacity: true)
+    }
+
+    /// How long the broker may wait for input before it needs a `.passEnded`: the next due
+    /// retry, the next housekeeping or the end of the shutdown grace period.
+    public var timeUntilWakeup: Duration {
+        var nanoseconds = min(UInt64(Self.idleWakeupNanoseconds), retryWakeupNanoseconds)
+        if let deadline = shutdownDeadline { nanoseconds = min(nanoseconds, deadline > now ? deadline - now : 0) }
+        return .nanoseconds(Int64(nanoseconds))
+    }
+
+    /// Longest sleep with nothing due: the stall detector counts on a pass at least this often.
+    static let idleWakeupNanoseconds: UInt64 = 100_000_000
+
+    /// The end of a pass: dispatch, timers, fsyncs and saves; during shutdown, whether it is over.
+    private func endPass() {
+        dispatch()
+        housekeep()
+        endIteration()
+        guard let deadline = shutdownDeadline, !isFinished else { return }
+        let inFlight = inFlightCount
+        if (inFlight == 0 && pendingConfirms.isEmpty && heldReplies.isEmpty) || now >= deadline {
+            persistGroupState()
+            isFinished = true
+            logger.info("broker stopped", metadata: ["unsettled": "\(inFlight)"])
+        }
+    }
+
+    /// Stops taking publishes and subscriptions and stops delivering; in-flight deliveries may
+    /// settle until the grace period ends.
+    private func beginShutdown() {
+        guard !isShuttingDown else { return }
+        isShuttingDown = true
+        shutdownDeadline = now + UInt64(configuration.shutdownGraceMilliseconds) * 1_000_000
+        logger.info("shutting down: no new publishes or deliveries", metadata: ["inFlight": "\(inFlightCount)"])
+    }
+}
