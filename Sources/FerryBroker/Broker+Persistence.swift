@@ -170,7 +170,7 @@ extension Broker {
         // from its beginning, as they did when it was created.
         for topic in store.topics.sorted() { attachNewTopic(topic) }
         let window = Int64(configuration.dedupWindowMilliseconds) * 1000
-        for entry in store.recentEventIDs(windowMicros: window, limit: configuration.dedupMaxEntries) {
+        for entry in store.recentEventIDs(storedSince: wallNow - window, limit: configuration.dedupMaxEntries) {
             dedup.remember(DedupKey(topic: entry.topic, id: entry.id), offset: entry.offset, now: now)
         }
         if !snapshot.groups.isEmpty {

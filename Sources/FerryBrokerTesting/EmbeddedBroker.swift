@@ -28,7 +28,7 @@ public final class EmbeddedBroker {
     /// A broker over `store` (in memory by default) at `time`.
     public init(
         configuration: BrokerConfiguration = BrokerConfiguration(), store: (any EventStore)? = nil,
-        at time: BrokerTime = EmbeddedBroker.epoch, logger: Logger = Logger(label: "ferry.embedded")
+        at time: BrokerTime = EmbeddedBroker.epoch, logger: Logger = EmbeddedBroker.quietLogger
     ) {
         self.time = time
         self.configuration = configuration
@@ -36,6 +36,13 @@ public final class EmbeddedBroker {
         let store = store ?? InMemoryEventStore(maxBytes: 1 << 30)
         self.store = store
         self.broker = Broker(configuration: configuration, store: store, logger: logger, at: time)
+    }
+
+    /// Logs errors only: a test's expected warnings (dead letters, expired peers) stay quiet.
+    public static var quietLogger: Logger {
+        var logger = Logger(label: "ferry.embedded")
+        logger.logLevel = .error
+        return logger
     }
 
     /// Where a manual clock starts: a monotonic clock at one hour, the wall clock at

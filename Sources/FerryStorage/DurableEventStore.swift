@@ -237,8 +237,7 @@ public final class DurableEventStore: EventStore {
         return found
     }
 
-    public func recentEventIDs(windowMicros: Int64, limit: Int) -> [(topic: String, id: String, offset: UInt64)] {
-        let since = Int64(Date().timeIntervalSince1970 * 1_000_000) - windowMicros
+    public func recentEventIDs(storedSince since: Int64, limit: Int) -> [(topic: String, id: String, offset: UInt64)] {
         var ids: [(topic: String, id: String, offset: UInt64)] = []
         for (name, log) in logs {
             ids += ((try? log.recentIDs(since: since, limit: limit)) ?? []).map { (name, $0.id, $0.offset) }

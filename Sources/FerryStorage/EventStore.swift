@@ -37,8 +37,9 @@ public protocol EventStore: AnyObject {
     func offset(topic: String, atOrAfter timestampMicros: Int64) throws(StorageError) -> UInt64
     /// Up to `limit` events with `key`, in each topic in offset order.
     func history(key: String, limit: Int) throws(StorageError) -> [(topic: String, event: StoredEvent)]
-    /// Event ids stored in the last `windowMicros`, to rebuild the dedup window after a restart.
-    func recentEventIDs(windowMicros: Int64, limit: Int) -> [(topic: String, id: String, offset: UInt64)]
+    /// Event ids stored at or after `sinceMicros` (wall clock), to rebuild the dedup window
+    /// after a restart.
+    func recentEventIDs(storedSince sinceMicros: Int64, limit: Int) -> [(topic: String, id: String, offset: UInt64)]
     /// Applies retention; `consumedBelow` is each topic's lowest group cursor. Returns events
     /// dropped before every group consumed them.
     func applyRetention(consumedBelow: [String: UInt64]) -> UInt64

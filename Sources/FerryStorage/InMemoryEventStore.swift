@@ -97,7 +97,7 @@ public final class InMemoryEventStore: EventStore {
         return found
     }
 
-    public func recentEventIDs(windowMicros: Int64, limit: Int) -> [(topic: String, id: String, offset: UInt64)] { [] }
+    public func recentEventIDs(storedSince sinceMicros: Int64, limit: Int) -> [(topic: String, id: String, offset: UInt64)] { [] }
 
     public func applyRetention(consumedBelow: [String: UInt64]) -> UInt64 { 0 }
 

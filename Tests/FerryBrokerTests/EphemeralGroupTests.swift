@@ -11,46 +11,6 @@ import Testing
 /// tests: the raw sockets are confined to one thread.
 @Suite("Ephemeral groups live in memory only and leave with their last member", .serialized, .timeLimit(.minutes(2)))
 struct EphemeralGroupTests {
-    @Test("a generated name, visible in Stats, gone after Unsubscribe and after Goodbye; names do not mix kinds")
-    func lifetime() async throws {
-        let ferryd = try await Ferryd()
-        try await onOwnThread { try Self.lifetime(ferryd.endpoint) }
-    }
-
-    private static func lifetime(_ endpoint: String) throws {
-        let tail = try RawClient(endpoint: endpoint)
-        let admin = try RawClient(endpoint: endpoint)
-        let subscribed = try subscribe(tail, group: "", ephemeral: true)
-        #expect(subscribed.group.hasPrefix("ephemeral-"))
-        let group = try #require(try stats(admin).groups.first { $0.name == subscribed.group })
-        #expect(group.ephemeral)
-        #expect(group.members == 1)
-
-        // A durable Subscribe cannot take the ephemeral group's name, nor the reverse.
-        try expectError(admin, subscribeCommand(group: subscribed.group, ephemeral: false), .invalidArgument)
-        _ = try subscribe(admin, group: "durable", ephemeral: false)
-        try expectError(tail, subscribeCommand(group: "durable", ephemeral: true), .invalidArgument)
-
-        var unsubscribe = Unsubscribe()
-        unsubscribe.subscriptionID = subscribed.subscriptionID
-        try tail.send(.unsubscribe(unsubscribe))
-        guard case .unsubscribed? = try tail.receive()?.reply else {
-            Issue.record("no Unsubscribed")
-            return
-        }
-        #expect(try stats(admin).groups.map(\.name) == ["durable"])
-
-        // A named ephemeral group shared by two members goes when the last one says goodbye.
-        _ = try subscribe(tail, group: "watch", ephemeral: true)
-        let second = try RawClient(endpoint: endpoint)
-        _ = try subscribe(second, group: "watch", ephemeral: true)
-        #expect(try stats(admin).groups.first { $0.name == "watch" }?.members == 2)
-        try tail.send(.goodbye(Goodbye()))
-        #expect(try Wait.untilSync(timeout: .seconds(5)) { try stats(admin).groups.first { $0.name == "watch" }?.members == 1 })
-        try second.send(.goodbye(Goodbye()))
-        #expect(try Wait.untilSync(timeout: .seconds(5)) { try stats(admin).groups.map(\.name) == ["durable"] })
-    }
-
     @Test("an ephemeral group drops instead of dead-lettering, and is not restored after a restart")
     func notPersisted() async throws {
         let first = try await Ferryd()
@@ -171,13 +131,6 @@ struct EphemeralGroupTests {
 
     private static func subscribe(_ client: RawClient, _ command: ClientMessage.OneOf_Command) throws -> Subscribed {
         try client.subscribe(command)
-    }
-
-    private static func expectError(_ client: RawClient, _ command: ClientMessage.OneOf_Command, _ code: ErrorCode) throws {
-        try client.send(command)
-        let reply = try #require(try client.receive())
-        guard case .error(let error) = reply.reply else { throw RawClient.UnexpectedReply(reply: reply) }
-        #expect(error.code == code)
     }
 
     private static func stats(_ client: RawClient) throws -> Stats { try client.stats() }

@@ -88,7 +88,7 @@ struct DurableAppendReadTests {
         #expect(store.storedBytes == expectedBytes)
 
         // Ids come back with their offsets; events without an id are left out.
-        let ids = store.recentEventIDs(windowMicros: 3_600_000_000, limit: 1_000)
+        let ids = store.recentEventIDs(storedSince: nowMicros() - 3_600_000_000, limit: 1_000)
         let expectedIDs = [("orders", first), ("refunds", second)].flatMap { topic, events in
             events.enumerated().filter { !$0.element.id.isEmpty }.map { "\(topic)/\($0.element.id)@\($0.offset)" }
         }

@@ -111,17 +111,17 @@ struct DurableQueryTests {
         defer { store.close() }
         let window: Int64 = 60_000_000
         let expected = (100..<150).filter { $0 % 10 != 0 }.map { ("t", "new-\($0)", UInt64($0)) } + [("u", "u-0", 0)]
-        let ids = store.recentEventIDs(windowMicros: window, limit: 1_000)
+        let ids = store.recentEventIDs(storedSince: nowMicros() - window, limit: 1_000)
         #expect(ids.map { "\($0.topic)|\($0.id)|\($0.offset)" }.sorted() == expected.map { "\($0.0)|\($0.1)|\($0.2)" }.sorted())
         let inTopic = ids.filter { $0.topic == "t" }.map(\.offset)
         #expect(inTopic == inTopic.sorted(), "offset order within a topic")
 
         // The limit holds across topics; within a topic the most recent ids are kept.
-        let limited = store.recentEventIDs(windowMicros: window, limit: 5)
+        let limited = store.recentEventIDs(storedSince: nowMicros() - window, limit: 5)
         #expect(limited.count == 5)
         let recentOfT = limited.filter { $0.topic == "t" }.map(\.id)
         #expect(
             recentOfT == Array(["new-145", "new-146", "new-147", "new-148", "new-149"].suffix(recentOfT.count)), "the most recent ones")
-        #expect(store.recentEventIDs(windowMicros: 2 * 3_600_000_000, limit: 10_000).filter { $0.topic == "t" }.count == 145)
+        #expect(store.recentEventIDs(storedSince: nowMicros() - 2 * 3_600_000_000, limit: 10_000).filter { $0.topic == "t" }.count == 145)
     }
 }
