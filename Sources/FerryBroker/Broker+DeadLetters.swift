@@ -1,7 +1,84 @@
 import FerryProtocol
 import FerryStorage
 
+/// Dead letters: an event given up on (poison, or out of attempts), written in one synced step
+/// per save interval, and the commands that list, requeue and purge a group's queue.
 extension Broker {
+    func deadLetter(_ delivery: InFlightDelivery, in group: ConsumerGroup, cause: DeadLetterCause, error: String) {
+        if group.ephemeral {
+            // An ephemeral group has no dead-letter queue: the event is dropped for this group.
+            if delivery.origin == .cursor { group.cursors[delivery.topic]?.settle(delivery.offset) }
+            metrics.ephemeralDropped.increment()
+            group.counters.deadLettered += 1
+            logger.warning(
+                "event dropped by an ephemeral group",
+                metadata: ["group": "\(group.name)", "topic": "\(delivery.topic)", "offset": "\(delivery.offset)", "error": "\(error)"])
+            return
+        }
+        // Written with the others of this save interval (``writeDeadLetters()``): meanwhile its
+        // cursor still holds the offset, so a crash redelivers it.
+        pendingDeadLetters.append(
+            PendingDeadLetter(
+                delivery: delivery, group: group,
+                record: DeadLetterRecord(
+                    id: 0, group: group.name, topic: delivery.topic, offset: delivery.offset, cause: cause, attempts: delivery.attempt,
+                    lastError: error, deadLetteredAtMicros: wallNow, body: delivery.body)))
+    }
+
+    /// Writes the dead letters gathered since the last save in one synced step, then settles
+    /// their offsets. If the store refuses, each is tried again in 5 s rather than lost.
+    /// Returns whether there were any (group state then changed again).
+    func writeDeadLetters() -> Bool {
+        guard !pendingDeadLetters.isEmpty else { return false }
+        let batch = pendingDeadLetters
+        pendingDeadLetters.removeAll()
+        do {
+            // A requeued delivery failing again: its retry row goes in the same step.
+            try store.addDeadLetters(
+                batch.map { ($0.record, $0.delivery.origin == .cursor ? nil : Self.requeuedRetryID(of: $0.delivery, in: $0.group)) })
+        } catch let storageError {
+            logger.error("dead-lettering failed; will retry", metadata: ["events": "\(batch.count)", "error": "\(storageError)"])
+            for entry in batch {
+                let delivery = entry.delivery
+                schedule(
+                    RetryEntry(
+                        due: now + 5_000_000_000, topic: delivery.topic, offset: delivery.offset, key: delivery.key,
+                        attempt: delivery.attempt, body: delivery.retryBody, lastError: entry.record.lastError,
+                        origin: delivery.origin), in: entry.group)
+            }
+            return true
+        }
+        for entry in batch {
+            let delivery = entry.delivery
+            let group = entry.group
+            if delivery.origin == .cursor {
+                group.cursors[delivery.topic]?.settle(delivery.offset)
+            } else {
+                forgetRequeuedRetry(delivery, in: group)
+            }
+            metrics.deadLettered.increment()
+            group.counters.deadLettered += 1
+            logger.warning(
+                "event dead-lettered",
+                metadata: [
+                    "group": "\(group.name)", "topic": "\(delivery.topic)", "offset": "\(delivery.offset)",
+                    "attempts": "\(delivery.attempt)", "cause": "\(entry.record.cause)", "error": "\(entry.record.lastError)",
+                ])
+        }
+        return true
+    }
+
+    /// A requeued dead letter's delivery is saved only as its retry's row, kept while it is in
+    /// flight (see `dispatchRetries`); it goes once the delivery is acked or dead-lettered again.
+    func forgetRequeuedRetry(_ delivery: InFlightDelivery, in group: ConsumerGroup) {
+        guard !group.ephemeral else { return }
+        pendingChanges.removeRetry(Self.requeuedRetryID(of: delivery, in: group))
+    }
+
+    private static func requeuedRetryID(of delivery: InFlightDelivery, in group: ConsumerGroup) -> RetryID {
+        RetryID(group: group.name, topic: delivery.topic, offset: delivery.offset, origin: .requeuedDeadLetter)
+    }
+
     func handleDeadLetterList(_ list: DeadLetterList, from peer: Peer, requestID: UInt64) throws(ProtocolError) {
         try requireGroup(list.group)
         let limit = list.limit == 0 ? 100 : min(Int(list.limit), 1000)
@@ -27,7 +104,7 @@ extension Broker {
             let ids = requeue.all ? store.deadLetterIDs(group: requeue.group, limit: configuration.limits.maxIDsPerCommand) : requeue.ids
             requeued = try store.requeueDeadLetters(group: requeue.group, ids: ids) { record in
                 RetryState(
-                    group: record.group, topic: record.topic, offset: record.offset, tracksCursor: false, attempt: 1,
+                    group: record.group, topic: record.topic, offset: record.offset, origin: .requeuedDeadLetter, attempt: 1,
                     dueMicros: wallNow, lastError: record.lastError, key: Self.key(of: record), body: record.body)
             }
         } catch {
@@ -37,7 +114,7 @@ extension Broker {
             group.retries.push(
                 RetryEntry(
                     due: now, topic: record.topic, offset: record.offset, key: Self.key(of: record), attempt: 1, body: record.body,
-                    lastError: record.lastError, tracksCursor: false))
+                    lastError: record.lastError, origin: .requeuedDeadLetter))
         }
         logger.info("dead letters requeued", metadata: ["group": "\(requeue.group)", "count": "\(requeued.count)"])
         var count = DeadLetterCount()
@@ -70,7 +147,8 @@ extension Broker {
         try configuration.limits.validateIDCount(ids.count)
         do {
             // `all`: the oldest entries, at most max_ids per command (the client repeats).
-            return try store.removeDeadLetters(group: group, ids: all ? store.deadLetterIDs(group: group, limit: configuration.limits.maxIDsPerCommand) : ids)
+            return try store.removeDeadLetters(
+                group: group, ids: all ? store.deadLetterIDs(group: group, limit: configuration.limits.maxIDsPerCommand) : ids)
         } catch {
             throw ProtocolError(.storageFailure, error.message)
         }
@@ -94,4 +172,11 @@ extension DeadLetterRecord {
         entry.deadLetteredAtUs = deadLetteredAtMicros
         return entry
     }
+}
+
+/// A dead letter waiting for ``Broker/writeDeadLetters()``.
+struct PendingDeadLetter {
+    let delivery: InFlightDelivery
+    let group: ConsumerGroup
+    let record: DeadLetterRecord
 }

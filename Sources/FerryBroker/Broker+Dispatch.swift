@@ -13,58 +13,6 @@ extension Broker {
         flushDeliveries()
     }
 
-    private func dispatchRetries(of group: ConsumerGroup) {
-        var postponed: [RetryEntry] = []
-        while let entry = group.retries.first, entry.due <= now {
-            let candidates = group.members(for: entry.topic)
-            if candidates.isEmpty {
-                // Nobody consumes this topic any more: look again in a second.
-                _ = group.retries.popFirst()
-                postponed.append(
-                    RetryEntry(
-                        due: now + 1_000_000_000, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt,
-                        body: entry.body, lastError: entry.lastError, tracksCursor: entry.tracksCursor))
-                continue
-            }
-            guard let member = group.pickMember(for: entry.key, among: candidates) else { break }
-            _ = group.retries.popFirst()
-            let id = RetryID(group: group.name, topic: entry.topic, offset: entry.offset, tracksCursor: entry.tracksCursor)
-            let stored: [UInt8]?
-            do {
-                stored = try entry.body ?? storedBody(topic: entry.topic, offset: entry.offset)
-            } catch {
-                // An I/O error is no proof that the event is gone: try again in a second. Its
-                // saved row stays as it was, so a restart meanwhile still finds the retry.
-                logger.error(
-                    "a retry's event could not be read; trying again",
-                    metadata: ["group": "\(group.name)", "topic": "\(entry.topic)", "offset": "\(entry.offset)", "error": "\(error)"])
-                postponed.append(
-                    RetryEntry(
-                        due: now + 1_000_000_000, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt,
-                        body: nil, lastError: entry.lastError, tracksCursor: entry.tracksCursor))
-                continue
-            }
-            guard let body = stored else {
-                logger.error(
-                    "a retry's event is no longer stored; dropping it",
-                    metadata: ["group": "\(group.name)", "topic": "\(entry.topic)", "offset": "\(entry.offset)"])
-                if !group.ephemeral { pendingChanges.removeRetry(id) }
-                if entry.tracksCursor { group.cursors[entry.topic]?.settle(entry.offset) }
-                continue
-            }
-            // Once delivered, a retry that its cursor tracks is saved as one of the cursor's
-            // in-flight offsets, so its row goes. One that is not tracked (a requeued dead letter)
-            // keeps its row until the delivery is settled: it is saved nowhere else.
-            if !group.ephemeral && entry.tracksCursor { pendingChanges.removeRetry(id) }
-            deliver(
-                to: member, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt, body: body,
-                lastError: entry.lastError, tracksCursor: entry.tracksCursor, cursor: group.cursors[entry.topic])
-            metrics.redelivered.increment()
-            group.counters.redelivered += 1
-        }
-        for entry in postponed { group.retries.push(entry) }
-    }
-
     private func dispatchNew(of group: ConsumerGroup, from cursor: TopicCursor) {
         let first = store.bounds(topic: cursor.topic).lowerBound
         // Only what is as durable as the topic's policy promises is delivered.
@@ -95,14 +43,14 @@ extension Broker {
                 cursor.next = event.offset + 1
                 deliver(
                     to: member, topic: cursor.topic, offset: event.offset, key: event.key, attempt: 1, body: event.body,
-                    lastError: "", tracksCursor: true, cursor: cursor)
+                    lastError: "", origin: .cursor, cursor: cursor)
             }
         }
     }
 
-    private func deliver(
+    func deliver(
         to member: Member, topic: String, offset: UInt64, key: String, attempt: UInt32, body: [UInt8], lastError: String,
-        tracksCursor: Bool, cursor: TopicCursor?
+        origin: RetryOrigin, cursor: TopicCursor?
     ) {
         let peer = member.peer
         peer.nextDeliveryID += 1
@@ -110,8 +58,9 @@ extension Broker {
         peer.inFlight.set(
             deliveryID,
             InFlightDelivery(
-                member: member, topic: topic, offset: offset, key: key, attempt: attempt, body: body, cursor: tracksCursor ? cursor : nil,
-                tracksCursor: tracksCursor, deadline: now + UInt64(member.group.policy.ackTimeoutMilliseconds) * 1_000_000))
+                member: member, topic: topic, offset: offset, key: key, attempt: attempt, body: body,
+                cursor: origin == .cursor ? cursor : nil,
+                origin: origin, deadline: now + UInt64(member.group.policy.ackTimeoutMilliseconds) * 1_000_000))
         member.inFlight += 1
         if peer.pendingDeliveries.count == 0 { peersWithDeliveries.append(peer) }
         peer.pendingDeliveries.append(

@@ -59,6 +59,20 @@ extension Broker {
         }
     }
 
+    /// Work done once per loop iteration after dispatching: start fsyncs for what was
+    /// appended, and save group state.
+    func endIteration() {
+        store.flush()
+        // Group state is saved at most every few milliseconds: what changed in between (acks,
+        // mostly) is redelivered after a crash, never lost.
+        if now &- lastStateSave >= UInt64(configuration.groupStateSaveIntervalMilliseconds) * 1_000_000 {
+            lastStateSave = now
+            persistGroupState()
+        }
+        // Held replies also time out, and a store that never lags releases them here.
+        if !heldReplies.isEmpty { releaseDurableGroupReplies() }
+    }
+
     /// Stops taking publishes and subscriptions and stops delivering; in-flight deliveries may
     /// settle until the grace period ends.
     private func beginShutdown() {

@@ -99,12 +99,7 @@ extension Broker {
                 reject(repeated.sequence, ProtocolError(.storageFailure, "the first event with this id was not stored"), into: &result)
             }
         }
-        if needs.isEmpty {
-            reply(to: peer, requestID: requestID, .publishResult(result))
-        } else {
-            // Confirmed only once durable: the syncer reports back through the store.
-            pendingConfirms.append(PendingConfirm(peer: peer.id, requestID: requestID, result: result, needs: needs))
-        }
+        confirm(result, to: peer, requestID: requestID, onceDurable: needs)
     }
 
     /// One topic's accepted events of a publish.

@@ -15,7 +15,8 @@ extension Broker {
         if subscribe.patterns.isEmpty { throw ProtocolError(.missingField, "subscribe.patterns needs at least one topic pattern") }
         try configuration.limits.validatePatternCount(subscribe.patterns.count)
         if subscribe.memberName.utf8.count > Self.maxNameBytes {
-            throw ProtocolError(.invalidArgument, "subscribe.member_name is \(subscribe.memberName.utf8.count) bytes; the limit is \(Self.maxNameBytes)")
+            throw ProtocolError(
+                .invalidArgument, "subscribe.member_name is \(subscribe.memberName.utf8.count) bytes; the limit is \(Self.maxNameBytes)")
         }
         if peer.subscriptions.count >= Self.maxSubscriptionsPerConnection {
             throw ProtocolError(
@@ -25,7 +26,8 @@ extension Broker {
         for pattern in subscribe.patterns {
             if pattern.utf8.count > configuration.limits.maxTopicBytes {
                 throw ProtocolError(
-                    .invalidArgument, "a pattern is \(pattern.utf8.count) bytes; the limit is \(configuration.limits.maxTopicBytes), as for topics")
+                    .invalidArgument,
+                    "a pattern is \(pattern.utf8.count) bytes; the limit is \(configuration.limits.maxTopicBytes), as for topics")
             }
             patterns.append(try TopicPattern(pattern))
         }

@@ -182,7 +182,8 @@ public final class BrokerServer: Sendable {
                     }
                 }
             } else {
-                broker.handle(.message(routingID: identity, frameCount: frames.count - 1, signature: emptyBuffer, body: emptyBuffer), at: time)
+                broker.handle(
+                    .message(routingID: identity, frameCount: frames.count - 1, signature: emptyBuffer, body: emptyBuffer), at: time)
             }
         }
     }

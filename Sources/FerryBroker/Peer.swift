@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryStorage
 
 /// One connected client and what the broker has outstanding with it.
 final class Peer {
@@ -39,16 +40,16 @@ struct InFlightDelivery {
     let key: String
     let attempt: UInt32
     let body: [UInt8]
-    /// The cursor an ack settles (when ``tracksCursor``), found once at delivery.
+    /// The cursor an ack settles (for a delivery of the cursor's own), found once at delivery.
     let cursor: TopicCursor?
-    /// Whether this delivery's offset counts towards its cursor's outstanding set
-    /// (false for a requeued dead letter, whose offset is already committed).
-    let tracksCursor: Bool
+    /// Whether the offset counts towards its cursor's outstanding set, or is a requeued dead
+    /// letter's, whose offset was committed long ago.
+    let origin: RetryOrigin
     let deadline: UInt64
 
-    /// What a retry of this delivery keeps in memory. Nothing when its cursor tracks it: the
+    /// What a retry of this delivery keeps in memory. Nothing for the cursor's own: the
     /// log keeps the event while the cursor holds it, and it is read back when due, so a
     /// consumer that fails a backlog does not move the backlog into memory. A requeued dead
     /// letter keeps its body, the copy its dead-letter entry had.
-    var retryBody: [UInt8]? { tracksCursor ? nil : body }
+    var retryBody: [UInt8]? { origin == .cursor ? nil : body }
 }

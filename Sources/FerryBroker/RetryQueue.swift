@@ -1,3 +1,5 @@
+import FerryStorage
+
 /// A redelivery waiting for its due time.
 struct RetryEntry {
     let due: UInt64
@@ -9,7 +11,7 @@ struct RetryEntry {
     /// The event, or nil to read it from the store when due (after a restart).
     let body: [UInt8]?
     let lastError: String
-    let tracksCursor: Bool
+    let origin: RetryOrigin
 }
 
 /// Pending redeliveries of one group, earliest due first (a binary min-heap).

@@ -128,7 +128,9 @@ extension EmbeddedClient {
 
     /// Nacks one delivery: with `error` (retried with the group's backoff, or after `delay`),
     /// straight to the dead-letter queue, or released without spending an attempt.
-    public func nack(_ deliveryID: UInt64, error: String = "failed", delay: Duration? = nil, deadLetter: Bool = false, release: Bool = false) {
+    public func nack(
+        _ deliveryID: UInt64, error: String = "failed", delay: Duration? = nil, deadLetter: Bool = false, release: Bool = false
+    ) {
         var nack = Nack()
         nack.deliveryID = deliveryID
         nack.error = error

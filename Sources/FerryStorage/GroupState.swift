@@ -44,31 +44,42 @@ public struct CursorState: Sendable, Equatable {
     public var settledBelow: UInt64 { inFlight.map(\.offset).min() ?? next }
 }
 
+/// Where a scheduled redelivery came from, which decides what keeps it across a restart and
+/// what its settlement settles.
+public enum RetryOrigin: Sendable, Hashable {
+    /// A delivery of an event its group's cursor still holds (failed, timed out, released, or
+    /// left by a member that went away): the cursor counts the offset as outstanding, the log
+    /// keeps the event, and an ack settles the cursor.
+    case cursor
+    /// A dead letter an operator requeued: its offset was committed long ago, so the retry's
+    /// saved row, with its own copy of the event, is all that keeps it; an ack removes the row.
+    case requeuedDeadLetter
+}
+
 /// A scheduled redelivery.
 public struct RetryState: Sendable, Equatable {
     public var group: String
     public var topic: String
     public var offset: UInt64
-    /// Whether the offset counts in its cursor (false for a requeued dead letter).
-    public var tracksCursor: Bool
+    /// Whether its cursor holds the offset, or it is a requeued dead letter.
+    public var origin: RetryOrigin
     /// The attempt number the redelivery will carry.
     public var attempt: UInt32
     /// When it is due, wall-clock microseconds since the Unix epoch.
     public var dueMicros: Int64
     public var lastError: String
     public var key: String
-    /// The stored envelope, kept only by a retry that its cursor does not track (a requeued
-    /// dead letter): the log may no longer hold it (retention), while the dead-letter queue did.
+    /// The stored envelope, kept only by a requeued dead letter: the log may no longer hold it (retention), while the dead-letter queue did.
     public var body: [UInt8]?
 
     public init(
-        group: String, topic: String, offset: UInt64, tracksCursor: Bool, attempt: UInt32, dueMicros: Int64, lastError: String, key: String,
+        group: String, topic: String, offset: UInt64, origin: RetryOrigin, attempt: UInt32, dueMicros: Int64, lastError: String, key: String,
         body: [UInt8]? = nil
     ) {
         self.group = group
         self.topic = topic
         self.offset = offset
-        self.tracksCursor = tracksCursor
+        self.origin = origin
         self.attempt = attempt
         self.dueMicros = dueMicros
         self.lastError = lastError
@@ -76,7 +87,7 @@ public struct RetryState: Sendable, Equatable {
         self.body = body
     }
 
-    public var id: RetryID { RetryID(group: group, topic: topic, offset: offset, tracksCursor: tracksCursor) }
+    public var id: RetryID { RetryID(group: group, topic: topic, offset: offset, origin: origin) }
 }
 
 /// Names a scheduled redelivery.
@@ -84,13 +95,13 @@ public struct RetryID: Sendable, Hashable {
     public var group: String
     public var topic: String
     public var offset: UInt64
-    public var tracksCursor: Bool
+    public var origin: RetryOrigin
 
-    public init(group: String, topic: String, offset: UInt64, tracksCursor: Bool) {
+    public init(group: String, topic: String, offset: UInt64, origin: RetryOrigin) {
         self.group = group
         self.topic = topic
         self.offset = offset
-        self.tracksCursor = tracksCursor
+        self.origin = origin
     }
 }
 

@@ -119,7 +119,7 @@ final class GroupStateDatabase: Sendable {
             switch change {
             case .removed(let retry):
                 try db.cachedStatement(sql: "DELETE FROM retries WHERE grp = ? AND topic = ? AND offset = ? AND tracks = ?").execute(
-                    arguments: [retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor])
+                    arguments: [retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.origin == .cursor])
             case .added(let retry):
                 try db.cachedStatement(
                     sql: """
@@ -128,7 +128,7 @@ final class GroupStateDatabase: Sendable {
                         """
                 ).execute(
                     arguments: [
-                        retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.tracksCursor, Int64(retry.attempt),
+                        retry.group, retry.topic, Int64(bitPattern: retry.offset), retry.origin == .cursor, Int64(retry.attempt),
                         retry.dueMicros, retry.lastError, retry.key, retry.body.map { Data($0) },
                     ])
             }
@@ -169,7 +169,7 @@ final class GroupStateDatabase: Sendable {
                     let body: Data? = row["body"]
                     snapshot.retries.append(
                         RetryState(
-                            group: row["grp"], topic: row["topic"], offset: UInt64(bitPattern: offset), tracksCursor: row["tracks"],
+                            group: row["grp"], topic: row["topic"], offset: UInt64(bitPattern: offset), origin: (row["tracks"] as Bool) ? .cursor : .requeuedDeadLetter,
                             attempt: UInt32(attempt), dueMicros: row["due_us"], lastError: row["last_error"], key: row["key"],
                             body: body.map { Array($0) }))
                 }

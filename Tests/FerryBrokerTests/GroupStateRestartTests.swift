@@ -206,7 +206,7 @@ struct GroupStateRestartTests {
     /// The saved row of a requeued dead letter of group "g" at `offset` of orders.created.
     private static func requeuedRetry(at offset: UInt64, body: [UInt8]?) -> RetryState {
         RetryState(
-            group: "g", topic: "orders.created", offset: offset, tracksCursor: false, attempt: 2, dueMicros: 0, lastError: "requeued",
+            group: "g", topic: "orders.created", offset: offset, origin: .requeuedDeadLetter, attempt: 2, dueMicros: 0, lastError: "requeued",
             key: "", body: body)
     }
 

@@ -66,7 +66,7 @@ struct DurableGroupStateTests {
             try database.close()
         }
         let old = RetryState(
-            group: "g", topic: "orders.created", offset: 3, tracksCursor: true, attempt: 2, dueMicros: 1_700_000_000_000_000,
+            group: "g", topic: "orders.created", offset: 3, origin: .cursor, attempt: 2, dueMicros: 1_700_000_000_000_000,
             lastError: "timeout", key: "k")
         let requeued = GroupStateFixture.firstRetries[1]
         #expect(requeued.body != nil)
@@ -116,7 +116,7 @@ struct DurableGroupStateTests {
         // An earlier requeued retry of the same offset, delivered since: its row comes and goes
         // in saves that fail at first. Replayed after the requeue, the removal would delete the
         // requeue's row, which has the same id.
-        let earlier = GroupStateFixture.retry("g", "orders.created", 4, tracks: false, attempt: 1, error: "requeued", body: [1])
+        let earlier = GroupStateFixture.retry("g", "orders.created", 4, origin: .requeuedDeadLetter, attempt: 1, error: "requeued", body: [1])
         var added = GroupStateChanges()
         added.addRetry(earlier)
         var removed = GroupStateChanges()
@@ -133,7 +133,7 @@ struct DurableGroupStateTests {
             "the store retried the failed save with the new one")
 
         let requeued = try store.requeueDeadLetters(group: "g", ids: nil) { record in
-            GroupStateFixture.retry("g", "orders.created", record.offset, tracks: false, attempt: 1, error: "requeued", body: record.body)
+            GroupStateFixture.retry("g", "orders.created", record.offset, origin: .requeuedDeadLetter, attempt: 1, error: "requeued", body: record.body)
         }
         #expect(requeued.map(\.offset) == [4], "the disk works again: the requeue goes through")
         #expect(store.groupStateSaveFailure == nil)
@@ -156,7 +156,7 @@ struct DurableGroupStateTests {
         try? store.saveGroupState(changes)
         let requeue = {
             try store.requeueDeadLetters(group: "g", ids: nil) { record in
-                GroupStateFixture.retry("g", "orders.created", record.offset, tracks: false, attempt: 1, error: "requeued")
+                GroupStateFixture.retry("g", "orders.created", record.offset, origin: .requeuedDeadLetter, attempt: 1, error: "requeued")
             }
         }
         let error = #expect(throws: StorageError.self) { try requeue() }
@@ -174,7 +174,7 @@ struct DurableGroupStateTests {
         defer { removeTemporaryDirectory(directory) }
         let store = try openStore(directory)
         defer { store.close() }
-        let retry = GroupStateFixture.retry("g", "orders.created", 4, tracks: false, attempt: 1, error: "requeued", body: [1])
+        let retry = GroupStateFixture.retry("g", "orders.created", 4, origin: .requeuedDeadLetter, attempt: 1, error: "requeued", body: [1])
         var added = GroupStateChanges()
         added.addRetry(retry)
         try store.saveGroupState(added)
@@ -184,7 +184,7 @@ struct DurableGroupStateTests {
         // dead-lettered: the dead letter must not land before the row it removes.
         store.injectGroupStateSaveFailures(.max)
         var rescheduled = GroupStateChanges()
-        rescheduled.addRetry(GroupStateFixture.retry("g", "orders.created", 4, tracks: false, attempt: 2, error: "again", body: [1]))
+        rescheduled.addRetry(GroupStateFixture.retry("g", "orders.created", 4, origin: .requeuedDeadLetter, attempt: 2, error: "again", body: [1]))
         try? store.saveGroupState(rescheduled)
         let error = #expect(throws: StorageError.self) {
             try store.addDeadLetters([(deadLetter("g", offset: 4), removingRetry: retry.id)])

@@ -30,17 +30,17 @@ enum GroupStateFixture {
         changes.cursors = [
             CursorState(group: "billing", topic: "orders.created", next: 12, inFlight: [PendingOffset(offset: 11, attempt: 1)])
         ]
-        changes.removeRetry(RetryID(group: "billing", topic: "orders.created", offset: 8, tracksCursor: true))
+        changes.removeRetry(RetryID(group: "billing", topic: "orders.created", offset: 8, origin: .cursor))
         // Same offset but the other kind: must not match the requeued retry at 4.
-        changes.removeRetry(RetryID(group: "billing", topic: "orders.created", offset: 4, tracksCursor: true))
-        changes.removeRetry(RetryID(group: "nobody", topic: "nothing", offset: 0, tracksCursor: true))
+        changes.removeRetry(RetryID(group: "billing", topic: "orders.created", offset: 4, origin: .cursor))
+        changes.removeRetry(RetryID(group: "nobody", topic: "nothing", offset: 0, origin: .cursor))
         changes.addRetry(secondRetry)
         return changes
     }
 
     static let firstRetries = [
         retry("billing", "orders.created", 8, attempt: 3, error: "timeout"),
-        retry("billing", "orders.created", 4, tracks: false, attempt: 1, error: "requeued", body: [0, 1, 2, 255]),
+        retry("billing", "orders.created", 4, origin: .requeuedDeadLetter, attempt: 1, error: "requeued", body: [0, 1, 2, 255]),
         retry("audit", "orders.created", 1, attempt: 2, error: "ünïcode ✓"),
     ]
     static let secondRetry = retry("audit", "orders.created", 1, attempt: 3, error: "again")
@@ -66,10 +66,10 @@ enum GroupStateFixture {
     }
 
     static func retry(
-        _ group: String, _ topic: String, _ offset: UInt64, tracks: Bool = true, attempt: UInt32, error: String, body: [UInt8]? = nil
+        _ group: String, _ topic: String, _ offset: UInt64, origin: RetryOrigin = .cursor, attempt: UInt32, error: String, body: [UInt8]? = nil
     ) -> RetryState {
         RetryState(
-            group: group, topic: topic, offset: offset, tracksCursor: tracks, attempt: attempt,
+            group: group, topic: topic, offset: offset, origin: origin, attempt: attempt,
             dueMicros: 1_700_000_000_000_000 + Int64(offset),
             lastError: error, key: "key-\(offset)", body: body)
     }
@@ -81,7 +81,7 @@ func expectSameState(_ actual: GroupStateSnapshot, _ expected: GroupStateSnapsho
     let cursorOrder: (CursorState, CursorState) -> Bool = { ($0.group, $0.topic) < ($1.group, $1.topic) }
     #expect(actual.cursors.sorted(by: cursorOrder) == expected.cursors.sorted(by: cursorOrder), sourceLocation: sourceLocation)
     let retryOrder: (RetryState, RetryState) -> Bool = {
-        ($0.group, $0.topic, $0.offset, $0.tracksCursor ? 1 : 0) < ($1.group, $1.topic, $1.offset, $1.tracksCursor ? 1 : 0)
+        ($0.group, $0.topic, $0.offset, $0.origin == .cursor ? 1 : 0) < ($1.group, $1.topic, $1.offset, $1.origin == .cursor ? 1 : 0)
     }
     #expect(actual.retries.sorted(by: retryOrder) == expected.retries.sorted(by: retryOrder), sourceLocation: sourceLocation)
 }
@@ -125,7 +125,7 @@ extension GroupStateFixture {
     /// A requeued dead letter that fails again: its retry row goes in the step that adds the
     /// new entry, so a crash cannot leave both (redelivered and dead-lettered).
     static func checkDeadLetterReplacesRetry(_ store: any EventStore) throws {
-        let requeued = retry("g", "t", 7, tracks: false, attempt: 1, error: "requeued")
+        let requeued = retry("g", "t", 7, origin: .requeuedDeadLetter, attempt: 1, error: "requeued")
         var changes = GroupStateChanges()
         changes.addRetry(requeued)
         try store.saveGroupState(changes)

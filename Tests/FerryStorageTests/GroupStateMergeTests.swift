@@ -25,12 +25,12 @@ struct GroupStateMergeTests {
             }
             for _ in 0..<random.next(upTo: 5) {
                 let offset: UInt64 = random.next(upTo: 6)
-                let tracks = random.next(upTo: 2) == 0
+                let origin: RetryOrigin = random.next(upTo: 2) == 0 ? .cursor : .requeuedDeadLetter
                 if random.next(upTo: 2) == 0 {
                     changes.addRetry(
-                        GroupStateFixture.retry("g0", "t0", offset, tracks: tracks, attempt: UInt32(random.next(upTo: 9)), error: "e"))
+                        GroupStateFixture.retry("g0", "t0", offset, origin: origin, attempt: UInt32(random.next(upTo: 9)), error: "e"))
                 } else {
-                    changes.removeRetry(RetryID(group: "g0", topic: "t0", offset: offset, tracksCursor: tracks))
+                    changes.removeRetry(RetryID(group: "g0", topic: "t0", offset: offset, origin: origin))
                 }
             }
             batches.append(changes)

@@ -23,7 +23,11 @@ struct RestoreTests {
         let publisher = broker.connect("publisher")
         #expect(publisher.publish(topic: "t", [("acked", "", []), ("failed", "", []), ("held", "", [])])?.offsets == [0, 1, 2])
         var deliveries: [String: Delivery] = [:]
-        #expect(broker.runUntil { deliveries.merge(worker.takeDeliveries().map { ($0.event.id, $0) }) { $1 }; return deliveries.count == 3 })
+        #expect(
+            broker.runUntil {
+                deliveries.merge(worker.takeDeliveries().map { ($0.event.id, $0) }) { $1 }
+                return deliveries.count == 3
+            })
         worker.ack([deliveries["acked"]!.deliveryID])
         worker.nack(deliveries["failed"]!.deliveryID, error: "try later")
         broker.advance(by: .seconds(10))

@@ -2,37 +2,9 @@ import FerryProtocol
 import FerryStorage
 import Foundation
 
-/// A publish result held until its events are durable.
-struct PendingConfirm {
-    let peer: PeerID
-    let requestID: UInt64
-    let result: PublishResult
-    /// Each topic's offset end that must be durable first.
-    let needs: [String: UInt64]
-}
-
+/// Group state: definitions, cursors and retries saved every few milliseconds (with the dead
+/// letters gathered meanwhile), and restored when the broker starts.
 extension Broker {
-    /// Queues a redelivery and records it for the next save.
-    func schedule(_ entry: RetryEntry, in group: ConsumerGroup) {
-        group.retries.push(entry)
-        if entry.tracksCursor { group.cursors[entry.topic]?.track(entry.offset, attempt: entry.attempt) }
-        if group.ephemeral { return }
-        let delay = entry.due > now ? Int64((entry.due - now) / 1000) : 0
-        pendingChanges.addRetry(
-            RetryState(
-                group: group.name, topic: entry.topic, offset: entry.offset, tracksCursor: entry.tracksCursor, attempt: entry.attempt,
-                dueMicros: wallNow + delay, lastError: entry.lastError, key: entry.key,
-                body: entry.tracksCursor ? nil : entry.body))
-    }
-
-    /// The stored envelope at `offset`, for a retry restored without its body: nil when the
-    /// log no longer holds it (retention, or a corrupt record skipped); throws when it could not
-    /// be read.
-    func storedBody(topic: String, offset: UInt64) throws(StorageError) -> [UInt8]? {
-        guard let event = try store.read(topic: topic, from: offset, limit: 1).first, event.offset == offset else { return nil }
-        return event.body
-    }
-
     /// Saves what changed in groups, cursors and retries, and writes the dead letters gathered
     /// since the last save. Called every few milliseconds from the loop. The store takes the
     /// changes even when it reports a failure, and retries the failed save itself, in order:
@@ -130,7 +102,7 @@ extension Broker {
             group.retries.push(
                 RetryEntry(
                     due: now + UInt64(wait) * 1000, topic: retry.topic, offset: retry.offset, key: retry.key, attempt: retry.attempt,
-                    body: retry.body, lastError: retry.lastError, tracksCursor: retry.tracksCursor))
+                    body: retry.body, lastError: retry.lastError, origin: retry.origin))
             retried.insert(retry.id)
         }
         var redelivered = 0
@@ -154,14 +126,14 @@ extension Broker {
                     continue
                 }
                 cursor.track(pending.offset, attempt: pending.attempt)
-                let id = RetryID(group: state.group, topic: state.topic, offset: pending.offset, tracksCursor: true)
+                let id = RetryID(group: state.group, topic: state.topic, offset: pending.offset, origin: .cursor)
                 guard !retried.contains(id) else { continue }
                 // In flight when the broker stopped: deliver again, counting the attempt it had.
                 let key = (try? store.read(topic: state.topic, from: pending.offset, limit: 1).first?.key) ?? ""
                 schedule(
                     RetryEntry(
                         due: now, topic: state.topic, offset: pending.offset, key: key, attempt: pending.attempt + 1, body: nil,
-                        lastError: "in flight when the broker stopped", tracksCursor: true), in: group)
+                        lastError: "in flight when the broker stopped", origin: .cursor), in: group)
                 redelivered += 1
             }
             cursor.dirty = settledSinceSave
@@ -183,37 +155,7 @@ extension Broker {
         }
     }
 
-    /// Sends the publish results whose events became durable.
-    func releaseDurableConfirms() {
-        guard !pendingConfirms.isEmpty else { return }
-        var waiting: [PendingConfirm] = []
-        for confirm in pendingConfirms {
-            if confirm.needs.allSatisfy({ store.durableEnd(topic: $0.key) >= $0.value }) {
-                if let peer = peers[confirm.peer] { reply(to: peer, requestID: confirm.requestID, .publishResult(confirm.result)) }
-            } else {
-                waiting.append(confirm)
-            }
-        }
-        pendingConfirms = waiting
-    }
-
     static func encode(_ policy: RetryPolicy) -> String {
         (try? String(decoding: JSONEncoder().encode(policy), as: UTF8.self)) ?? "{}"
-    }
-}
-
-extension Broker {
-    /// Work done once per loop iteration after dispatching: start fsyncs for what was
-    /// appended, and save group state.
-    func endIteration() {
-        store.flush()
-        // Group state is saved at most every few milliseconds: what changed in between (acks,
-        // mostly) is redelivered after a crash, never lost.
-        if now &- lastStateSave >= UInt64(configuration.groupStateSaveIntervalMilliseconds) * 1_000_000 {
-            lastStateSave = now
-            persistGroupState()
-        }
-        // Held replies also time out, and a store that never lags releases them here.
-        if !heldReplies.isEmpty { releaseDurableGroupReplies() }
     }
 }

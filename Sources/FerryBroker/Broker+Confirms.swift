@@ -1,0 +1,40 @@
+import FerryProtocol
+import FerryStorage
+
+/// A publish result held until its events are durable.
+struct PendingConfirm {
+    let peer: PeerID
+    let requestID: UInt64
+    let result: PublishResult
+    /// Each topic's offset end that must be durable first.
+    let needs: [String: UInt64]
+}
+
+/// Confirms: publish results held until their events are as durable as the topic's fsync
+/// policy promises, released when the store reports a sync.
+extension Broker {
+    /// Sends a publish result at once when `needs` (each topic's offset end that must be
+    /// durable) is empty, else holds it until the store reports those offsets durable.
+    func confirm(_ result: PublishResult, to peer: Peer, requestID: UInt64, onceDurable needs: [String: UInt64]) {
+        if needs.isEmpty {
+            reply(to: peer, requestID: requestID, .publishResult(result))
+        } else {
+            // Confirmed only once durable: the syncer reports back through the store.
+            pendingConfirms.append(PendingConfirm(peer: peer.id, requestID: requestID, result: result, needs: needs))
+        }
+    }
+
+    /// Sends the publish results whose events became durable.
+    func releaseDurableConfirms() {
+        guard !pendingConfirms.isEmpty else { return }
+        var waiting: [PendingConfirm] = []
+        for confirm in pendingConfirms {
+            if confirm.needs.allSatisfy({ store.durableEnd(topic: $0.key) >= $0.value }) {
+                if let peer = peers[confirm.peer] { reply(to: peer, requestID: confirm.requestID, .publishResult(confirm.result)) }
+            } else {
+                waiting.append(confirm)
+            }
+        }
+        pendingConfirms = waiting
+    }
+}
