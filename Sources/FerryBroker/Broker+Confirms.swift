@@ -29,7 +29,7 @@ extension Broker {
         guard !pendingConfirms.isEmpty else { return }
         var waiting: [PendingConfirm] = []
         for confirm in pendingConfirms {
-            if confirm.needs.allSatisfy({ store.durableEnd(topic: $0.key) >= $0.value }) {
+            if confirm.needs.allSatisfy({ log.durableEnd(topic: $0.key) >= $0.value }) {
                 if let peer = peers[confirm.peer] { reply(to: peer, requestID: confirm.requestID, .publishResult(confirm.result)) }
             } else {
                 waiting.append(confirm)

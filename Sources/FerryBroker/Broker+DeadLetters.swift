@@ -34,7 +34,7 @@ extension Broker {
         pendingDeadLetters.removeAll()
         do {
             // A requeued delivery failing again: its retry row goes in the same step.
-            try store.addDeadLetters(
+            try groupState.addDeadLetters(
                 batch.map { ($0.record, $0.delivery.origin == .cursor ? nil : Self.requeuedRetryID(of: $0.delivery, in: $0.group)) })
         } catch let storageError {
             logger.error("dead-lettering failed; will retry", metadata: ["events": "\(batch.count)", "error": "\(storageError)"])
@@ -83,8 +83,8 @@ extension Broker {
         try requireGroup(list.group)
         let limit = list.limit == 0 ? 100 : min(Int(list.limit), 1000)
         var entries = DeadLetterEntries()
-        entries.entries = store.deadLetters(group: list.group, after: list.afterID, limit: limit).map(\.wire)
-        entries.total = UInt64(store.deadLetterCount(group: list.group))
+        entries.entries = groupState.deadLetters(group: list.group, after: list.afterID, limit: limit).map(\.wire)
+        entries.total = UInt64(groupState.deadLetterCount(group: list.group))
         reply(to: peer, requestID: requestID, .deadLetterEntries(entries))
     }
 
@@ -101,8 +101,9 @@ extension Broker {
             // crash loses neither. Attempts start again at 1; the offset is already committed,
             // so the cursor ignores it.
             // `all`: the oldest entries, at most max_ids per command (the client repeats).
-            let ids = requeue.all ? store.deadLetterIDs(group: requeue.group, limit: configuration.limits.maxIDsPerCommand) : requeue.ids
-            requeued = try store.requeueDeadLetters(group: requeue.group, ids: ids) { record in
+            let ids =
+                requeue.all ? groupState.deadLetterIDs(group: requeue.group, limit: configuration.limits.maxIDsPerCommand) : requeue.ids
+            requeued = try groupState.requeueDeadLetters(group: requeue.group, ids: ids) { record in
                 RetryState(
                     group: record.group, topic: record.topic, offset: record.offset, origin: .requeuedDeadLetter, attempt: 1,
                     dueMicros: wallNow, lastError: record.lastError, key: Self.key(of: record), body: record.body)
@@ -119,7 +120,7 @@ extension Broker {
         logger.info("dead letters requeued", metadata: ["group": "\(requeue.group)", "count": "\(requeued.count)"])
         var count = DeadLetterCount()
         count.count = UInt64(requeued.count)
-        count.remaining = UInt64(store.deadLetterCount(group: requeue.group))
+        count.remaining = UInt64(groupState.deadLetterCount(group: requeue.group))
         reply(to: peer, requestID: requestID, .deadLetterCount(count))
     }
 
@@ -129,7 +130,7 @@ extension Broker {
         logger.info("dead letters purged", metadata: ["group": "\(purge.group)", "count": "\(removed.count)"])
         var count = DeadLetterCount()
         count.count = UInt64(removed.count)
-        count.remaining = UInt64(store.deadLetterCount(group: purge.group))
+        count.remaining = UInt64(groupState.deadLetterCount(group: purge.group))
         reply(to: peer, requestID: requestID, .deadLetterCount(count))
     }
 
@@ -147,8 +148,8 @@ extension Broker {
         try configuration.limits.validateIDCount(ids.count)
         do {
             // `all`: the oldest entries, at most max_ids per command (the client repeats).
-            return try store.removeDeadLetters(
-                group: group, ids: all ? store.deadLetterIDs(group: group, limit: configuration.limits.maxIDsPerCommand) : ids)
+            return try groupState.removeDeadLetters(
+                group: group, ids: all ? groupState.deadLetterIDs(group: group, limit: configuration.limits.maxIDsPerCommand) : ids)
         } catch {
             throw ProtocolError(.storageFailure, error.message)
         }

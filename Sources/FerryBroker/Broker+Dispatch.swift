@@ -14,9 +14,9 @@ extension Broker {
     }
 
     private func dispatchNew(of group: ConsumerGroup, from cursor: TopicCursor) {
-        let first = store.bounds(topic: cursor.topic).lowerBound
+        let first = log.bounds(topic: cursor.topic).lowerBound
         // Only what is as durable as the topic's policy promises is delivered.
-        let end = store.durableEnd(topic: cursor.topic)
+        let end = log.durableEnd(topic: cursor.topic)
         if cursor.next < first { cursor.next = first }
         guard cursor.next < end else { return }
         let candidates = group.members(for: cursor.topic)
@@ -25,9 +25,9 @@ extension Broker {
             guard credit > 0 else { return }
             let events: [StoredEvent]
             do {
-                events = try store.read(topic: cursor.topic, from: cursor.next, limit: min(credit, configuration.deliveryBatch))
+                events = try log.read(topic: cursor.topic, from: cursor.next, limit: min(credit, configuration.deliveryBatch))
             } catch {
-                logger.error("reading from the store failed", metadata: ["topic": "\(cursor.topic)", "error": "\(error)"])
+                logger.error("reading from the log failed", metadata: ["topic": "\(cursor.topic)", "error": "\(error)"])
                 return
             }
             guard !events.isEmpty else { return }

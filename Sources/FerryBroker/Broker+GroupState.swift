@@ -16,7 +16,7 @@ extension Broker {
         saveGroupChanges()
         if writeDeadLetters() { saveGroupChanges() }
         // Counted by the store, which also sees the failures of its own retries.
-        let failures = store.groupStateSaveFailures
+        let failures = groupState.saveFailures
         if failures > countedSaveFailures {
             metrics.stateSaveFailures.increment(by: failures - countedSaveFailures)
             countedSaveFailures = failures
@@ -41,7 +41,7 @@ extension Broker {
         }
         guard !pendingChanges.isEmpty else { return }
         do {
-            try store.saveGroupState(pendingChanges)
+            try groupState.save(pendingChanges)
         } catch {
             logger.error("saving group state failed; the store retries it", metadata: ["error": "\(error)"])
         }
@@ -56,7 +56,7 @@ extension Broker {
     func restoreGroupState() {
         let snapshot: GroupStateSnapshot
         do {
-            snapshot = try store.loadGroupState()
+            snapshot = try groupState.load()
         } catch {
             logger.critical("loading group state failed; groups start empty", metadata: ["error": "\(error)"])
             return
@@ -75,14 +75,14 @@ extension Broker {
         func deadLettered(_ group: String, _ topic: String, _ offset: UInt64, body: [UInt8]? = nil) -> Bool {
             let cacheKey = group + "\u{0}" + topic
             if deadLetteredCache[cacheKey] == nil {
-                deadLetteredCache[cacheKey] = store.deadLetteredOffsets(group: group, topic: topic)
+                deadLetteredCache[cacheKey] = groupState.deadLetteredOffsets(group: group, topic: topic)
             }
             guard deadLetteredCache[cacheKey]!.contains(offset) else { return false }
             // An entry from before the log lost its tail (see the cursors below) names an event
             // that is gone; the offset now holds another. What is compared is the event itself:
             // a requeued retry's own copy, else the log's (unreadable or dropped: nothing to redeliver).
             guard let event = body ?? (try? storedBody(topic: topic, offset: offset)) else { return true }
-            return store.deadLetterBodies(group: group, topic: topic, offset: offset).contains(event)
+            return groupState.deadLetterBodies(group: group, topic: topic, offset: offset).contains(event)
         }
         var retried = Set<RetryID>()
         for retry in snapshot.retries {
@@ -93,7 +93,7 @@ extension Broker {
                 pendingChanges.removeRetry(retry.id)
                 continue
             }
-            if retry.body == nil && retry.offset >= store.bounds(topic: retry.topic).upperBound {
+            if retry.body == nil && retry.offset >= log.bounds(topic: retry.topic).upperBound {
                 // Past the recovered log's end (see below): the offset will name another event.
                 pendingChanges.removeRetry(retry.id)
                 continue
@@ -111,7 +111,7 @@ extension Broker {
             // A log can end before a saved cursor: `never` events lost with the OS, or a torn
             // record cut off. New events will take those offsets again, so the cursor goes back to
             // the end, or the group would never see them.
-            let end = store.bounds(topic: state.topic).upperBound
+            let end = log.bounds(topic: state.topic).upperBound
             if state.next > end {
                 logger.warning(
                     "a saved cursor was past the end of its recovered log; it restarts at the end",
@@ -129,7 +129,7 @@ extension Broker {
                 let id = RetryID(group: state.group, topic: state.topic, offset: pending.offset, origin: .cursor)
                 guard !retried.contains(id) else { continue }
                 // In flight when the broker stopped: deliver again, counting the attempt it had.
-                let key = (try? store.read(topic: state.topic, from: pending.offset, limit: 1).first?.key) ?? ""
+                let key = (try? log.read(topic: state.topic, from: pending.offset, limit: 1).first?.key) ?? ""
                 schedule(
                     RetryEntry(
                         due: now, topic: state.topic, offset: pending.offset, key: key, attempt: pending.attempt + 1, body: nil,
@@ -140,9 +140,9 @@ extension Broker {
         }
         // A topic created just before a crash may have no saved cursor yet: its groups follow it
         // from its beginning, as they did when it was created.
-        for topic in store.topics.sorted() { attachNewTopic(topic) }
+        for topic in log.topics.sorted() { attachNewTopic(topic) }
         let window = Int64(configuration.dedupWindowMilliseconds) * 1000
-        for entry in store.recentEventIDs(storedSince: wallNow - window, limit: configuration.dedupMaxEntries) {
+        for entry in log.recentEventIDs(storedSince: wallNow - window, limit: configuration.dedupMaxEntries) {
             dedup.remember(DedupKey(topic: entry.topic, id: entry.id), offset: entry.offset, now: now)
         }
         if !snapshot.groups.isEmpty {

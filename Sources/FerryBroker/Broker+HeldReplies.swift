@@ -30,24 +30,24 @@ extension Broker {
         let group = member.group
         if saving {
             persistGroupState()
-            group.definitionTicket = store.groupStateTicket
+            group.definitionTicket = groupState.ticket
         }
-        if store.durableGroupStateTicket >= group.definitionTicket {
+        if groupState.durableTicket >= group.definitionTicket {
             self.reply(to: member.peer, requestID: requestID, reply)
             return
         }
         member.awaitingDurableState = true
         group.membershipChanged()
         heldReplies.append(HeldReply(member: member, requestID: requestID, reply: reply, ticket: group.definitionTicket, since: now))
-        store.syncGroupStateSoon()
+        groupState.syncSoon()
     }
 
     /// Sends the held replies whose group state became durable; after
     /// ``heldReplyLimitNanoseconds`` of failing saves, ends the subscription with an error.
     func releaseDurableGroupReplies() {
-        store.collectGroupStateNotifications()
+        groupState.collectNotifications()
         guard !heldReplies.isEmpty else { return }
-        let durable = store.durableGroupStateTicket
+        let durable = groupState.durableTicket
         var waiting: [HeldReply] = []
         for held in heldReplies {
             let member = held.member

@@ -37,7 +37,7 @@ extension Broker {
         releaseSettled()
         dedup.expire(now: now)
         metrics.inFlight.record(inFlightCount)
-        metrics.storedBytes.record(store.storedBytes)
+        metrics.storedBytes.record(log.storedBytes)
     }
 
     /// The loop wakes at least every 100 ms; a longer gap means ferryd itself was not running
@@ -107,10 +107,10 @@ extension Broker {
                 settled[cursor.topic] = min(settled[cursor.topic] ?? .max, cursor.settledBelow)
             }
         }
-        for (topic, offset) in settled { store.release(topic: topic, below: offset) }
+        for (topic, offset) in settled { log.release(topic: topic, below: offset) }
         if now &- lastRetention >= 10_000_000_000 {
             lastRetention = now
-            let dropped = store.applyRetention(consumedBelow: settled)
+            let dropped = log.applyRetention(consumedBelow: settled)
             if dropped > 0 {
                 metrics.retentionDropped.increment(by: Int(dropped))
                 logger.warning("retention dropped events some groups had not consumed", metadata: ["events": "\(dropped)"])

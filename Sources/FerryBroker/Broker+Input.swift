@@ -13,7 +13,7 @@ extension Broker {
         case .message(let routingID, let frameCount, let signature, let body):
             receive(from: routingID, frameCount: frameCount, signature: signature, body: body)
         case .eventsSynced:
-            store.collectSyncs()
+            log.collectSyncs()
             releaseDurableConfirms()
         case .groupStateSynced:
             releaseDurableGroupReplies()
@@ -62,7 +62,7 @@ extension Broker {
     /// Work done once per loop iteration after dispatching: start fsyncs for what was
     /// appended, and save group state.
     func endIteration() {
-        store.flush()
+        log.flush()
         // Group state is saved at most every few milliseconds: what changed in between (acks,
         // mostly) is redelivered after a crash, never lost.
         if now &- lastStateSave >= UInt64(configuration.groupStateSaveIntervalMilliseconds) * 1_000_000 {

@@ -55,7 +55,7 @@ extension Broker {
                 metrics.duplicates.increment()
                 // The original may still wait for its fsync: its repeat is confirmed no sooner.
                 let topic = String(decoding: item.topic, as: UTF8.self)
-                if store.durableEnd(topic: topic) <= offset { needs[topic] = max(needs[topic] ?? 0, offset + 1) }
+                if log.durableEnd(topic: topic) <= offset { needs[topic] = max(needs[topic] ?? 0, offset + 1) }
                 continue
             }
             if let first = publishScratch.value(for: key) {
@@ -86,7 +86,7 @@ extension Broker {
         for batch in batches {
             let appended = append(batch, into: &result)
             offsets.append(appended)
-            if let end = appended?.last.map({ $0 + 1 }), store.durableEnd(topic: batch.topic) < end {
+            if let end = appended?.last.map({ $0 + 1 }), log.durableEnd(topic: batch.topic) < end {
                 needs[batch.topic] = max(needs[batch.topic] ?? 0, end)
             }
         }
@@ -127,7 +127,7 @@ extension Broker {
         }
         let offsets: [UInt64]
         do {
-            offsets = try store.append(topic: batch.topic, events: batch.events)
+            offsets = try log.append(topic: batch.topic, events: batch.events)
         } catch {
             let code: ErrorCode =
                 switch error.code {
@@ -162,7 +162,7 @@ extension Broker {
 
     /// Gives every group that matches a newly created topic a cursor at its beginning.
     func attachNewTopic(_ topic: String) {
-        let start = store.bounds(topic: topic).lowerBound
+        let start = log.bounds(topic: topic).lowerBound
         for group in groups.values where group.cursors[topic] == nil && group.matches(topic) {
             group.cursors[topic] = TopicCursor(topic: topic, start: start)
         }

@@ -13,21 +13,21 @@ extension Broker {
             guard knownTopics.contains(replay.topic), group.matches(replay.topic) else {
                 throw ProtocolError(.invalidArgument, "group '\(replay.group)' does not follow topic '\(replay.topic)'")
             }
-            group.cursors[replay.topic] = TopicCursor(topic: replay.topic, start: store.bounds(topic: replay.topic).lowerBound)
+            group.cursors[replay.topic] = TopicCursor(topic: replay.topic, start: log.bounds(topic: replay.topic).lowerBound)
         }
         topics.sort()
         var replayed = Replayed()
         for topic in topics {
             guard let cursor = group.cursors[topic] else { continue }
-            let bounds = store.bounds(topic: topic)
+            let bounds = log.bounds(topic: topic)
             let target: UInt64
             switch position {
             case .offset(let offset): target = min(max(offset, bounds.lowerBound), bounds.upperBound)
             case .beginning: target = bounds.lowerBound
-            case .end: target = store.durableEnd(topic: topic)
+            case .end: target = log.durableEnd(topic: topic)
             case .timestampUs(let timestamp):
                 do {
-                    target = try store.offset(topic: topic, atOrAfter: timestamp)
+                    target = try log.offset(topic: topic, atOrAfter: timestamp)
                 } catch {
                     throw ProtocolError(.storageFailure, error.message)
                 }
@@ -47,7 +47,7 @@ extension Broker {
         let limit = request.limit == 0 ? 1000 : min(Int(request.limit), 10_000)
         let found: [(topic: String, event: StoredEvent)]
         do {
-            found = try store.history(key: request.key, limit: limit)
+            found = try log.history(key: request.key, limit: limit)
         } catch {
             throw ProtocolError(.storageFailure, error.message)
         }

@@ -87,7 +87,7 @@ extension Broker {
     /// log no longer holds it (retention, or a corrupt record skipped); throws when it could not
     /// be read.
     func storedBody(topic: String, offset: UInt64) throws(StorageError) -> [UInt8]? {
-        guard let event = try store.read(topic: topic, from: offset, limit: 1).first, event.offset == offset else { return nil }
+        guard let event = try log.read(topic: topic, from: offset, limit: 1).first, event.offset == offset else { return nil }
         return event.body
     }
 }

@@ -9,8 +9,8 @@ extension Broker {
 
     /// Counts the damage recovery found in each topic's log, once, when the broker starts.
     func countStorageDamage() {
-        for topic in store.topics.sorted() {
-            let damage = store.damage(topic: topic)
+        for topic in log.topics.sorted() {
+            let damage = log.damage(topic: topic)
             guard !damage.isEmpty else { continue }
             let dimensions = [("topic", topic)]
             Counter(label: "ferry_storage_corrupt_regions_total", dimensions: dimensions).increment(by: damage.corruptRegions)
@@ -38,11 +38,11 @@ extension Broker {
             entry.members = UInt32(group.members.count)
             entry.inFlight = UInt64(group.inFlight)
             entry.pendingRetries = UInt64(group.retries.count)
-            entry.deadLetters = UInt64(store.deadLetterCount(group: group.name))
+            entry.deadLetters = UInt64(groupState.deadLetterCount(group: group.name))
             for cursor in group.cursors.values.sorted(by: { $0.topic < $1.topic }) {
                 var topic = TopicLag()
                 topic.topic = cursor.topic
-                topic.end = store.bounds(topic: cursor.topic).upperBound
+                topic.end = log.bounds(topic: cursor.topic).upperBound
                 topic.position = min(cursor.next, topic.end)
                 topic.lag = topic.end - topic.position
                 entry.topics.append(topic)
@@ -61,17 +61,17 @@ extension Broker {
         for topic in knownTopics.sorted() {
             var entry = TopicStats()
             entry.name = topic
-            let bounds = store.bounds(topic: topic)
+            let bounds = log.bounds(topic: topic)
             entry.firstOffset = bounds.lowerBound
             entry.nextOffset = bounds.upperBound
-            let damage = store.damage(topic: topic)
+            let damage = log.damage(topic: topic)
             entry.corruptRegions = UInt64(damage.corruptRegions)
             entry.lostEvents = UInt64(damage.lostEvents)
             entry.skippedBytes = UInt64(damage.skippedBytes)
             entry.truncatedBytes = UInt64(damage.truncatedBytes)
             stats.topics.append(entry)
         }
-        stats.storedBytes = UInt64(store.storedBytes)
+        stats.storedBytes = UInt64(log.storedBytes)
         stats.connections = UInt32(peers.count)
         stats.prometheusText = metricsText?() ?? ""
         return stats

@@ -58,7 +58,7 @@ extension Broker {
         peer.subscriptions[member.subscriptionID] = member
         group.add(member)
         for topic in knownTopics where group.cursors[topic] == nil && member.matches(topic) {
-            let bounds = store.bounds(topic: topic)
+            let bounds = log.bounds(topic: topic)
             group.cursors[topic] = TopicCursor(topic: topic, start: group.startAtLatest ? bounds.upperBound : bounds.lowerBound)
         }
 

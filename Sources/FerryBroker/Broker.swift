@@ -19,7 +19,8 @@ public final class Broker {
     }
 
     let configuration: BrokerConfiguration
-    let store: any EventStore
+    let log: any EventLog
+    let groupState: any GroupStateStore
     var logger: Logger
     var metrics = BrokerMetrics()
     var peers: [PeerID: Peer] = [:]
@@ -58,7 +59,7 @@ public final class Broker {
     public let brokerID = UUID().uuidString
     /// Group state changed since the last save.
     var pendingChanges = GroupStateChanges()
-    /// The store's count of failed group-state saves already added to the metric.
+    /// The group-state store's count of failed saves already added to the metric.
     var countedSaveFailures = 0
     /// Dead letters gathered since the last save, written just after the next one.
     var pendingDeadLetters: [PendingDeadLetter] = []
@@ -68,17 +69,18 @@ public final class Broker {
     var heldReplies: [HeldReply] = []
     /// Renders the process's metrics for the Stats reply, when a metrics backend is set up.
     public var metricsText: (() -> String)?
-    /// Topics the store holds, to notice the first event of a new one cheaply.
+    /// Topics the log holds, to notice the first event of a new one cheaply.
     var knownTopics: Set<String>
 
-    /// Restores the groups `store` saved, as of `time`.
-    public init(configuration: BrokerConfiguration, store: any EventStore, logger: Logger, at time: BrokerTime) {
+    /// A broker over `log` and `groupState`, restoring the groups saved there, as of `time`.
+    public init(configuration: BrokerConfiguration, storage: BrokerStorage, logger: Logger, at time: BrokerTime) {
         self.configuration = configuration
-        self.store = store
+        self.log = storage.log
+        self.groupState = storage.groupState
         self.logger = logger
         self.now = time.uptimeNanoseconds
         self.wallNow = time.wallMicroseconds
-        self.knownTopics = Set(store.topics)
+        self.knownTopics = Set(log.topics)
         self.dedup = DedupWindow(
             windowNanoseconds: UInt64(configuration.dedupWindowMilliseconds) * 1_000_000,
             maxEntries: configuration.dedupMaxEntries)

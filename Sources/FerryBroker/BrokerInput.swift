@@ -7,9 +7,9 @@ public enum BrokerInput {
     /// A message read from the socket: the sender's routing id, how many frames followed it, and
     /// frames 1 and 2 (signature and body; empty when absent).
     case message(routingID: [UInt8], frameCount: Int, signature: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer)
-    /// The store's sync descriptor became readable: events may have become durable.
+    /// The log's sync descriptor became readable: events may have become durable.
     case eventsSynced
-    /// The store's group-state descriptor became readable: saved group state may be on disk.
+    /// The group-state store's descriptor became readable: saved state may be on disk.
     case groupStateSynced
     /// The socket no longer knows this routing id's connection (its process died, or it left).
     case peerUnreachable(routingID: [UInt8])

@@ -18,7 +18,7 @@ public final class BrokerServer: Sendable {
 
     public let configuration: BrokerConfiguration
     private let logger: Logger
-    private let makeStore: @Sendable () throws -> any EventStore
+    private let openStorage: @Sendable () throws -> BrokerStorage
     private let metricsText: (@Sendable () -> String)?
     private let control = WakeupQueue<Control>()
     private let startResult = Mutex<Result<String, any Error>?>(nil)
@@ -26,23 +26,15 @@ public final class BrokerServer: Sendable {
     private let stopState = Mutex<(stopped: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     /// - Parameters:
-    ///   - makeStore: creates the store on the loop thread; defaults to an in-memory store.
+    ///   - openStorage: opens the event log and group-state store, on the loop thread.
     ///   - metricsText: renders the metrics registry for Stats replies.
     public init(
-        configuration: BrokerConfiguration, logger: Logger,
-        makeStore: (@Sendable () throws -> any EventStore)? = nil,
+        configuration: BrokerConfiguration, logger: Logger, openStorage: @escaping @Sendable () throws -> BrokerStorage,
         metricsText: (@Sendable () -> String)? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
-        let storage = configuration.storage
-        self.makeStore =
-            makeStore ?? {
-                switch storage {
-                case .memory(let maxBytes): return InMemoryEventStore(maxBytes: maxBytes)
-                case .log(let configuration): return try DurableEventStore(configuration: configuration)
-                }
-            }
+        self.openStorage = openStorage
         self.metricsText = metricsText
     }
 
@@ -97,30 +89,21 @@ public final class BrokerServer: Sendable {
         try router.setMaxMessageSize(Int64(configuration.limits.maxFrameBytes))
         try router.bind(configuration.endpoint)
         let endpoint = try router.lastEndpoint
-        let store = try makeStore()
+        let storage = try openStorage()
         defer {
-            store.close()
-            if let durable = store as? DurableEventStore, durable.closedWithUnsavedGroupState {
+            storage.close()
+            if storage.groupState.closedWithUnsavedChanges {
                 logger.error("group state could not be saved before exit; events acked since the last save will be delivered again")
             }
         }
-        if let durable = store as? DurableEventStore {
-            let report = durable.recovery
-            logger.info(
-                "log recovered",
-                metadata: [
-                    "topics": "\(report.topics)", "records": "\(report.records)", "seconds": "\(report.seconds)",
-                    "truncatedBytes": "\(report.truncatedBytes)", "corruptRecords": "\(report.corruptRecords)",
-                ])
-            for problem in report.problems { logger.warning("log repaired", metadata: ["problem": "\(problem)"]) }
-        }
-        let broker = Broker(configuration: configuration, store: store, logger: logger, at: .now())
+        logRecovery(of: storage)
+        let broker = Broker(configuration: configuration, storage: storage, logger: logger, at: .now())
         broker.metricsText = metricsText
         var poller = Poller()
         let routerIndex = poller.addReadable(router)
         let controlIndex = poller.addReadable(fileDescriptor: control.fileDescriptor)
-        let syncIndex = store.syncNotificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
-        let groupStateIndex = store.groupStateNotificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
+        let syncIndex = storage.log.syncNotificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
+        let groupStateIndex = storage.groupState.notificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
         startResult.withLock { $0 = .success(endpoint) }
         started.signal()
         logger.info("ferryd listening", metadata: ["endpoint": "\(endpoint)"])
@@ -164,6 +147,18 @@ public final class BrokerServer: Sendable {
             for routingID in unreachable { broker.handle(.peerUnreachable(routingID: routingID), at: time) }
             unreachable.removeAll()
         }
+    }
+
+    private func logRecovery(of storage: BrokerStorage) {
+        let report = storage.log.recovery
+        logger.info(
+            "log recovered",
+            metadata: [
+                "topics": "\(report.topics)", "records": "\(report.records)", "seconds": "\(report.seconds)",
+                "truncatedBytes": "\(report.truncatedBytes)", "corruptRecords": "\(report.corruptRecords)",
+            ])
+        for problem in report.problems { logger.warning("log repaired", metadata: ["problem": "\(problem)"]) }
+        for problem in storage.groupState.recoveryProblems { logger.warning("group state repaired", metadata: ["problem": "\(problem)"]) }
     }
 
     private func handle(_ frames: [Message], broker: Broker) {

@@ -17,25 +17,24 @@ public final class EmbeddedBroker {
     /// The time the broker sees.
     public private(set) var time: BrokerTime
     public let configuration: BrokerConfiguration
-    /// The store: in memory unless a test passes another.
-    public private(set) var store: any EventStore
+    /// The event log and group-state store: in memory unless a test passes others.
+    public private(set) var storage: BrokerStorage
     /// The core being driven; replaced by ``restart(with:)``.
     public private(set) var broker: Broker
     private let logger: Logger
     private var inboxes: [[UInt8]: [ServerMessage]] = [:]
     private var unroutable: Set<[UInt8]> = []
 
-    /// A broker over `store` (in memory by default) at `time`.
+    /// A broker over `storage` (in memory by default) at `time`.
     public init(
-        configuration: BrokerConfiguration = BrokerConfiguration(), store: (any EventStore)? = nil,
+        configuration: BrokerConfiguration = BrokerConfiguration(), storage: BrokerStorage = .inMemory(),
         at time: BrokerTime = EmbeddedBroker.epoch, logger: Logger = EmbeddedBroker.quietLogger
     ) {
         self.time = time
         self.configuration = configuration
         self.logger = logger
-        let store = store ?? InMemoryEventStore(maxBytes: 1 << 30)
-        self.store = store
-        self.broker = Broker(configuration: configuration, store: store, logger: logger, at: time)
+        self.storage = storage
+        self.broker = Broker(configuration: configuration, storage: storage, logger: logger, at: time)
     }
 
     /// Logs errors only: a test's expected warnings (dead letters, expired peers) stay quiet.
@@ -123,10 +122,10 @@ public final class EmbeddedBroker {
     }
 
     private func collectNotifications() {
-        if let descriptor = store.syncNotificationDescriptor, Self.isReadable(descriptor) {
+        if let descriptor = storage.log.syncNotificationDescriptor, Self.isReadable(descriptor) {
             broker.handle(.eventsSynced, at: time)
         }
-        if let descriptor = store.groupStateNotificationDescriptor, Self.isReadable(descriptor) {
+        if let descriptor = storage.groupState.notificationDescriptor, Self.isReadable(descriptor) {
             broker.handle(.groupStateSynced, at: time)
         }
     }
@@ -140,18 +139,18 @@ public final class EmbeddedBroker {
             endPass()
             if condition() { return true }
             if ContinuousClock.now >= deadline { return false }
-            Self.waitForNotification(store, milliseconds: 5)
+            Self.waitForNotification(storage, milliseconds: 5)
         }
     }
 
-    /// Shuts the broker down gracefully (the grace period on the manual clock) and closes the
-    /// store; then opens `store` (the same directory reopened, or a new one) in a new broker,
-    /// as a restarted ferryd does. Clients keep their routing ids but have no session.
-    public func restart(with makeStore: () throws -> any EventStore) rethrows {
+    /// Shuts the broker down gracefully (the grace period on the manual clock) and closes its
+    /// stores; then opens new ones (the same directory reopened, or others) in a new broker, as
+    /// a restarted ferryd does. Clients keep their routing ids but have no session.
+    public func restart(with openStorage: () throws -> BrokerStorage) rethrows {
         shutDown()
-        store.close()
-        store = try makeStore()
-        broker = Broker(configuration: configuration, store: store, logger: logger, at: time)
+        storage.close()
+        storage = try openStorage()
+        broker = Broker(configuration: configuration, storage: storage, logger: logger, at: time)
         inboxes.removeAll()
         unroutable.removeAll()
     }
@@ -163,7 +162,7 @@ public final class EmbeddedBroker {
         while !broker.isFinished {
             endPass()
             if broker.isFinished { break }
-            Self.waitForNotification(store, milliseconds: 1)
+            Self.waitForNotification(storage, milliseconds: 1)
             time = time.advanced(by: min(broker.timeUntilWakeup, .milliseconds(100)))
         }
     }
@@ -173,8 +172,8 @@ public final class EmbeddedBroker {
         return poll(&entry, 1, 0) > 0 && entry.revents & Int16(POLLIN) != 0
     }
 
-    private static func waitForNotification(_ store: any EventStore, milliseconds: Int32) {
-        var entries = [store.syncNotificationDescriptor, store.groupStateNotificationDescriptor].compactMap { $0 }.map {
+    private static func waitForNotification(_ storage: BrokerStorage, milliseconds: Int32) {
+        var entries = [storage.log.syncNotificationDescriptor, storage.groupState.notificationDescriptor].compactMap { $0 }.map {
             pollfd(fd: $0, events: Int16(POLLIN), revents: 0)
         }
         guard !entries.isEmpty else { return }

@@ -282,7 +282,8 @@ final class GroupStateDatabase: Sendable {
                     let select = try db.cachedStatement(sql: "SELECT * FROM dead_letters WHERE grp = ? AND id = ?")
                     let delete = try db.cachedStatement(sql: "DELETE FROM dead_letters WHERE grp = ? AND id = ?")
                     var seen = Set<UInt64>()
-                    for id in ids where seen.insert(id).inserted {
+                    // In id order, whatever order they were named in: oldest first, as listed.
+                    for id in ids.sorted() where seen.insert(id).inserted {
                         let arguments: StatementArguments = [group, Int64(bitPattern: id)]
                         guard let row = try Row.fetchOne(select, arguments: arguments) else { continue }
                         removed.append(Self.deadLetter(row))

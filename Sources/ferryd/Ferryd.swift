@@ -57,7 +57,9 @@ struct Ferryd: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: "Longest time (ms, 1-60000, default 200) an ack's cursor move waits for an fdatasync; a power cut redelivers at most what was acked in it.")
+        help:
+            "Longest time (ms, 1-60000, default 200) an ack's cursor move waits for an fdatasync; a power cut redelivers at most what was acked in it."
+    )
     var groupStateSyncMs: Int?
 
     @Option(name: .long, help: "Byte budget of the in-memory store (--storage memory).")
@@ -133,7 +135,10 @@ struct Ferryd: AsyncParsableCommand {
             }
         }
 
-        let server = BrokerServer(configuration: configuration, logger: logger, metricsText: { registry.emitToString() })
+        let storageConfiguration = configuration.storage
+        let server = BrokerServer(
+            configuration: configuration, logger: logger, openStorage: { try Self.openStorage(storageConfiguration) },
+            metricsText: { registry.emitToString() })
         let endpointFile = endpointFile
         let service = BrokerService(server: server) { endpoint in
             if let endpointFile {
@@ -149,6 +154,23 @@ struct Ferryd: AsyncParsableCommand {
         groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
         let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
+    }
+
+    /// The composition root of ferryd's storage: the event log and the group-state store, both
+    /// in the data directory (or both in memory).
+    static func openStorage(_ storage: StorageConfiguration) throws -> BrokerStorage {
+        switch storage {
+        case .memory(let maxBytes):
+            return .inMemory(maxBytes: maxBytes)
+        case .log(let configuration):
+            let log = try DurableEventLog(configuration: configuration)
+            do {
+                return BrokerStorage(log: log, groupState: try DurableGroupStateStore(configuration: configuration))
+            } catch {
+                log.close()
+                throw error
+            }
+        }
     }
 }
 

@@ -22,11 +22,12 @@ struct DurableSubscribeTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         var storeConfiguration = DurableStoreConfiguration(directory: directory.path)
         storeConfiguration.groupStateSyncMilliseconds = 60_000
-        let store = try DurableEventStore(configuration: storeConfiguration)
-        defer { store.close() }
+        let store = try DurableGroupStateStore(configuration: storeConfiguration)
+        let storage = BrokerStorage(log: try DurableEventLog(configuration: storeConfiguration), groupState: store)
+        defer { storage.close() }
         var configuration = BrokerConfiguration()
         configuration.storage = .log(storeConfiguration)
-        let broker = EmbeddedBroker(configuration: configuration, store: store)
+        let broker = EmbeddedBroker(configuration: configuration, storage: storage)
         let consumer = broker.connect("consumer")
         let publisher = broker.connect("publisher")
 
@@ -55,15 +56,15 @@ struct DurableSubscribeTests {
         }
         let delivery = try #require(seen.firstIndex(where: Self.isDelivery))
         #expect(reply < delivery)
-        #expect(try store.loadGroupState().groups.map(\.name) == ["g"])
+        #expect(try store.load().groups.map(\.name) == ["g"])
     }
 
     @Test("dead-letter commands with `all` take at most max_ids entries each and say how many remain")
     func allIsBounded() throws {
-        let store = InMemoryEventStore(maxBytes: 1 << 20)
+        let store = InMemoryGroupStateStore()
         var changes = GroupStateChanges()
         changes.groups = [GroupDefinition(name: "g", patterns: ["t"], policy: "{}", startAtLatest: false)]
-        try store.saveGroupState(changes)
+        try store.save(changes)
         for offset in 0..<5 {
             try store.addDeadLetter(
                 DeadLetterRecord(
@@ -72,7 +73,8 @@ struct DurableSubscribeTests {
         }
         var configuration = BrokerConfiguration()
         configuration.limits.maxIDsPerCommand = 3
-        let client = EmbeddedBroker(configuration: configuration, store: store).connect("admin")
+        let client = EmbeddedBroker(configuration: configuration, storage: BrokerStorage(log: InMemoryEventLog(), groupState: store))
+            .connect("admin")
         var purge = DeadLetterPurge()
         purge.group = "g"
         purge.all = true

@@ -1,3 +1,4 @@
+import FerryBroker
 import FerryProtocol
 import FerryStorage
 import FerryTestSupport
@@ -132,12 +133,12 @@ struct GroupStateRestartTests {
         // What a lost log tail can leave: a requeued retry of an old event at offset 0 (with
         // its copy), while the new event that took offset 0 was dead-lettered.
         do {
-            let store = try DurableEventStore(configuration: DurableStoreConfiguration(directory: first.dataDirectory.path))
-            try Self.deadLetterStoredEvent(at: 0, in: store)
+            let storage = try Self.openStorage(first.dataDirectory)
+            defer { storage.close() }
+            try Self.deadLetterStoredEvent(at: 0, in: storage)
             var changes = GroupStateChanges()
             changes.addRetry(Self.requeuedRetry(at: 0, body: try Self.envelope(topic: "orders.created", id: "old")))
-            try store.saveGroupState(changes)
-            store.close()
+            try storage.groupState.save(changes)
         }
 
         let ids = try await Self.idsAfterRestart(
@@ -153,7 +154,7 @@ struct GroupStateRestartTests {
         do {
             var configuration = DurableStoreConfiguration(directory: first.dataDirectory.path)
             configuration.defaults.fsync = .never
-            let store = try DurableEventStore(configuration: configuration)
+            let store = try DurableEventLog(configuration: configuration)
             let body = try Self.envelope(topic: "orders.cancelled", id: "unseen")
             _ = try store.append(topic: "orders.cancelled", events: [NewEvent(key: "", timestampMicros: 1, body: body, id: "unseen")])
             store.close()
@@ -170,13 +171,13 @@ struct GroupStateRestartTests {
         // What a kill -9 can leave: the new dead-letter entry written, the requeued retry's row
         // (rescheduled by an earlier failure) not yet removed.
         do {
-            let store = try DurableEventStore(configuration: DurableStoreConfiguration(directory: first.dataDirectory.path))
+            let storage = try Self.openStorage(first.dataDirectory)
+            defer { storage.close() }
             var changes = GroupStateChanges()
             changes.addRetry(Self.requeuedRetry(at: 0, body: nil))
-            try store.saveGroupState(changes)
-            try Self.deadLetterStoredEvent(at: 0, in: store)
-            _ = try store.loadGroupState()
-            store.close()
+            try storage.groupState.save(changes)
+            try Self.deadLetterStoredEvent(at: 0, in: storage)
+            _ = try storage.groupState.load()
         }
 
         let ids = try await Self.idsAfterRestart(of: first, Self.subscribe(group: "g"), marker: "marker")
@@ -184,6 +185,13 @@ struct GroupStateRestartTests {
     }
 
     // MARK: - Helpers
+
+    /// The log and group state a stopped ferryd left in `directory`.
+    private static func openStorage(_ directory: URL) throws -> BrokerStorage {
+        let configuration = DurableStoreConfiguration(directory: directory.path)
+        return BrokerStorage(
+            log: try DurableEventLog(configuration: configuration), groupState: try DurableGroupStateStore(configuration: configuration))
+    }
 
     /// A stored envelope, as a publish of event `id` to `topic` makes it.
     private static func envelope(topic: String, id: String) throws -> [UInt8] {
@@ -195,9 +203,9 @@ struct GroupStateRestartTests {
 
     /// Puts the event stored at `offset` of orders.created into group "g"'s dead-letter queue,
     /// as the broker does (with its stored envelope).
-    private static func deadLetterStoredEvent(at offset: UInt64, in store: DurableEventStore) throws {
-        let stored = try #require(try store.read(topic: "orders.created", from: offset, limit: 1).first)
-        try store.addDeadLetter(
+    private static func deadLetterStoredEvent(at offset: UInt64, in storage: BrokerStorage) throws {
+        let stored = try #require(try storage.log.read(topic: "orders.created", from: offset, limit: 1).first)
+        try storage.groupState.addDeadLetter(
             DeadLetterRecord(
                 id: 0, group: "g", topic: "orders.created", offset: offset, cause: .maxAttempts, attempts: 1, lastError: "x",
                 deadLetteredAtMicros: 1, body: stored.body))
@@ -206,7 +214,8 @@ struct GroupStateRestartTests {
     /// The saved row of a requeued dead letter of group "g" at `offset` of orders.created.
     private static func requeuedRetry(at offset: UInt64, body: [UInt8]?) -> RetryState {
         RetryState(
-            group: "g", topic: "orders.created", offset: offset, origin: .requeuedDeadLetter, attempt: 2, dueMicros: 0, lastError: "requeued",
+            group: "g", topic: "orders.created", offset: offset, origin: .requeuedDeadLetter, attempt: 2, dueMicros: 0,
+            lastError: "requeued",
             key: "", body: body)
     }
 

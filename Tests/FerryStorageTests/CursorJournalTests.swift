@@ -82,16 +82,16 @@ struct CursorJournalTests {
     func cursorOnlySavesAreJournaled() throws {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
-        let store = try openStore(directory)
+        let store = try openGroupState(directory)
         defer { store.close() }
         let journal = directory.appendingPathComponent("cursors.journal")
         var changes = GroupStateChanges()
         changes.cursors = Self.record(1, next: 10, inFlight: [8]).cursors
-        try store.saveGroupState(changes)
+        try store.save(changes)
         try Self.waitUntilJournaled(journal)
         #expect(fileSize(journal) == CursorJournal.encode(Self.record(1, next: 10, inFlight: [8])).count)
 
-        let state = try store.loadGroupState()
+        let state = try store.load()
         #expect(Set(state.cursors.map(\.next)) == [10, UInt64.max - 1])
         #expect(fileSize(journal) == 0, "loading folds the journal into the database")
     }
@@ -102,16 +102,16 @@ struct CursorJournalTests {
         defer { removeTemporaryDirectory(directory) }
         let journal = directory.appendingPathComponent("cursors.journal")
         do {
-            let store = try openStore(directory)
+            let store = try openGroupState(directory)
             var cursorOnly = GroupStateChanges()
             cursorOnly.cursors = Self.record(1, next: 10).cursors
-            try store.saveGroupState(cursorOnly)
+            try store.save(cursorOnly)
             try Self.waitUntilJournaled(journal)
             // A save that changes a group too folds the journal (sequence 1) in with it.
             var mixed = GroupStateChanges()
             mixed.groups = [GroupDefinition(name: "billing", patterns: ["orders.*"], policy: "", startAtLatest: false)]
             mixed.cursors = [CursorState(group: "billing", topic: "orders.created", next: 20, inFlight: [])]
-            try store.saveGroupState(mixed)
+            try store.save(mixed)
             store.close()
         }
         // A kill between that fold and the journal's emptying leaves the folded record behind;
@@ -123,8 +123,8 @@ struct CursorJournalTests {
             try leftover.append(
                 CursorJournal.Record(sequence: 2, cursors: [CursorState(group: "audit", topic: "orders.created", next: 77, inFlight: [])]))
         }
-        let crashed = try openStore(directory)
-        let recovered = try crashed.loadGroupState()
+        let crashed = try openGroupState(directory)
+        let recovered = try crashed.load()
         let billing = try #require(recovered.cursors.first { $0.group == "billing" })
         #expect(billing.next == 20, "the stale record is skipped, not applied over the newer state")
         #expect(recovered.cursors.first { $0.group == "audit" }?.next == 77, "the record after it is applied")
@@ -134,11 +134,11 @@ struct CursorJournalTests {
         changes.cursors = [
             CursorState(group: "billing", topic: "orders.created", next: 21, inFlight: [PendingOffset(offset: 22, attempt: 0)])
         ]
-        try crashed.saveGroupState(changes)
+        try crashed.save(changes)
         try Self.waitUntilJournaled(journal)
 
-        let store = try openStore(directory)
-        let restarted = try #require(try store.loadGroupState().cursors.first { $0.group == "billing" })
+        let store = try openGroupState(directory)
+        let restarted = try #require(try store.load().cursors.first { $0.group == "billing" })
         #expect(restarted.next == 21 && restarted.inFlight == [PendingOffset(offset: 22, attempt: 0)])
         #expect(fileSize(journal) == 0)
         store.close()
@@ -150,7 +150,7 @@ struct CursorJournalTests {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
         let journal = directory.appendingPathComponent("cursors.journal")
-        try openStore(directory).close()
+        try openGroupState(directory).close()
         do {
             var leftover = try CursorJournal(path: journal.path)
             defer { leftover.close() }
@@ -161,14 +161,14 @@ struct CursorJournalTests {
         try database.write { db in
             try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON cursors BEGIN SELECT RAISE(ABORT, 'refused'); END")
         }
-        let store = try openStore(directory)
+        let store = try openGroupState(directory)
         defer { store.close() }
-        #expect(store.recovery.problems.contains { $0.contains("failed") && $0.contains("refused") })
+        #expect(store.recoveryProblems.contains { $0.contains("failed") && $0.contains("refused") })
         #expect(fileSize(journal) > 0, "the journal is kept")
-        #expect(try store.loadGroupState().cursors.isEmpty)
+        #expect(try store.load().cursors.isEmpty)
 
         try database.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
-        let state = try store.loadGroupState()
+        let state = try store.load()
         #expect(state.cursors.first { $0.group == "billing" }?.next == 42)
         #expect(fileSize(journal) == 0)
     }

@@ -7,7 +7,7 @@ import Testing
 /// Segment files keep descriptors within a budget: idle ones (rolled segments) are closed and
 /// opened again when read, a store with more segments than the budget opens and reads them all,
 /// and topics past what the budget leaves room for are refused with a clear error.
-@Suite("DurableEventStore: file descriptors stay within a budget")
+@Suite("DurableEventLog: file descriptors stay within a budget")
 struct DescriptorBudgetTests {
     static func event(_ n: Int) -> NewEvent {
         NewEvent(key: "k\(n % 3)", timestampMicros: Int64(n), body: [UInt8](repeating: UInt8(n % 251), count: 200))

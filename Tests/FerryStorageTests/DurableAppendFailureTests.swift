@@ -6,7 +6,7 @@ import Testing
 
 /// An append that fails part-way (a full disk) must leave nothing behind that a later recovery
 /// could take for records: its publish was refused.
-@Suite("DurableEventStore: failed appends")
+@Suite("DurableEventLog: failed appends")
 struct DurableAppendFailureTests {
     /// What comes after the failed append whose cut failed too.
     enum Next: String, CaseIterable, Sendable {

@@ -2,7 +2,7 @@ import FerryStorage
 import Foundation
 import Testing
 
-@Suite("DurableEventStore: append, read, bounds, reopen, segments")
+@Suite("DurableEventLog: append, read, bounds, reopen, segments")
 struct DurableAppendReadTests {
     /// Events with varied keys, ids, timestamps and body sizes (including empty).
     static func varied(_ range: Range<Int>, now: Int64) -> [NewEvent] {
@@ -160,7 +160,7 @@ struct DurableAppendReadTests {
         let events = (0..<3_000).map {
             NewEvent(key: "k", timestampMicros: Int64($0), body: body(UInt64($0)) + [UInt8](repeating: 9, count: 50))
         }
-        let check: (DurableEventStore) throws -> Void = { store in
+        let check: (DurableEventLog) throws -> Void = { store in
             for offset in stride(from: UInt64(0), to: 3_000, by: 37) + [2_999] {
                 let read = try store.read(topic: "t", from: offset, limit: 2)
                 #expect(read.map(\.offset) == Array(offset..<min(offset + 2, 3_000)))

@@ -4,7 +4,7 @@ import Testing
 
 @testable import FerryStorage
 
-@Suite("DurableEventStore: what a confirm waits for reaches the disk")
+@Suite("DurableEventLog: what a confirm waits for reaches the disk")
 struct DurableDirectorySyncTests {
     @Test("a new segment's first sync also syncs its topic's directory and the one above")
     func newSegmentSyncsItsDirectories() throws {

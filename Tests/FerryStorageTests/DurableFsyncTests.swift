@@ -3,7 +3,7 @@ import Testing
 
 @testable import FerryStorage
 
-@Suite("DurableEventStore: fsync policies and durableEnd")
+@Suite("DurableEventLog: fsync policies and durableEnd")
 struct DurableFsyncTests {
     @Test("with .never, durableEnd is the next offset right after every append")
     func never() throws {

@@ -5,17 +5,17 @@ import Testing
 
 @testable import FerryStorage
 
-@Suite("DurableEventStore: group state and dead letters survive reopen")
+@Suite("DurableGroupStateStore: group state and dead letters survive reopen")
 struct DurableGroupStateTests {
     @Test("a new store has no group state; an empty save is a no-op")
     func empty() throws {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
-        let store = try openStore(directory)
+        let store = try openGroupState(directory)
         defer { store.close() }
-        expectSameState(try store.loadGroupState(), GroupStateSnapshot())
-        try store.saveGroupState(GroupStateChanges())
-        expectSameState(try store.loadGroupState(), GroupStateSnapshot())
+        expectSameState(try store.load(), GroupStateSnapshot())
+        try store.save(GroupStateChanges())
+        expectSameState(try store.load(), GroupStateSnapshot())
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("groups.sqlite").path))
     }
 
@@ -24,21 +24,21 @@ struct DurableGroupStateTests {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
         do {
-            let store = try openStore(directory)
-            try store.saveGroupState(GroupStateFixture.first)
-            expectSameState(try store.loadGroupState(), GroupStateFixture.afterFirst)
+            let store = try openGroupState(directory)
+            try store.save(GroupStateFixture.first)
+            expectSameState(try store.load(), GroupStateFixture.afterFirst)
             store.close()
         }
         do {
-            let store = try openStore(directory)
-            expectSameState(try store.loadGroupState(), GroupStateFixture.afterFirst)
-            try store.saveGroupState(GroupStateFixture.second)
-            expectSameState(try store.loadGroupState(), GroupStateFixture.afterSecond)
+            let store = try openGroupState(directory)
+            expectSameState(try store.load(), GroupStateFixture.afterFirst)
+            try store.save(GroupStateFixture.second)
+            expectSameState(try store.load(), GroupStateFixture.afterSecond)
             store.close()
         }
-        let store = try openStore(directory)
+        let store = try openGroupState(directory)
         defer { store.close() }
-        let state = try store.loadGroupState()
+        let state = try store.load()
         expectSameState(state, GroupStateFixture.afterSecond)
         #expect(state.groups.count == 2 && state.cursors.count == 3 && state.retries.count == 2)
         let audit = try #require(state.cursors.first { $0.group == "audit" })
@@ -71,36 +71,18 @@ struct DurableGroupStateTests {
         let requeued = GroupStateFixture.firstRetries[1]
         #expect(requeued.body != nil)
         do {
-            let store = try openStore(directory)
-            #expect(try store.loadGroupState().retries == [old])
+            let store = try openGroupState(directory)
+            #expect(try store.load().retries == [old])
             var changes = GroupStateChanges()
             changes.addRetry(requeued)
-            try store.saveGroupState(changes)
+            try store.save(changes)
             store.close()
         }
-        let store = try openStore(directory)
+        let store = try openGroupState(directory)
         defer { store.close() }
         var expected = GroupStateSnapshot()
         expected.retries = [old, requeued]
-        expectSameState(try store.loadGroupState(), expected)
-    }
-
-    @Test("a dead letter added for a requeued retry removes the retry's row in the same step")
-    func deadLetterReplacesRetry() throws {
-        let directory = makeTemporaryDirectory()
-        defer { removeTemporaryDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
-        try GroupStateFixture.checkDeadLetterReplacesRetry(store)
-    }
-
-    @Test("retry changes in one save apply in order, as in the in-memory store")
-    func retryChangesInOrder() throws {
-        let directory = makeTemporaryDirectory()
-        defer { removeTemporaryDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
-        try GroupStateFixture.checkRetryChangesInOrder(store)
+        expectSameState(try store.load(), expected)
     }
 
     /// The broker hands each change to the store once, even when the store reports a failure,
@@ -109,7 +91,7 @@ struct DurableGroupStateTests {
     func failedSavesLandBeforeRequeue() throws {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
-        let store = try openStore(directory)
+        let store = try openGroupState(directory)
         defer { store.close() }
         let letter = deadLetter("g", offset: 4)
         #expect(try store.addDeadLetter(letter) == 1)
@@ -125,9 +107,9 @@ struct DurableGroupStateTests {
 
         // Three: the first save, its retry with the second save, and the retry a second later.
         store.injectGroupStateSaveFailures(3)
-        try? store.saveGroupState(added)
+        try? store.save(added)
         #expect(Wait.untilSync(timeout: .seconds(10)) { store.groupStateSaveFailure != nil })
-        #expect(throws: StorageError.self, "a save while an earlier one fails reports it") { try store.saveGroupState(removed) }
+        #expect(throws: StorageError.self, "a save while an earlier one fails reports it") { try store.save(removed) }
         #expect(
             Wait.untilSync(timeout: .seconds(10)) { store.injectedGroupStateSaveFailuresLeft == 0 },
             "the store retried the failed save with the new one")
@@ -137,7 +119,7 @@ struct DurableGroupStateTests {
         }
         #expect(requeued.map(\.offset) == [4], "the disk works again: the requeue goes through")
         #expect(store.groupStateSaveFailure == nil)
-        let state = try store.loadGroupState()
+        let state = try store.load()
         #expect(state.retries.map(\.body) == [letter.body], "the requeue's row, not the earlier one, and not removed")
         #expect(state.cursors.map(\.next) == [9], "the save that threw was taken")
         #expect(store.deadLetterCount(group: "g") == 0)
@@ -147,13 +129,13 @@ struct DurableGroupStateTests {
     func requeueRefusedWhileSavesFail() throws {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
-        let store = try openStore(directory)
+        let store = try openGroupState(directory)
         defer { store.close() }
         #expect(try store.addDeadLetter(deadLetter("g", offset: 4)) == 1)
         store.injectGroupStateSaveFailures(.max)
         var changes = GroupStateChanges()
         changes.cursors = [CursorState(group: "g", topic: "orders.created", next: 9, inFlight: [])]
-        try? store.saveGroupState(changes)
+        try? store.save(changes)
         let requeue = {
             try store.requeueDeadLetters(group: "g", ids: nil) { record in
                 GroupStateFixture.retry("g", "orders.created", record.offset, origin: .requeuedDeadLetter, attempt: 1, error: "requeued")
@@ -165,27 +147,27 @@ struct DurableGroupStateTests {
 
         store.injectGroupStateSaveFailures(0)
         #expect(try requeue().count == 1)
-        #expect(try store.loadGroupState().retries.count == 1)
+        #expect(try store.load().retries.count == 1)
     }
 
     @Test("a dead letter that removes a requeued retry's row lands after the saves before it, and is refused while they fail")
     func deadLetterAfterQueuedSaves() throws {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
-        let store = try openStore(directory)
+        let store = try openGroupState(directory)
         defer { store.close() }
         let retry = GroupStateFixture.retry("g", "orders.created", 4, origin: .requeuedDeadLetter, attempt: 1, error: "requeued", body: [1])
         var added = GroupStateChanges()
         added.addRetry(retry)
-        try store.saveGroupState(added)
-        #expect(try store.loadGroupState().retries.count == 1)
+        try store.save(added)
+        #expect(try store.load().retries.count == 1)
 
         // Failing again, the retry is rescheduled (its row saved anew, but the save fails), then
         // dead-lettered: the dead letter must not land before the row it removes.
         store.injectGroupStateSaveFailures(.max)
         var rescheduled = GroupStateChanges()
         rescheduled.addRetry(GroupStateFixture.retry("g", "orders.created", 4, origin: .requeuedDeadLetter, attempt: 2, error: "again", body: [1]))
-        try? store.saveGroupState(rescheduled)
+        try? store.save(rescheduled)
         let error = #expect(throws: StorageError.self) {
             try store.addDeadLetters([(deadLetter("g", offset: 4), removingRetry: retry.id)])
         }
@@ -194,7 +176,7 @@ struct DurableGroupStateTests {
 
         store.injectGroupStateSaveFailures(0)
         #expect(try store.addDeadLetters([(deadLetter("g", offset: 4), removingRetry: retry.id)]) == [1])
-        #expect(try store.loadGroupState().retries.isEmpty, "the rescheduled row landed first, and the dead letter removed it")
+        #expect(try store.load().retries.isEmpty, "the rescheduled row landed first, and the dead letter removed it")
     }
 
     @Test("failed saves are counted, retries included; a store closed while saves fail says so")
@@ -204,28 +186,28 @@ struct DurableGroupStateTests {
         var changes = GroupStateChanges()
         changes.groups = [GroupDefinition(name: "g", patterns: ["t"], policy: "{}", startAtLatest: false)]
         do {
-            let store = try openStore(directory)
+            let store = try openGroupState(directory)
             store.injectGroupStateSaveFailures(2)
-            try? store.saveGroupState(changes)
+            try? store.save(changes)
             // The second failure is the store's own retry, a second later: no save reports it.
-            #expect(Wait.untilSync(timeout: .seconds(10)) { store.groupStateSaveFailures == 2 })
+            #expect(Wait.untilSync(timeout: .seconds(10)) { store.saveFailures == 2 })
             #expect(Wait.untilSync(timeout: .seconds(10)) { store.groupStateSaveFailure == nil }, "the third try saved it")
-            #expect(store.groupStateSaveFailures == 2)
+            #expect(store.saveFailures == 2)
             store.close()
-            #expect(!store.closedWithUnsavedGroupState)
+            #expect(!store.closedWithUnsavedChanges)
         }
         var more = GroupStateChanges()
         more.groups = [GroupDefinition(name: "h", patterns: ["t"], policy: "{}", startAtLatest: false)]
         do {
-            let store = try openStore(directory)
+            let store = try openGroupState(directory)
             store.injectGroupStateSaveFailures(.max)
-            try? store.saveGroupState(more)
+            try? store.save(more)
             store.close()
-            #expect(store.closedWithUnsavedGroupState)
+            #expect(store.closedWithUnsavedChanges)
         }
-        let store = try openStore(directory)
+        let store = try openGroupState(directory)
         defer { store.close() }
-        #expect(try store.loadGroupState().groups.map(\.name) == ["g"], "what closing could not save is gone, and reported")
+        #expect(try store.load().groups.map(\.name) == ["g"], "what closing could not save is gone, and reported")
     }
 
     @Test("dead letters: ids per group from 1; list, count, remove by ids and all survive reopen")
@@ -233,7 +215,7 @@ struct DurableGroupStateTests {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
         do {
-            let store = try openStore(directory)
+            let store = try openGroupState(directory)
             #expect(try store.addDeadLetter(deadLetter("g", offset: 10)) == 1)
             #expect(try store.addDeadLetter(deadLetter("h", offset: 20)) == 1)
             #expect(try store.addDeadLetter(deadLetter("g", offset: 11)) == 2)
@@ -243,7 +225,7 @@ struct DurableGroupStateTests {
             store.close()
         }
         do {
-            let store = try openStore(directory)
+            let store = try openGroupState(directory)
             let entries = store.deadLetters(group: "g", after: 0, limit: 10)
             #expect(entries.map(\.id) == [1, 2, 3, 4])
             #expect(entries.map(\.offset) == [10, 11, 12, 13])
@@ -269,7 +251,7 @@ struct DurableGroupStateTests {
             store.close()
         }
         do {
-            let store = try openStore(directory)
+            let store = try openGroupState(directory)
             #expect(store.deadLetterCount(group: "g") == 2)
             #expect(store.deadLetters(group: "g", after: 0, limit: 10).map(\.id) == [2, 4])
             let all = try store.removeDeadLetters(group: "g", ids: nil)
@@ -277,7 +259,7 @@ struct DurableGroupStateTests {
             #expect(store.deadLetterCount(group: "h") == 2, "other groups are untouched")
             store.close()
         }
-        let store = try openStore(directory)
+        let store = try openGroupState(directory)
         defer { store.close() }
         #expect(store.deadLetterCount(group: "g") == 0)
         #expect(store.deadLetters(group: "g", after: 0, limit: 10).isEmpty)
@@ -289,14 +271,14 @@ struct DurableGroupStateTests {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
         do {
-            let store = try openStore(directory)
+            let store = try openGroupState(directory)
             for offset in 0..<3 { try store.addDeadLetter(deadLetter("g", offset: UInt64(offset))) }
             _ = try store.removeDeadLetters(group: "g", ids: [3])
             #expect(try store.addDeadLetter(deadLetter("g", offset: 3)) == 4, "removing the newest entry must not free its id")
             _ = try store.removeDeadLetters(group: "g", ids: nil)
             store.close()
         }
-        let store = try openStore(directory)
+        let store = try openGroupState(directory)
         defer { store.close() }
         #expect(try store.addDeadLetter(deadLetter("g", offset: 4)) == 5, "removing every entry must not restart the ids")
         #expect(store.deadLetters(group: "g", after: 0, limit: 10).map(\.id) == [5])
@@ -307,17 +289,23 @@ struct DurableGroupStateTests {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
         do {
-            let store = try openStore(directory)
-            _ = try store.append(topic: "orders.created", events: (0..<5).map { item($0) })
-            try store.saveGroupState(GroupStateFixture.first)
+            let log = try openStore(directory)
+            let store = try openGroupState(directory)
+            _ = try log.append(topic: "orders.created", events: (0..<5).map { item($0) })
+            try store.save(GroupStateFixture.first)
             try store.addDeadLetter(deadLetter("billing", offset: 2))
+            log.close()
             store.close()
         }
-        let store = try openStore(directory)
-        defer { store.close() }
-        #expect(store.topics == ["orders.created"], "groups.sqlite is not a topic")
-        #expect(store.bounds(topic: "orders.created") == 0..<5)
-        expectSameState(try store.loadGroupState(), GroupStateFixture.afterFirst)
+        let log = try openStore(directory)
+        let store = try openGroupState(directory)
+        defer {
+            log.close()
+            store.close()
+        }
+        #expect(log.topics == ["orders.created"], "groups.sqlite is not a topic")
+        #expect(log.bounds(topic: "orders.created") == 0..<5)
+        expectSameState(try store.load(), GroupStateFixture.afterFirst)
         #expect(store.deadLetterCount(group: "billing") == 1)
     }
 }

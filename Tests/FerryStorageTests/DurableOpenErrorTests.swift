@@ -6,12 +6,16 @@ import Testing
     import Glibc
 #endif
 
-@Suite("DurableEventStore: unusable data directories")
+@Suite("Durable log and group state: unusable data directories")
 struct DurableOpenErrorTests {
-    /// Opening `path` fails with a `.io` StorageError whose message names `named`.
+    /// Opening `path` (the log, then the group state, as ferryd does) fails with a `.io`
+    /// StorageError whose message names `named`.
     static func expectIOError(opening path: String, naming named: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let error = #expect(throws: StorageError.self, sourceLocation: sourceLocation) {
-            _ = try DurableEventStore(configuration: DurableStoreConfiguration(directory: path))
+            let configuration = DurableStoreConfiguration(directory: path)
+            let log = try DurableEventLog(configuration: configuration)
+            defer { log.close() }
+            _ = try DurableGroupStateStore(configuration: configuration)
         }
         #expect(error?.code == .io, sourceLocation: sourceLocation)
         #expect(error?.message.contains(named) == true, "message: \(error?.message ?? "none")", sourceLocation: sourceLocation)

@@ -2,7 +2,7 @@ import FerryStorage
 import Foundation
 import Testing
 
-@Suite("DurableEventStore: offsets by timestamp, history by key, recent ids")
+@Suite("DurableEventLog: offsets by timestamp, history by key, recent ids")
 struct DurableQueryTests {
     @Test("offset(atOrAfter:) finds the first event at or after a timestamp", arguments: [4096, 64 << 20])
     func offsetByTimestamp(segmentBytes: Int) throws {
@@ -25,7 +25,7 @@ struct DurableQueryTests {
         Self.check(store, timestamps)
     }
 
-    static func check(_ store: DurableEventStore, _ timestamps: [Int64], sourceLocation: SourceLocation = #_sourceLocation) {
+    static func check(_ store: DurableEventLog, _ timestamps: [Int64], sourceLocation: SourceLocation = #_sourceLocation) {
         let count = UInt64(timestamps.count)
         func expected(_ timestamp: Int64) -> UInt64 { UInt64(timestamps.firstIndex { $0 >= timestamp } ?? timestamps.count) }
         var probes: [Int64] = [Int64.min, 0, 999, 1_000, 1_001, 1_010, 1_011, timestamps.last!, timestamps.last! + 1, .max]
@@ -74,7 +74,7 @@ struct DurableQueryTests {
     }
 
     static func checkHistory(
-        _ store: DurableEventStore, _ expected: [String: [(offset: UInt64, value: UInt64)]],
+        _ store: DurableEventLog, _ expected: [String: [(offset: UInt64, value: UInt64)]],
         sourceLocation: SourceLocation = #_sourceLocation
     ) {
         guard let found = try? store.history(key: "order-2", limit: 10_000) else {

@@ -2,7 +2,7 @@ import FerryStorage
 import Foundation
 import Testing
 
-@Suite("DurableEventStore: recovery from torn writes, corruption and garbage")
+@Suite("DurableEventLog: recovery from torn writes, corruption and garbage")
 struct DurableRecoveryTests {
     static let padding = 100
     static let size = recordSize(key: "k", bodyCount: 8 + padding)

@@ -2,7 +2,7 @@ import FerryStorage
 import Foundation
 import Testing
 
-@Suite("DurableEventStore: retention by size and age")
+@Suite("DurableEventLog: retention by size and age")
 struct DurableRetentionTests {
     static let count: UInt64 = 150
 
@@ -14,7 +14,7 @@ struct DurableRetentionTests {
     }
 
     /// Fills topic "t" with `count` events (one append each, so segments roll), stamped by `timestamp`.
-    static func fill(_ store: DurableEventStore, timestamp: (UInt64) -> Int64 = { _ in nowMicros() }) throws {
+    static func fill(_ store: DurableEventLog, timestamp: (UInt64) -> Int64 = { _ in nowMicros() }) throws {
         try appendEach(
             store, topic: "t",
             (0..<count).map { NewEvent(key: "k", timestampMicros: timestamp($0), body: body($0) + [UInt8](repeating: 3, count: 100)) })
@@ -24,7 +24,7 @@ struct DurableRetentionTests {
         segmentFiles(directory, topic: "t").map { (baseOffset($0)!, fileSize($0)) }
     }
 
-    static func firstValue(_ store: DurableEventStore) throws -> UInt64? {
+    static func firstValue(_ store: DurableEventLog) throws -> UInt64? {
         try store.read(topic: "t", from: 0, limit: 1).first.flatMap { value(Array($0.body.prefix(8))) }
     }
 

@@ -4,7 +4,7 @@ import Testing
 
 @testable import FerryStorage
 
-@Suite("DurableEventStore: the zero runway ahead of active segments")
+@Suite("DurableEventLog: the zero runway ahead of active segments")
 struct DurableRunwayTests {
     /// Events `n` of a known size, written and read as in the recovery tests.
     typealias Recovery = DurableRecoveryTests
@@ -227,7 +227,7 @@ struct DurableRunwayTests {
         }
         defer { removeTemporaryDirectory(snapshot) }
 
-        func verify(_ store: DurableEventStore, count: Int) throws {
+        func verify(_ store: DurableEventLog, count: Int) throws {
             #expect(store.recovery.problems.isEmpty)
             #expect(store.recovery.records == count)
             #expect(store.bounds(topic: "t") == 0..<UInt64(count))

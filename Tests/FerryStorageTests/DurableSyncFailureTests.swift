@@ -11,7 +11,7 @@ import Testing
 /// After a failed fdatasync the kernel may have dropped the data and marked its pages clean: a
 /// later fdatasync succeeds without writing it. Such a failure, whichever thread sees it, must
 /// not let the data count as durable until it was written again and synced.
-@Suite("DurableEventStore: write-back errors")
+@Suite("DurableEventLog: write-back errors")
 struct DurableSyncFailureTests {
     @Test("a failed sync, even one the runway thread saw, makes the next durable sync rewrite what was not yet on disk")
     func failureIsRemembered() throws {

@@ -15,12 +15,19 @@ func removeTemporaryDirectory(_ directory: URL) {
     try? FileManager.default.removeItem(at: directory)
 }
 
-/// Opens a durable store in `directory`; fsync is `.never` unless `configure` says otherwise.
-func openStore(_ directory: URL, _ configure: (inout DurableStoreConfiguration) -> Void = { _ in }) throws -> DurableEventStore {
+/// Opens a durable log in `directory`; fsync is `.never` unless `configure` says otherwise.
+func openStore(_ directory: URL, _ configure: (inout DurableStoreConfiguration) -> Void = { _ in }) throws -> DurableEventLog {
     var configuration = DurableStoreConfiguration(directory: directory.path)
     configuration.defaults.fsync = .never
     configure(&configuration)
-    return try DurableEventStore(configuration: configuration)
+    return try DurableEventLog(configuration: configuration)
+}
+
+/// Opens a durable group-state store in `directory`.
+func openGroupState(_ directory: URL, _ configure: (inout DurableStoreConfiguration) -> Void = { _ in }) throws -> DurableGroupStateStore {
+    var configuration = DurableStoreConfiguration(directory: directory.path)
+    configure(&configuration)
+    return try DurableGroupStateStore(configuration: configuration)
 }
 
 /// The segment files of `topic`, sorted by name (= by base offset).
@@ -57,7 +64,7 @@ func item(_ n: UInt64, key: String = "k", timestamp: Int64 = 1_000, id: String =
 
 /// Appends one event per call (so segments can roll between them) and returns the offsets.
 @discardableResult
-func appendEach(_ store: any EventStore, topic: String, _ events: [NewEvent]) throws -> [UInt64] {
+func appendEach(_ store: any EventLog, topic: String, _ events: [NewEvent]) throws -> [UInt64] {
     var offsets: [UInt64] = []
     for event in events { offsets += try store.append(topic: topic, events: [event]) }
     return offsets
@@ -65,7 +72,7 @@ func appendEach(_ store: any EventStore, topic: String, _ events: [NewEvent]) th
 
 /// Waits, polling the store's sync descriptor, until `topic` is durable up to `end`.
 /// Returns false if `timeout` passes first.
-func waitUntilDurable(_ store: DurableEventStore, topic: String, end: UInt64, timeout: Duration = .seconds(10)) -> Bool {
+func waitUntilDurable(_ store: DurableEventLog, topic: String, end: UInt64, timeout: Duration = .seconds(10)) -> Bool {
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
     while true {

@@ -1,10 +1,10 @@
 import FerryStorage
 import Testing
 
-@Suite("InMemoryEventStore: release and compaction")
+@Suite("InMemoryEventLog: release and compaction")
 struct EventStoreReleaseTests {
-    static func store(events count: Int, bytes: Int = 10, maxBytes: Int = 1 << 30) throws -> InMemoryEventStore {
-        let store = InMemoryEventStore(maxBytes: maxBytes)
+    static func store(events count: Int, bytes: Int = 10, maxBytes: Int = 1 << 30) throws -> InMemoryEventLog {
+        let store = InMemoryEventLog(maxBytes: maxBytes)
         _ = try store.append(topic: "t", events: (0..<count).map { newEvent(UInt8($0), size: bytes) })
         return store
     }
@@ -56,7 +56,7 @@ struct EventStoreReleaseTests {
 
     @Test("appending and releasing one event at a time over 12 000 events keeps offsets and bodies right")
     func interleaved() throws {
-        let store = InMemoryEventStore()
+        let store = InMemoryEventLog()
         var released: UInt64 = 0
         for index in 0..<12_000 {
             let offsets = try store.append(topic: "t", events: [NewEvent(key: "", timestampMicros: 0, body: body(UInt64(index)))])
@@ -82,7 +82,7 @@ struct EventStoreReleaseTests {
 
     @Test("a large release compacts the topic without shifting offsets")
     func compaction() throws {
-        let store = InMemoryEventStore()
+        let store = InMemoryEventLog()
         _ = try store.append(topic: "t", events: (0..<20_000).map { NewEvent(key: "k\($0)", timestampMicros: Int64($0), body: body($0)) })
         store.release(topic: "t", below: 15_000)
         #expect(store.bounds(topic: "t") == 15_000..<20_000)

@@ -11,7 +11,7 @@ import Testing
 /// When saved group state counts as durable (through a power cut): group definitions at their
 /// synced commit, cursor moves at the next journal sync, which comes within the configured
 /// interval or at once when asked for. The broker holds replies on these tickets.
-@Suite("DurableEventStore: group-state tickets become durable when synced")
+@Suite("DurableGroupStateStore: group-state tickets become durable when synced")
 struct GroupStateDurabilityTests {
     static func definition(_ name: String) -> GroupStateChanges {
         var changes = GroupStateChanges()
@@ -35,15 +35,15 @@ struct GroupStateDurabilityTests {
     func definitionIsDurableAtCommit() throws {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
-        let store = try openStore(directory) { $0.groupStateSyncMilliseconds = 60_000 }
+        let store = try openGroupState(directory) { $0.groupStateSyncMilliseconds = 60_000 }
         defer { store.close() }
-        let descriptor = try #require(store.groupStateNotificationDescriptor)
-        try store.saveGroupState(Self.definition("g"))
-        let ticket = store.groupStateTicket
+        let descriptor = try #require(store.notificationDescriptor)
+        try store.save(Self.definition("g"))
+        let ticket = store.ticket
         #expect(ticket > 0)
-        #expect(Wait.untilSync(timeout: .seconds(10)) { store.durableGroupStateTicket >= ticket })
+        #expect(Wait.untilSync(timeout: .seconds(10)) { store.durableTicket >= ticket })
         #expect(Self.readable(descriptor))
-        store.collectGroupStateNotifications()
+        store.collectNotifications()
         #expect(!Self.readable(descriptor))
     }
 
@@ -52,26 +52,26 @@ struct GroupStateDurabilityTests {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
         do {
-            let store = try openStore(directory) { $0.groupStateSyncMilliseconds = 60_000 }
+            let store = try openGroupState(directory) { $0.groupStateSyncMilliseconds = 60_000 }
             defer { store.close() }
-            try store.saveGroupState(Self.definition("g"))
-            let defined = store.groupStateTicket
-            #expect(Wait.untilSync(timeout: .seconds(10)) { store.durableGroupStateTicket >= defined })
-            try store.saveGroupState(Self.cursor("g", next: 8))
-            let moved = store.groupStateTicket
+            try store.save(Self.definition("g"))
+            let defined = store.ticket
+            #expect(Wait.untilSync(timeout: .seconds(10)) { store.durableTicket >= defined })
+            try store.save(Self.cursor("g", next: 8))
+            let moved = store.ticket
             // Journaled, not synced: a minute is far away.
-            #expect(!Wait.untilSync(timeout: .milliseconds(300)) { store.durableGroupStateTicket >= moved })
-            store.syncGroupStateSoon()
-            #expect(Wait.untilSync(timeout: .seconds(10)) { store.durableGroupStateTicket >= moved })
+            #expect(!Wait.untilSync(timeout: .milliseconds(300)) { store.durableTicket >= moved })
+            store.syncSoon()
+            #expect(Wait.untilSync(timeout: .seconds(10)) { store.durableTicket >= moved })
         }
         do {
-            let store = try openStore(directory) { $0.groupStateSyncMilliseconds = 50 }
+            let store = try openGroupState(directory) { $0.groupStateSyncMilliseconds = 50 }
             defer { store.close() }
-            #expect(try store.loadGroupState().cursors.first?.next == 8)
-            try store.saveGroupState(Self.cursor("g", next: 9))
-            let moved = store.groupStateTicket
+            #expect(try store.load().cursors.first?.next == 8)
+            try store.save(Self.cursor("g", next: 9))
+            let moved = store.ticket
             // Synced by the 50 ms interval with nobody asking.
-            #expect(Wait.untilSync(timeout: .seconds(10)) { store.durableGroupStateTicket >= moved })
+            #expect(Wait.untilSync(timeout: .seconds(10)) { store.durableTicket >= moved })
         }
     }
 
@@ -79,20 +79,20 @@ struct GroupStateDurabilityTests {
     func deadLetterAfterItsGroup() throws {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
-        let store = try openStore(directory) { $0.groupStateSyncMilliseconds = 60_000 }
+        let store = try openGroupState(directory) { $0.groupStateSyncMilliseconds = 60_000 }
         defer { store.close() }
         // The group's save fails once (as a full disk would): the state thread keeps it and tries
         // again a second later, unless something makes it land sooner.
         store.injectGroupStateSaveFailures(1)
-        try store.saveGroupState(Self.definition("g"))
+        try store.save(Self.definition("g"))
         #expect(Wait.untilSync(timeout: .seconds(10)) { store.groupStateSaveFailure != nil })
         // Written directly to the database by the caller's thread: the group's save lands first.
         try store.addDeadLetter(
             DeadLetterRecord(
                 id: 0, group: "g", topic: "t", offset: 0, cause: .rejected, attempts: 1, lastError: "no", deadLetteredAtMicros: 0,
                 body: [1]))
-        #expect(store.durableGroupStateTicket >= store.groupStateTicket)
-        let snapshot = try store.loadGroupState()
+        #expect(store.durableTicket >= store.ticket)
+        let snapshot = try store.load()
         #expect(snapshot.groups.map(\.name) == ["g"])
         #expect(store.deadLetterCount(group: "g") == 1)
     }

@@ -98,43 +98,43 @@ extension GroupStateFixture {
     /// A retry scheduled and dispatched before a save is gone after it (a row left behind would
     /// redeliver an acked event after a restart); one dispatched and scheduled again is kept,
     /// with its latest attempt.
-    static func checkRetryChangesInOrder(_ store: any EventStore) throws {
+    static func checkRetryChangesInOrder(_ store: any GroupStateStore) throws {
         let retry = retry("g", "t", 5, attempt: 2, error: "x")
         var addedThenRemoved = GroupStateChanges()
         addedThenRemoved.addRetry(retry)
         addedThenRemoved.removeRetry(retry.id)
-        try store.saveGroupState(addedThenRemoved)
-        #expect(try store.loadGroupState().retries.isEmpty)
+        try store.save(addedThenRemoved)
+        #expect(try store.load().retries.isEmpty)
 
         let again = Self.retry("g", "t", 5, attempt: 3, error: "y")
         var removedThenAdded = GroupStateChanges()
         removedThenAdded.addRetry(retry)
         removedThenAdded.removeRetry(retry.id)
         removedThenAdded.addRetry(again)
-        try store.saveGroupState(removedThenAdded)
-        #expect(try store.loadGroupState().retries == [again])
+        try store.save(removedThenAdded)
+        #expect(try store.load().retries == [again])
 
         var remove = GroupStateChanges()
         remove.removeRetry(retry.id)
-        try store.saveGroupState(remove)
-        #expect(try store.loadGroupState().retries.isEmpty)
+        try store.save(remove)
+        #expect(try store.load().retries.isEmpty)
     }
 }
 
 extension GroupStateFixture {
     /// A requeued dead letter that fails again: its retry row goes in the step that adds the
     /// new entry, so a crash cannot leave both (redelivered and dead-lettered).
-    static func checkDeadLetterReplacesRetry(_ store: any EventStore) throws {
+    static func checkDeadLetterReplacesRetry(_ store: any GroupStateStore) throws {
         let requeued = retry("g", "t", 7, origin: .requeuedDeadLetter, attempt: 1, error: "requeued")
         var changes = GroupStateChanges()
         changes.addRetry(requeued)
-        try store.saveGroupState(changes)
-        #expect(try store.loadGroupState().retries == [requeued])
+        try store.save(changes)
+        #expect(try store.load().retries == [requeued])
         let record = DeadLetterRecord(
             id: 0, group: "g", topic: "t", offset: 7, cause: .maxAttempts, attempts: 1, lastError: "again", deadLetteredAtMicros: 1,
             body: [1, 2, 3])
         #expect(try store.addDeadLetter(record, removingRetry: requeued.id) == 1)
-        #expect(try store.loadGroupState().retries.isEmpty)
+        #expect(try store.load().retries.isEmpty)
         #expect(store.deadLetters(group: "g", after: 0, limit: 10).map(\.offset) == [7])
 
         // A save interval's dead letters, several groups, in one step.

@@ -6,7 +6,7 @@ import Foundation
 import Logging
 
 /// Ferry's hot paths, each measured per batch of events (the unit the broker works in):
-/// frame encode and decode (WireFormat, DeliveryEncoder), log append (DurableEventStore) and
+/// frame encode and decode (WireFormat, DeliveryEncoder), log append (DurableEventLog) and
 /// delivery dispatch (the Broker state machine, publish → deliver → ack, no sockets).
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
@@ -113,7 +113,7 @@ enum Fixtures {
 /// A durable store (fsync `never`) in a temporary directory, open from the benchmark's setup to
 /// its teardown, and the batches of new events appended to it.
 final class AppendHarness {
-    private(set) var store: DurableEventStore?
+    private(set) var store: DurableEventLog?
     private var directory: URL?
     private let body = Fixtures.storedEnvelope(payloadBytes: 100)
     private var appended = 0
@@ -124,7 +124,7 @@ final class AppendHarness {
         var configuration = DurableStoreConfiguration(directory: directory.path)
         configuration.defaults.fsync = .never
         self.directory = directory
-        store = try DurableEventStore(configuration: configuration)
+        store = try DurableEventLog(configuration: configuration)
         _ = try store!.append(topic: "bench", events: nextBatch(events: 100))
     }
 
@@ -172,7 +172,7 @@ final class DispatchHarness {
         configuration.storage = .memory(maxBytes: 1 << 40)
         var logger = Logger(label: "benchmark")
         logger.logLevel = .critical
-        broker = Broker(configuration: configuration, store: InMemoryEventStore(maxBytes: 1 << 40), logger: logger, at: .now())
+        broker = Broker(configuration: configuration, storage: .inMemory(maxBytes: 1 << 40), logger: logger, at: .now())
         delivered = 0
         var subscribe = Subscribe()
         subscribe.group = "bench"

@@ -27,7 +27,7 @@ struct BenchRecovery: ParsableCommand {
         let body = [UInt8](repeating: UInt8(ascii: "x"), count: payload + 40)
         let written = Date()
         do {
-            let store = try DurableEventStore(configuration: configuration)
+            let store = try DurableEventLog(configuration: configuration)
             var index = 0
             while store.storedBytes < megabytes << 20 {
                 let batch = (0..<1000).map { offset in
@@ -42,7 +42,7 @@ struct BenchRecovery: ParsableCommand {
             print("# wrote \(index) events, \(megabytes) MiB in \(String(format: "%.1f", Date().timeIntervalSince(written))) s")
         }
         let opened = Date()
-        let store = try DurableEventStore(configuration: configuration)
+        let store = try DurableEventLog(configuration: configuration)
         let seconds = Date().timeIntervalSince(opened)
         print(
             "recovery \(megabytes)MiB records \(store.recovery.records) seconds \(String(format: "%.2f", seconds)) "

@@ -16,8 +16,13 @@ struct RestoreTests {
         let storeConfiguration = DurableStoreConfiguration(directory: directory.path)
         var configuration = BrokerConfiguration()
         configuration.storage = .log(storeConfiguration)
-        let broker = EmbeddedBroker(configuration: configuration, store: try DurableEventStore(configuration: storeConfiguration))
-        defer { broker.store.close() }
+        let open = {
+            BrokerStorage(
+                log: try DurableEventLog(configuration: storeConfiguration),
+                groupState: try DurableGroupStateStore(configuration: storeConfiguration))
+        }
+        let broker = EmbeddedBroker(configuration: configuration, storage: try open())
+        defer { broker.storage.close() }
         let worker = broker.connect("worker")
         worker.subscribe(group: "g", patterns: ["t"], retry: retryPolicy(initial: .seconds(30), ackTimeout: .seconds(60)))
         let publisher = broker.connect("publisher")
@@ -33,7 +38,7 @@ struct RestoreTests {
         broker.advance(by: .seconds(10))
 
         // The grace period ends with "held" still in flight; the store is reopened.
-        try broker.restart { try DurableEventStore(configuration: storeConfiguration) }
+        try broker.restart(with: open)
         let again = broker.connect("worker-2")
         again.subscribe(group: "g", patterns: ["t"])
         let redelivered = again.takeDeliveries()

@@ -1,9 +1,9 @@
-/// An ``EventStore`` in memory, with a byte budget.
+/// An ``EventLog`` in memory, with a byte budget.
 ///
 /// When the budget is spent, appends fail with ``StorageError/Code/full`` until consumer groups
 /// settle enough events to ``release(topic:below:)`` them: a slow consumer makes publishers wait,
 /// never the broker grow without bound. Nothing survives a restart.
-public final class InMemoryEventStore: EventStore {
+public final class InMemoryEventLog: EventLog {
     private final class Topic {
         var first: UInt64 = 0
         var events: [StoredEvent] = []
@@ -17,9 +17,8 @@ public final class InMemoryEventStore: EventStore {
     public let maxBytes: Int
     public private(set) var storedBytes = 0
     private var topicsByName: [String: Topic] = [:]
-    private var groupState = GroupStateSnapshot()
-    private var deadLetterQueues: [String: [DeadLetterRecord]] = [:]
-    private var nextDeadLetterID: [String: UInt64] = [:]
+    /// Nothing to recover: a new in-memory log is empty.
+    public let recovery = LogRecoveryReport()
 
     public init(maxBytes: Int = 1 << 30) {
         self.maxBytes = maxBytes
@@ -60,6 +59,8 @@ public final class InMemoryEventStore: EventStore {
 
     public var topics: [String] { Array(topicsByName.keys) }
 
+    public func damage(topic: String) -> StorageDamage { StorageDamage() }
+
     public func release(topic name: String, below offset: UInt64) {
         guard let topic = topicsByName[name], offset > topic.first else { return }
         let count = Int(min(offset, topic.next) - topic.first)
@@ -97,68 +98,17 @@ public final class InMemoryEventStore: EventStore {
         return found
     }
 
-    public func recentEventIDs(storedSince sinceMicros: Int64, limit: Int) -> [(topic: String, id: String, offset: UInt64)] { [] }
+    public func recentEventIDs(storedSince sinceMicros: Int64, limit: Int) -> [(topic: String, id: String, offset: UInt64)] {
+        var ids: [(topic: String, id: String, offset: UInt64, timestamp: Int64)] = []
+        for (name, topic) in topicsByName {
+            for index in topic.head..<topic.events.count where !topic.ids[index].isEmpty {
+                let event = topic.events[index]
+                if event.timestampMicros >= sinceMicros { ids.append((name, topic.ids[index], event.offset, event.timestampMicros)) }
+            }
+        }
+        return ids.sorted { $0.timestamp < $1.timestamp }.suffix(limit).map { ($0.topic, $0.id, $0.offset) }
+    }
 
+    /// Nothing is kept for retention: memory is freed as groups settle (``release(topic:below:)``).
     public func applyRetention(consumedBelow: [String: UInt64]) -> UInt64 { 0 }
-
-    public func saveGroupState(_ changes: GroupStateChanges) throws(StorageError) { groupState.apply(changes) }
-
-    public var groupStateSaveFailures: Int { 0 }
-
-    public func loadGroupState() throws(StorageError) -> GroupStateSnapshot { groupState }
-
-    public func addDeadLetters(_ entries: [(record: DeadLetterRecord, removingRetry: RetryID?)]) throws(StorageError) -> [UInt64] {
-        var changes = GroupStateChanges()
-        var ids: [UInt64] = []
-        for (record, retry) in entries {
-            if let retry { changes.removeRetry(retry) }
-            let id = (nextDeadLetterID[record.group] ?? 0) + 1
-            nextDeadLetterID[record.group] = id
-            var record = record
-            record.id = id
-            deadLetterQueues[record.group, default: []].append(record)
-            ids.append(id)
-        }
-        groupState.apply(changes)
-        return ids
-    }
-
-    public func deadLetters(group: String, after afterID: UInt64, limit: Int) -> [DeadLetterRecord] {
-        Array((deadLetterQueues[group] ?? []).lazy.filter { $0.id > afterID }.prefix(limit))
-    }
-
-    public func deadLetteredOffsets(group: String, topic: String) -> Set<UInt64> {
-        Set((deadLetterQueues[group] ?? []).filter { $0.topic == topic }.map(\.offset))
-    }
-
-    public func deadLetterBodies(group: String, topic: String, offset: UInt64) -> [[UInt8]] {
-        (deadLetterQueues[group] ?? []).filter { $0.topic == topic && $0.offset == offset }.map(\.body)
-    }
-
-    public func deadLetterCount(group: String) -> Int { deadLetterQueues[group]?.count ?? 0 }
-
-    public func deadLetterIDs(group: String, limit: Int) -> [UInt64] {
-        (deadLetterQueues[group] ?? []).prefix(limit).map(\.id)
-    }
-
-    public func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord] {
-        guard let queue = deadLetterQueues[group] else { return [] }
-        guard let ids else {
-            deadLetterQueues[group] = []
-            return queue
-        }
-        let wanted = Set(ids)
-        deadLetterQueues[group] = queue.filter { !wanted.contains($0.id) }
-        return queue.filter { wanted.contains($0.id) }
-    }
-
-    public func requeueDeadLetters(
-        group: String, ids: [UInt64]?, as retry: (DeadLetterRecord) -> RetryState
-    ) throws(StorageError) -> [DeadLetterRecord] {
-        let removed = try removeDeadLetters(group: group, ids: ids)
-        var changes = GroupStateChanges()
-        for record in removed { changes.addRetry(retry(record)) }
-        groupState.apply(changes)
-        return removed
-    }
 }

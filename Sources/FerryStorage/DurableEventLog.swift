@@ -1,34 +1,17 @@
 import Foundation
 
-/// The durable ``EventStore``: a segmented, CRC-checked log per topic under
-/// `<directory>/topics/<topic>/`, and group state in `<directory>/groups.sqlite` (cursor moves
-/// between its saves in `<directory>/cursors.journal`).
+/// The durable ``EventLog``: a segmented, CRC-checked log per topic under
+/// `<directory>/topics/<topic>/` (group state lives beside it, in ``DurableGroupStateStore``).
 ///
 /// Appends are written at once and synced by a ``Syncer`` thread per each topic's fsync
 /// policy; ``durableEnd(topic:)`` says how far a topic is durable, and the broker confirms
 /// and delivers only that far. For topics that fsync, a ``Preallocator`` thread keeps a zeroed
 /// runway ahead of each active segment so that those fsyncs flush data only.
-public final class DurableEventStore: EventStore {
-    /// What opening the store found: recovered records and repairs made.
-    public struct RecoveryReport: Sendable {
-        public var topics = 0
-        public var records = 0
-        public var truncatedBytes = 0
-        public var corruptRecords = 0
-        public var lostEvents = 0
-        public var skippedBytes = 0
-        public var problems: [String] = []
-        public var seconds = 0.0
-        /// Each damaged topic's damage.
-        public var damage: [String: StorageDamage] = [:]
-    }
-
+public final class DurableEventLog: EventLog {
     public let configuration: DurableStoreConfiguration
-    public private(set) var recovery = RecoveryReport()
+    public private(set) var recovery = LogRecoveryReport()
     private let topicsDirectory: URL
     private var logs: [String: TopicLog] = [:]
-    private let database: GroupStateDatabase
-    private let stateWriter: StateWriter
     private let syncer = Syncer()
     private let preallocator: Preallocator
     private let unsyncedBudget: UnsyncedBudget
@@ -41,7 +24,7 @@ public final class DurableEventStore: EventStore {
 
     private var closed = false
 
-    /// Opens the store, creating the directory if needed and recovering every topic.
+    /// Opens the log, creating the directory if needed and recovering every topic.
     public init(configuration: DurableStoreConfiguration) throws(StorageError) {
         self.configuration = configuration
         let started = Date()
@@ -55,17 +38,11 @@ public final class DurableEventStore: EventStore {
         guard FileManager.default.isWritableFile(atPath: topicsDirectory.path) else {
             throw StorageError(.io, "the data directory \(root.path) is not writable")
         }
-        database = try GroupStateDatabase(path: root.appendingPathComponent("groups.sqlite").path)
-        stateWriter = try StateWriter(
-            database: database, journalPath: root.appendingPathComponent("cursors.journal").path,
-            syncInterval: .milliseconds(max(1, configuration.groupStateSyncMilliseconds)))
-        // The entries of `topics/`, the database and the journal (new on a first start) reach the
-        // disk before anything under them is confirmed; each new segment syncs the two
-        // directories below. The data directory's parent may not be readable to us: its sync
-        // is best effort.
+        // The entry of `topics/` (new on a first start) reaches the disk before anything under
+        // it is confirmed; each new segment syncs the two directories below. The data
+        // directory's parent may not be readable to us: its sync is best effort.
         try SegmentFile.syncDirectory(root.path)
         try? SegmentFile.syncDirectory(root.deletingLastPathComponent().path)
-        if let problem = stateWriter.journalProblem { recovery.problems.append(problem) }
         preallocator = Preallocator(configuration: configuration.runway)
         unsyncedBudget = UnsyncedBudget(limit: configuration.maxUnsyncedBytes)
         descriptors = DescriptorCache(capacity: configuration.maxOpenSegmentFiles ?? max(64, Self.descriptorLimit / 2))
@@ -102,8 +79,6 @@ public final class DurableEventStore: EventStore {
         syncer.stop()
         preallocator.stop()
         for log in logs.values { log.close() }
-        stateWriter.stop()
-        database.close()
     }
 
     private func log(for topic: String) throws(StorageError) -> TopicLog {
@@ -203,7 +178,9 @@ public final class DurableEventStore: EventStore {
         guard room > 0 || now &- lastParking >= 100_000_000, excess > 0 else { return 0 }
         lastParking = now
         var parked = 0
-        let idle = logs.values.filter { !$0.parked && now &- $0.lastAppend >= UInt64(configuration.idleTopicMilliseconds) * 1_000_000 && unsynced[$0.name] == nil }
+        let idle = logs.values.filter {
+            !$0.parked && now &- $0.lastAppend >= UInt64(configuration.idleTopicMilliseconds) * 1_000_000 && unsynced[$0.name] == nil
+        }
         for log in idle.sorted(by: { $0.lastAppend < $1.lastAppend }) where 2 * parked < excess {
             // Two descriptors each: the runway's and, once it is gone, the data's.
             if log.park() { parked += 1 }
@@ -253,91 +230,4 @@ public final class DurableEventStore: EventStore {
         }
         return dropped
     }
-
-    // MARK: - Group state
-
-    public var groupStateSaveFailures: Int { stateWriter.failureCount }
-
-    public func saveGroupState(_ changes: GroupStateChanges) throws(StorageError) {
-        guard !changes.isEmpty else { return }
-        try stateWriter.save(changes)
-    }
-
-    public var groupStateTicket: UInt64 { stateWriter.lastTicket }
-    public var durableGroupStateTicket: UInt64 { stateWriter.durableTicket }
-    public var groupStateNotificationDescriptor: Int32? { stateWriter.notifications.fileDescriptor }
-    public func collectGroupStateNotifications() { _ = stateWriter.notifications.drain() }
-    public func syncGroupStateSoon() { stateWriter.syncSoon() }
-
-    public func loadGroupState() throws(StorageError) -> GroupStateSnapshot {
-        stateWriter.flush()
-        return try database.load()
-    }
-
-    @discardableResult
-    public func addDeadLetters(_ entries: [(record: DeadLetterRecord, removingRetry: RetryID?)]) throws(StorageError) -> [UInt64] {
-        // A queued save may still hold the row this removes (a retry rescheduled, its save
-        // failing): it lands first, or it would bring the row back. A queued save may also
-        // define an entry's group: it lands first, or a power cut could keep a dead letter of a
-        // group the database does not know (every commit is synced, in order). Saves of other
-        // groups do not hold the broker here.
-        if stateWriter.hasQueuedDefinition(ofAny: Set(entries.map(\.record.group))) || entries.contains(where: { $0.removingRetry != nil }) {
-            try landQueuedSaves(before: "dead-letter")
-        }
-        return try database.addDeadLetters(entries)
-    }
-
-    public func deadLetters(group: String, after afterID: UInt64, limit: Int) -> [DeadLetterRecord] {
-        database.deadLetters(group: group, after: afterID, limit: limit)
-    }
-
-    public func deadLetteredOffsets(group: String, topic: String) -> Set<UInt64> {
-        database.deadLetteredOffsets(group: group, topic: topic)
-    }
-
-    public func deadLetterBodies(group: String, topic: String, offset: UInt64) -> [[UInt8]] {
-        database.deadLetterBodies(group: group, topic: topic, offset: offset)
-    }
-
-    public func deadLetterCount(group: String) -> Int { database.deadLetterCount(group: group) }
-
-    public func deadLetterIDs(group: String, limit: Int) -> [UInt64] { database.deadLetterIDs(group: group, limit: limit) }
-
-    public func removeDeadLetters(group: String, ids: [UInt64]?) throws(StorageError) -> [DeadLetterRecord] {
-        try database.removeDeadLetters(group: group, ids: ids)
-    }
-
-    public func requeueDeadLetters(
-        group: String, ids: [UInt64]?, as retry: (DeadLetterRecord) -> RetryState
-    ) throws(StorageError) -> [DeadLetterRecord] {
-        // No queued save may land after these rows.
-        try landQueuedSaves(before: "requeue")
-        return try database.removeDeadLetters(group: group, ids: ids, requeueingAs: retry)
-    }
-
-    /// Returns once every save queued so far is in the database (one that failed is tried
-    /// again now), for a write that goes to the database directly and must come after them;
-    /// throws while saves still fail.
-    private func landQueuedSaves(before operation: String) throws(StorageError) {
-        stateWriter.flush()
-        if let failure = stateWriter.failure {
-            throw StorageError(failure.code, "group state cannot be saved right now (\(failure.message)); \(operation) again once it can")
-        }
-    }
-
-    /// Makes the next `count` saves of group state fail, as a transiently failing disk would;
-    /// 0 ends the failures (for tests).
-    func injectGroupStateSaveFailures(_ count: Int) {
-        database.injectSaveFailures(count)
-    }
-
-    /// Injected save failures not yet taken (for tests).
-    var injectedGroupStateSaveFailuresLeft: Int { database.injectedSaveFailuresLeft }
-
-    /// The error of a group-state save that is still being retried (for tests).
-    var groupStateSaveFailure: StorageError? { stateWriter.failure }
-
-    /// Whether closing left group-state changes unsaved (the database kept failing): acks
-    /// since the last good save are redelivered after a restart.
-    public var closedWithUnsavedGroupState: Bool { stateWriter.stoppedWithUnsavedChanges }
 }
