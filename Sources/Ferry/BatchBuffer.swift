@@ -1,107 +1,111 @@
-import FerryProtocol
 import Synchronization
 
-/// Collects deliveries for a batched handler and cuts batches by size or by wait.
+/// Collects deliveries (`Element`) for a batched handler and cuts batches by size or by wait.
 ///
-/// The I/O thread appends; one consumer task awaits ``next()``. A timer task per pending
-/// batch (not per event) wakes the consumer when the batch's wait is over.
-final class BatchBuffer: Sendable {
+/// The I/O thread appends. Two long-lived child tasks of the group's runner drive it, never a
+/// task per batch or per event: ``consume(_:)`` hands out batches when one is full, due or left
+/// over at close, and ``runTimer()`` sleeps until the pending batch's deadline and then wakes
+/// the consumer. The cutting rules (``append(_:now:)``, ``next(now:)``) take the time as a
+/// parameter.
+final class BatchBuffer<Element: Sendable>: Sendable {
     private struct State {
-        var items: [Delivery] = []
-        var firstArrival: ContinuousClock.Instant?
-        var waiter: CheckedContinuation<Void, Never>?
-        /// Whether the waiter waits for a first item (no batch pending) rather than a deadline.
-        var waiterWantsFirst = false
+        var items: [Element] = []
+        /// When the pending batch's wait is over; nil while nothing is pending.
+        var deadline: ContinuousClock.Instant?
         var closed = false
+    }
+
+    /// What the consumer does next.
+    enum Step {
+        /// Hand this batch to the handler.
+        case batch([Element])
+        /// Nothing is full or due: wait to be woken.
+        case wait
+        /// Closed and empty.
+        case finished
     }
 
     let options: BatchOptions
     private let state = Mutex(State())
+    /// "Look again" for the consumer: when a batch fills up, falls due, or the buffer closes.
+    private let wakeups = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    /// Deadlines of pending batches, for the timer. Each is later than the one before, so only
+    /// the newest is kept.
+    private let deadlines = AsyncStream<ContinuousClock.Instant>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
     init(options: BatchOptions) {
         self.options = options
     }
 
-    /// Adds deliveries; returns false if the buffer is closed (the caller hands them back).
-    func append(_ deliveries: [Delivery]) -> Bool {
-        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
-            guard !state.closed else { return nil }
-            if state.items.isEmpty { state.firstArrival = .now }
+    /// Adds deliveries that arrived at `now`; returns false if the buffer is closed (the caller
+    /// hands them back).
+    func append(_ deliveries: [Element], now: ContinuousClock.Instant) -> Bool {
+        let outcome: (accepted: Bool, deadline: ContinuousClock.Instant?, full: Bool) = state.withLock { state in
+            guard !state.closed else { return (false, nil, false) }
+            var armed: ContinuousClock.Instant?
+            if state.deadline == nil {
+                state.deadline = now + options.maxWait
+                armed = state.deadline
+            }
             state.items.append(contentsOf: deliveries)
-            guard state.waiterWantsFirst || state.items.count >= options.maxSize else { return nil }
-            let waiter = state.waiter
-            state.waiter = nil
-            return waiter
+            return (true, armed, state.items.count >= options.maxSize)
         }
-        waiter?.resume()
-        return !state.withLock { $0.closed }
+        if let deadline = outcome.deadline { deadlines.continuation.yield(deadline) }
+        if outcome.full { wakeups.continuation.yield() }
+        return outcome.accepted
     }
 
-    /// Stops accepting; ``next()`` returns what is left, then nil.
+    /// The next step at `now`: a batch that is full, as old as `maxWait`, or (once closed) what
+    /// is left; else wait, or finished once closed and empty. Events left after a cut start a new
+    /// batch whose wait begins `now`.
+    func next(now: ContinuousClock.Instant) -> Step {
+        let (step, armed): (Step, ContinuousClock.Instant?) = state.withLock { state in
+            let due = state.deadline.map { $0 <= now } ?? false
+            guard !state.items.isEmpty, state.items.count >= options.maxSize || state.closed || due else {
+                return (state.closed ? .finished : .wait, nil)
+            }
+            let count = min(options.maxSize, state.items.count)
+            let batch = Array(state.items.prefix(count))
+            state.items.removeFirst(count)
+            state.deadline = state.items.isEmpty ? nil : now + options.maxWait
+            return (.batch(batch), state.deadline)
+        }
+        if let armed { deadlines.continuation.yield(armed) }
+        return step
+    }
+
+    /// Stops accepting; the consumer gets what is left, then finishes. The timer ends.
     func close() {
-        let waiter = state.withLock { state in
-            state.closed = true
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume()
+        state.withLock { $0.closed = true }
+        deadlines.continuation.finish()
+        wakeups.continuation.yield()
+        wakeups.continuation.finish()
     }
 
-    /// The next batch: full, or as old as `maxWait`, or the remainder once closed.
-    func next() async -> [Delivery]? {
-        while true {
-            enum Step {
-                case batch([Delivery])
-                case finished
-                case wait(until: ContinuousClock.Instant?)
-            }
-            let step: Step = state.withLock { state in
-                let ready =
-                    state.items.count >= options.maxSize || state.closed
-                    || (state.firstArrival.map { $0 + options.maxWait <= .now } ?? false)
-                if ready && !state.items.isEmpty {
-                    let count = min(options.maxSize, state.items.count)
-                    let batch = Array(state.items.prefix(count))
-                    state.items.removeFirst(count)
-                    state.firstArrival = state.items.isEmpty ? nil : .now
-                    return .batch(batch)
+    /// The consumer loop: hands every batch to `handle`, one at a time, until the buffer is closed
+    /// and empty or the task is cancelled.
+    func consume(_ handle: ([Element]) async -> Void) async {
+        for await _ in wakeups.stream {
+            cutting: while !Task.isCancelled {
+                switch next(now: .now) {
+                case .batch(let batch): await handle(batch)
+                case .wait: break cutting
+                case .finished: return
                 }
-                if state.closed { return .finished }
-                return .wait(until: state.firstArrival.map { $0 + options.maxWait })
-            }
-            switch step {
-            case .batch(let batch): return batch
-            case .finished: return nil
-            case .wait(let deadline):
-                let timer = deadline.map { deadline in
-                    Task { [weak self] in
-                        try? await Task.sleep(until: deadline, clock: .continuous)
-                        self?.wake()
-                    }
-                }
-                await withCheckedContinuation { continuation in
-                    let resumeNow = state.withLock { state in
-                        // Re-check under the lock: something may have arrived meanwhile.
-                        let due = state.firstArrival.map { $0 + options.maxWait <= .now } ?? false
-                        if state.closed || state.items.count >= options.maxSize || due || (deadline == nil && !state.items.isEmpty) {
-                            return true
-                        }
-                        state.waiter = continuation
-                        state.waiterWantsFirst = deadline == nil
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
-                }
-                timer?.cancel()
             }
         }
     }
 
-    private func wake() {
-        let waiter = state.withLock { state in
-            defer { state.waiter = nil }
-            return state.waiter
+    /// The timer loop: sleeps until each pending batch's deadline, then wakes the consumer. Ends
+    /// when the buffer closes or the task is cancelled.
+    func runTimer() async {
+        for await deadline in deadlines.stream {
+            do {
+                try await Task.sleep(until: deadline, clock: .continuous)
+            } catch {
+                return
+            }
+            wakeups.continuation.yield()
         }
-        waiter?.resume()
     }
 }

@@ -20,7 +20,8 @@ public struct HandlerGroupOptions: Sendable {
     public var concurrency = 4
     /// The group's retry policy, used when the broker's configuration has none for it.
     public var retry: RetryOptions?
-    /// How long shutdown lets running handlers finish before handing their events back.
+    /// How long shutdown lets running handlers finish before handing their events back and
+    /// cancelling them (``Worker/run()`` returns once they have returned).
     public var shutdownDeadline: Duration = .seconds(10)
     /// A new group starts with the oldest stored events (`true`) or only new ones.
     public var startFromEarliest = true

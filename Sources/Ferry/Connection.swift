@@ -29,8 +29,10 @@ final class Connection: Sendable {
     let configuration: ClientConfiguration
     let logger: Logger
     let commands = WakeupQueue<Command>()
-    private let startResult = Mutex<Result<Void, FerryError>?>(nil)
-    private let started = DispatchSemaphore(value: 0)
+    /// Why the I/O thread could not set up its socket, if it could not: every command fails with it.
+    private let startFailure = Mutex<FerryError?>(nil)
+    /// Fired by the I/O thread once its socket is set up, or once it knows it cannot be.
+    private let started = StopSignal()
     private let stopped = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     /// Fired when the session ended for good (a broker restart without ``ClientConfiguration/autoResume``).
     let ended = StopSignal()
@@ -39,27 +41,46 @@ final class Connection: Sendable {
     /// Why the session ended for good, if it did.
     var endError: FerryError? { endReason.withLock { $0 } }
 
-    /// Connects (in the background, as ZeroMQ does) and greets the broker.
-    init(configuration: ClientConfiguration, logger: Logger) throws(FerryError) {
+    /// Starts the I/O thread, which connects (in the background, as ZeroMQ does) and greets the
+    /// broker. Never waits for the thread: if it cannot set up its socket (an endpoint ZeroMQ
+    /// refuses), every call fails with ``FerryError/Code/transport``. ``open(configuration:logger:)``
+    /// reports that at once instead.
+    init(configuration: ClientConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
         DedicatedThread.start(name: "ferry-io") { [self] in run() }
-        started.wait()
-        try startResult.withLock { $0! }.get()
+    }
+
+    /// Starts a connection and suspends (blocking no thread) until its I/O thread has set up the
+    /// socket; throws ``FerryError/Code/transport`` if it could not.
+    static func open(configuration: ClientConfiguration, logger: Logger) async throws(FerryError) -> Connection {
+        let connection = Connection(configuration: configuration, logger: logger)
+        await connection.started.wait()
+        if let failure = connection.startFailure.withLock({ $0 }) {
+            await connection.close()
+            throw failure
+        }
+        return connection
     }
 
     // MARK: - API for tasks
 
     func request(_ command: ClientMessage.OneOf_Command) async throws(FerryError) -> ServerMessage.OneOf_Reply {
         try await withCheckedContinuation { (continuation: CheckedContinuation<Result<ServerMessage.OneOf_Reply, FerryError>, Never>) in
-            commands.push(.request(command, { continuation.resume(returning: $0) }))
+            enqueue(.request(command, { continuation.resume(returning: $0) }))
         }.get()
+    }
+
+    /// Sends a request without waiting: `reply` is called on the I/O thread with the answer, or the
+    /// failure (a timeout at the latest).
+    func send(_ command: ClientMessage.OneOf_Command, reply: @escaping Reply) {
+        enqueue(.request(command, reply))
     }
 
     func subscribe(_ subscribe: Subscribe, onEnd: EndHandler? = nil, sink: @escaping DeliverySink) async throws(FerryError) -> Subscribed {
         let reply = try await withCheckedContinuation {
             (continuation: CheckedContinuation<Result<ServerMessage.OneOf_Reply, FerryError>, Never>) in
-            commands.push(.subscribe(subscribe, sink, onEnd, { continuation.resume(returning: $0) }))
+            enqueue(.subscribe(subscribe, sink, onEnd, { continuation.resume(returning: $0) }))
         }.get()
         guard case .subscribed(let subscribed) = reply else {
             throw FerryError(.unexpectedReply, "expected Subscribed, got \(reply)")
@@ -70,17 +91,17 @@ final class Connection: Sendable {
     /// Publishes events; each result is the stored offset or the reason it was rejected.
     func publish(_ events: [WireEvent]) async -> [Result<UInt64, FerryError>] {
         await withCheckedContinuation { continuation in
-            commands.push(.publish(events, { continuation.resume(returning: $0) }))
+            enqueue(.publish(events, { continuation.resume(returning: $0) }))
         }
     }
 
     func settle(acks: [UInt64] = [], nacks: [Nack] = []) {
-        commands.push(.settle(acks: acks, nacks: nacks))
+        enqueue(.settle(acks: acks, nacks: nacks))
     }
 
     /// Says goodbye and stops the I/O thread; pending requests fail with ``FerryError/Code/closed``.
     func close() async {
-        commands.push(.close)
+        enqueue(.close)
         await withCheckedContinuation { continuation in
             let done = stopped.withLock { state in
                 if !state.done { state.waiters.append(continuation) }
@@ -88,6 +109,16 @@ final class Connection: Sendable {
             }
             if done { continuation.resume() }
         }
+    }
+
+    /// Queues a command for the I/O thread, or answers it at once if that thread has no session.
+    private func enqueue(_ command: Command) {
+        // Under the lock, so that no command slips in after the I/O thread drained the queue for good.
+        let failure: FerryError? = startFailure.withLock { failure in
+            if failure == nil { commands.push(command) }
+            return failure
+        }
+        if let failure { Session.refuse(command, failure) }
     }
 
     // MARK: - I/O thread
@@ -98,12 +129,16 @@ final class Connection: Sendable {
                 endReason.withLock { $0 = error }
                 ended.fire()
             }
-            startResult.withLock { $0 = .success(()) }
-            started.signal()
+            started.fire()
             session.loop(commands: commands)
         } catch {
-            startResult.withLock { $0 = .failure(FerryError(.transport, "\(error)")) }
-            started.signal()
+            let failure = FerryError(.transport, "\(error)")
+            let queued = startFailure.withLock { state in
+                state = failure
+                return commands.drain()
+            }
+            started.fire()
+            for command in queued { Session.refuse(command, failure) }
         }
         let waiters = stopped.withLock { state in
             state.done = true

@@ -14,11 +14,14 @@ public final class EventBus: Sendable {
     let connection: Connection
     private let ownsConnection: Bool
 
-    /// Connects to ferryd. The connection is made in the background; a broker that is down
-    /// shows up as ``FerryError/Code/timeout`` on the first request.
+    /// Connects to ferryd. The connection is made in the background (its thread is started,
+    /// never waited for, so this is safe to call from async code): a broker that is down shows up
+    /// as ``FerryError/Code/timeout`` on the first request, an endpoint ZeroMQ refuses as
+    /// ``FerryError/Code/transport``. It throws nothing today; `throws` stays for source
+    /// compatibility.
     public init(configuration: ClientConfiguration = ClientConfiguration(), logger: Logger = Logger(label: "ferry.bus")) throws(FerryError)
     {
-        self.connection = try Connection(configuration: configuration, logger: logger)
+        self.connection = Connection(configuration: configuration, logger: logger)
         self.ownsConnection = true
     }
 

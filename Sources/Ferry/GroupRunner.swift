@@ -5,6 +5,9 @@ import Synchronization
 /// Runs one ``HandlerGroup`` inside a worker: subscribes, routes deliveries to lanes (one per
 /// unit of concurrency, keys hashed so each key stays in order) and to batch buffers, settles,
 /// and drains on shutdown.
+///
+/// Every task it needs is a child of ``run()``, which the worker runs in its task group: one per
+/// lane, and a consumer and a timer per batched handler (never one per event or per batch).
 final class GroupRunner: Sendable {
     let group: HandlerGroup
     private let registration: HandlerGroup.Registration
@@ -12,13 +15,14 @@ final class GroupRunner: Sendable {
     private let bus: EventBus
     private let logger: Logger
     private let lanes: [(stream: AsyncStream<Delivery>, continuation: AsyncStream<Delivery>.Continuation)]
-    private let batchBuffers: [String: BatchBuffer]
+    private let batchBuffers: [String: BatchBuffer<Delivery>]
     private let unsettled = Mutex<Set<UInt64>>([])
     private let draining = Atomic<Bool>(false)
     private let subscriptionID = Mutex<UInt32?>(nil)
     private let roundRobin = Atomic<Int>(0)
-    private let lanesDone = StopSignal()
-    private let activeTasks = Atomic<Int>(0)
+    /// Fired by ``drain(until:)`` once the loops were told to end; ``drainDeadline`` says until when they may run.
+    private let drainStarted = StopSignal()
+    private let drainDeadline = Mutex<ContinuousClock.Instant?>(nil)
 
     init(group: HandlerGroup, connection: Connection, bus: EventBus, logger: Logger) {
         self.group = group
@@ -27,15 +31,15 @@ final class GroupRunner: Sendable {
         self.bus = bus
         self.logger = logger
         self.lanes = (0..<max(1, group.options.concurrency)).map { _ in AsyncStream<Delivery>.makeStream() }
-        var buffers: [String: BatchBuffer] = [:]
+        var buffers: [String: BatchBuffer<Delivery>] = [:]
         for (typeName, handler) in registration.handlers {
             if case .batch(let options, _) = handler { buffers[typeName] = BatchBuffer(options: options) }
         }
         self.batchBuffers = buffers
     }
 
-    /// Subscribes and starts the lane and batch tasks.
-    func start() async throws(FerryError) {
+    /// Subscribes; deliveries then flow to the loops of ``run()``.
+    func subscribe() async throws(FerryError) {
         var subscribe = Subscribe()
         subscribe.group = group.name
         subscribe.patterns = Array(Set(registration.topics.values)).sorted()
@@ -53,17 +57,6 @@ final class GroupRunner: Sendable {
             policy.ackTimeoutMs = retry.ackTimeout.milliseconds
             subscribe.retry = policy
         }
-        for lane in lanes {
-            spawn { [self] in
-                for await delivery in lane.stream { await process(delivery) }
-            }
-        }
-        for (typeName, buffer) in batchBuffers {
-            guard case .batch(_, let handler) = registration.handlers[typeName] else { continue }
-            spawn { [self] in
-                while let batch = await buffer.next() { await process(batch, with: handler) }
-            }
-        }
         let subscribed = try await connection.subscribe(subscribe) { [self] deliveries in route(deliveries) }
         subscriptionID.withLock { $0 = subscribed.subscriptionID }
         logger.info(
@@ -73,12 +66,51 @@ final class GroupRunner: Sendable {
             ])
     }
 
-    /// Long-lived tasks, one per lane or batch buffer (never one per event).
-    private func spawn(_ body: @escaping @Sendable () async -> Void) {
-        activeTasks.add(1, ordering: .relaxed)
-        Task { [self] in
-            await body()
-            if activeTasks.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { lanesDone.fire() }
+    /// How a child task of ``run()`` ended.
+    private enum LoopEnd: Sendable {
+        case handlerLoop, timer, deadline
+    }
+
+    /// Runs the group's loops as child tasks until ``drain(until:)`` has ended them; at the drain's
+    /// deadline it hands back what is unsettled and cancels the handlers still running. Returns
+    /// only once every child task has returned.
+    func run() async {
+        await withTaskGroup(of: LoopEnd.self) { tasks in
+            var handlerLoops = 0
+            for lane in lanes {
+                handlerLoops += 1
+                tasks.addTask { [self] in
+                    for await delivery in lane.stream { await process(delivery) }
+                    return .handlerLoop
+                }
+            }
+            for (typeName, buffer) in batchBuffers {
+                guard case .batch(_, let handler) = registration.handlers[typeName] else { continue }
+                handlerLoops += 1
+                tasks.addTask { [self] in
+                    await buffer.consume { batch in await process(batch, with: handler) }
+                    return .handlerLoop
+                }
+                tasks.addTask {
+                    await buffer.runTimer()
+                    return .timer
+                }
+            }
+            await drainStarted.wait()
+            let deadline = drainDeadline.withLock { $0 } ?? .now
+            tasks.addTask {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                return .deadline
+            }
+            while handlerLoops > 0, let end = await tasks.next() {
+                if case .handlerLoop = end { handlerLoops -= 1 }
+                if case .deadline = end {
+                    logger.warning("handlers still running at the shutdown deadline: cancelled", metadata: ["group": "\(group.name)"])
+                    break
+                }
+            }
+            handBack()
+            tasks.cancelAll()
         }
     }
 
@@ -105,7 +137,7 @@ final class GroupRunner: Sendable {
                     outcome: .failure(DeadLetterError("group '\(group.name)' has no handler for event type '\(typeName)'")))
             }
         }
-        for (typeName, batch) in batches where !(batchBuffers[typeName]?.append(batch) ?? false) { release(batch) }
+        for (typeName, batch) in batches where !(batchBuffers[typeName]?.append(batch, now: .now) ?? false) { release(batch) }
     }
 
     /// The registered handler for an event: by type name, else a raw handler of its topic,
@@ -118,37 +150,42 @@ final class GroupRunner: Sendable {
     }
 
     private func process(_ delivery: Delivery) async {
-        if draining.load(ordering: .relaxed) {
-            release([delivery])
-            return
-        }
         let typeName = handlerName(for: delivery.event)
         guard case .single(let handler)? = registration.handlers[typeName] else { return }
-        let context = EventContext(
-            event: ReceivedEvent(wire: delivery.event), attempt: delivery.attempt, offset: delivery.offset,
-            lastError: delivery.lastError.isEmpty ? nil : delivery.lastError, group: group.name, bus: bus)
-        do {
+        await handle([delivery], attempt: delivery.attempt) {
+            let context = EventContext(
+                event: ReceivedEvent(wire: delivery.event), attempt: delivery.attempt, offset: delivery.offset,
+                lastError: delivery.lastError.isEmpty ? nil : delivery.lastError, group: group.name, bus: bus)
             try await handler(context.event, context)
-            settle(delivery.deliveryID, outcome: .success(()))
-        } catch {
-            logFailure(error, eventIDs: [delivery.event.id], attempt: delivery.attempt)
-            settle(delivery.deliveryID, outcome: .failure(error))
         }
     }
 
     private func process(_ batch: [Delivery], with handler: HandlerGroup.BatchHandler) async {
-        if draining.load(ordering: .relaxed) {
-            release(batch)
+        let attempt = batch.map(\.attempt).max() ?? 1
+        await handle(batch, attempt: attempt) {
+            let events = batch.map { ReceivedEvent(wire: $0.event) }
+            try await handler(events, BatchContext(events: events, attempt: attempt, group: group.name, bus: bus))
+        }
+    }
+
+    /// Runs a handler for `deliveries` and settles them by its outcome. While draining, or once
+    /// shutdown cancelled the handlers (past the deadline, or the worker's task was cancelled),
+    /// they go back without spending an attempt instead.
+    private func handle(_ deliveries: [Delivery], attempt: UInt32, _ body: () async throws -> Void) async {
+        if draining.load(ordering: .relaxed) || Task.isCancelled {
+            release(deliveries)
             return
         }
-        let events = batch.map { ReceivedEvent(wire: $0.event) }
-        let context = BatchContext(events: events, attempt: batch.map(\.attempt).max() ?? 1, group: group.name, bus: bus)
         do {
-            try await handler(events, context)
-            for delivery in batch { settle(delivery.deliveryID, outcome: .success(())) }
+            try await body()
+            for delivery in deliveries { settle(delivery.deliveryID, outcome: .success(())) }
         } catch {
-            logFailure(error, eventIDs: events.map(\.id), attempt: context.attempt)
-            for delivery in batch { settle(delivery.deliveryID, outcome: .failure(error)) }
+            if Task.isCancelled {
+                release(deliveries)
+                return
+            }
+            logFailure(error, eventIDs: deliveries.map(\.event.id), attempt: attempt)
+            for delivery in deliveries { settle(delivery.deliveryID, outcome: .failure(error)) }
         }
     }
 
@@ -189,8 +226,17 @@ final class GroupRunner: Sendable {
         if !ids.isEmpty { connection.settle(nacks: ids.map(Session.release)) }
     }
 
-    /// Stops taking deliveries, lets running handlers finish until `deadline`, and hands
-    /// back whatever is still unsettled.
+    /// Hands back, without spending an attempt, every delivery not settled yet.
+    private func handBack() {
+        let remaining = unsettled.withLock { set in
+            defer { set.removeAll() }
+            return Array(set)
+        }
+        if !remaining.isEmpty { connection.settle(nacks: remaining.map(Session.release)) }
+    }
+
+    /// Stops taking deliveries and ends the loops of ``run()``: running handlers may finish until
+    /// `deadline`; what is still queued goes back to the broker without spending an attempt.
     func drain(until deadline: ContinuousClock.Instant) async {
         draining.store(true, ordering: .relaxed)
         if let subscriptionID = subscriptionID.withLock({ $0 }) {
@@ -200,23 +246,12 @@ final class GroupRunner: Sendable {
             // A live broker answers at once; a dead one must not hold the shutdown for the whole
             // request timeout (the broker releases whatever a vanished member held anyway).
             let answered = StopSignal()
-            let connection = connection
-            Task {
-                _ = try? await connection.request(.unsubscribe(unsubscribe))
-                answered.fire()
-            }
+            connection.send(.unsubscribe(unsubscribe)) { _ in answered.fire() }
             _ = await answered.wait(until: min(deadline, .now + .seconds(2)))
         }
         for lane in lanes { lane.continuation.finish() }
         for buffer in batchBuffers.values { buffer.close() }
-        if activeTasks.load(ordering: .acquiring) > 0 {
-            let finished = await lanesDone.wait(until: deadline)
-            if !finished { logger.warning("handlers still running at the shutdown deadline", metadata: ["group": "\(group.name)"]) }
-        }
-        let remaining = unsettled.withLock { set in
-            defer { set.removeAll() }
-            return Array(set)
-        }
-        if !remaining.isEmpty { connection.settle(nacks: remaining.map(Session.release)) }
+        drainDeadline.withLock { $0 = deadline }
+        drainStarted.fire()
     }
 }

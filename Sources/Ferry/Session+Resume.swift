@@ -69,8 +69,9 @@ extension Session {
         endHandlers.removeAll()
     }
 
-    /// Answers a command that arrived after the session ended for good.
-    func refuse(_ command: Connection.Command, _ error: FerryError) {
+    /// Answers a command that arrived after the session ended for good (or that no session
+    /// could take: see ``Connection/open(configuration:logger:)``).
+    static func refuse(_ command: Connection.Command, _ error: FerryError) {
         switch command {
         case .request(_, let reply), .subscribe(_, _, _, let reply): reply(.failure(error))
         case .publish(let events, let completion): completion(events.map { _ in .failure(error) })

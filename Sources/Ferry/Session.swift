@@ -148,7 +148,7 @@ final class Session {
 
     func handle(_ command: Connection.Command) {
         if let endedWith {
-            refuse(command, endedWith)
+            Self.refuse(command, endedWith)
             return
         }
         switch command {

@@ -53,22 +53,50 @@ public final class Worker: Service, Sendable {
     /// Asks ``run()`` to drain and return, as SIGTERM does.
     public func stop() { stopSignal.fire() }
 
+    /// Connects, subscribes every group and handles deliveries until SIGTERM (graceful shutdown),
+    /// ``stop()`` or cancellation; then drains and returns.
+    ///
+    /// Everything the worker runs (each group's lanes, batch consumers and batch timers) is a
+    /// child task of this call: when it returns, no handler of this worker is still running.
+    /// Handlers still running at a group's ``HandlerGroupOptions/shutdownDeadline`` are cancelled
+    /// (their events go back without spending an attempt), and `run()` waits for them to return.
+    /// Cancelling the task that runs `run()` cancels the handlers at once the same way.
     public func run() async throws {
-        let connection = try Connection(configuration: configuration, logger: logger)
+        let connection = try await Connection.open(configuration: configuration, logger: logger)
         let bus = EventBus(connection: connection)
         busBox.withLock { $0 = bus }
         let runners = groups.withLock { $0 }.map { GroupRunner(group: $0, connection: connection, bus: bus, logger: logger) }
-        do {
-            for runner in runners { try await runner.start() }
-        } catch {
-            await connection.close()
+        let outcome = await withTaskGroup(of: Void.self, returning: Result<Void, FerryError>.self) { tasks in
+            for runner in runners { tasks.addTask { await runner.run() } }
+            var outcome = Result<Void, FerryError>.success(())
+            do throws(FerryError) {
+                for runner in runners { try await runner.subscribe() }
+                await serve(connection: connection, groups: runners.map(\.group.name))
+            } catch {
+                outcome = .failure(error)
+            }
+            for runner in runners {
+                let deadline = ContinuousClock.now + runner.group.options.shutdownDeadline
+                tasks.addTask { await runner.drain(until: deadline) }
+            }
+            return outcome
+        }
+        await connection.close()
+        busBox.withLock { $0 = nil }
+        try outcome.get()
+        if let error = connection.endError {
+            logger.error("worker stopped: its session with ferryd ended", metadata: ["worker": "\(name)", "error": "\(error)"])
             throw error
         }
+        logger.info("worker stopped", metadata: ["worker": "\(name)"])
+    }
+
+    /// Says the worker is ready and waits for the signal to stop.
+    private func serve(connection: Connection, groups: [String]) async {
         // The session ended for good (a broker restart without auto-resume): stop as on SIGTERM.
         connection.ended.whenFired { [stopSignal] in stopSignal.fire() }
         readySignal.fire()
-        logger.info("worker ready", metadata: ["worker": "\(name)", "groups": "\(runners.map(\.group.name).joined(separator: ","))"])
-
+        logger.info("worker ready", metadata: ["worker": "\(name)", "groups": "\(groups.joined(separator: ","))"])
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
                 await stopSignal.wait()
@@ -78,20 +106,6 @@ public final class Worker: Service, Sendable {
         } onGracefulShutdown: {
             self.stopSignal.fire()
         }
-
         logger.info("worker draining", metadata: ["worker": "\(name)"])
-        await withTaskGroup(of: Void.self) { group in
-            for runner in runners {
-                let deadline = ContinuousClock.now + runner.group.options.shutdownDeadline
-                group.addTask { await runner.drain(until: deadline) }
-            }
-        }
-        await connection.close()
-        busBox.withLock { $0 = nil }
-        if let error = connection.endError {
-            logger.error("worker stopped: its session with ferryd ended", metadata: ["worker": "\(name)", "error": "\(error)"])
-            throw error
-        }
-        logger.info("worker stopped", metadata: ["worker": "\(name)"])
     }
 }

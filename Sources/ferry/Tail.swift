@@ -2,7 +2,6 @@ import ArgumentParser
 import Dispatch
 import Ferry
 import Foundation
-import Synchronization
 
 /// `ferry tail`: follows events live through an ephemeral group.
 struct TailCommand: AsyncParsableCommand {
@@ -54,61 +53,60 @@ struct TailCommand: AsyncParsableCommand {
         let limit = count
         // Installed before subscribing, so that Ctrl-C at any point ends the tail cleanly.
         let stopper = TailStopper()
+        defer { stopper.cancel() }
         try await options.withBus { bus in
             let tail = try await bus.tail(patterns, from: from == .end ? .latest : .earliest, group: group)
-            await stopper.attach(tail)
-            var seen = 0
-            for await item in tail {
-                if json {
-                    var fields = EventRendering.dictionary(item.event, offset: item.offset)
-                    fields["attempt"] = item.attempt
-                    Output.json(fields, compact: true)
-                } else {
-                    Output.line(EventRendering.line(item.event, offset: item.offset))
+            await withTaskGroup(of: Void.self) { tasks in
+                // A signal (also one that came while subscribing) closes the tail, which ends the loop below.
+                tasks.addTask { if await stopper.signalled() { await tail.close() } }
+                var seen = 0
+                for await item in tail {
+                    if json {
+                        var fields = EventRendering.dictionary(item.event, offset: item.offset)
+                        fields["attempt"] = item.attempt
+                        Output.json(fields, compact: true)
+                    } else {
+                        Output.line(EventRendering.line(item.event, offset: item.offset))
+                    }
+                    seen += 1
+                    if let limit, seen >= limit { break }
                 }
-                seen += 1
-                if let limit, seen >= limit { break }
+                tasks.cancelAll()
             }
             await tail.close()
         }
-        stopper.cancel()
     }
 }
 
-/// Ends a tail on SIGINT or SIGTERM (ferryd then drops its group at once instead of after its
-/// peer timeout), including a signal that arrives before the tail exists.
+/// Turns SIGINT and SIGTERM into something a task can await, so that a signal ends a tail
+/// (ferryd then drops its group at once instead of after its peer timeout), including a signal
+/// that arrives before the tail exists.
 final class TailStopper: @unchecked Sendable {
     // @unchecked: `sources` (not Sendable) is only touched by init and cancel(), from the command's task.
-    private let state = Mutex<(stopped: Bool, tail: EventTail?)>((false, nil))
     private let sources: [any DispatchSourceSignal]
+    private let signals = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
     init() {
+        let continuation = signals.continuation
         sources = [SIGINT, SIGTERM].map { number in
             DispatchSource.makeSignalSource(signal: number, queue: .global())
         }
         for (number, source) in zip([SIGINT, SIGTERM], sources) {
             signal(number, SIG_IGN)
-            source.setEventHandler { [self] in
-                let tail = state.withLock { state in
-                    state.stopped = true
-                    return state.tail
-                }
-                if let tail { Task { await tail.close() } }
-            }
+            source.setEventHandler { continuation.yield() }
             source.resume()
         }
     }
 
-    /// Hands over the tail; closes it at once if a signal came first.
-    func attach(_ tail: EventTail) async {
-        let stopped = state.withLock { state in
-            state.tail = tail
-            return state.stopped
-        }
-        if stopped { await tail.close() }
+    /// Returns true once a signal came (at once if one came already), false if the task was
+    /// cancelled first.
+    func signalled() async -> Bool {
+        for await _ in signals.stream { return true }
+        return false
     }
 
     func cancel() {
+        signals.continuation.finish()
         for source in sources { source.cancel() }
     }
 }
