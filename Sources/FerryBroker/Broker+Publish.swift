@@ -17,89 +17,104 @@ extension Broker {
     }
 
     func handlePublish(_ publish: PublishFrame, from peer: Peer) throws(ProtocolError) {
-        let requestID = publish.requestID
         if isShuttingDown { throw ProtocolError(.shuttingDown, "the broker is shutting down; publish elsewhere or retry later") }
         if publish.items.count > configuration.limits.maxBatch {
             throw ProtocolError(
                 .batchTooLarge, "\(publish.items.count) items in one Publish; the limit is \(configuration.limits.maxBatch)")
         }
-        var result = PublishResult()
-        result.confirmed.reserveCapacity(publish.items.count)
-        result.offsets.reserveCapacity(publish.items.count)
-        // Accepted events per topic, in publish order, appended in one call per topic. Most
-        // publishes carry one topic, so a short array beats a dictionary.
-        var batches: [TopicBatch] = []
-        var repeats: [(sequence: UInt64, batch: Int, index: Int)] = []
-        // The end offset each topic must be durable up to before the reply goes out.
-        var needs: [String: UInt64] = [:]
-        let storedAt = wallNow
+        var pass = PublishPass(capacity: publish.items.count, storedAt: wallNow)
         defer {
             // Ids seen in this publish, by batch and index: emptied for the next one.
             publishScratch.removeAll(insertedInOrder: publishScratchKeys)
             publishScratchKeys.removeAll(keepingCapacity: true)
         }
+        for item in publish.items { accept(item, into: &pass) }
+        store(&pass)
+        confirm(pass.result, to: peer, requestID: publish.requestID, onceDurable: pass.needs)
+    }
 
-        for item in publish.items {
-            do {
-                try configuration.limits.validate(
-                    topic: item.topic, id: item.id, keyBytes: item.key.count, payloadBytes: item.payloadBytes,
-                    eventBytes: item.event.count)
-            } catch {
-                reject(item.sequence, error, into: &result)
-                continue
-            }
-            let key = DedupKey(topic: item.topic, id: item.id)
-            if let offset = dedup.offset(for: key) {
-                result.confirmed.append(item.sequence)
-                result.offsets.append(offset)
-                metrics.duplicates.increment()
-                // The original may still wait for its fsync: its repeat is confirmed no sooner.
-                let topic = String(decoding: item.topic, as: UTF8.self)
-                if log.durableEnd(topic: topic) <= offset { needs[topic] = max(needs[topic] ?? 0, offset + 1) }
-                continue
-            }
-            if let first = publishScratch.value(for: key) {
-                // The same id twice in one publish: confirmed with the first one's offset.
-                repeats.append((item.sequence, Int(first >> 32), Int(first & 0xFFFF_FFFF)))
-                continue
-            }
-            let batchIndex: Int
-            if let last = batches.indices.last, batches[last].topicBytes.elementsEqual(item.topic) {
-                batchIndex = last
-            } else if let existing = batches.firstIndex(where: { $0.topicBytes.elementsEqual(item.topic) }) {
-                batchIndex = existing
-            } else {
-                batches.append(TopicBatch(topicBytes: item.topic))
-                batchIndex = batches.count - 1
-            }
-            publishScratch.insert(key, value: UInt64(batchIndex) << 32 | UInt64(batches[batchIndex].events.count), replacing: false)
-            publishScratchKeys.append(key)
-            batches[batchIndex].sequences.append(item.sequence)
-            batches[batchIndex].keys.append(key)
-            batches[batchIndex].events.append(
-                NewEvent(
-                    key: item.key.isEmpty ? "" : String(decoding: item.key, as: UTF8.self), timestampMicros: storedAt,
-                    body: item.storedEvent(storedAtMicros: storedAt), id: String(decoding: item.id, as: UTF8.self)))
+    /// What one Publish has come to so far: the reply, the accepted events per topic, the ids
+    /// repeated within it, and how far each topic must be durable before the reply goes out.
+    struct PublishPass {
+        var result = PublishResult()
+        /// Accepted events per topic, in publish order, appended in one call per topic. Most
+        /// publishes carry one topic, so a short array beats a dictionary.
+        var batches: [TopicBatch] = []
+        var repeats: [(sequence: UInt64, batch: Int, index: Int)] = []
+        var needs: [String: UInt64] = [:]
+        let storedAt: Int64
+
+        init(capacity: Int, storedAt: Int64) {
+            result.confirmed.reserveCapacity(capacity)
+            result.offsets.reserveCapacity(capacity)
+            self.storedAt = storedAt
         }
+    }
 
+    /// Checks one item: rejected, confirmed as a repeat (of an id in the dedup window or earlier
+    /// in this publish), or added to its topic's batch.
+    private func accept(_ item: PublishFrame.Item, into pass: inout PublishPass) {
+        do {
+            try configuration.limits.validate(
+                topic: item.topic, id: item.id, keyBytes: item.key.count, payloadBytes: item.payloadBytes, eventBytes: item.event.count)
+        } catch {
+            reject(item.sequence, error, into: &pass.result)
+            return
+        }
+        let key = DedupKey(topic: item.topic, id: item.id)
+        if let offset = dedup.offset(for: key) {
+            pass.result.confirmed.append(item.sequence)
+            pass.result.offsets.append(offset)
+            metrics.duplicates.increment()
+            // The original may still wait for its fsync: its repeat is confirmed no sooner.
+            let topic = String(decoding: item.topic, as: UTF8.self)
+            if log.durableEnd(topic: topic) <= offset { pass.needs[topic] = max(pass.needs[topic] ?? 0, offset + 1) }
+            return
+        }
+        if let first = publishScratch.value(for: key) {
+            // The same id twice in one publish: confirmed with the first one's offset.
+            pass.repeats.append((item.sequence, Int(first >> 32), Int(first & 0xFFFF_FFFF)))
+            return
+        }
+        let batchIndex: Int
+        if let last = pass.batches.indices.last, pass.batches[last].topicBytes.elementsEqual(item.topic) {
+            batchIndex = last
+        } else if let existing = pass.batches.firstIndex(where: { $0.topicBytes.elementsEqual(item.topic) }) {
+            batchIndex = existing
+        } else {
+            pass.batches.append(TopicBatch(topicBytes: item.topic))
+            batchIndex = pass.batches.count - 1
+        }
+        publishScratch.insert(key, value: UInt64(batchIndex) << 32 | UInt64(pass.batches[batchIndex].events.count), replacing: false)
+        publishScratchKeys.append(key)
+        pass.batches[batchIndex].sequences.append(item.sequence)
+        pass.batches[batchIndex].keys.append(key)
+        pass.batches[batchIndex].events.append(
+            NewEvent(
+                key: item.key.isEmpty ? "" : String(decoding: item.key, as: UTF8.self), timestampMicros: pass.storedAt,
+                body: item.storedEvent(storedAtMicros: pass.storedAt), id: String(decoding: item.id, as: UTF8.self)))
+    }
+
+    /// Appends each topic's batch, then confirms the ids repeated within the publish with their
+    /// first occurrence's offset.
+    private func store(_ pass: inout PublishPass) {
         var offsets: [[UInt64]?] = []
-        for batch in batches {
-            let appended = append(batch, into: &result)
+        for batch in pass.batches {
+            let appended = append(batch, into: &pass.result)
             offsets.append(appended)
             if let end = appended?.last.map({ $0 + 1 }), log.durableEnd(topic: batch.topic) < end {
-                needs[batch.topic] = max(needs[batch.topic] ?? 0, end)
+                pass.needs[batch.topic] = max(pass.needs[batch.topic] ?? 0, end)
             }
         }
-        for repeated in repeats {
+        for repeated in pass.repeats {
             if let offset = offsets[repeated.batch]?[repeated.index] {
-                result.confirmed.append(repeated.sequence)
-                result.offsets.append(offset)
+                pass.result.confirmed.append(repeated.sequence)
+                pass.result.offsets.append(offset)
                 metrics.duplicates.increment()
             } else {
-                reject(repeated.sequence, ProtocolError(.storageFailure, "the first event with this id was not stored"), into: &result)
+                reject(repeated.sequence, ProtocolError(.storageFailure, "the first event with this id was not stored"), into: &pass.result)
             }
         }
-        confirm(result, to: peer, requestID: requestID, onceDurable: needs)
     }
 
     /// One topic's accepted events of a publish.

@@ -5,44 +5,7 @@ extension Broker {
         if isShuttingDown { throw ProtocolError(.shuttingDown, "the broker is shutting down") }
         var subscribe = subscribe
         if subscribe.ephemeral && subscribe.group.isEmpty { subscribe.group = ephemeralGroupName() }
-        try configuration.limits.validateGroup(subscribe.group)
-        if let existing = groups[subscribe.group], existing.ephemeral != subscribe.ephemeral {
-            throw ProtocolError(
-                .invalidArgument,
-                "group '\(subscribe.group)' exists and is \(existing.ephemeral ? "ephemeral" : "durable"); "
-                    + "subscribe \(existing.ephemeral ? "with" : "without") ephemeral, or use another name")
-        }
-        if subscribe.patterns.isEmpty { throw ProtocolError(.missingField, "subscribe.patterns needs at least one topic pattern") }
-        try configuration.limits.validatePatternCount(subscribe.patterns.count)
-        if subscribe.memberName.utf8.count > Self.maxNameBytes {
-            throw ProtocolError(
-                .invalidArgument, "subscribe.member_name is \(subscribe.memberName.utf8.count) bytes; the limit is \(Self.maxNameBytes)")
-        }
-        if peer.subscriptions.count >= Self.maxSubscriptionsPerConnection {
-            throw ProtocolError(
-                .batchTooLarge, "this connection holds \(peer.subscriptions.count) subscriptions, the most one may; unsubscribe first")
-        }
-        var patterns: [TopicPattern] = []
-        for pattern in subscribe.patterns {
-            if pattern.utf8.count > configuration.limits.maxTopicBytes {
-                throw ProtocolError(
-                    .invalidArgument,
-                    "a pattern is \(pattern.utf8.count) bytes; the limit is \(configuration.limits.maxTopicBytes), as for topics")
-            }
-            patterns.append(try TopicPattern(pattern))
-        }
-        if let existing = groups[subscribe.group] {
-            let added = existing.newPatternCount(patterns)
-            if added > 0 && existing.patterns.count + added > configuration.limits.maxPatternsPerGroup {
-                throw ProtocolError(
-                    .batchTooLarge,
-                    "group '\(subscribe.group)' follows \(existing.patterns.count) patterns and this adds \(added); a group follows at most \(configuration.limits.maxPatternsPerGroup)"
-                )
-            }
-        } else if groups.count >= configuration.maxGroups {
-            throw ProtocolError(
-                .resourceExhausted, "the broker holds \(groups.count) consumer groups, its limit (max_groups); use an existing group")
-        }
+        let patterns = try validate(subscribe, from: peer)
         let credit =
             subscribe.maxInFlight == 0
             ? configuration.defaultMaxInFlight : min(Int(subscribe.maxInFlight), configuration.maxMaxInFlight)
@@ -81,6 +44,49 @@ extension Broker {
                 "group": "\(group.name)", "member": "\(subscribe.memberName)", "peer": "\(peer.id)",
                 "patterns": "\(subscribe.patterns.joined(separator: ","))", "credit": "\(credit)",
             ])
+    }
+
+    /// Checks a Subscribe against the limits and the group it names; returns its patterns.
+    private func validate(_ subscribe: Subscribe, from peer: Peer) throws(ProtocolError) -> [TopicPattern] {
+        try configuration.limits.validateGroup(subscribe.group)
+        if let existing = groups[subscribe.group], existing.ephemeral != subscribe.ephemeral {
+            throw ProtocolError(
+                .invalidArgument,
+                "group '\(subscribe.group)' exists and is \(existing.ephemeral ? "ephemeral" : "durable"); "
+                    + "subscribe \(existing.ephemeral ? "with" : "without") ephemeral, or use another name")
+        }
+        if subscribe.patterns.isEmpty { throw ProtocolError(.missingField, "subscribe.patterns needs at least one topic pattern") }
+        try configuration.limits.validatePatternCount(subscribe.patterns.count)
+        if subscribe.memberName.utf8.count > Self.maxNameBytes {
+            throw ProtocolError(
+                .invalidArgument, "subscribe.member_name is \(subscribe.memberName.utf8.count) bytes; the limit is \(Self.maxNameBytes)")
+        }
+        if peer.subscriptions.count >= Self.maxSubscriptionsPerConnection {
+            throw ProtocolError(
+                .batchTooLarge, "this connection holds \(peer.subscriptions.count) subscriptions, the most one may; unsubscribe first")
+        }
+        var patterns: [TopicPattern] = []
+        for pattern in subscribe.patterns {
+            if pattern.utf8.count > configuration.limits.maxTopicBytes {
+                throw ProtocolError(
+                    .invalidArgument,
+                    "a pattern is \(pattern.utf8.count) bytes; the limit is \(configuration.limits.maxTopicBytes), as for topics")
+            }
+            patterns.append(try TopicPattern(pattern))
+        }
+        if let existing = groups[subscribe.group] {
+            let added = existing.newPatternCount(patterns)
+            if added > 0 && existing.patterns.count + added > configuration.limits.maxPatternsPerGroup {
+                throw ProtocolError(
+                    .batchTooLarge,
+                    "group '\(subscribe.group)' follows \(existing.patterns.count) patterns and this adds \(added); a group follows at most \(configuration.limits.maxPatternsPerGroup)"
+                )
+            }
+        } else if groups.count >= configuration.maxGroups {
+            throw ProtocolError(
+                .resourceExhausted, "the broker holds \(groups.count) consumer groups, its limit (max_groups); use an existing group")
+        }
+        return patterns
     }
 
     private func createGroup(_ subscribe: Subscribe) -> ConsumerGroup {
