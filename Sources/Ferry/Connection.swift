@@ -1,5 +1,5 @@
 import FerryProtocol
-import FerryWakeup
+import FerryRuntime
 import Foundation
 import Logging
 import Synchronization
@@ -7,7 +7,7 @@ import ZeroMQ
 
 /// One session with ferryd: a DEALER socket owned by a dedicated I/O thread.
 ///
-/// Tasks never touch the socket. They queue commands on a ``WakeupQueue``; the I/O thread
+/// Tasks never touch the socket. They queue commands on its ``LoopThread``; the I/O thread
 /// coalesces what piled up (publishes into one Publish, acks and nacks into one Settle),
 /// sends it, and completes callers when replies arrive. Deliveries are handed to the
 /// subscription's sink on the I/O thread, which must only enqueue them.
@@ -28,10 +28,9 @@ final class Connection: Sendable {
 
     let configuration: ClientConfiguration
     let logger: Logger
-    let commands = WakeupQueue<Command>()
-    private let startResult = Mutex<Result<Void, FerryError>?>(nil)
-    private let started = DispatchSemaphore(value: 0)
-    private let stopped = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let thread: LoopThread<Command>
+    /// The I/O thread's queue (kept here too, so a command costs what a push costs).
+    let commands: WakeupQueue<Command>
     /// Fired when the session ended for good (a broker restart without ``ClientConfiguration/autoResume``).
     let ended = StopSignal()
     private let endReason = Mutex<FerryError?>(nil)
@@ -43,9 +42,13 @@ final class Connection: Sendable {
     init(configuration: ClientConfiguration, logger: Logger) throws(FerryError) {
         self.configuration = configuration
         self.logger = logger
-        DedicatedThread.start(name: "ferry-io") { [self] in run() }
-        started.wait()
-        try startResult.withLock { $0! }.get()
+        thread = LoopThread(name: "ferry-io")
+        commands = thread.commands
+        do {
+            try thread.start { [self] (ready: (()) -> Void) in try run(ready: ready) }
+        } catch {
+            throw FerryError(.transport, "\(error)")
+        }
     }
 
     // MARK: - API for tasks
@@ -80,36 +83,18 @@ final class Connection: Sendable {
 
     /// Says goodbye and stops the I/O thread; pending requests fail with ``FerryError/Code/closed``.
     func close() async {
-        commands.push(.close)
-        await withCheckedContinuation { continuation in
-            let done = stopped.withLock { state in
-                if !state.done { state.waiters.append(continuation) }
-                return state.done
-            }
-            if done { continuation.resume() }
-        }
+        await thread.stop(sending: .close)
     }
 
     // MARK: - I/O thread
 
-    private func run() {
-        do {
-            let session = try Session(configuration: configuration, logger: logger) { [self] error in
-                endReason.withLock { $0 = error }
-                ended.fire()
-            }
-            startResult.withLock { $0 = .success(()) }
-            started.signal()
-            session.loop(commands: commands)
-        } catch {
-            startResult.withLock { $0 = .failure(FerryError(.transport, "\(error)")) }
-            started.signal()
+    /// Connects, tells ``init(configuration:logger:)`` it did, then runs the session until it closes.
+    private func run(ready: (()) -> Void) throws(ZMQError) {
+        let session = try Session(configuration: configuration, logger: logger) { [self] error in
+            endReason.withLock { $0 = error }
+            ended.fire()
         }
-        let waiters = stopped.withLock { state in
-            state.done = true
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
+        ready(())
+        session.loop(commands: commands)
     }
 }
