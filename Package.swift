@@ -45,11 +45,11 @@ let package = Package(
             pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"])]
         ),
-        // The plumbing of Ferry's dedicated threads: a queue a poll loop is woken by (a pipe), and
-        // starting threads under names the OS shows.
-        .target(name: "FerryWakeup"),
+        // What Ferry's dedicated threads share: a queue a poll loop is woken by (a pipe), threads
+        // under names the OS shows, the loop-thread type, the monotonic clock, the parent watch.
+        .target(name: "FerryRuntime"),
         // A small, thread-confined Swift API over libzmq.
-        .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "FerryWakeup"]),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "FerryRuntime"]),
         // CRC-32C for log records (SSE4.2 when the CPU has it).
         .target(name: "CCRC32C"),
         // The wire protocol: generated protobuf messages plus framing, limits and errors.
@@ -60,13 +60,13 @@ let package = Package(
         // Event storage behind one interface (in-memory now, the durable log later).
         .target(
             name: "FerryStorage",
-            dependencies: ["CCRC32C", "FerryWakeup", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["CCRC32C", "FerryRuntime", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // The broker: delivery state machine and the ZeroMQ server loop.
         .target(
             name: "FerryBroker",
             dependencies: [
-                "ZeroMQ", "FerryProtocol", "FerryStorage", "FerryWakeup",
+                "ZeroMQ", "FerryProtocol", "FerryStorage", "FerryRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -81,13 +81,13 @@ let package = Package(
         // Process plumbing shared by ferryd and processes built on the SDK: exit with the parent.
         .target(
             name: "FerryLifecycle",
-            dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+            dependencies: ["FerryRuntime", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
         // The client SDK: typed events, publishing, workers and handler groups.
         .target(
             name: "Ferry",
             dependencies: [
-                "ZeroMQ", "FerryProtocol", "FerryWakeup",
+                "ZeroMQ", "FerryProtocol", "FerryRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -116,7 +116,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "Ferry", "ZeroMQ", "FerryProtocol", "FerryStorage", "FerryWakeup",
+                "Ferry", "ZeroMQ", "FerryProtocol", "FerryStorage", "FerryRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -221,6 +221,7 @@ let package = Package(
             path: "Examples/OrderSystem/Tests/OrderSystemTests"
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "FerryRuntimeTests", dependencies: ["FerryRuntime"]),
         .testTarget(name: "FerryProtocolTests", dependencies: ["FerryProtocol"]),
         .testTarget(
             name: "FerryStorageTests", dependencies: ["FerryStorage", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

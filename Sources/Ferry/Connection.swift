@@ -1,5 +1,5 @@
 import FerryProtocol
-import FerryWakeup
+import FerryRuntime
 import Foundation
 import Logging
 import Synchronization
@@ -28,12 +28,13 @@ final class Connection: Sendable {
 
     let configuration: ClientConfiguration
     let logger: Logger
-    let commands = WakeupQueue<Command>()
+    private let thread = LoopThread<Command>(name: "ferry-io")
+    /// The I/O thread's queue (kept here too, so a command costs what a push costs).
+    let commands: WakeupQueue<Command>
     /// Why the I/O thread could not set up its socket, if it could not: every command fails with it.
     private let startFailure = Mutex<FerryError?>(nil)
     /// Fired by the I/O thread once its socket is set up, or once it knows it cannot be.
     private let started = StopSignal()
-    private let stopped = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     /// Fired when the session ended for good (a broker restart without ``ClientConfiguration/autoResume``).
     let ended = StopSignal()
     private let endReason = Mutex<FerryError?>(nil)
@@ -48,7 +49,8 @@ final class Connection: Sendable {
     init(configuration: ClientConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        DedicatedThread.start(name: "ferry-io") { [self] in run() }
+        commands = thread.commands
+        thread.start { [self] in run() }
     }
 
     /// Starts a connection and suspends (blocking no thread) until its I/O thread has set up the
@@ -102,13 +104,7 @@ final class Connection: Sendable {
     /// Says goodbye and stops the I/O thread; pending requests fail with ``FerryError/Code/closed``.
     func close() async {
         enqueue(.close)
-        await withCheckedContinuation { continuation in
-            let done = stopped.withLock { state in
-                if !state.done { state.waiters.append(continuation) }
-                return state.done
-            }
-            if done { continuation.resume() }
-        }
+        await thread.waitUntilStopped()
     }
 
     /// Queues a command for the I/O thread, or answers it at once if that thread has no session.
@@ -140,11 +136,5 @@ final class Connection: Sendable {
             started.fire()
             for command in queued { Session.refuse(command, failure) }
         }
-        let waiters = stopped.withLock { state in
-            state.done = true
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
     }
 }

@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryRuntime
 
 extension Session {
     /// Sends queued events in Publish batches while the unconfirmed window has room.
@@ -45,7 +46,7 @@ extension Session {
             queuedHead = end
             if publish.items.isEmpty { continue }
             let requestID = newRequestID()
-            publishRequests[requestID] = (Self.now() + requestTimeout, sequences)
+            publishRequests[requestID] = (MonotonicInstant.now() + requestTimeout, sequences)
             send(.publish(publish), requestID: requestID, reply: nil)
         }
         if queuedHead == queuedEvents.count {

@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryRuntime
 
 extension Session {
     /// The broker restarted: greet it, subscribe again, and resend what it never confirmed
@@ -28,8 +29,8 @@ extension Session {
         if subscriptions.isEmpty {
             // Nothing to restore: greet again (once per heartbeat interval: notices answering
             // what was sent before the Hello may follow) so that the broker's heartbeats resume.
-            let now = Self.now()
-            guard now &- lastGreeting >= heartbeatInterval else { return }
+            let now = MonotonicInstant.now()
+            guard now - lastGreeting >= heartbeatInterval else { return }
             lastGreeting = now
             var hello = Hello()
             hello.clientName = configuration.clientName

@@ -1,16 +1,13 @@
 import FerryProtocol
+import FerryRuntime
 import Foundation
 import Logging
 import ZeroMQ
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// The I/O thread's side of a ``Connection``: the socket and everything only that thread touches.
 final class Session {
     struct PendingRequest {
-        let deadline: UInt64
+        let deadline: MonotonicInstant
         let reply: Connection.Reply
     }
 
@@ -66,24 +63,24 @@ final class Session {
     /// it belongs to a session the resume's Goodbye ended (section 10.2), which must not be settled.
     var resumeHello: UInt64?
     /// When a Hello was last sent to greet the same broker run again (see ``sessionEnded()``).
-    var lastGreeting: UInt64 = 0
+    var lastGreeting = MonotonicInstant(nanoseconds: 0)
     var queuedEvents: [QueuedEvent] = []
     var queuedHead = 0
     /// Published, unconfirmed events by sequence; and the sequences of each Publish request.
     var unconfirmed: [UInt64: (call: PublishCall, index: Int, event: WireEvent)] = [:]
-    var publishRequests: [UInt64: (deadline: UInt64, sequences: [UInt64])] = [:]
+    var publishRequests: [UInt64: (deadline: MonotonicInstant, sequences: [UInt64])] = [:]
     var acks: [UInt64] = []
     var nacks: [Nack] = []
-    var heartbeatInterval: UInt64 = 1_000_000_000
-    var peerTimeout: UInt64 = 5_000_000_000
+    var heartbeatInterval = Nanoseconds.seconds(1)
+    var peerTimeout = Nanoseconds.seconds(5)
     var maxBatch: Int
     /// The broker's limits on one encoded event and one frame (from `Welcome`).
     var maxEventBytes = ProtocolLimits().maxEventBytes
     var maxFrameBytes = ProtocolLimits().maxFrameBytes
-    var lastSent: UInt64 = 0
-    var lastReceived: UInt64 = 0
+    var lastSent = MonotonicInstant(nanoseconds: 0)
+    var lastReceived = MonotonicInstant(nanoseconds: 0)
     var brokerSilent = false
-    var lastTimers: UInt64 = 0
+    var lastTimers = MonotonicInstant(nanoseconds: 0)
     /// Why the session ended for good (see ``ClientConfiguration/autoResume``): every call fails with it.
     var endedWith: FerryError?
     /// Tells the connection that the session ended for good.
@@ -99,7 +96,7 @@ final class Session {
         try socket.setSendHighWaterMark(100_000)
         try socket.setReceiveHighWaterMark(100_000)
         try socket.connect(configuration.endpoint)
-        lastReceived = Self.now()
+        lastReceived = MonotonicInstant.now()
         var hello = Hello()
         hello.clientName = configuration.clientName
         send(
@@ -109,16 +106,7 @@ final class Session {
             })
     }
 
-    static func now() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
-    }
-
-    var requestTimeout: UInt64 {
-        let components = configuration.requestTimeout.components
-        return UInt64(components.seconds) * 1_000_000_000 + UInt64(components.attoseconds / 1_000_000_000)
-    }
+    var requestTimeout: Nanoseconds { Nanoseconds(configuration.requestTimeout) }
 
     func loop(commands: WakeupQueue<Connection.Command>) {
         var poller = Poller()
@@ -196,11 +184,11 @@ final class Session {
         var message = ClientMessage()
         message.requestID = requestID
         message.command = body
-        if let reply { pendingRequests[requestID] = PendingRequest(deadline: Self.now() + requestTimeout, reply: reply) }
+        if let reply { pendingRequests[requestID] = PendingRequest(deadline: MonotonicInstant.now() + requestTimeout, reply: reply) }
         do {
             try socket.send(WireFormat.signature, more: true)
             try socket.send(WireFormat.encode(message))
-            lastSent = Self.now()
+            lastSent = MonotonicInstant.now()
         } catch {
             pendingRequests.removeValue(forKey: requestID)?.reply(.failure(FerryError(.transport, "\(error)")))
         }
@@ -232,7 +220,7 @@ final class Session {
                 return
             }
             guard let frames else { return }
-            lastReceived = Self.now()
+            lastReceived = MonotonicInstant.now()
             if brokerSilent {
                 brokerSilent = false
                 logger.info("broker is answering again")
@@ -282,8 +270,8 @@ final class Session {
         case .publishResult(let result):
             completePublish(result, requestID: message.requestID)
         case .welcome(let welcome):
-            heartbeatInterval = UInt64(max(100, welcome.heartbeatIntervalMs)) * 1_000_000
-            peerTimeout = UInt64(max(500, welcome.peerTimeoutMs)) * 1_000_000
+            heartbeatInterval = .milliseconds(max(100, welcome.heartbeatIntervalMs))
+            peerTimeout = .milliseconds(max(500, welcome.peerTimeoutMs))
             if welcome.maxBatch > 0 { maxBatch = min(maxBatch, Int(welcome.maxBatch)) }
             if welcome.maxEventBytes > 0 { maxEventBytes = Int(welcome.maxEventBytes) }
             if welcome.maxFrameBytes > 0 { maxFrameBytes = Int(clamping: welcome.maxFrameBytes) }
@@ -337,9 +325,12 @@ final class Session {
         return nack
     }
 
+    /// How often request deadlines, heartbeats and the broker's silence are checked.
+    static let timerInterval = Nanoseconds.milliseconds(50)
+
     func timers() {
-        let now = Self.now()
-        guard now &- lastTimers >= 50_000_000 else { return }
+        let now = MonotonicInstant.now()
+        guard now - lastTimers >= Self.timerInterval else { return }
         lastTimers = now
         for (requestID, pending) in pendingRequests where pending.deadline <= now {
             pendingRequests.removeValue(forKey: requestID)
@@ -353,8 +344,8 @@ final class Session {
             let error = FerryError(.timeout, "ferryd at \(configuration.endpoint) did not confirm within \(configuration.requestTimeout)")
             for sequence in publish.sequences { failSequence(sequence, error) }
         }
-        if now &- lastSent >= heartbeatInterval { send(.heartbeat(Heartbeat()), requestID: 0, reply: nil) }
-        if !brokerSilent && now &- lastReceived > peerTimeout {
+        if now - lastSent >= heartbeatInterval { send(.heartbeat(Heartbeat()), requestID: 0, reply: nil) }
+        if !brokerSilent && now - lastReceived > peerTimeout {
             brokerSilent = true
             logger.warning("ferryd is silent", metadata: ["endpoint": "\(configuration.endpoint)"])
         }

@@ -1,15 +1,14 @@
 import FerryProtocol
+import FerryRuntime
 import FerryStorage
-import FerryWakeup
 import Foundation
 import Logging
-import Synchronization
 import ZeroMQ
 
 /// Runs a ``Broker`` on a dedicated thread that owns the ROUTER socket and loops over `zmq_poll`.
 ///
-/// Other threads reach the loop only through a ``WakeupQueue``: ``shutdown()`` is the one
-/// command they send. Inbound messages are drained in batches, and deliveries and replies
+/// Other threads reach the loop only through its ``LoopThread``'s queue: ``shutdown()`` is the
+/// one command they send. Inbound messages are drained in batches, and deliveries and replies
 /// produced by a batch go out together.
 public final class BrokerServer: Sendable {
     private enum Control: Sendable {
@@ -20,10 +19,7 @@ public final class BrokerServer: Sendable {
     private let logger: Logger
     private let openStorage: @Sendable () throws -> BrokerStorage
     private let metricsText: (@Sendable () -> String)?
-    private let control = WakeupQueue<Control>()
-    private let startResult = Mutex<Result<String, any Error>?>(nil)
-    private let started = DispatchSemaphore(value: 0)
-    private let stopState = Mutex<(stopped: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let thread = LoopThread<Control>(name: "ferryd-broker", stackSize: 8 << 20)
 
     /// - Parameters:
     ///   - openStorage: opens the event log and group-state store, on the loop thread.
@@ -41,46 +37,27 @@ public final class BrokerServer: Sendable {
     /// Starts the loop thread, binds, and returns the bound endpoint (with the real port).
     @discardableResult
     public func start() throws -> String {
-        DedicatedThread.start(name: "ferryd-broker", stackSize: 8 << 20) { [self] in runLoop() }
-        started.wait()
-        return try startResult.withLock { $0! }.get()
+        try thread.start { [self] (ready: (String) -> Void) in
+            do {
+                try loop(ready: ready)
+            } catch {
+                logger.critical("broker loop failed", metadata: ["error": "\(error)"])
+                throw error
+            }
+        }
     }
 
     /// Begins a graceful shutdown: no new work, in-flight deliveries get the grace period to settle.
-    public func shutdown() { control.push(.shutdown) }
+    public func shutdown() { thread.requestStop(sending: .shutdown) }
 
     /// Returns once the loop has ended.
     public func waitUntilStopped() async {
-        await withCheckedContinuation { continuation in
-            let stopped = stopState.withLock { state in
-                if !state.stopped { state.waiters.append(continuation) }
-                return state.stopped
-            }
-            if stopped { continuation.resume() }
-        }
+        await thread.waitUntilStopped()
     }
 
-    private func runLoop() {
-        do {
-            try loop()
-        } catch {
-            logger.critical("broker loop failed", metadata: ["error": "\(error)"])
-            let beforeStart = startResult.withLock { result in
-                guard result == nil else { return false }
-                result = .failure(error)
-                return true
-            }
-            if beforeStart { started.signal() }
-        }
-        let waiters = stopState.withLock { state in
-            state.stopped = true
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    private func loop() throws {
+    /// Binds, opens the store, tells ``start()`` the endpoint, then loops until the broker is
+    /// finished.
+    private func loop(ready: (String) -> Void) throws {
         let context = try Context()
         let router = try Socket(context: context, type: .router)
         try router.setRouterMandatory(true)
@@ -101,17 +78,17 @@ public final class BrokerServer: Sendable {
         broker.metricsText = metricsText
         var poller = Poller()
         let routerIndex = poller.addReadable(router)
+        let control = thread.commands
         let controlIndex = poller.addReadable(fileDescriptor: control.fileDescriptor)
         let syncIndex = storage.log.syncNotificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
         let groupStateIndex = storage.groupState.notificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
-        startResult.withLock { $0 = .success(endpoint) }
-        started.signal()
+        ready(endpoint)
         logger.info("ferryd listening", metadata: ["endpoint": "\(endpoint)"])
 
         var backlog = false
         var unreachable: [[UInt8]] = []
         while !broker.isFinished {
-            try poller.poll(timeoutMilliseconds: backlog ? 0 : Int(broker.timeUntilWakeup / .milliseconds(1)))
+            try poller.poll(timeoutMilliseconds: backlog ? 0 : Int(broker.timeUntilWakeup.wholeMilliseconds))
             var time = BrokerTime.now()
             if poller.isReadable(controlIndex) {
                 for command in control.drain() {

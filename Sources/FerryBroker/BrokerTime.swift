@@ -1,3 +1,5 @@
+import FerryRuntime
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -18,23 +20,23 @@ public struct BrokerTime: Sendable, Hashable {
         self.wallMicroseconds = wallMicroseconds
     }
 
-    /// The system's clocks now (`CLOCK_MONOTONIC` and `CLOCK_REALTIME`).
+    /// The system's clocks now (``MonotonicInstant`` and `CLOCK_REALTIME`).
     public static func now() -> BrokerTime {
-        var monotonic = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &monotonic)
+        let monotonic = MonotonicInstant.now()
         var wall = timespec()
         clock_gettime(CLOCK_REALTIME, &wall)
-        return BrokerTime(
-            uptimeNanoseconds: UInt64(monotonic.tv_sec) * 1_000_000_000 + UInt64(monotonic.tv_nsec),
-            wallMicroseconds: Int64(wall.tv_sec) * 1_000_000 + Int64(wall.tv_nsec) / 1000)
+        let sinceEpoch = Nanoseconds.seconds(wall.tv_sec) + .nanoseconds(wall.tv_nsec)
+        return BrokerTime(uptimeNanoseconds: monotonic.nanoseconds, wallMicroseconds: Int64(sinceEpoch.wholeMicroseconds))
     }
+
+    /// The monotonic reading as the runtime's instant.
+    public var monotonic: MonotonicInstant { MonotonicInstant(nanoseconds: uptimeNanoseconds) }
 
     /// This moment moved on by `duration` on both clocks.
     public func advanced(by duration: Duration) -> BrokerTime {
-        let (seconds, attoseconds) = duration.components
-        let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let moved = monotonic.advanced(by: duration)
         return BrokerTime(
-            uptimeNanoseconds: UInt64(Int64(uptimeNanoseconds) + nanoseconds),
-            wallMicroseconds: wallMicroseconds + nanoseconds / 1000)
+            uptimeNanoseconds: moved.nanoseconds,
+            wallMicroseconds: wallMicroseconds + duration.wholeMicroseconds)
     }
 }

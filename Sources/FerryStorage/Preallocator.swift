@@ -1,10 +1,5 @@
-import FerryWakeup
-import Foundation
+import FerryRuntime
 import Synchronization
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Keeps a zeroed runway ahead of the data end of active segments of topics that fsync
 /// (`always`, `batch`), on its own thread (one per store), so that appends overwrite blocks that
@@ -43,46 +38,46 @@ final class Preallocator: Sendable {
     }
 
     let configuration: Configuration
-    private let jobs = WakeupQueue<Job?>()
-    private let stopping = Atomic<Bool>(false)
-    private let stopped = DispatchSemaphore(value: 0)
+    /// Jobs; nil ends the thread.
+    private let thread = LoopThread<Job?>(name: "ferry-runway")
     private let counters = Mutex(Statistics())
     private let zeros: [UInt8]
 
     init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         zeros = [UInt8](repeating: 0, count: configuration.pieceBytes)
-        DedicatedThread.start(name: "ferry-runway") { [self] in run() }
+        thread.start { [self] in run() }
     }
 
     var statistics: Statistics { counters.withLock { $0 } }
 
-    func extend(_ file: SegmentFile) { jobs.push(.extend(file)) }
+    func extend(_ file: SegmentFile) { thread.commands.push(.extend(file)) }
 
     /// Seals `file` (its segment rolled) and truncates its runway on this thread.
     func seal(_ file: SegmentFile) {
-        if file.seal() { jobs.push(.truncate(file)) }
+        if file.seal() { thread.commands.push(.truncate(file)) }
     }
 
     /// Ends the thread: truncations queued so far are done, extensions are dropped (an extension
     /// under way stops after its current piece).
     func stop() {
-        stopping.store(true, ordering: .relaxed)
-        jobs.push(nil)
-        stopped.wait()
+        thread.stop(sending: nil)
     }
 
+    /// Set by ``stop()`` before the thread sees its nil: an extension under way ends early.
+    private var stopping: Bool { thread.isStopRequested }
+
     private func run() {
-        var descriptor = pollfd(fd: jobs.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        let jobs = thread.commands
         var running = true
         while running {
-            _ = poll(&descriptor, 1, -1)
+            jobs.wait()
             let batch = jobs.drain()
             if batch.contains(where: { $0 == nil }) { running = false }
             for job in batch {
                 switch job {
                 case .extend(let file):
-                    if running && !stopping.load(ordering: .relaxed) { zeroFill(file) }
+                    if running && !stopping { zeroFill(file) }
                 case .truncate(let file):
                     try? file.truncateRunway()
                 case nil:
@@ -90,20 +85,19 @@ final class Preallocator: Sendable {
                 }
             }
         }
-        stopped.signal()
     }
 
     /// Extends `file`'s runway, chunk after chunk while appends keep it short.
     private func zeroFill(_ file: SegmentFile) {
         let pieceBytes = configuration.pieceBytes
         var again = true
-        while again && !stopping.load(ordering: .relaxed) {
+        while again && !stopping {
             guard let chunk = file.planExtension(lead: pieceBytes) else { return }
             var position = chunk.lowerBound
             var zeroed = 0
             var waits = 0
             do {
-                while !stopping.load(ordering: .relaxed),
+                while !stopping,
                     let piece = file.claimPiece(from: position, before: chunk.upperBound, pieceBytes: pieceBytes, lead: pieceBytes)
                 {
                     waits += try zeros.withUnsafeBytes { raw in Result { () throws(StorageError) in try file.zeroFill(piece, from: raw) } }

@@ -1,10 +1,6 @@
-import FerryWakeup
+import FerryRuntime
 import Foundation
 import Synchronization
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Saves group state on its own thread, so a SQLite write (and its fsync) never stalls the
 /// broker loop. Saves are applied in order; a failed one is kept (merged into one change set)
@@ -31,9 +27,11 @@ final class StateWriter: Sendable {
 
     /// Journal size at which it is folded into the database.
     static let foldBytes = 1 << 20
+    /// How soon a failed save or fold is retried when no new save comes.
+    static let retryInterval = Duration.seconds(1)
 
     private let database: GroupStateDatabase
-    private let queue = WakeupQueue<Work>()
+    private let thread = LoopThread<Work>(name: "ferry-state")
     /// Readable when ``durableTicket`` moved; drained by the broker loop.
     let notifications = WakeupQueue<UInt64>()
     private let lastError = Mutex<StorageError?>(nil)
@@ -43,7 +41,6 @@ final class StateWriter: Sendable {
     private let durableTickets = Atomic<UInt64>(0)
     /// Groups defined or changed by queued saves not in the database yet (a count per group).
     private let queuedDefinitions = Mutex<[String: Int]>([:])
-    private let stopped = DispatchSemaphore(value: 0)
     /// The longest a journaled cursor waits for an fdatasync.
     let syncInterval: Duration
     /// What opening found in the journal a previous run left: a torn or corrupt record, or a
@@ -85,7 +82,7 @@ final class StateWriter: Sendable {
         }
         journalProblem = problem
         let sequence = max(folded, contents.records.last?.sequence ?? 0)
-        DedicatedThread.start(name: "ferry-state") { [self, journal, pending] in
+        thread.start { [self, journal, pending] in
             run(journal: journal, sequence: sequence, pending: pending)
         }
     }
@@ -98,7 +95,7 @@ final class StateWriter: Sendable {
         if !changes.groups.isEmpty {
             queuedDefinitions.withLock { queued in for group in changes.groups { queued[group.name, default: 0] += 1 } }
         }
-        queue.push(.save(changes, ticket: ticket))
+        thread.commands.push(.save(changes, ticket: ticket))
         if let error = lastError.withLock({ $0 }) { throw error }
         return ticket
     }
@@ -116,7 +113,7 @@ final class StateWriter: Sendable {
 
     /// Asks for everything queued so far to be made durable now (the journal synced at once
     /// instead of at the end of its interval).
-    func syncSoon() { queue.push(.syncNow) }
+    func syncSoon() { thread.commands.push(.syncNow) }
 
     /// The error of the last save, while it is being retried (nil once saves succeed again).
     var failure: StorageError? { lastError.withLock { $0 } }
@@ -131,13 +128,13 @@ final class StateWriter: Sendable {
     /// Returns once everything queued so far is saved in the database (or has failed).
     func flush() {
         let done = DispatchSemaphore(value: 0)
-        queue.push(.barrier(done))
+        thread.commands.push(.barrier(done))
         done.wait()
     }
 
+    /// Saves what is queued, folds the journal into the database and ends the thread.
     func stop() {
-        queue.push(.stop)
-        stopped.wait()
+        thread.stop(sending: .stop)
     }
 
     private func run(journal: CursorJournal, sequence: UInt64, pending: [CursorState]) {
@@ -148,26 +145,24 @@ final class StateWriter: Sendable {
         for cursor in pending { journaled[CursorKey(cursor)] = cursor }
         /// A fold failed: retry it (every second) even if no save comes.
         var foldFailed = !pending.isEmpty
-        var descriptor = pollfd(fd: queue.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        let queue = thread.commands
         var failed: [GroupStateChanges] = []
         var failedDefinitions: [String] = []
         /// The last ticket written to the journal or the database, and whether the journal holds
         /// records no fdatasync covered yet (and since when).
         var appliedTicket: UInt64 = 0
         var failedTicket: UInt64 = 0
-        var unsyncedSince: ContinuousClock.Instant?
+        var unsyncedSince: MonotonicInstant?
         var syncRequested = false
-        let clock = ContinuousClock()
         var running = true
         while running {
-            var timeout: Int32 = -1
-            if !failed.isEmpty || foldFailed { timeout = 1000 }
+            var timeout: Duration?
+            if !failed.isEmpty || foldFailed { timeout = Self.retryInterval }
             if let unsyncedSince {
-                let left = (unsyncedSince + syncInterval) - clock.now
-                let milliseconds = max(0, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
-                timeout = timeout < 0 ? milliseconds : min(timeout, milliseconds)
+                let left = max(.zero, MonotonicInstant.now().duration(to: unsyncedSince + syncInterval))
+                timeout = min(timeout ?? left, left)
             }
-            if !syncRequested { _ = poll(&descriptor, 1, timeout) }
+            if !syncRequested { queue.wait(timeout: timeout) }
             var batch = failed
             var definitions = failedDefinitions
             var lastTicket = max(appliedTicket, failedTicket)
@@ -206,7 +201,7 @@ final class StateWriter: Sendable {
                         sequence += 1
                         for cursor in cursors { journaled[CursorKey(cursor)] = cursor }
                         appliedTicket = lastTicket
-                        if unsyncedSince == nil { unsyncedSince = clock.now }
+                        if unsyncedSince == nil { unsyncedSince = .now() }
                     }
                     queuedDefinitions.withLock { queued in
                         for name in definitions {
@@ -230,7 +225,7 @@ final class StateWriter: Sendable {
                 }
             }
             var syncFailed = false
-            if let since = unsyncedSince, syncRequested || !running || clock.now >= since + syncInterval {
+            if let since = unsyncedSince, syncRequested || !running || MonotonicInstant.now() >= since + syncInterval {
                 if journal.sync() {
                     unsyncedSince = nil
                 } else {
@@ -248,7 +243,6 @@ final class StateWriter: Sendable {
         // Cursors still only in the journal are not lost: opening the store folds them in.
         if !failed.isEmpty { unsavedAtStop.store(true, ordering: .relaxed) }
         journal.close()
-        stopped.signal()
     }
 
     private func publishDurable(_ ticket: UInt64) {

@@ -1,9 +1,4 @@
-import FerryWakeup
-import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import FerryRuntime
 
 /// Runs fsyncs on its own thread so the broker loop never blocks on the disk.
 ///
@@ -31,33 +26,32 @@ final class Syncer: Sendable {
         let error: StorageError?
     }
 
-    private let requests = WakeupQueue<Request?>()
+    /// Requests; nil ends the thread.
+    private let thread = LoopThread<Request?>(name: "ferry-fsync")
     let completions = WakeupQueue<Completion>()
-    private let stopped = DispatchSemaphore(value: 0)
 
     init() {
-        DedicatedThread.start(name: "ferry-fsync") { [self] in run() }
+        thread.start { [self] in run() }
     }
 
-    func request(_ request: Request) { requests.push(request) }
+    func request(_ request: Request) { thread.commands.push(request) }
 
     /// Finishes pending syncs and ends the thread.
     func stop() {
-        requests.push(nil)
-        stopped.wait()
+        thread.stop(sending: nil)
     }
 
     private func run() {
-        var descriptor = pollfd(fd: requests.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        let requests = thread.commands
         var running = true
-        var lastSync = DispatchTime.now().uptimeNanoseconds
+        var lastSync = MonotonicInstant.now()
         while running {
-            _ = poll(&descriptor, 1, -1)
+            requests.wait()
             var batch = requests.drain()
             if let window = batch.compactMap({ $0?.windowMicros }).max(), window > 0 {
-                let since = (DispatchTime.now().uptimeNanoseconds - lastSync) / 1000
-                if since < UInt64(window) {
-                    usleep(UInt32(UInt64(window) - since))
+                let due = lastSync + Duration.microseconds(window)
+                if MonotonicInstant.now() < due {
+                    due.sleepUntil()
                     batch += requests.drain()
                 }
             }
@@ -88,9 +82,8 @@ final class Syncer: Sendable {
                 if let previous = done[request.topic], previous.upTo >= request.upTo && previous.error == nil { continue }
                 done[request.topic] = Completion(topic: request.topic, upTo: request.upTo, error: error)
             }
-            lastSync = DispatchTime.now().uptimeNanoseconds
+            lastSync = MonotonicInstant.now()
             completions.push(contentsOf: Array(done.values))
         }
-        stopped.signal()
     }
 }

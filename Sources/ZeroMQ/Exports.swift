@@ -1,2 +1,2 @@
 // Poll loops register a WakeupQueue's descriptor next to their sockets.
-@_exported import FerryWakeup
+@_exported import FerryRuntime

@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryRuntime
 import ZeroMQ
 
 /// One DEALER connection to the broker, owned by the thread that opened it: sends frames,
@@ -7,7 +8,7 @@ final class BenchConnection {
     let socket: Socket
     var poller = Poller()
     /// When this connection last sent anything (for client heartbeats).
-    private(set) var lastSent: UInt64 = 0
+    private(set) var lastSent = MonotonicInstant(nanoseconds: 0)
 
     /// One ZeroMQ context, so one I/O thread, for every connection of the generator: fewer
     /// threads to wake per event, as the peers' single-threaded C clients have.
@@ -29,7 +30,7 @@ final class BenchConnection {
     func send(body: [UInt8]) throws {
         try socket.send(WireFormat.signature, more: true)
         try socket.send(body)
-        lastSent = BenchClock.now()
+        lastSent = MonotonicInstant.now()
     }
 
     func send(_ command: ClientMessage.OneOf_Command, requestID: UInt64) throws {
@@ -46,8 +47,8 @@ final class BenchConnection {
     }
 
     /// Sends a heartbeat when nothing went out for a second, so the broker keeps the session.
-    func heartbeatIfIdle(now: UInt64) throws {
-        if now &- lastSent > 1_000_000_000 { try send(.heartbeat(Heartbeat()), requestID: 0) }
+    func heartbeatIfIdle(now: MonotonicInstant) throws {
+        if now - lastSent > .seconds(1) { try send(.heartbeat(Heartbeat()), requestID: 0) }
     }
 
     /// Hands frame 2 of the next queued message to `body`; false when nothing is queued.
@@ -62,14 +63,14 @@ final class BenchConnection {
     func request(_ command: ClientMessage.OneOf_Command, requestID: UInt64, timeoutMilliseconds: Int, what: String) throws -> ServerMessage
     {
         try send(command, requestID: requestID)
-        let deadline = BenchClock.now() + UInt64(timeoutMilliseconds) * 1_000_000
+        let deadline = MonotonicInstant.now() + Nanoseconds.milliseconds(timeoutMilliseconds)
         var reply: ServerMessage?
         while reply == nil {
-            let now = BenchClock.now()
+            let now = MonotonicInstant.now()
             guard now < deadline else {
                 throw BenchError(.brokerUnreachable, "no answer to \(what) within \(timeoutMilliseconds) ms; is ferryd running there?")
             }
-            _ = try poller.poll(timeoutMilliseconds: Int(min((deadline - now) / 1_000_000 + 1, 100)))
+            _ = try poller.poll(timeoutMilliseconds: Int(min((deadline - now).wholeMilliseconds + 1, 100)))
             while try receive({ body in
                 let message = try WireFormat.decode(ServerMessage.self, from: body)
                 if message.requestID == requestID { reply = message }

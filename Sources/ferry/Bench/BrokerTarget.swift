@@ -1,3 +1,4 @@
+import FerryRuntime
 import ArgumentParser
 import Foundation
 
@@ -74,6 +75,8 @@ struct BrokerOptions: ParsableArguments {
 /// The broker a run loads. A started ferryd listens on an ephemeral loopback port with its
 /// data in a temporary directory; ``close()`` stops it and removes the directory.
 final class BrokerTarget {
+    /// How often a starting or stopping ferryd is checked on.
+    private static let pollInterval = Duration.milliseconds(5)
     let endpoint: String
     /// Set when the bench started the broker.
     private(set) var process: Process?
@@ -106,15 +109,15 @@ final class BrokerTarget {
             try? FileManager.default.removeItem(at: directory)
             throw BenchError(.ferrydFailed, "could not start \(executable.path): \(error)")
         }
-        let deadline = BenchClock.now() + 20_000_000_000
+        let deadline = MonotonicInstant.now() + Duration.seconds(20)
         while !FileManager.default.fileExists(atPath: endpointFile) {
-            guard process.isRunning, BenchClock.now() < deadline else {
+            guard process.isRunning, MonotonicInstant.now() < deadline else {
                 if process.isRunning { kill(process.processIdentifier, SIGKILL) }
                 process.waitUntilExit()
                 try? FileManager.default.removeItem(at: directory)
                 throw BenchError(.ferrydFailed, "\(executable.path) did not start listening within 20 s")
             }
-            usleep(5000)
+            MonotonicInstant.sleep(for: Self.pollInterval)
         }
         self.process = process
         endpoint = (try? String(contentsOfFile: endpointFile, encoding: .utf8)) ?? ""
@@ -124,8 +127,8 @@ final class BrokerTarget {
     func close() {
         if let process, process.isRunning {
             process.terminate()
-            let deadline = BenchClock.now() + 10_000_000_000
-            while process.isRunning && BenchClock.now() < deadline { usleep(5000) }
+            let deadline = MonotonicInstant.now() + Duration.seconds(10)
+            while process.isRunning && MonotonicInstant.now() < deadline { MonotonicInstant.sleep(for: Self.pollInterval) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
         }

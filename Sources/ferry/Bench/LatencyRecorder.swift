@@ -1,10 +1,13 @@
+import FerryRuntime
 import Histogram
 
 /// Latencies in nanoseconds: an HdrHistogram (3 significant digits, no coordinated omission
 /// correction needed because fixed-rate latency counts from the due time), and optionally every
 /// value, for the exact nearest-rank percentiles the peers' workload defines.
 struct LatencyRecorder: Sendable {
-    private(set) var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
+    /// The longest latency told apart; longer ones count as this.
+    static let longest = Nanoseconds.seconds(3600)
+    private(set) var histogram = Histogram<UInt64>(highestTrackableValue: longest.value, numberOfSignificantValueDigits: .three)
     private var values: [UInt64]?
 
     init(keepValues: Bool, expected: Int = 0) {
@@ -16,9 +19,9 @@ struct LatencyRecorder: Sendable {
 
     var count: Int { Int(histogram.totalCount) }
 
-    mutating func record(_ nanoseconds: UInt64) {
-        _ = histogram.record(min(nanoseconds, 3_600_000_000_000))
-        values?.append(nanoseconds)
+    mutating func record(_ latency: Nanoseconds) {
+        _ = histogram.record(min(latency, Self.longest).value)
+        values?.append(latency.value)
     }
 
     mutating func merge(_ other: LatencyRecorder) {

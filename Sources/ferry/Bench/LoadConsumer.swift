@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryRuntime
 import Foundation
 
 /// What one consumer (a group member) measured.
@@ -9,9 +10,9 @@ struct ConsumerOutcome: Sendable {
     var malformed = 0
     /// Deliver frames read.
     var batches = 0
-    var lastReceive: UInt64 = 0
+    var lastReceive: MonotonicInstant?
     /// When the broker answered the round trip sent after the final ack.
-    var finalAckProcessed: UInt64 = 0
+    var finalAckProcessed: MonotonicInstant?
     var latencies: LatencyRecorder
     var sequences = SequenceSet()
 }
@@ -47,8 +48,8 @@ struct LoadConsumer {
         let perWorker = (plan.count ?? 0) / max(1, plan.workersPerGroup)
         var outcome = ConsumerOutcome(group: group, latencies: LatencyRecorder(keepValues: plan.exactPercentiles, expected: perWorker))
         var settle = SettleFrameBuilder()
-        var lastProgress = BenchClock.now()
-        let stall = UInt64(plan.stallTimeoutMilliseconds) * 1_000_000
+        var lastProgress = MonotonicInstant.now()
+        let stall = Nanoseconds.milliseconds(plan.stallTimeoutMilliseconds)
         while true {
             try connection.poll(timeoutMilliseconds: 100)
             let before = outcome.received
@@ -59,7 +60,7 @@ struct LoadConsumer {
             }) {}
             if let error { throw BenchError.broker(error) }
             if settle.count > 0 { try flush(&settle) }
-            let now = BenchClock.now()
+            let now = MonotonicInstant.now()
             let fresh = outcome.received - before
             if coordinator.received(fresh, group: group) || coordinator.isAborted { break }
             if fresh > 0 {
@@ -71,7 +72,7 @@ struct LoadConsumer {
         }
         if coordinator.isAborted { return outcome }
         _ = try connection.request(.stats(StatsRequest()), requestID: 2, timeoutMilliseconds: 10_000, what: "the final Stats")
-        outcome.finalAckProcessed = BenchClock.now()
+        outcome.finalAckProcessed = MonotonicInstant.now()
         return outcome
     }
 
@@ -88,7 +89,7 @@ struct LoadConsumer {
             guard case .bytes(let bytes) = value else { continue }
             if field == 30 { return try? WireFormat.decode(WireError.self, from: bytes) }
             guard field == BenchWire.deliverField else { continue }
-            let now = BenchClock.now()
+            let now = MonotonicInstant.now()
             outcome.batches += 1
             outcome.lastReceive = now
             var deliver = ProtoReader(bytes)
@@ -111,7 +112,7 @@ struct LoadConsumer {
                     continue
                 }
                 outcome.received += 1
-                outcome.latencies.record(now > stamp.timestamp ? now - stamp.timestamp : 0)
+                outcome.latencies.record(now - stamp.timestamp)
             }
         }
         return nil

@@ -1,3 +1,4 @@
+import FerryRuntime
 /// What one load run does: who publishes and consumes, how fast, how much and for how long.
 struct LoadPlan: Sendable, Codable {
     /// Publisher threads, each with its own connection and its own window.
@@ -45,8 +46,8 @@ struct LoadPlan: Sendable, Codable {
     }
 
     /// The scheduled time of global event `g`, relative to the schedule's start.
-    func dueOffset(ofEvent g: UInt64) -> UInt64 {
-        guard let rate else { return 0 }
-        return g &* 1_000_000_000 / UInt64(rate)
+    func dueOffset(ofEvent g: UInt64) -> Nanoseconds {
+        guard let rate else { return .zero }
+        return Nanoseconds(value: g &* Nanoseconds.seconds(1).value / UInt64(rate))
     }
 }

@@ -1,11 +1,12 @@
 import FerryProtocol
+import FerryRuntime
 import Foundation
 
 /// What one publisher thread measured.
 struct PublisherOutcome: Sendable {
-    var firstSend: UInt64 = 0
-    var lastSend: UInt64 = 0
-    var lastConfirm: UInt64 = 0
+    var firstSend: MonotonicInstant?
+    var lastSend: MonotonicInstant?
+    var lastConfirm: MonotonicInstant?
     var sent = 0
     var confirmed = 0
     var rejected = 0
@@ -17,7 +18,7 @@ struct PublisherOutcome: Sendable {
 
 /// One publisher: a thread with its own connection, pipelining Publish batches with at most
 /// `plan.window` events unconfirmed. At a fixed rate it follows the open-loop schedule: global
-/// event `g` is due at `start + g·10⁹/rate` ns and carries its due time; publisher `index` sends
+/// event `g` is due at `start + g/rate` seconds and carries its due time; publisher `index` sends
 /// the events with `g % publishers == index`. A late event never moves the schedule.
 struct LoadPublisher {
     let index: Int
@@ -37,27 +38,27 @@ struct LoadPublisher {
     }
 
     /// Publishes until its share is confirmed, or until asked to stop and what was sent is
-    /// confirmed. `start` is the schedule's start (fixed rate) on `CLOCK_MONOTONIC`.
-    func run(start: UInt64) throws -> PublisherOutcome {
+    /// confirmed. `start` is the schedule's start (fixed rate).
+    func run(start: MonotonicInstant) throws -> PublisherOutcome {
         defer { connection.sayGoodbye() }
-        if plan.rate != nil { BenchClock.minimizeTimerSlack() }
+        if plan.rate != nil { BenchProcess.minimizeTimerSlack() }
         var outcome = PublisherOutcome()
         let limit = plan.share(of: index) ?? Int.max
         let publishers = UInt64(plan.publishers)
-        let maxLag = UInt64(plan.maxLagMilliseconds) * 1_000_000
-        let stall = UInt64(plan.stallTimeoutMilliseconds) * 1_000_000
+        let maxLag = Nanoseconds.milliseconds(plan.maxLagMilliseconds)
+        let stall = Nanoseconds.milliseconds(plan.stallTimeoutMilliseconds)
         var builder = PublishFrameBuilder(topic: plan.topic)
         var payload = BenchPayload(size: plan.payloadBytes)
         var id = EventIDWriter(prefix: "\(index)-")
         var requestID: UInt64 = 10
         var stopping = false
-        var lastProgress = BenchClock.now()
-        if plan.rate != nil { BenchClock.sleep(until: start) }
+        var lastProgress = MonotonicInstant.now()
+        if plan.rate != nil { start.sleepUntil() }
 
-        func dueTime(_ sent: Int) -> UInt64 { start + plan.dueOffset(ofEvent: UInt64(sent) * publishers + UInt64(index)) }
+        func dueTime(_ sent: Int) -> MonotonicInstant { start + plan.dueOffset(ofEvent: UInt64(sent) * publishers + UInt64(index)) }
 
         while true {
-            var now = BenchClock.now()
+            var now = MonotonicInstant.now()
             if !stopping && coordinator.shouldStopPublishing { stopping = true }
             if !stopping, plan.rate != nil, outcome.sent < limit, now > dueTime(outcome.sent) + maxLag {
                 // More than MAX_LAG behind the schedule: the rate is not sustained.
@@ -67,16 +68,16 @@ struct LoadPublisher {
             let outstanding = outcome.sent - outcome.confirmed - outcome.rejected
             if !stopping && outcome.sent < limit {
                 let room = min(plan.window - outstanding, limit - outcome.sent, plan.maxBatch)
-                if outcome.firstSend == 0 && room > 0 && (plan.rate == nil || dueTime(0) <= now) { outcome.firstSend = now }
+                if outcome.firstSend == nil && room > 0 && (plan.rate == nil || dueTime(0) <= now) { outcome.firstSend = now }
                 while builder.count < room {
                     let global = UInt64(outcome.sent) * publishers + UInt64(index)
-                    let stamp: UInt64
+                    let stamp: MonotonicInstant
                     if plan.rate != nil {
                         stamp = dueTime(outcome.sent)
                         if stamp > now { break }
                         outcome.sendLag.record(now - stamp)
                     } else {
-                        stamp = BenchClock.now()
+                        stamp = MonotonicInstant.now()
                     }
                     payload.stamped(timestamp: stamp, sequence: global) { bytes in
                         builder.append(sequence: UInt64(outcome.sent), id: id.next(outcome.sent), payload: bytes)
@@ -88,7 +89,7 @@ struct LoadPublisher {
                     requestID += 1
                     builder.finish(requestID: requestID)
                     try connection.send(body: builder.frame)
-                    now = BenchClock.now()
+                    now = MonotonicInstant.now()
                     outcome.lastSend = now
                     coordinator.add(published: batch)
                 }
@@ -101,7 +102,7 @@ struct LoadPublisher {
             let before = outcome.confirmed + outcome.rejected
             try drainReplies(into: &outcome)
             let settled = outcome.confirmed + outcome.rejected - before
-            now = BenchClock.now()
+            now = MonotonicInstant.now()
             if settled > 0 {
                 lastProgress = now
             } else if unconfirmed > 0 && now - lastProgress > stall {
@@ -116,13 +117,13 @@ struct LoadPublisher {
 
     /// How long to wait for replies: until the next due event at a fixed rate (the last
     /// sub-millisecond is slept precisely), not at all while the window has room in saturation.
-    private func pollTimeout(doneSending: Bool, unconfirmed: Int, next: UInt64) -> Int {
+    private func pollTimeout(doneSending: Bool, unconfirmed: Int, next: MonotonicInstant) -> Int {
         if doneSending || unconfirmed >= plan.window { return 100 }
         guard plan.rate != nil else { return 0 }
-        let now = BenchClock.now()
+        let now = MonotonicInstant.now()
         guard next > now else { return 0 }
-        let wait = Int((next - now) / 1_000_000)
-        if wait == 0 { BenchClock.sleep(until: next) }
+        let wait = Int((next - now).wholeMilliseconds)
+        if wait == 0 { next.sleepUntil() }
         return min(wait, 100)
     }
 
@@ -156,7 +157,7 @@ struct LoadPublisher {
         if confirmed + rejected > 0 {
             outcome.confirmed += confirmed
             outcome.rejected += rejected
-            outcome.lastConfirm = BenchClock.now()
+            outcome.lastConfirm = MonotonicInstant.now()
             coordinator.add(confirmed: confirmed, rejected: rejected)
         }
     }

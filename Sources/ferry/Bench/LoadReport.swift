@@ -1,3 +1,4 @@
+import FerryRuntime
 import Foundation
 
 /// The result of one load run: the document `--json` prints, and what the human and the peers'
@@ -101,14 +102,20 @@ struct LoadReport: Codable, Sendable {
             !outcomes.notSustained && events.rejected == 0 && events.confirmed == events.published
             && events.consumedPerGroup.allSatisfy { $0 == events.confirmed } && events.malformed == 0
 
-        let firstSend = publishers.map(\.firstSend).filter { $0 > 0 }.min() ?? 0
-        let lastSend = publishers.map(\.lastSend).max() ?? 0
-        let lastConfirm = publishers.map(\.lastConfirm).max() ?? 0
-        let finalAck = consumers.map(\.finalAckProcessed).max() ?? 0
-        func rate(_ count: Int, until end: UInt64) -> Double {
-            end > firstSend && firstSend > 0 ? Double(count) / (Double(end - firstSend) / 1e9) : 0
+        let firstSend = publishers.compactMap(\.firstSend).min()
+        let lastSend = publishers.compactMap(\.lastSend).max()
+        let lastConfirm = publishers.compactMap(\.lastConfirm).max()
+        let finalAck = consumers.compactMap(\.finalAckProcessed).max()
+        /// Seconds from the first send to `end`; zero without both, or with `end` not after it.
+        func secondsOfSending(until end: MonotonicInstant?) -> Double {
+            guard let firstSend, let end else { return 0 }
+            return (end - firstSend).seconds
         }
-        seconds = finalAck > firstSend && firstSend > 0 ? Double(finalAck - firstSend) / 1e9 : 0
+        func rate(_ count: Int, until end: MonotonicInstant?) -> Double {
+            let seconds = secondsOfSending(until: end)
+            return seconds > 0 ? Double(count) / seconds : 0
+        }
+        seconds = secondsOfSending(until: finalAck)
         throughput.publish = rate(events.published, until: lastSend)
         throughput.confirm = rate(events.confirmed, until: lastConfirm)
         throughput.endToEnd = rate(consumedEvents, until: finalAck)
@@ -117,9 +124,8 @@ struct LoadReport: Codable, Sendable {
 
         if let rateTarget = plan.rate {
             var fixed = FixedRate(rate: rateTarget, notSustained: outcomes.notSustained)
-            let lastReceive = consumers.map(\.lastReceive).max() ?? 0
-            if lastReceive > outcomes.scheduleStart {
-                fixed.achieved = Double(consumedEvents) / (Double(lastReceive - outcomes.scheduleStart) / 1e9)
+            if let lastReceive = consumers.compactMap(\.lastReceive).max(), lastReceive > outcomes.scheduleStart {
+                fixed.achieved = Double(consumedEvents) / (lastReceive - outcomes.scheduleStart).seconds
             }
             fixed.fellBehind = fixed.achieved < 0.99 * Double(rateTarget)
             var lag = LatencyRecorder(keepValues: false)

@@ -1,4 +1,4 @@
-import FerryWakeup
+import FerryRuntime
 import Foundation
 
 #if canImport(Glibc)
@@ -18,7 +18,7 @@ struct LoadRun {
     struct Outcomes {
         var publishers: [PublisherOutcome]
         var consumers: [ConsumerOutcome]
-        var scheduleStart: UInt64
+        var scheduleStart: MonotonicInstant
         var notSustained: Bool
         var generatorCPUSeconds: Double
     }
@@ -29,7 +29,7 @@ struct LoadRun {
         let coordinator = LoadCoordinator(publishers: plan.publishers, groups: plan.groups)
         let interrupt = InterruptWatch { coordinator.abort() }
         defer { interrupt.cancel() }
-        let cpuBefore = BenchClock.processCPUSeconds()
+        let cpuBefore = BenchProcess.processCPUSeconds()
         let runTag = UUID().uuidString.prefix(8).lowercased()
         let threads = DispatchGroup()
 
@@ -57,22 +57,22 @@ struct LoadRun {
             }
         }
         try waitUntilReady(publisherSlots, coordinator: coordinator)
-        let scheduleStart = BenchClock.now() + UInt64(plan.scheduleDelayMilliseconds) * 1_000_000
+        let scheduleStart = MonotonicInstant.now() + Nanoseconds.milliseconds(plan.scheduleDelayMilliseconds)
         gate.open(at: scheduleStart)
 
-        let began = BenchClock.now()
-        let deadline = plan.durationSeconds.map { began + UInt64($0 * 1e9) }
+        let began = MonotonicInstant.now()
+        let deadline = plan.durationSeconds.map { began + Duration.seconds($0) }
         while threads.wait(timeout: .now() + .milliseconds(100)) == .timedOut {
-            let now = BenchClock.now()
+            let now = MonotonicInstant.now()
             if let deadline, now >= deadline { coordinator.stopPublishing() }
-            progress?.update(coordinator.snapshot, elapsed: Double(now - began) / 1e9)
+            progress?.update(coordinator.snapshot, elapsed: (now - began).seconds)
         }
         progress?.finish()
         if interrupt.fired { throw BenchError(.interrupted, "interrupted") }
         return Outcomes(
             publishers: try publisherSlots.map { try $0.get() }, consumers: try consumerSlots.map { try $0.get() },
             scheduleStart: scheduleStart, notSustained: coordinator.wasNotSustained,
-            generatorCPUSeconds: BenchClock.processCPUSeconds() - cpuBefore)
+            generatorCPUSeconds: BenchProcess.processCPUSeconds() - cpuBefore)
     }
 
     /// Starts a thread that runs `body` and stores its result in `slot`; an error stops the run.
@@ -91,7 +91,7 @@ struct LoadRun {
 
     /// Waits until every slot's thread is connected (or one failed, which is thrown).
     private func waitUntilReady<T>(_ slots: [Slot<T>], coordinator: LoadCoordinator) throws {
-        while !slots.allSatisfy({ $0.isReadyOrDone }) { usleep(1000) }
+        while !slots.allSatisfy({ $0.isReadyOrDone }) { MonotonicInstant.sleep(for: .milliseconds(1)) }
         for slot in slots { if let error = slot.failure { throw error } }
     }
 }
@@ -124,17 +124,17 @@ final class Slot<T: Sendable>: @unchecked Sendable {
 final class StartGate: @unchecked Sendable {
     // @unchecked: `start` is written before `semaphore` is signalled and read after the wait.
     private let semaphore = DispatchSemaphore(value: 0)
-    private var start: UInt64 = 0
+    private var start = MonotonicInstant(nanoseconds: 0)
     private let waiters: Int
 
     init(waiters: Int) { self.waiters = waiters }
 
-    func wait() -> UInt64 {
+    func wait() -> MonotonicInstant {
         semaphore.wait()
         return start
     }
 
-    func open(at start: UInt64) {
+    func open(at start: MonotonicInstant) {
         self.start = start
         for _ in 0..<waiters { semaphore.signal() }
     }

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
-import ZeroMQ
+import FerryRuntime
 
 @Suite("DedicatedThread", .timeLimit(.minutes(1)))
 struct DedicatedThreadTests {

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
-import ZeroMQ
+import FerryRuntime
 
 @Suite("WakeupQueue", .timeLimit(.minutes(1)))
 struct WakeupQueueTests {
@@ -38,7 +38,7 @@ struct WakeupQueueTests {
     }
 
     @Test("many threads pushing concurrently lose nothing and keep each producer's order")
-    func concurrentProducers() throws {
+    func concurrentProducers() {
         let producers = 8
         let perProducer = 20_000
         let queue = WakeupQueue<Item>()
@@ -60,16 +60,13 @@ struct WakeupQueueTests {
             }
         }
 
-        // Consume like a poll loop would: wait for the descriptor, then drain.
-        var poller = Poller()
-        let index = poller.addReadable(fileDescriptor: queue.fileDescriptor)
+        // Consume like a loop would: wait for the descriptor, then drain.
         var next = [Int](repeating: 0, count: producers)
         var total = 0
         var outOfOrder = 0
         let deadline = ContinuousClock.now.advanced(by: .seconds(30))
         while total < producers * perProducer, ContinuousClock.now < deadline {
-            try poller.poll(timeoutMilliseconds: 100)
-            guard poller.isReadable(index) else { continue }
+            queue.wait(timeout: .milliseconds(100))
             for item in queue.drain() {
                 if item.sequence != next[item.producer] { outOfOrder += 1 }
                 next[item.producer] = item.sequence + 1

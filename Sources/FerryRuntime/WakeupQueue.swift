@@ -51,6 +51,14 @@ public final class WakeupQueue<Element: Sendable>: Sendable {
         if wasEmpty { signal() }
     }
 
+    /// Blocks the calling thread until something is queued or `timeout` passed (`nil`: no
+    /// timeout), for a loop that watches nothing but this queue; a loop with sockets too
+    /// registers ``fileDescriptor`` with its poller instead.
+    public func wait(timeout: Duration? = nil) {
+        var descriptor = pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)
+        _ = poll(&descriptor, 1, timeout.map { Int32(clamping: max(0, $0.wholeMilliseconds)) } ?? -1)
+    }
+
     /// Takes everything queued so far, in order.
     public func drain() -> [Element] {
         var scratch = [UInt8](repeating: 0, count: 64)
