@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryRuntime
 import FerryStorage
 
 /// Dead letters: an event given up on (poison, or out of attempts), written in one synced step
@@ -25,6 +26,9 @@ extension Broker {
                     lastError: error, deadLetteredAtMicros: wallNow, body: delivery.body)))
     }
 
+    /// How long a dead letter the store refused waits before it is tried again.
+    static let deadLetterRetryDelay = Nanoseconds.seconds(5)
+
     /// Writes the dead letters gathered since the last save in one synced step, then settles
     /// their offsets. If the store refuses, each is tried again in 5 s rather than lost.
     /// Returns whether there were any (group state then changed again).
@@ -42,7 +46,7 @@ extension Broker {
                 let delivery = entry.delivery
                 schedule(
                     RetryEntry(
-                        due: now + 5_000_000_000, topic: delivery.topic, offset: delivery.offset, key: delivery.key,
+                        due: now + Self.deadLetterRetryDelay, topic: delivery.topic, offset: delivery.offset, key: delivery.key,
                         attempt: delivery.attempt, body: delivery.retryBody, lastError: entry.record.lastError,
                         origin: delivery.origin), in: entry.group)
             }

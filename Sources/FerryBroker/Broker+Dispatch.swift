@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryRuntime
 import FerryStorage
 
 extension Broker {
@@ -60,7 +61,7 @@ extension Broker {
             InFlightDelivery(
                 member: member, topic: topic, offset: offset, key: key, attempt: attempt, body: body,
                 cursor: origin == .cursor ? cursor : nil,
-                origin: origin, deadline: now + UInt64(member.group.policy.ackTimeoutMilliseconds) * 1_000_000))
+                origin: origin, deadline: now + Nanoseconds.milliseconds(member.group.policy.ackTimeoutMilliseconds)))
         member.inFlight += 1
         if peer.pendingDeliveries.count == 0 { peersWithDeliveries.append(peer) }
         peer.pendingDeliveries.append(

@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryRuntime
 import FerryStorage
 import Foundation
 
@@ -69,8 +70,8 @@ extension Broker {
         // A topic created just before a crash may have no saved cursor yet: its groups follow it
         // from its beginning, as they did when it was created.
         for topic in log.topics.sorted() { attachNewTopic(topic) }
-        let window = Int64(configuration.dedupWindowMilliseconds) * 1000
-        for entry in log.recentEventIDs(storedSince: wallNow - window, limit: configuration.dedupMaxEntries) {
+        let window = Duration.milliseconds(configuration.dedupWindowMilliseconds)
+        for entry in log.recentEventIDs(storedSince: wallNow - window.wholeMicroseconds, limit: configuration.dedupMaxEntries) {
             dedup.remember(DedupKey(topic: entry.topic, id: entry.id), offset: entry.offset, now: now)
         }
         if !snapshot.groups.isEmpty {
@@ -132,7 +133,8 @@ extension Broker {
             let wait = max(0, retry.dueMicros - wallNow)
             group.retries.push(
                 RetryEntry(
-                    due: now + UInt64(wait) * 1000, topic: retry.topic, offset: retry.offset, key: retry.key, attempt: retry.attempt,
+                    due: now + Nanoseconds.microseconds(wait), topic: retry.topic, offset: retry.offset, key: retry.key,
+                    attempt: retry.attempt,
                     body: retry.body, lastError: retry.lastError, origin: retry.origin))
             retried.insert(retry.id)
         }

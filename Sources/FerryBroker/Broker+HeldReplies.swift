@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryRuntime
 import FerryStorage
 
 /// A reply that promises durable group state, held until the store says it is on disk.
@@ -8,14 +9,14 @@ struct HeldReply {
     let reply: ServerMessage.OneOf_Reply
     /// The store's group-state ticket that must be durable first.
     let ticket: UInt64
-    /// When it was held (monotonic nanoseconds).
-    let since: UInt64
+    /// When it was held.
+    let since: MonotonicInstant
 }
 
 extension Broker {
     /// How long a reply waits for group state that cannot be saved before it becomes an error:
     /// well within the 10 s a client waits for a reply by default.
-    static let heldReplyLimitNanoseconds: UInt64 = 5_000_000_000
+    static let heldReplyLimit = Nanoseconds.seconds(5)
 
     /// Most subscriptions one connection holds, and longest member name.
     static let maxSubscriptionsPerConnection = 256
@@ -43,7 +44,7 @@ extension Broker {
     }
 
     /// Sends the held replies whose group state became durable; after
-    /// ``heldReplyLimitNanoseconds`` of failing saves, ends the subscription with an error.
+    /// ``heldReplyLimit`` of failing saves, ends the subscription with an error.
     func releaseDurableGroupReplies() {
         groupState.collectNotifications()
         guard !heldReplies.isEmpty else { return }
@@ -57,13 +58,13 @@ extension Broker {
                 member.awaitingDurableState = false
                 member.group.membershipChanged()
                 reply(to: peer, requestID: held.requestID, held.reply)
-            } else if now &- held.since >= Self.heldReplyLimitNanoseconds {
+            } else if now - held.since >= Self.heldReplyLimit {
                 remove(member, reason: "its group's state could not be saved")
                 reply(
                     to: peer, requestID: held.requestID,
                     error: ProtocolError(
                         .storageFailure,
-                        "group '\(member.group.name)' could not be saved to disk within \(Self.heldReplyLimitNanoseconds / 1_000_000_000) s; subscribe again later"
+                        "group '\(member.group.name)' could not be saved to disk within \(Self.heldReplyLimit.wholeMilliseconds / 1000) s; subscribe again later"
                     ))
             } else {
                 waiting.append(held)

@@ -1,10 +1,11 @@
 import FerryProtocol
+import FerryRuntime
 
 extension Broker {
-    /// Nanoseconds until the earliest due retry of a group with members needs a pass (at most
-    /// ``idleWakeupNanoseconds``).
-    var retryWakeupNanoseconds: UInt64 {
-        var wait = Self.idleWakeupNanoseconds
+    /// How long until the earliest due retry of a group with members needs a pass (at most
+    /// ``idleWakeup``).
+    var retryWakeup: Nanoseconds {
+        var wait = Self.idleWakeup
         for group in groups.values where !group.members.isEmpty {
             guard let due = group.retries.first?.due else { continue }
             if due > now {
@@ -14,22 +15,22 @@ extension Broker {
                 // nothing is dispatched any more). Credit comes back with a message, which ends
                 // the wait, or with an ack timeout, which the next housekeeping pass finds (a
                 // pass that ran after the dispatch may have freed some already: no wait then).
-                wait = min(wait, Self.housekeepingNanoseconds)
+                wait = min(wait, Self.housekeepingInterval)
             } else {
-                return 0
+                return .zero
             }
         }
         return wait
     }
 
     /// How often the periodic part of ``housekeep()`` runs.
-    static let housekeepingNanoseconds: UInt64 = 50_000_000
+    static let housekeepingInterval = Nanoseconds.milliseconds(50)
 
     /// Timers: ack timeouts, dead peers, heartbeats, cursor commits and store release.
     /// Cheap to call every loop iteration; the periodic parts run every 50 ms.
     func housekeep() {
         forgiveStall()
-        guard now &- lastHousekeeping >= Self.housekeepingNanoseconds else { return }
+        guard now - lastHousekeeping >= Self.housekeepingInterval else { return }
         lastHousekeeping = now
         expireDeliveries()
         expirePeers()
@@ -46,17 +47,18 @@ extension Broker {
     /// session would be ended on the first pass after the stall, before its heartbeats are read.
     private func forgiveStall() {
         defer { lastLoopIteration = now }
-        let gap = now &- lastLoopIteration
-        guard lastLoopIteration != 0, gap > Self.stallNanoseconds else { return }
-        for peer in peers.values { peer.lastSeen = min(now, peer.lastSeen &+ gap) }
+        guard let last = lastLoopIteration else { return }
+        let gap = now - last
+        guard gap > Self.stallThreshold else { return }
+        for peer in peers.values { peer.lastSeen = min(now, peer.lastSeen + gap) }
         metrics.loopStalls.increment()
         logger.warning(
             "the broker loop did not run for a while; peers' silence during it is not held against them",
-            metadata: ["milliseconds": "\(gap / 1_000_000)"])
+            metadata: ["milliseconds": "\(gap.wholeMilliseconds)"])
     }
 
     /// A gap between loop iterations this long is a stall of ferryd (the poll timeout is 100 ms).
-    static let stallNanoseconds: UInt64 = 250_000_000
+    static let stallThreshold = Nanoseconds.milliseconds(250)
 
     private func expireDeliveries() {
         for peer in peers.values {
@@ -73,8 +75,8 @@ extension Broker {
     }
 
     private func expirePeers() {
-        let timeout = UInt64(configuration.peerTimeoutMilliseconds) * 1_000_000
-        for peer in peers.values where now &- peer.lastSeen > timeout {
+        let timeout = Nanoseconds.milliseconds(configuration.peerTimeoutMilliseconds)
+        for peer in peers.values where now - peer.lastSeen > timeout {
             metrics.peersExpired.increment()
             logger.warning(
                 "peer went silent; redelivering its in-flight events", metadata: ["peer": "\(peer.id)", "client": "\(peer.name)"])
@@ -91,8 +93,8 @@ extension Broker {
     }
 
     private func sendHeartbeats() {
-        let interval = UInt64(configuration.heartbeatIntervalMilliseconds) * 1_000_000
-        for peer in peers.values where peer.isSession && now &- peer.lastSent >= interval {
+        let interval = Nanoseconds.milliseconds(configuration.heartbeatIntervalMilliseconds)
+        for peer in peers.values where peer.isSession && now - peer.lastSent >= interval {
             var heartbeat = Heartbeat()
             heartbeat.brokerID = brokerID
             reply(to: peer, requestID: 0, .heartbeat(heartbeat))
@@ -108,7 +110,7 @@ extension Broker {
             }
         }
         for (topic, offset) in settled { log.release(topic: topic, below: offset) }
-        if now &- lastRetention >= 10_000_000_000 {
+        if now - lastRetention >= Self.retentionInterval {
             lastRetention = now
             let dropped = log.applyRetention(consumedBelow: settled)
             if dropped > 0 {
@@ -117,4 +119,7 @@ extension Broker {
             }
         }
     }
+
+    /// How often retention is applied.
+    static let retentionInterval = Nanoseconds.seconds(10)
 }

@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryRuntime
 
 extension Broker {
     /// Handles one input at `time`: the broker's single entry point.
@@ -7,7 +8,7 @@ extension Broker {
     /// input requires; ``timeUntilWakeup`` says when a `.passEnded` is due if nothing arrives,
     /// and ``isFinished`` when a shutdown has run its course.
     public func handle(_ input: BrokerInput, at time: BrokerTime) {
-        now = time.uptimeNanoseconds
+        now = time.monotonic
         wallNow = time.wallMicroseconds
         switch input {
         case .message(let routingID, let frameCount, let signature, let body):
@@ -37,13 +38,13 @@ extension Broker {
     /// How long the broker may wait for input before it needs a `.passEnded`: the next due
     /// retry, the next housekeeping or the end of the shutdown grace period.
     public var timeUntilWakeup: Duration {
-        var nanoseconds = min(UInt64(Self.idleWakeupNanoseconds), retryWakeupNanoseconds)
-        if let deadline = shutdownDeadline { nanoseconds = min(nanoseconds, deadline > now ? deadline - now : 0) }
-        return .nanoseconds(Int64(nanoseconds))
+        var wait = min(Self.idleWakeup, retryWakeup)
+        if let deadline = shutdownDeadline { wait = min(wait, deadline - now) }
+        return wait.duration
     }
 
     /// Longest sleep with nothing due: the stall detector counts on a pass at least this often.
-    static let idleWakeupNanoseconds: UInt64 = 100_000_000
+    static let idleWakeup = Nanoseconds.milliseconds(100)
 
     /// The end of a pass: dispatch, timers, fsyncs and saves; during shutdown, whether it is over.
     private func endPass() {
@@ -65,7 +66,7 @@ extension Broker {
         log.flush()
         // Group state is saved at most every few milliseconds: what changed in between (acks,
         // mostly) is redelivered after a crash, never lost.
-        if now &- lastStateSave >= UInt64(configuration.groupStateSaveIntervalMilliseconds) * 1_000_000 {
+        if now - lastStateSave >= .milliseconds(configuration.groupStateSaveIntervalMilliseconds) {
             lastStateSave = now
             persistGroupState()
         }
@@ -78,7 +79,7 @@ extension Broker {
     private func beginShutdown() {
         guard !isShuttingDown else { return }
         isShuttingDown = true
-        shutdownDeadline = now + UInt64(configuration.shutdownGraceMilliseconds) * 1_000_000
+        shutdownDeadline = now + Nanoseconds.milliseconds(configuration.shutdownGraceMilliseconds)
         logger.info("shutting down: no new publishes or deliveries", metadata: ["inFlight": "\(inFlightCount)"])
     }
 }

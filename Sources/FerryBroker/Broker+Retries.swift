@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryRuntime
 import FerryStorage
 
 /// Retries: a failed delivery's schedule (backoff or the nack's delay), the redelivery of due
@@ -14,16 +15,20 @@ extension Broker {
         let delay = delayMilliseconds ?? group.policy.delayMilliseconds(afterAttempt: delivery.attempt, using: &random)
         schedule(
             RetryEntry(
-                due: now + UInt64(delay * 1_000_000), topic: delivery.topic, offset: delivery.offset, key: delivery.key,
+                due: now + Nanoseconds.microseconds(UInt64(delay * 1000)), topic: delivery.topic, offset: delivery.offset,
+                key: delivery.key,
                 attempt: delivery.attempt + 1, body: delivery.retryBody, lastError: error, origin: delivery.origin), in: group)
     }
+
+    /// How long a due retry waits when nobody consumes its topic or its event could not be read.
+    static let retryRecheckDelay = Nanoseconds.seconds(1)
 
     /// Queues a redelivery and records it for the next save.
     func schedule(_ entry: RetryEntry, in group: ConsumerGroup) {
         group.retries.push(entry)
         if entry.origin == .cursor { group.cursors[entry.topic]?.track(entry.offset, attempt: entry.attempt) }
         if group.ephemeral { return }
-        let delay = entry.due > now ? Int64((entry.due - now) / 1000) : 0
+        let delay = Int64((entry.due - now).wholeMicroseconds)
         pendingChanges.addRetry(
             RetryState(
                 group: group.name, topic: entry.topic, offset: entry.offset, origin: entry.origin, attempt: entry.attempt,
@@ -40,7 +45,7 @@ extension Broker {
                 _ = group.retries.popFirst()
                 postponed.append(
                     RetryEntry(
-                        due: now + 1_000_000_000, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt,
+                        due: now + Self.retryRecheckDelay, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt,
                         body: entry.body, lastError: entry.lastError, origin: entry.origin))
                 continue
             }
@@ -58,7 +63,7 @@ extension Broker {
                     metadata: ["group": "\(group.name)", "topic": "\(entry.topic)", "offset": "\(entry.offset)", "error": "\(error)"])
                 postponed.append(
                     RetryEntry(
-                        due: now + 1_000_000_000, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt,
+                        due: now + Self.retryRecheckDelay, topic: entry.topic, offset: entry.offset, key: entry.key, attempt: entry.attempt,
                         body: nil, lastError: entry.lastError, origin: entry.origin))
                 continue
             }

@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryRuntime
 import FerryStorage
 import Foundation
 import Logging
@@ -38,23 +39,23 @@ public final class Broker {
     var sending: [Outbound] = []
     /// Peers with deliveries batched during this dispatch pass (see ``Peer/pendingDeliveries``).
     var peersWithDeliveries: [Peer] = []
-    /// Monotonic nanoseconds of the input being handled (``BrokerTime/uptimeNanoseconds``).
-    var now: UInt64
+    /// The monotonic time of the input being handled (``BrokerTime/monotonic``).
+    var now: MonotonicInstant
     /// Wall-clock microseconds of the input being handled, for stored timestamps.
     var wallNow: Int64
     /// Set once shutdown began: no new publishes, no new deliveries.
     public internal(set) var isShuttingDown = false
     /// When the shutdown grace period ends (monotonic nanoseconds).
-    var shutdownDeadline: UInt64?
+    var shutdownDeadline: MonotonicInstant?
     /// Set once a shutdown ran its course: the driver stops feeding inputs.
     public internal(set) var isFinished = false
-    var lastHousekeeping: UInt64 = 0
+    var lastHousekeeping = MonotonicInstant(nanoseconds: 0)
     /// When ``dispatch()`` last ran: a retry due by then and still queued waits for credit.
-    var lastDispatch: UInt64 = 0
+    var lastDispatch = MonotonicInstant(nanoseconds: 0)
     /// When ``housekeep()`` last ran (every loop iteration), to notice the loop itself stalled.
-    var lastLoopIteration: UInt64 = 0
-    var lastRetention: UInt64 = 0
-    var lastStateSave: UInt64 = 0
+    var lastLoopIteration: MonotonicInstant?
+    var lastRetention = MonotonicInstant(nanoseconds: 0)
+    var lastStateSave = MonotonicInstant(nanoseconds: 0)
     /// Unique per run; lets clients notice a restart.
     public let brokerID = UUID().uuidString
     /// Group state changed since the last save.
@@ -78,11 +79,11 @@ public final class Broker {
         self.log = storage.log
         self.groupState = storage.groupState
         self.logger = logger
-        self.now = time.uptimeNanoseconds
+        self.now = time.monotonic
         self.wallNow = time.wallMicroseconds
         self.knownTopics = Set(log.topics)
         self.dedup = DedupWindow(
-            windowNanoseconds: UInt64(configuration.dedupWindowMilliseconds) * 1_000_000,
+            window: .milliseconds(configuration.dedupWindowMilliseconds),
             maxEntries: configuration.dedupMaxEntries)
         self.publishScratch = DedupTable(capacity: 2 * max(configuration.limits.maxBatch, 1))
         restoreGroupState()
@@ -216,8 +217,8 @@ public final class Broker {
     /// ended while it was stalled (silent past the peer timeout) learns that its subscriptions are
     /// gone. Every heartbeat is answered; other commands at most once per heartbeat interval.
     func tellNoSession(_ peer: Peer, answeringHeartbeat: Bool) {
-        let interval = UInt64(configuration.heartbeatIntervalMilliseconds) * 1_000_000
-        guard answeringHeartbeat || peer.lastNoSessionNotice == 0 || now &- peer.lastNoSessionNotice >= interval else { return }
+        let interval = Nanoseconds.milliseconds(configuration.heartbeatIntervalMilliseconds)
+        if !answeringHeartbeat, let last = peer.lastNoSessionNotice, now - last < interval { return }
         peer.lastNoSessionNotice = now
         metrics.noSessionNotices.increment()
         var heartbeat = Heartbeat()

@@ -10,13 +10,13 @@ import FerryRuntime
 /// the system's clocks, an embedded test broker a manual clock. So retries, ack timeouts,
 /// heartbeats and held replies are decided by the inputs alone.
 public struct BrokerTime: Sendable, Hashable {
-    /// Monotonic nanoseconds: deadlines, timeouts and schedules are measured on this.
-    public var uptimeNanoseconds: UInt64
+    /// The monotonic clock: deadlines, timeouts and schedules are measured on this.
+    public var monotonic: MonotonicInstant
     /// Wall-clock microseconds since the Unix epoch: the timestamps stored and shown to peers.
     public var wallMicroseconds: Int64
 
-    public init(uptimeNanoseconds: UInt64, wallMicroseconds: Int64) {
-        self.uptimeNanoseconds = uptimeNanoseconds
+    public init(monotonic: MonotonicInstant, wallMicroseconds: Int64) {
+        self.monotonic = monotonic
         self.wallMicroseconds = wallMicroseconds
     }
 
@@ -26,17 +26,11 @@ public struct BrokerTime: Sendable, Hashable {
         var wall = timespec()
         clock_gettime(CLOCK_REALTIME, &wall)
         let sinceEpoch = Nanoseconds.seconds(wall.tv_sec) + .nanoseconds(wall.tv_nsec)
-        return BrokerTime(uptimeNanoseconds: monotonic.nanoseconds, wallMicroseconds: Int64(sinceEpoch.wholeMicroseconds))
+        return BrokerTime(monotonic: monotonic, wallMicroseconds: Int64(sinceEpoch.wholeMicroseconds))
     }
-
-    /// The monotonic reading as the runtime's instant.
-    public var monotonic: MonotonicInstant { MonotonicInstant(nanoseconds: uptimeNanoseconds) }
 
     /// This moment moved on by `duration` on both clocks.
     public func advanced(by duration: Duration) -> BrokerTime {
-        let moved = monotonic.advanced(by: duration)
-        return BrokerTime(
-            uptimeNanoseconds: moved.nanoseconds,
-            wallMicroseconds: wallMicroseconds + duration.wholeMicroseconds)
+        BrokerTime(monotonic: monotonic.advanced(by: duration), wallMicroseconds: wallMicroseconds + duration.wholeMicroseconds)
     }
 }

@@ -1,3 +1,5 @@
+import FerryRuntime
+
 /// Remembers recently stored event ids so that a republished event is confirmed, not stored twice.
 ///
 /// One lookup is one probe sequence in an open-addressing ``DedupTable``. The table doubles when
@@ -9,7 +11,7 @@
 final class DedupWindow {
     private struct Entry {
         let key: DedupKey
-        let storedAt: UInt64
+        let storedAt: MonotonicInstant
     }
 
     static let smallestTable = 1 << 12
@@ -19,7 +21,7 @@ final class DedupWindow {
     /// full.
     static let slotsMovedPerInsert = 8
 
-    let windowNanoseconds: UInt64
+    let window: Nanoseconds
     let maxEntries: Int
     private var table = DedupTable(capacity: DedupWindow.smallestTable)
     private var moving: DedupTable?
@@ -30,8 +32,8 @@ final class DedupWindow {
     private var order: [[Entry]] = []
     private var head = 0
 
-    init(windowNanoseconds: UInt64, maxEntries: Int) {
-        self.windowNanoseconds = windowNanoseconds
+    init(window: Nanoseconds, maxEntries: Int) {
+        self.window = window
         self.maxEntries = max(maxEntries, 0)
     }
 
@@ -44,8 +46,8 @@ final class DedupWindow {
         return moving?.value(for: key)
     }
 
-    func remember(_ key: DedupKey, offset: UInt64, now: UInt64) {
-        guard windowNanoseconds > 0, maxEntries > 0 else { return }
+    func remember(_ key: DedupKey, offset: UInt64, now: MonotonicInstant) {
+        guard window > .zero, maxEntries > 0 else { return }
         while count >= maxEntries && !order.isEmpty { forgetOldest() }
         if moving != nil {
             moveSome()
@@ -67,8 +69,8 @@ final class DedupWindow {
     }
 
     /// Forgets ids older than the window.
-    func expire(now: UInt64) {
-        while !order.isEmpty, head < order[0].count, now &- order[0][head].storedAt > windowNanoseconds {
+    func expire(now: MonotonicInstant) {
+        while !order.isEmpty, head < order[0].count, now - order[0][head].storedAt > window {
             forgetOldest()
         }
     }

@@ -1,18 +1,19 @@
 import FerryProtocol
+import FerryRuntime
 import FerryStorage
 
 /// One connected client and what the broker has outstanding with it.
 final class Peer {
     let id: PeerID
     var name = ""
-    /// Monotonic nanoseconds of the last message received from / sent to this peer.
-    var lastSeen: UInt64
-    var lastSent: UInt64
+    /// When the last message was received from / sent to this peer.
+    var lastSeen: MonotonicInstant
+    var lastSent: MonotonicInstant
     /// Whether the peer greeted us or subscribed, so that it gets heartbeats.
     var isSession = false
     /// When this peer, while it had no session, was last told so (0: never; see
     /// ``Broker/tellNoSession(_:answeringHeartbeat:)``).
-    var lastNoSessionNotice: UInt64 = 0
+    var lastNoSessionNotice: MonotonicInstant?
     var subscriptions: [UInt32: Member] = [:]
     var nextSubscriptionID: UInt32 = 0
     /// Each session numbers its deliveries from a random point, so that a settlement of a
@@ -25,7 +26,7 @@ final class Peer {
     /// Unsettled deliveries, by delivery id.
     let inFlight = UInt64Map<InFlightDelivery>()
 
-    init(id: PeerID, now: UInt64) {
+    init(id: PeerID, now: MonotonicInstant) {
         self.id = id
         self.lastSeen = now
         self.lastSent = now
@@ -45,7 +46,7 @@ struct InFlightDelivery {
     /// Whether the offset counts towards its cursor's outstanding set, or is a requeued dead
     /// letter's, whose offset was committed long ago.
     let origin: RetryOrigin
-    let deadline: UInt64
+    let deadline: MonotonicInstant
 
     /// What a retry of this delivery keeps in memory. Nothing for the cursor's own: the
     /// log keeps the event while the cursor holds it, and it is read back when due, so a

@@ -1,8 +1,9 @@
+import FerryRuntime
 import FerryStorage
 
 /// A redelivery waiting for its due time.
 struct RetryEntry {
-    let due: UInt64
+    let due: MonotonicInstant
     let topic: String
     let offset: UInt64
     let key: String

@@ -1,5 +1,6 @@
 import FerryBroker
 import FerryProtocol
+import FerryRuntime
 import FerryStorage
 import Foundation
 import Logging
@@ -46,7 +47,8 @@ public final class EmbeddedBroker {
 
     /// Where a manual clock starts: a monotonic clock at one hour, the wall clock at
     /// 2026-01-01T00:00:00Z.
-    public static let epoch = BrokerTime(uptimeNanoseconds: 3_600_000_000_000, wallMicroseconds: 1_767_225_600_000_000)
+    public static let epoch = BrokerTime(
+        monotonic: MonotonicInstant(nanoseconds: 0) + Nanoseconds.seconds(3600), wallMicroseconds: 1_767_225_600_000_000)
 
     /// A connection with `name` as its routing id. It has no session until it says Hello or
     /// subscribes, as on the wire.

@@ -1,3 +1,4 @@
+import FerryRuntime
 import Foundation
 
 /// The durable ``EventLog``: a segmented, CRC-checked log per topic under
@@ -20,7 +21,7 @@ public final class DurableEventLog: EventLog {
     /// Topics appended to since the last flush, with their end offset.
     private var unsynced: [String: UInt64] = [:]
     /// When idle topics were last parked (monotonic nanoseconds).
-    private var lastParking: UInt64 = 0
+    private var lastParking: MonotonicInstant?
 
     private var closed = false
 
@@ -161,7 +162,7 @@ public final class DurableEventLog: EventLog {
             syncer.request(
                 Syncer.Request(
                     topic: topic, upTo: upTo, files: log.files(since: log.durableEnd),
-                    windowMicros: log.configuration.fsync == .batch ? log.configuration.batchWindowMicros : 0))
+                    window: log.configuration.fsync == .batch ? .microseconds(log.configuration.batchWindowMicros) : .zero))
         }
         unsynced.removeAll(keepingCapacity: true)
         parkIdleTopics()
@@ -171,15 +172,18 @@ public final class DurableEventLog: EventLog {
     /// topics idle longest (their appends all durable), so that their files can be closed; the
     /// next append to one takes it up again. Checked at most every 100 ms.
     /// Returns how many topics it parked.
+    /// How often idle topics are looked for when segment files hold too many descriptors.
+    static let parkingInterval = Nanoseconds.milliseconds(100)
+
     @discardableResult
     private func parkIdleTopics(needing room: Int = 0) -> Int {
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = MonotonicInstant.now()
         let excess = descriptors.openCount + room - descriptors.capacity
-        guard room > 0 || now &- lastParking >= 100_000_000, excess > 0 else { return 0 }
+        guard room > 0 || lastParking.map({ now - $0 >= Self.parkingInterval }) ?? true, excess > 0 else { return 0 }
         lastParking = now
         var parked = 0
         let idle = logs.values.filter {
-            !$0.parked && now &- $0.lastAppend >= UInt64(configuration.idleTopicMilliseconds) * 1_000_000 && unsynced[$0.name] == nil
+            !$0.parked && now - $0.lastAppend >= .milliseconds(configuration.idleTopicMilliseconds) && unsynced[$0.name] == nil
         }
         for log in idle.sorted(by: { $0.lastAppend < $1.lastAppend }) where 2 * parked < excess {
             // Two descriptors each: the runway's and, once it is gone, the data's.

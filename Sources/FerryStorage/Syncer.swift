@@ -11,7 +11,8 @@ final class Syncer: Sendable {
         /// Offsets below this become durable when `files` are synced.
         let upTo: UInt64
         let files: [Target]
-        let windowMicros: Int
+        /// How long to gather more requests after the last sync (`batch`); zero for none.
+        let window: Duration
     }
 
     /// A file to sync, and how far appends had written it when the sync was asked for.
@@ -48,8 +49,8 @@ final class Syncer: Sendable {
         while running {
             requests.wait()
             var batch = requests.drain()
-            if let window = batch.compactMap({ $0?.windowMicros }).max(), window > 0 {
-                let due = lastSync + Duration.microseconds(window)
+            if let window = batch.compactMap({ $0?.window }).max(), window > .zero {
+                let due = lastSync + window
                 if MonotonicInstant.now() < due {
                     due.sleepUntil()
                     batch += requests.drain()

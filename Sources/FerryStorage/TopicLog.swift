@@ -1,3 +1,4 @@
+import FerryRuntime
 import Foundation
 
 /// One topic's append-only log: a directory of segments named by their first offset.
@@ -13,7 +14,7 @@ final class TopicLog {
     private let descriptors: DescriptorCache?
     private(set) var segments: [Segment] = []
     /// When the log was last appended to (monotonic nanoseconds), to pick idle topics to park.
-    private(set) var lastAppend = DispatchTime.now().uptimeNanoseconds
+    private(set) var lastAppend = MonotonicInstant.now()
     /// The active segment gave up its runway (and so its descriptors) while the topic was idle;
     /// the next append takes it up again.
     private(set) var parked = false
@@ -94,7 +95,7 @@ final class TopicLog {
     func append(_ events: [NewEvent]) throws(StorageError) -> [UInt64] {
         try rollIfNeeded()
         let segment = segments[segments.count - 1]
-        lastAppend = DispatchTime.now().uptimeNanoseconds
+        lastAppend = MonotonicInstant.now()
         if parked && hasRoomForRunway() {
             parked = false
             segment.file.unseal()
