@@ -17,7 +17,7 @@ import Synchronization
 /// it moves, so that a reply that promises durable group state (a new group's `Subscribed`)
 /// waits for it without blocking the loop.
 final class StateWriter: Sendable {
-    private enum Work: Sendable {
+    enum Work: Sendable {
         case save(GroupStateChanges, ticket: UInt64)
         case barrier(DispatchSemaphore)
         /// Make everything saved so far durable now rather than at the next interval.
@@ -30,17 +30,17 @@ final class StateWriter: Sendable {
     /// How soon a failed save or fold is retried when no new save comes.
     static let retryInterval = Duration.seconds(1)
 
-    private let database: GroupStateDatabase
-    private let thread = LoopThread<Work>(name: "ferry-state")
+    let database: GroupStateDatabase
+    let thread = LoopThread<Work>(name: "ferry-state")
     /// Readable when ``durableTicket`` moved; drained by the broker loop.
     let notifications = WakeupQueue<UInt64>()
-    private let lastError = Mutex<StorageError?>(nil)
-    private let failedSaves = Atomic<Int>(0)
-    private let unsavedAtStop = Atomic<Bool>(false)
+    let lastError = Mutex<StorageError?>(nil)
+    let failedSaves = Atomic<Int>(0)
+    let unsavedAtStop = Atomic<Bool>(false)
     private let issuedTickets = Atomic<UInt64>(0)
-    private let durableTickets = Atomic<UInt64>(0)
+    let durableTickets = Atomic<UInt64>(0)
     /// Groups defined or changed by queued saves not in the database yet (a count per group).
-    private let queuedDefinitions = Mutex<[String: Int]>([:])
+    let queuedDefinitions = Mutex<[String: Int]>([:])
     /// The longest a journaled cursor waits for an fdatasync.
     let syncInterval: Duration
     /// What opening found in the journal a previous run left: a torn or corrupt record, or a
@@ -137,126 +137,18 @@ final class StateWriter: Sendable {
         thread.stop(sending: .stop)
     }
 
-    private func run(journal: CursorJournal, sequence: UInt64, pending: [CursorState]) {
-        var journal = journal
-        var sequence = sequence
-        /// The latest state of each cursor the journal holds and the database does not.
-        var journaled: [CursorKey: CursorState] = [:]
-        for cursor in pending { journaled[CursorKey(cursor)] = cursor }
-        /// A fold failed: retry it (every second) even if no save comes.
-        var foldFailed = !pending.isEmpty
-        let queue = thread.commands
-        var failed: [GroupStateChanges] = []
-        var failedDefinitions: [String] = []
-        /// The last ticket written to the journal or the database, and whether the journal holds
-        /// records no fdatasync covered yet (and since when).
-        var appliedTicket: UInt64 = 0
-        var failedTicket: UInt64 = 0
-        var unsyncedSince: MonotonicInstant?
-        var syncRequested = false
-        var running = true
-        while running {
-            var timeout: Duration?
-            if !failed.isEmpty || foldFailed { timeout = Self.retryInterval }
-            if let unsyncedSince {
-                let left = max(.zero, MonotonicInstant.now().duration(to: unsyncedSince + syncInterval))
-                timeout = min(timeout ?? left, left)
-            }
-            if !syncRequested { queue.wait(timeout: timeout) }
-            var batch = failed
-            var definitions = failedDefinitions
-            var lastTicket = max(appliedTicket, failedTicket)
-            var barriers: [DispatchSemaphore] = []
-            for work in queue.drain() {
-                switch work {
-                case .save(let changes, let ticket):
-                    batch.append(changes)
-                    lastTicket = ticket
-                    definitions += changes.groups.map(\.name)
-                case .barrier(let semaphore): barriers.append(semaphore)
-                case .syncNow: syncRequested = true
-                case .stop: running = false
-                }
-            }
-            let mustFold =
-                foldFailed || !barriers.isEmpty || !running || journal.damaged || journal.size >= Self.foldBytes
-                || batch.contains { !$0.changesOnlyCursors }
-            if !batch.isEmpty || (mustFold && !journaled.isEmpty) {
-                do {
-                    if mustFold {
-                        var all: [GroupStateChanges] = []
-                        if !journaled.isEmpty { all.append(Self.changes(of: Array(journaled.values))) }
-                        // Synced at commit: the journal's cursors are durable from here on.
-                        try database.save(all + batch, journalSequence: sequence)
-                        journaled.removeAll()
-                        unsyncedSince = nil
-                        // Should this fail, the records are at or below the folded sequence and
-                        // are skipped when the store opens.
-                        try? journal.removeAll()
-                        appliedTicket = lastTicket
-                        publishDurable(appliedTicket)
-                    } else {
-                        let cursors = Self.latestCursors(in: batch)
-                        try journal.append(CursorJournal.Record(sequence: sequence + 1, cursors: cursors))
-                        sequence += 1
-                        for cursor in cursors { journaled[CursorKey(cursor)] = cursor }
-                        appliedTicket = lastTicket
-                        if unsyncedSince == nil { unsyncedSince = .now() }
-                    }
-                    queuedDefinitions.withLock { queued in
-                        for name in definitions {
-                            queued[name, default: 1] -= 1
-                            if queued[name] == 0 { queued[name] = nil }
-                        }
-                    }
-                    failed = []
-                    failedDefinitions = []
-                    foldFailed = false
-                    lastError.withLock { $0 = nil }
-                } catch {
-                    // Kept as one change set, so a save failing for long holds one entry per
-                    // group, cursor and retry.
-                    failed = [GroupStateChanges.merged(batch)]
-                    failedDefinitions = definitions
-                    failedTicket = lastTicket
-                    foldFailed = mustFold
-                    lastError.withLock { $0 = error }
-                    failedSaves.add(1, ordering: .relaxed)
-                }
-            }
-            var syncFailed = false
-            if let since = unsyncedSince, syncRequested || !running || MonotonicInstant.now() >= since + syncInterval {
-                if journal.sync() {
-                    unsyncedSince = nil
-                } else {
-                    // The journal's pages may never reach the disk (Linux reports a write-back
-                    // error once): fold them into the database instead, which syncs, at once.
-                    foldFailed = true
-                    syncFailed = true
-                    failedSaves.add(1, ordering: .relaxed)
-                }
-            }
-            syncRequested = syncFailed && running
-            if failed.isEmpty && unsyncedSince == nil { publishDurable(appliedTicket) }
-            for barrier in barriers { barrier.signal() }
-        }
-        // Cursors still only in the journal are not lost: opening the store folds them in.
-        if !failed.isEmpty { unsavedAtStop.store(true, ordering: .relaxed) }
-        journal.close()
-    }
-
-    private func publishDurable(_ ticket: UInt64) {
+    func publishDurable(_ ticket: UInt64) {
         guard ticket > durableTickets.load(ordering: .relaxed) else { return }
         durableTickets.store(ticket, ordering: .relaxed)
         notifications.push(ticket)
     }
 
     /// The last state of each cursor the batch changes, in the order first changed.
-    private static func latestCursors(in batch: [GroupStateChanges]) -> [CursorState] {
+    static func latestCursors(in batch: [GroupStateChanges]) -> [CursorState] {
         GroupStateChanges.merged(batch).cursors
     }
 
-    private static func changes(of cursors: [CursorState]) -> GroupStateChanges {
+    static func changes(of cursors: [CursorState]) -> GroupStateChanges {
         var changes = GroupStateChanges()
         changes.cursors = cursors
         return changes
