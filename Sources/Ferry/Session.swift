@@ -246,21 +246,7 @@ final class Session {
         guard endedWith == nil else { return }
         switch message.reply {
         case .deliver(let deliver):
-            // The broker gives these out again once it has read the Goodbye sent before the Hello.
-            guard resumeHello == nil else { return }
-            var bySubscription: [UInt32: [Delivery]] = [:]
-            for var delivery in deliver.deliveries {
-                delivery.deliveryID |= epoch << 48
-                bySubscription[delivery.subscriptionID, default: []].append(delivery)
-            }
-            for (subscriptionID, deliveries) in bySubscription {
-                if let local = serverToLocal[subscriptionID], let sink = sinks[local] {
-                    sink(deliveries)
-                } else {
-                    // Not ours (any more): hand them back without spending an attempt.
-                    nacks.append(contentsOf: deliveries.map { Self.release($0.deliveryID) })
-                }
-            }
+            handle(deliver)
         case .heartbeat(let heartbeat):
             if let known = brokerID, !heartbeat.brokerID.isEmpty, heartbeat.brokerID != known {
                 resume(newBroker: heartbeat.brokerID)
@@ -270,51 +256,80 @@ final class Session {
         case .publishResult(let result):
             completePublish(result, requestID: message.requestID)
         case .welcome(let welcome):
-            heartbeatInterval = .milliseconds(max(100, welcome.heartbeatIntervalMs))
-            peerTimeout = .milliseconds(max(500, welcome.peerTimeoutMs))
-            if welcome.maxBatch > 0 { maxBatch = min(maxBatch, Int(welcome.maxBatch)) }
-            if welcome.maxEventBytes > 0 { maxEventBytes = Int(welcome.maxEventBytes) }
-            if welcome.maxFrameBytes > 0 { maxFrameBytes = Int(clamping: welcome.maxFrameBytes) }
-            if let known = brokerID, !welcome.brokerID.isEmpty, welcome.brokerID != known {
-                // A restart, as for a heartbeat: the Hello it answers may have been queued for an earlier run.
-                resume(newBroker: welcome.brokerID)
-            } else {
-                brokerID = welcome.brokerID
-            }
-            fallthrough
+            handle(welcome)
+            handleReply(message)
         default:
-            var message = message
-            if message.requestID != 0 && message.requestID == resumeHello { resumeHello = nil }
-            if case .subscribed(let late) = message.reply, abandonedSubscribes.remove(message.requestID) != nil {
-                var unsubscribe = Unsubscribe()
-                unsubscribe.subscriptionID = late.subscriptionID
-                send(.unsubscribe(unsubscribe), requestID: newRequestID(), reply: nil)
-                return
+            handleReply(message)
+        }
+    }
+
+    /// Deliveries go to their subscriptions' sinks; any for a subscription this session no
+    /// longer holds are handed back without spending an attempt.
+    private func handle(_ deliver: Deliver) {
+        // The broker gives these out again once it has read the Goodbye sent before the Hello.
+        guard resumeHello == nil else { return }
+        var bySubscription: [UInt32: [Delivery]] = [:]
+        for var delivery in deliver.deliveries {
+            delivery.deliveryID |= epoch << 48
+            bySubscription[delivery.subscriptionID, default: []].append(delivery)
+        }
+        for (subscriptionID, deliveries) in bySubscription {
+            if let local = serverToLocal[subscriptionID], let sink = sinks[local] {
+                sink(deliveries)
+            } else {
+                nacks.append(contentsOf: deliveries.map { Self.release($0.deliveryID) })
             }
-            if case .subscribed(var subscribed) = message.reply, let local = pendingSubscribes.removeValue(forKey: message.requestID) {
-                serverToLocal[subscribed.subscriptionID] = local
-                localToServer[local] = subscribed.subscriptionID
-                // An ephemeral group the broker named keeps that name when a resume subscribes again.
-                if subscriptions[local]?.group.isEmpty == true { subscriptions[local]?.group = subscribed.group }
-                subscribed.subscriptionID = local
-                message.reply = .subscribed(subscribed)
-            }
-            if let publish = publishRequests.removeValue(forKey: message.requestID), case .error(let error) = message.reply {
-                for sequence in publish.sequences { failSequence(sequence, FerryError(error)) }
-                return
-            }
-            pendingSubscribes.removeValue(forKey: message.requestID)
-            guard let pending = pendingRequests.removeValue(forKey: message.requestID) else {
-                if case .error(let error) = message.reply {
-                    logger.warning("broker reported an error", metadata: ["code": "\(error.code.name)", "message": "\(error.message)"])
-                }
-                return
-            }
+        }
+    }
+
+    /// Takes the broker's announced intervals and limits; a new broker id is a restart.
+    private func handle(_ welcome: Welcome) {
+        heartbeatInterval = .milliseconds(max(100, welcome.heartbeatIntervalMs))
+        peerTimeout = .milliseconds(max(500, welcome.peerTimeoutMs))
+        if welcome.maxBatch > 0 { maxBatch = min(maxBatch, Int(welcome.maxBatch)) }
+        if welcome.maxEventBytes > 0 { maxEventBytes = Int(welcome.maxEventBytes) }
+        if welcome.maxFrameBytes > 0 { maxFrameBytes = Int(clamping: welcome.maxFrameBytes) }
+        if let known = brokerID, !welcome.brokerID.isEmpty, welcome.brokerID != known {
+            // A restart, as for a heartbeat: the Hello it answers may have been queued for an earlier run.
+            resume(newBroker: welcome.brokerID)
+        } else {
+            brokerID = welcome.brokerID
+        }
+    }
+
+    /// A reply to a request: matched to its caller by request id.
+    private func handleReply(_ message: ServerMessage) {
+        var message = message
+        if message.requestID != 0 && message.requestID == resumeHello { resumeHello = nil }
+        if case .subscribed(let late) = message.reply, abandonedSubscribes.remove(message.requestID) != nil {
+            var unsubscribe = Unsubscribe()
+            unsubscribe.subscriptionID = late.subscriptionID
+            send(.unsubscribe(unsubscribe), requestID: newRequestID(), reply: nil)
+            return
+        }
+        if case .subscribed(var subscribed) = message.reply, let local = pendingSubscribes.removeValue(forKey: message.requestID) {
+            serverToLocal[subscribed.subscriptionID] = local
+            localToServer[local] = subscribed.subscriptionID
+            // An ephemeral group the broker named keeps that name when a resume subscribes again.
+            if subscriptions[local]?.group.isEmpty == true { subscriptions[local]?.group = subscribed.group }
+            subscribed.subscriptionID = local
+            message.reply = .subscribed(subscribed)
+        }
+        if let publish = publishRequests.removeValue(forKey: message.requestID), case .error(let error) = message.reply {
+            for sequence in publish.sequences { failSequence(sequence, FerryError(error)) }
+            return
+        }
+        pendingSubscribes.removeValue(forKey: message.requestID)
+        guard let pending = pendingRequests.removeValue(forKey: message.requestID) else {
             if case .error(let error) = message.reply {
-                pending.reply(.failure(FerryError(error)))
-            } else if let reply = message.reply {
-                pending.reply(.success(reply))
+                logger.warning("broker reported an error", metadata: ["code": "\(error.code.name)", "message": "\(error.message)"])
             }
+            return
+        }
+        if case .error(let error) = message.reply {
+            pending.reply(.failure(FerryError(error)))
+        } else if let reply = message.reply {
+            pending.reply(.success(reply))
         }
     }
 

@@ -55,7 +55,7 @@ public final class BrokerServer: Sendable {
         await thread.waitUntilStopped()
     }
 
-    /// Binds, opens the store, tells ``start()`` the endpoint, then loops until the broker is
+    /// Binds, opens the stores, tells ``start()`` the endpoint, then loops until the broker is
     /// finished.
     private func loop(ready: (String) -> Void) throws {
         let context = try Context()
@@ -76,54 +76,72 @@ public final class BrokerServer: Sendable {
         logRecovery(of: storage)
         let broker = Broker(configuration: configuration, storage: storage, logger: logger, at: .now())
         broker.metricsText = metricsText
-        var poller = Poller()
-        let routerIndex = poller.addReadable(router)
-        let control = thread.commands
-        let controlIndex = poller.addReadable(fileDescriptor: control.fileDescriptor)
-        let syncIndex = storage.log.syncNotificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
-        let groupStateIndex = storage.groupState.notificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
+        var poller = LoopPoller(router: router, control: thread.commands, storage: storage)
         ready(endpoint)
         logger.info("ferryd listening", metadata: ["endpoint": "\(endpoint)"])
+        while !broker.isFinished { try pass(of: broker, polling: &poller, router: router) }
+    }
 
+    /// What the loop polls: the socket, the control queue and the stores' descriptors.
+    private struct LoopPoller {
+        var poller: Poller
+        let router: Int
+        let control: Int
+        let synced: Int?
+        let groupStateSynced: Int?
+        /// The last pass stopped reading with messages left: the next poll does not wait.
         var backlog = false
+        /// Routing ids the socket could not route to during the pass.
         var unreachable: [[UInt8]] = []
-        while !broker.isFinished {
-            try poller.poll(timeoutMilliseconds: backlog ? 0 : Int(broker.timeUntilWakeup.wholeMilliseconds))
-            var time = BrokerTime.now()
-            if poller.isReadable(controlIndex) {
-                for command in control.drain() {
-                    switch command {
-                    case .shutdown: broker.handle(.shutdown, at: time)
-                    }
-                }
-            }
-            if let syncIndex, poller.isReadable(syncIndex) { broker.handle(.eventsSynced, at: time) }
-            if let groupStateIndex, poller.isReadable(groupStateIndex) { broker.handle(.groupStateSynced, at: time) }
-            backlog = false
-            if poller.isReadable(routerIndex) {
-                var received = 0
-                while let frames = try router.receiveMultipart(dontWait: true) {
-                    handle(frames, broker: broker)
-                    received += 1
-                    if received == 4096 {
-                        backlog = true
-                        break
-                    }
-                }
-                time = .now()
-            }
-            // Replies (publish confirms above all) leave before this pass's deliveries are built,
-            // so a publisher refills its window while the broker dispatches.
-            flush(broker, through: router, unreachable: &unreachable)
-            broker.handle(.passEnded, at: time)
-            flush(broker, through: router, unreachable: &unreachable)
-            // EHOSTUNREACH: the socket knows no connection by that routing id any more (its
-            // process died, or it disconnected): its session ends now, not at the peer timeout,
-            // and its deliveries go to other members. The broker's heartbeats reach every silent
-            // session once per interval, so a dead one is found within it.
-            for routingID in unreachable { broker.handle(.peerUnreachable(routingID: routingID), at: time) }
-            unreachable.removeAll()
+
+        init(router socket: Socket, control queue: WakeupQueue<Control>, storage: BrokerStorage) {
+            var poller = Poller()
+            router = poller.addReadable(socket)
+            control = poller.addReadable(fileDescriptor: queue.fileDescriptor)
+            synced = storage.log.syncNotificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
+            groupStateSynced = storage.groupState.notificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
+            self.poller = poller
         }
+    }
+
+    /// One turn of the loop: wait for input (at most until the broker's next wake-up), hand it
+    /// over, send the replies, end the pass, send the deliveries.
+    private func pass(of broker: Broker, polling loop: inout LoopPoller, router: Socket) throws {
+        try loop.poller.poll(timeoutMilliseconds: loop.backlog ? 0 : Int(broker.timeUntilWakeup.wholeMilliseconds))
+        var time = BrokerTime.now()
+        if loop.poller.isReadable(loop.control) {
+            for command in thread.commands.drain() {
+                switch command {
+                case .shutdown: broker.handle(.shutdown, at: time)
+                }
+            }
+        }
+        if let synced = loop.synced, loop.poller.isReadable(synced) { broker.handle(.eventsSynced, at: time) }
+        if let synced = loop.groupStateSynced, loop.poller.isReadable(synced) { broker.handle(.groupStateSynced, at: time) }
+        loop.backlog = false
+        if loop.poller.isReadable(loop.router) {
+            var received = 0
+            while let frames = try router.receiveMultipart(dontWait: true) {
+                handle(frames, broker: broker)
+                received += 1
+                if received == 4096 {
+                    loop.backlog = true
+                    break
+                }
+            }
+            time = .now()
+        }
+        // Replies (publish confirms above all) leave before this pass's deliveries are built,
+        // so a publisher refills its window while the broker dispatches.
+        flush(broker, through: router, unreachable: &loop.unreachable)
+        broker.handle(.passEnded, at: time)
+        flush(broker, through: router, unreachable: &loop.unreachable)
+        // EHOSTUNREACH: the socket knows no connection by that routing id any more (its process
+        // died, or it disconnected): its session ends now, not at the peer timeout, and its
+        // deliveries go to other members. The broker's heartbeats reach every silent session
+        // once per interval, so a dead one is found within it.
+        for routingID in loop.unreachable { broker.handle(.peerUnreachable(routingID: routingID), at: time) }
+        loop.unreachable.removeAll()
     }
 
     private func logRecovery(of storage: BrokerStorage) {

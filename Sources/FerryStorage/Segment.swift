@@ -94,43 +94,51 @@ final class Segment {
             case .incomplete: reason = "record runs past the end"
             case .corrupt(let text): reason = text
             }
-            // Nothing but zeros from here on: the runway past the data end. A clean end.
-            if Self.endOfZeros(bytes, from: position) == fileSize {
-                size = position
-                try file.truncate(to: position)
-                return
-            }
-            // A bad record followed by valid ones was damaged in place: skip it. One with
-            // nothing valid after it is a torn (or garbled) tail: truncate it. Runway after it
-            // (a page or more of zeros that ends the file) goes too, but is not counted.
-            let name = path.lastPathComponent
-            if let next = Self.resynchronize(bytes, after: position, minimumOffset: nextOffset) {
-                // Offsets are consecutive: the record found next says how many events the
-                // region held (at least one: something stood where the damage begins).
-                var lost = 1
-                if case .record(let header) = LogRecord.parse(bytes, at: next) { lost = max(1, Int(clamping: header.offset - nextOffset)) }
-                recovery.corruptRecords += 1
-                recovery.lostEvents += lost
-                recovery.skippedBytes += next - position
-                skips[position] = next
-                recovery.problems.append(
-                    "corrupt region at bytes \(position)..<\(next) of \(name) (\(reason)): skipped \(next - position) bytes, "
-                        + "events at offsets \(nextOffset)..<\(nextOffset + UInt64(lost)) lost")
-                position = next
-                continue
-            }
-            let zerosStart = Self.startOfTrailingZeros(bytes, after: position)
-            let runway = fileSize - zerosStart >= Self.runwayEvidence ? fileSize - zerosStart : 0
-            let torn = fileSize - position - runway
-            recovery.truncatedBytes += torn
-            recovery.problems.append(
-                "torn tail at byte \(position) of \(name) (\(reason)): truncated \(torn) bytes"
-                    + (runway > 0 ? " and \(runway) bytes of zero runway" : ""))
-            size = position
-            try file.truncate(to: position)
-            return
+            guard let next = try recoverDamage(in: bytes, at: position, reason: reason, name: path.lastPathComponent, recovery: &recovery)
+            else { return }
+            position = next
         }
         size = position
+    }
+
+    /// A record at `position` that does not parse. Zeros from there to the end are the
+    /// runway past the data end (a clean end); a bad record followed by valid ones was damaged
+    /// in place and is skipped (returns where to go on); one with nothing valid after it is a
+    /// torn or garbled tail and is truncated, with any runway after it. Returns nil once the
+    /// segment ends here.
+    private func recoverDamage(
+        in bytes: UnsafeRawBufferPointer, at position: Int, reason: String, name: String, recovery: inout Recovery
+    ) throws(StorageError) -> Int? {
+        let fileSize = bytes.count
+        if Self.endOfZeros(bytes, from: position) == fileSize {
+            size = position
+            try file.truncate(to: position)
+            return nil
+        }
+        if let next = Self.resynchronize(bytes, after: position, minimumOffset: nextOffset) {
+            // Offsets are consecutive: the record found next says how many events the region
+            // held (at least one: something stood where the damage begins).
+            var lost = 1
+            if case .record(let header) = LogRecord.parse(bytes, at: next) { lost = max(1, Int(clamping: header.offset - nextOffset)) }
+            recovery.corruptRecords += 1
+            recovery.lostEvents += lost
+            recovery.skippedBytes += next - position
+            skips[position] = next
+            recovery.problems.append(
+                "corrupt region at bytes \(position)..<\(next) of \(name) (\(reason)): skipped \(next - position) bytes, "
+                    + "events at offsets \(nextOffset)..<\(nextOffset + UInt64(lost)) lost")
+            return next
+        }
+        let zerosStart = Self.startOfTrailingZeros(bytes, after: position)
+        let runway = fileSize - zerosStart >= Self.runwayEvidence ? fileSize - zerosStart : 0
+        let torn = fileSize - position - runway
+        recovery.truncatedBytes += torn
+        recovery.problems.append(
+            "torn tail at byte \(position) of \(name) (\(reason)): truncated \(torn) bytes"
+                + (runway > 0 ? " and \(runway) bytes of zero runway" : ""))
+        size = position
+        try file.truncate(to: position)
+        return nil
     }
 
     /// The position of the next valid record after a corrupt one, if any. Runs of zeros (the

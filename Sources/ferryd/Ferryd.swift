@@ -78,62 +78,12 @@ struct Ferryd: AsyncParsableCommand {
         // Made first: the parent it watches is the one ferryd started with, not whichever
         // process adopted it should the launcher die during the set-up below.
         let parentWatch = exitWithParent ? ParentWatch() : nil
-        var configuration = BrokerConfiguration()
         let file = try config.map(FileConfiguration.load(path:))
-        file?.apply(to: &configuration)
-        if let endpoint { configuration.endpoint = endpoint }
-        if let heartbeatMs { configuration.heartbeatIntervalMilliseconds = heartbeatMs }
-        if let peerTimeoutMs { configuration.peerTimeoutMilliseconds = peerTimeoutMs }
-        if let maxPayloadBytes { configuration.limits.setMaxPayloadBytes(maxPayloadBytes) }
-        if let maxTopics { configuration.maxTopics = maxTopics }
-        if let maxGroups { configuration.maxGroups = maxGroups }
-        guard configuration.maxTopics > 0, configuration.maxGroups > 0, configuration.limits.maxPayloadBytes > 0 else {
-            throw ValidationError("max_topics, max_groups and max_payload_bytes must be positive")
-        }
-        var log = DurableStoreConfiguration(directory: "ferry-data")
-        file?.apply(to: &log)
-        if let dataDir { log.directory = dataDir }
-        if let fsync {
-            log.defaults.fsync = fsync
-            for name in log.topics.keys where file?.topics?[name]?.fsync == nil { log.topics[name]?.fsync = fsync }
-        }
-        if let segmentBytes { log.defaults.segmentBytes = segmentBytes }
-        if let groupStateSyncMs { log.groupStateSyncMilliseconds = groupStateSyncMs }
-        guard (1...60_000).contains(log.groupStateSyncMilliseconds) else {
-            throw ValidationError("group_state_sync_ms must be 1-60000 ms; got \(log.groupStateSyncMilliseconds)")
-        }
-        switch storage ?? file?.storage ?? "log" {
-        case "log": configuration.storage = .log(log)
-        case "memory": configuration.storage = .memory(maxBytes: maxStoredBytes ?? file?.maxStoredBytes ?? 1 << 30)
-        case let other: throw ValidationError("unknown storage '\(other)': use log or memory")
-        }
-        if let ackTimeoutMs { configuration.defaultRetryPolicy.ackTimeoutMilliseconds = ackTimeoutMs }
-        if let shutdownGraceMs { configuration.shutdownGraceMilliseconds = shutdownGraceMs }
-
-        let levelName = logLevel ?? file?.logLevel ?? "info"
-        guard let level = Logger.Level(rawValue: levelName) else {
-            throw ValidationError("unknown log level '\(levelName)'")
-        }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let configuration = try brokerConfiguration(file: file)
+        let logger = try bootstrapLogging(file: file)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let logger = Logger(label: "ferryd")
-        let descriptors = DescriptorLimit.raiseToHardLimit()
-        if case .log(let log) = configuration.storage {
-            let budget = log.maxOpenSegmentFiles ?? max(64, descriptors.soft / 2)
-            logger.info(
-                "file descriptor limit",
-                metadata: ["limit": "\(descriptors.soft)", "hard": "\(descriptors.hard)", "segmentFiles": "\(budget)"])
-            if descriptors.soft < 4096 {
-                logger.warning(
-                    "the file descriptor limit is low for a broker: each connection takes one, each topic one or two; raise it (ulimit -n, LimitNOFILE=)",
-                    metadata: ["limit": "\(descriptors.soft)"])
-            }
-        }
+        Self.raiseDescriptorLimit(for: configuration, logger: logger)
 
         let storageConfiguration = configuration.storage
         let server = BrokerServer(
