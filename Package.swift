@@ -1,31 +1,38 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+// What another package may depend on. SwiftPM resolves, for a package used as a dependency, the
+// packages that any of its products needs, not only those of the products used (it is built
+// without target-based dependency resolution, SE-0226). So no product here may reach the
+// server's dependencies (GRDB, Yams, HdrHistogram, swift-metrics, …): an app that depends on
+// the `Ferry` SDK would resolve them all. ferryd, ferry and ferry-interop therefore are not
+// declared products; SwiftPM makes an executable product of each executable target when this
+// is the root package (`swift build`, `swift build --product ferryd`, `swift run ferry`).
+// scripts/check-sdk-dependencies.sh keeps it so.
+var products: [Product] = [
+    // The client SDK.
+    .library(name: "Ferry", targets: ["Ferry"]),
+    // --exit-with-parent and the descriptor limit, for processes built on the SDK.
+    .library(name: "FerryLifecycle", targets: ["FerryLifecycle"]),
+    // Starts real ferryd processes for integration tests (Examples/OrderSystem's tests use it).
+    .library(name: "FerryTestSupport", targets: ["FerryTestSupport"]),
+    // For the hot-path benchmarks in Benchmarks/ (a separate package).
+    .library(name: "FerryProtocol", targets: ["FerryProtocol"]),
+]
+// The broker and its storage (GRDB) as libraries, for Benchmarks/ only, and only when asked for
+// (FERRY_SERVER_LIBRARIES=1 swift package benchmark), for the reason above.
+if Context.environment["FERRY_SERVER_LIBRARIES"] == "1" {
+    products += [
+        .library(name: "FerryBroker", targets: ["FerryBroker"]),
+        .library(name: "FerryStorage", targets: ["FerryStorage"]),
+        .library(name: "FerryBrokerTesting", targets: ["FerryBrokerTesting"]),
+    ]
+}
+
 let package = Package(
     name: "ferry",
     platforms: [.macOS(.v14)],
-    products: [
-        .library(name: "Ferry", targets: ["Ferry"]),
-        .library(name: "FerryBroker", targets: ["FerryBroker"]),
-        // The broker core embedded in-process on a manual clock, for tests of broker logic.
-        .library(name: "FerryBrokerTesting", targets: ["FerryBrokerTesting"]),
-        // For the hot-path benchmarks in Benchmarks/ (a separate package).
-        .library(name: "FerryProtocol", targets: ["FerryProtocol"]),
-        .library(name: "FerryStorage", targets: ["FerryStorage"]),
-        .library(name: "FerryLifecycle", targets: ["FerryLifecycle"]),
-        .executable(name: "ferryd", targets: ["ferryd"]),
-        .executable(name: "ferry-interop", targets: ["ferry-interop"]),
-        .executable(name: "ferry", targets: ["ferry"]),
-        .executable(name: "email-worker", targets: ["email-worker"]),
-        .executable(name: "notification-worker", targets: ["notification-worker"]),
-        .executable(name: "audit-worker", targets: ["audit-worker"]),
-        .executable(name: "analytics-worker", targets: ["analytics-worker"]),
-        .executable(name: "orders-api", targets: ["orders-api"]),
-        .executable(name: "order-system", targets: ["order-system"]),
-        .executable(name: "inventory-worker", targets: ["inventory-worker"]),
-        .executable(name: "payment-worker", targets: ["payment-worker"]),
-        .executable(name: "fulfillment-worker", targets: ["fulfillment-worker"]),
-    ],
+    products: products,
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -36,7 +43,6 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // libzmq from the system (Debian: libzmq3-dev).
@@ -69,7 +75,6 @@ let package = Package(
                 "ZeroMQ", "FerryProtocol", "FerryStorage", "FerryRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -99,6 +104,8 @@ let package = Package(
                 "FerryBroker", "FerryStorage", "FerryLifecycle",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -112,133 +119,43 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The ferry command line: publish, tail, groups, DLQ, replay, history, stats and bench.
-        .executableTarget(
-            name: "ferry",
+        // The load generator behind `ferry bench`: raw protocol over ZeroMQ for its hot paths, and
+        // the ferryd processes it loads (started as executables; the storage engine is not linked).
+        .target(
+            name: "FerryBench",
             dependencies: [
-                "Ferry", "ZeroMQ", "FerryProtocol", "FerryStorage", "FerryRuntime",
+                "ZeroMQ", "FerryProtocol", "FerryRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        // The order system (Examples/OrderSystem): events, shared process plumbing, API and workers,
-        // built only on the public SDK.
-        .target(
-            name: "OrderEvents",
-            dependencies: ["Ferry", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-            path: "Examples/OrderSystem/Sources/OrderEvents"
-        ),
-        .target(
-            name: "OrderSystemKit",
+        // The ferry command line: publish, tail, groups, DLQ, replay, history and stats on the SDK,
+        // and bench (FerryBench).
+        .executableTarget(
+            name: "ferry",
             dependencies: [
-                "Ferry", "OrderEvents", "FerryLifecycle",
+                "Ferry", "FerryBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
-            path: "Examples/OrderSystem/Sources/OrderSystemKit"
-        ),
-        .executableTarget(
-            name: "email-worker",
-            dependencies: [
-                "OrderEvents", "OrderSystemKit",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
-            path: "Examples/OrderSystem/Sources/email-worker"
-        ),
-        .executableTarget(
-            name: "notification-worker",
-            dependencies: [
-                "OrderEvents", "OrderSystemKit",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
-            path: "Examples/OrderSystem/Sources/notification-worker"
-        ),
-        .executableTarget(
-            name: "audit-worker",
-            dependencies: [
-                "OrderEvents", "OrderSystemKit",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
-            path: "Examples/OrderSystem/Sources/audit-worker"
-        ),
-        .executableTarget(
-            name: "analytics-worker",
-            dependencies: [
-                "OrderEvents", "OrderSystemKit",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
-            path: "Examples/OrderSystem/Sources/analytics-worker"
-        ),
-        .executableTarget(
-            name: "orders-api",
-            dependencies: [
-                "OrderEvents", "OrderSystemKit",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
-            path: "Examples/OrderSystem/Sources/orders-api"
-        ),
-        .executableTarget(
-            name: "inventory-worker",
-            dependencies: ["OrderEvents", "OrderSystemKit", .product(name: "GRDB", package: "GRDB.swift")],
-            path: "Examples/OrderSystem/Sources/inventory-worker"
-        ),
-        .executableTarget(
-            name: "payment-worker",
-            dependencies: ["OrderEvents", "OrderSystemKit", .product(name: "GRDB", package: "GRDB.swift")],
-            path: "Examples/OrderSystem/Sources/payment-worker"
-        ),
-        .executableTarget(
-            name: "fulfillment-worker",
-            dependencies: ["OrderEvents", "OrderSystemKit", .product(name: "GRDB", package: "GRDB.swift")],
-            path: "Examples/OrderSystem/Sources/fulfillment-worker"
-        ),
-        .executableTarget(
-            name: "order-system",
-            dependencies: [
-                "OrderEvents", "OrderSystemKit",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Examples/OrderSystem/Sources/order-system"
+            ]
         ),
         // Starts real ferryd and worker processes for the integration tests.
         .target(name: "FerryTestSupport", dependencies: ["ZeroMQ", "FerryProtocol"], path: "Tests/FerryTestSupport"),
-        .testTarget(
-            name: "OrderSystemTests",
-            dependencies: ["Ferry", "OrderSystemKit", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
-            path: "Examples/OrderSystem/Tests/OrderSystemTests"
-        ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "FerryRuntimeTests", dependencies: ["FerryRuntime"]),
         .testTarget(name: "FerryProtocolTests", dependencies: ["FerryProtocol"]),
         .testTarget(
             name: "FerryStorageTests", dependencies: ["FerryStorage", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
-            name: "FerryBrokerTests", dependencies: ["FerryBroker", "FerryBrokerTesting", "FerryProtocol", "FerryStorage", "FerryTestSupport", "ZeroMQ"]),
+            name: "FerryBrokerTests",
+            dependencies: [
+                "FerryBroker", "FerryBrokerTesting", "FerryProtocol", "FerryRuntime", "FerryStorage", "FerryTestSupport",
+            ]),
         .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryTestSupport"]),
         // Runs the built `ferry` binary against real ferryd processes.
         .testTarget(name: "FerryCLITests", dependencies: ["Ferry", "FerryTestSupport"]),
         // Runs `ferry bench` against real ferryd processes.
         .testTarget(name: "FerryBenchTests", dependencies: ["FerryTestSupport"]),
-        .testTarget(
-            name: "OrderWorkersTests",
-            // Ferry directly, not only through OrderEvents' re-export: SwiftPM then rebuilds these
-            // tests when an SDK type changes.
-            dependencies: ["Ferry", "OrderEvents", "OrderSystemKit", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
-            path: "Examples/OrderSystem/Tests/OrderWorkersTests"
-        ),
     ],
     swiftLanguageModes: [.v6]
 )

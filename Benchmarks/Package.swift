@@ -1,7 +1,8 @@
 // swift-tools-version: 6.1
 // Micro-benchmarks of Ferry's hot paths with ordo-one/benchmark. A separate package, so that
-// building and testing the root package never builds it. Run from this directory:
-//   swift package --allow-writing-to-package-directory benchmark
+// building and testing the root package never builds it. The root declares the FerryBroker and
+// FerryStorage libraries only when FERRY_SERVER_LIBRARIES=1 is set. Run from this directory:
+//   FERRY_SERVER_LIBRARIES=1 swift package --allow-writing-to-package-directory benchmark
 import PackageDescription
 
 let package = Package(

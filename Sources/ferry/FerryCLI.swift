@@ -1,4 +1,5 @@
 import ArgumentParser
+import FerryBench
 
 /// `ferry`: the operator's and developer's command line for a Ferry broker.
 @main

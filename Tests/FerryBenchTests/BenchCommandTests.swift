@@ -106,6 +106,23 @@ struct BenchCommandTests {
         #expect(try #require(run.output.last).split(separator: " ")[1] == "never")
     }
 
+    @Test func recoveryTimesARestartedFerrydOnTheLogItWrote() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-bench-recovery-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = try await BenchInvocation.run(["recovery", "--megabytes", "2", "--directory", directory.path])
+        #expect(run.status == 0, "\(run.output)")
+        // "# wrote N events, 2 MiB in S s", then "recovery 2MiB records N seconds S (R MiB/s)".
+        let wrote = try #require(run.output.first).split(separator: " ")
+        let recovery = try #require(run.output.last).split(separator: " ")
+        #expect(wrote.count > 3 && wrote[1] == "wrote")
+        #expect(recovery.count == 8 && recovery[0] == "recovery" && recovery[1] == "2MiB")
+        let events = try #require(Int(wrote[2]))
+        #expect(events > 0 && recovery[3] == wrote[2], "every event written is recovered")
+        #expect(try #require(Double(recovery[5])) >= 0)
+        // The log stays in the directory given.
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("topics/recovery").path))
+    }
+
     @Test func unreachableBrokerFailsWithinTheTimeout() async throws {
         // Nothing listens on port 1; the bench must give up after its connect timeout, exit 69.
         let run = try await BenchInvocation.run(

@@ -52,7 +52,7 @@ final class CLIProcess: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: directory.appendingPathComponent("out").path, contents: nil)
         FileManager.default.createFile(atPath: directory.appendingPathComponent("err").path, contents: nil)
-        process.executableURL = BuildProducts.url(of: "ferry")
+        process.executableURL = try BuildProducts.url(of: "ferry")
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "FERRY_BROKER")

@@ -13,7 +13,7 @@ public final class ManagedProcess: @unchecked Sendable {
     private var collected = Data()
     public let name: String
 
-    /// Starts `executable` (a product of this package, found in the build directory).
+    /// Starts `product`, found by ``BuildProducts``.
     public convenience init(product: String, arguments: [String], captureOutput: Bool = false) throws {
         try self.init(executable: BuildProducts.url(of: product), arguments: arguments, captureOutput: captureOutput)
     }
@@ -83,22 +83,38 @@ public final class ManagedProcess: @unchecked Sendable {
     }
 }
 
-/// Where `swift build` put this package's executables.
+/// Where the executables a test starts are. A test finds the products of its own package beside
+/// its test bundle; a test of another package (Examples/OrderSystem) finds the root package's
+/// (ferryd, ferry, ferry-interop) in `FERRY_BIN_DIR` or in the root's `.build/debug`.
 public enum BuildProducts {
-    public static func url(of product: String) -> URL {
+    /// The first executable of: `<product>` beside the running test bundle (or a few directories
+    /// up); `$FERRY_BIN_DIR/<product>`; `<root package>/.build/debug/<product>`. Throws, naming
+    /// every place looked at, when there is none.
+    public static func url(of product: String) throws -> URL {
+        let manager = FileManager.default
+        var candidates: [URL] = []
         // Tests run from .build/<triple>/debug/<Package>PackageTests.xctest; products sit beside it.
-        if let override = ProcessInfo.processInfo.environment["FERRY_BIN_DIR"] {
-            return URL(fileURLWithPath: override).appendingPathComponent(product)
-        }
         var directory = Bundle.main.bundleURL
         for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent(product)
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            candidates.append(directory.appendingPathComponent(product))
             directory = directory.deletingLastPathComponent()
         }
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repository.appendingPathComponent(".build/debug/\(product)")
+        if let directory = ProcessInfo.processInfo.environment["FERRY_BIN_DIR"], !directory.isEmpty {
+            candidates.append(URL(fileURLWithPath: directory).appendingPathComponent(product))
+        }
+        candidates.append(rootPackage.appendingPathComponent(".build/debug/\(product)"))
+        if let found = candidates.first(where: { manager.isExecutableFile(atPath: $0.path) }) { return found }
+        throw HarnessError(
+            message: """
+                no executable '\(product)' in \(candidates.map(\.path).joined(separator: ", ")); build it first \
+                (`swift build` in \(rootPackage.path) for ferryd, ferry and ferry-interop, or in the package \
+                that declares it) or set FERRY_BIN_DIR to the directory that holds it
+                """)
     }
+
+    /// The root package's directory (this file is <root>/Tests/FerryTestSupport/ManagedProcess.swift).
+    public static let rootPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 }
 
 /// Waiting on conditions with a deadline, never a fixed sleep.

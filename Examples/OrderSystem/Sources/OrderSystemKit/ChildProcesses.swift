@@ -15,17 +15,18 @@ public final class ChildProcesses: @unchecked Sendable {
         self.directory = directory
     }
 
-    /// Starts `executable` (a product built next to this one) with `arguments`.
+    /// Starts `executable` (a product built next to this one, or a path) with `arguments`.
     @discardableResult
     public func launch(_ executable: String, _ arguments: [String], name: String? = nil, environment: [String: String] = [:]) throws
         -> Process
     {
         let process = Process()
-        process.executableURL = directory.appendingPathComponent(executable)
+        process.executableURL =
+            executable.contains("/") ? URL(fileURLWithPath: executable) : directory.appendingPathComponent(executable)
         process.arguments = arguments
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         try process.run()
-        lock.withLock { children.append((name ?? executable, process)) }
+        lock.withLock { children.append((name ?? URL(fileURLWithPath: executable).lastPathComponent, process)) }
         return process
     }
 
@@ -40,6 +41,13 @@ public final class ChildProcesses: @unchecked Sendable {
             for child in batch where child.process.isRunning { kill(child.process.processIdentifier, SIGTERM) }
             for child in batch { child.process.waitUntilExit() }
         }
+    }
+
+    /// `name` next to the launcher, else the first on the PATH; nil when there is none.
+    public func locate(_ name: String) -> String? {
+        let candidates =
+            [directory] + (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { URL(fileURLWithPath: String($0)) }
+        return candidates.map { $0.appendingPathComponent(name).path }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     /// The names of children that exited.

@@ -15,9 +15,10 @@ struct DemoLayout: Sendable {
     func directory(_ name: String) -> String { URL(fileURLWithPath: root).appendingPathComponent(name).path }
     var emailOutbox: String { URL(fileURLWithPath: directory("email")).appendingPathComponent("outbox").path }
 
-    func startBroker(_ children: ChildProcesses) throws {
+    /// Starts ferryd, the executable at `ferryd`.
+    func startBroker(_ children: ChildProcesses, ferryd: String) throws {
         try children.launch(
-            "ferryd",
+            ferryd,
             [
                 "--endpoint", endpoint, "--data-dir", directory("ferryd"), "--log-level", "warning", "--exit-with-parent",
             ])

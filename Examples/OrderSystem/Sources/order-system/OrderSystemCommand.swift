@@ -24,6 +24,8 @@ struct RunAll: AsyncParsableCommand {
     @Option(help: "User actions (page views, cart changes) to send; analytics handles them in batches.") var userActions = 300
     @Option(help: "Where every process keeps its state (default: a fresh temporary directory, removed afterwards).") var dataDir: String?
     @Flag(help: "Keep everything running after the traffic, until Ctrl-C.") var keepRunning = false
+    @Option(help: ArgumentHelp("The ferryd executable (default: ferryd next to order-system, else on the PATH).", valueName: "path"))
+    var ferryd: String?
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -34,6 +36,11 @@ struct RunAll: AsyncParsableCommand {
         let root =
             dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("order-system-\(UUID().uuidString.prefix(8))").path
         let children = ChildProcesses()
+        guard let ferryd = ferryd ?? children.locate("ferryd") else {
+            throw ValidationError(
+                "no ferryd next to order-system nor on the PATH: build the root package (swift build) and pass "
+                    + "--ferryd <its bin path>/ferryd")
+        }
         defer {
             children.stopAll()
             if dataDir == nil { try? FileManager.default.removeItem(atPath: root) }
@@ -43,7 +50,7 @@ struct RunAll: AsyncParsableCommand {
         defer { Task { await bus.close() } }
 
         say("== ferryd on \(endpoint); every process keeps its state under \(root)")
-        try layout.startBroker(children)
+        try layout.startBroker(children, ferryd: ferryd)
         guard await Poll.until(seconds: 20, { (try? await bus.groups()) != nil }) else {
             throw ValidationError("ferryd did not answer on \(endpoint)")
         }

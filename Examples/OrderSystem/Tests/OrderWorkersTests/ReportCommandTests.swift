@@ -25,7 +25,7 @@ struct ReportCommandTests {
 
     static func run(_ product: String, _ arguments: [String]) async throws -> Run {
         let process = Process()
-        process.executableURL = BuildProducts.url(of: product)
+        process.executableURL = try BuildProducts.url(of: product)
         process.arguments = arguments
         let stdout = Pipe()
         let stderr = Pipe()

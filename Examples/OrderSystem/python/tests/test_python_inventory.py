@@ -7,7 +7,11 @@ test is the `inventory` handler group, written in Python with the generated orde
 fulfillment worker joins that with the Swift payment's `PaymentProcessed` into
 `OrderReadyForFulfillment`.
 
-  FERRY_BIN_DIR   where the Swift executables are (default <repo>/.build/debug)
+  FERRY_BIN_DIR          where the root package's executables are, ferryd among them
+                         (default <repo>/.build/debug)
+  ORDER_SYSTEM_BIN_DIR   where the order system's executables are
+                         (default <repo>/Examples/OrderSystem/.build/debug)
+When either is set, a missing executable fails the test; otherwise the test is skipped.
 """
 import json
 import os
@@ -29,8 +33,12 @@ from google.protobuf import json_format  # noqa: E402
 from ferry_client import FerryClient  # noqa: E402
 from orders.v1 import events_pb2  # noqa: E402
 
-BIN = pathlib.Path(os.environ.get("FERRY_BIN_DIR", str(REPO / ".build" / "debug")))
-EXECUTABLES = ["ferryd", "orders-api", "payment-worker", "fulfillment-worker"]
+FERRY_BIN = pathlib.Path(os.environ.get("FERRY_BIN_DIR", str(REPO / ".build" / "debug")))
+ORDER_SYSTEM_BIN = pathlib.Path(os.environ.get("ORDER_SYSTEM_BIN_DIR", str(REPO / "Examples" / "OrderSystem" / ".build" / "debug")))
+EXECUTABLES = {
+    "ferryd": FERRY_BIN / "ferryd",
+    **{name: ORDER_SYSTEM_BIN / name for name in ["orders-api", "payment-worker", "fulfillment-worker"]},
+}
 
 
 def wait_until(predicate, timeout, interval=0.05):
@@ -45,14 +53,18 @@ def wait_until(predicate, timeout, interval=0.05):
 
 @pytest.fixture
 def system(tmp_path):
-    missing = [name for name in EXECUTABLES if not os.access(BIN / name, os.X_OK)]
+    missing = [str(path) for path in EXECUTABLES.values() if not os.access(path, os.X_OK)]
     if missing:
-        pytest.skip(f"Swift executables not built in {BIN}: {missing} (run `swift build`)")
+        message = (f"Swift executables not built: {missing} (run `swift build` at the repository root and "
+                   "`swift build --package-path Examples/OrderSystem`)")
+        if "FERRY_BIN_DIR" in os.environ or "ORDER_SYSTEM_BIN_DIR" in os.environ:
+            pytest.fail(message)
+        pytest.skip(message)
     processes = []
 
     def start(*arguments):
         log = open(tmp_path / f"{arguments[0]}.log", "wb")
-        processes.append(subprocess.Popen([str(BIN / arguments[0]), *arguments[1:]], stdout=log, stderr=subprocess.STDOUT,
+        processes.append(subprocess.Popen([str(EXECUTABLES[arguments[0]]), *arguments[1:]], stdout=log, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL))
 
     try:

@@ -2,10 +2,12 @@ import ArgumentParser
 import FerryProtocol
 
 /// `ferry bench`: the load generator. `ferry bench` (`run`) is the general load run, `peers`
-/// runs the peers' workloads and prints their result lines, `recovery` times log recovery.
-/// `ferry bench --help` shows `run`'s help (``ArgumentOrder``), which lists the other two.
-struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// runs the peers' workloads and prints their result lines, `recovery` times log recovery (in a
+/// ferryd it starts).
+/// `ferry bench --help` shows `run`'s help (the ferry command line sees to it), which lists the
+/// other two.
+public struct Bench: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Load-test ferryd: throughput and publish-to-handler latency.",
         discussion: discussion,
@@ -37,4 +39,6 @@ struct Bench: ParsableCommand {
 
     /// The largest payload ferryd accepts by default.
     static let maxPayloadBytes = ProtocolLimits().maxPayloadBytes
+
+    public init() {}
 }

@@ -1,10 +1,6 @@
-import FerryRuntime
 import ArgumentParser
+import FerryRuntime
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// fsync policies of a ferryd the bench starts.
 enum FsyncPolicy: String, CaseIterable, ExpressibleByArgument, Codable, Sendable {
@@ -75,11 +71,9 @@ struct BrokerOptions: ParsableArguments {
 /// The broker a run loads. A started ferryd listens on an ephemeral loopback port with its
 /// data in a temporary directory; ``close()`` stops it and removes the directory.
 final class BrokerTarget {
-    /// How often a starting or stopping ferryd is checked on.
-    private static let pollInterval = Duration.milliseconds(5)
     let endpoint: String
     /// Set when the bench started the broker.
-    private(set) var process: Process?
+    private(set) var process: FerrydProcess?
     private var directory: URL?
 
     init(_ options: BrokerOptions) throws {
@@ -87,51 +81,32 @@ final class BrokerTarget {
             endpoint = running
             return
         }
-        let executable = try Self.ferrydExecutable(options.ferryd)
+        let executable = try FerrydProcess.executable(options.ferryd)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        self.directory = directory
-        let endpointFile = directory.appendingPathComponent("endpoint").path
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = [
-            "--endpoint", "tcp://127.0.0.1:0", "--endpoint-file", endpointFile,
+        var arguments = [
             "--data-dir", directory.appendingPathComponent("data").path,
             "--storage", options.storageKind.rawValue, "--fsync", options.fsyncPolicy.rawValue, "--log-level", "warning",
             "--max-stored-bytes", "\(4 << 30)",
         ]
         // The ferryd beside this executable is the same build and ends with the bench even if the
         // bench is killed; another one (`--ferryd`, for A/B runs) may predate the flag.
-        if options.ferryd == nil { process.arguments?.append("--exit-with-parent") }
+        if options.ferryd == nil { arguments.append("--exit-with-parent") }
         do {
-            try process.run()
+            let process = try FerrydProcess(
+                executable: executable, arguments: arguments, endpointFile: directory.appendingPathComponent("endpoint").path)
+            self.process = process
+            endpoint = process.endpoint
         } catch {
             try? FileManager.default.removeItem(at: directory)
-            throw BenchError(.ferrydFailed, "could not start \(executable.path): \(error)")
+            throw error
         }
-        let deadline = MonotonicInstant.now() + Duration.seconds(20)
-        while !FileManager.default.fileExists(atPath: endpointFile) {
-            guard process.isRunning, MonotonicInstant.now() < deadline else {
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                process.waitUntilExit()
-                try? FileManager.default.removeItem(at: directory)
-                throw BenchError(.ferrydFailed, "\(executable.path) did not start listening within 20 s")
-            }
-            MonotonicInstant.sleep(for: Self.pollInterval)
-        }
-        self.process = process
-        endpoint = (try? String(contentsOfFile: endpointFile, encoding: .utf8)) ?? ""
+        self.directory = directory
     }
 
     /// Stops a started ferryd (SIGTERM, then SIGKILL after 10 s) and removes its directory.
     func close() {
-        if let process, process.isRunning {
-            process.terminate()
-            let deadline = MonotonicInstant.now() + Duration.seconds(10)
-            while process.isRunning && MonotonicInstant.now() < deadline { MonotonicInstant.sleep(for: Self.pollInterval) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
+        process?.stop()
         process = nil
         if let directory { try? FileManager.default.removeItem(at: directory) }
         directory = nil
@@ -140,37 +115,8 @@ final class BrokerTarget {
     deinit { close() }
 
     /// Peak resident memory of a started ferryd, in MiB.
-    var peakResidentMegabytes: Int? {
-        guard let pid = process?.processIdentifier,
-            let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
-        else { return nil }
-        return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) / 1024
-    }
+    var peakResidentMegabytes: Int? { process?.peakResidentMegabytes }
 
     /// CPU seconds (user + system) a started ferryd used so far.
-    var cpuSeconds: Double? {
-        guard let pid = process?.processIdentifier,
-            let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return nil }
-        // Fields after the command name: state is field 3, utime 14, stime 15.
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
-    /// `--ferryd`, else `ferryd` next to this executable, else on the PATH.
-    private static func ferrydExecutable(_ explicit: String?) throws -> URL {
-        if let explicit { return URL(fileURLWithPath: explicit) }
-        let manager = FileManager.default
-        let own = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        let beside = own.deletingLastPathComponent().appendingPathComponent("ferryd")
-        if manager.isExecutableFile(atPath: beside.path) { return beside }
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
-            let candidate = URL(fileURLWithPath: String(directory)).appendingPathComponent("ferryd")
-            if manager.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        throw BenchError(.ferrydFailed, "no ferryd next to \(own.path) nor on the PATH; pass --ferryd PATH or --broker ENDPOINT")
-    }
+    var cpuSeconds: Double? { process?.cpuSeconds }
 }

@@ -39,7 +39,7 @@ enum BenchWire {
 }
 
 /// Builds `ClientMessage{request_id, publish: Publish{items: [...]}}` frames into a reused buffer.
-/// Every item carries one event with a topic, an id and a payload.
+/// Every item carries one event with a topic, an id, a payload and perhaps a key.
 struct PublishFrameBuilder {
     private(set) var frame: [UInt8] = []
     private var items: [UInt8] = []
@@ -52,11 +52,14 @@ struct PublishFrameBuilder {
         items.reserveCapacity(1 << 16)
     }
 
-    /// Appends one `PublishItem{sequence, event: Event{topic, id, payload}}`.
-    mutating func append(sequence: UInt64, id: some Collection<UInt8>, payload: UnsafeRawBufferPointer) {
+    /// Appends one `PublishItem{sequence, event: Event{topic, id, key, payload}}` (no key field
+    /// when `key` is empty).
+    mutating func append(
+        sequence: UInt64, id: some Collection<UInt8>, key: ArraySlice<UInt8> = [], payload: UnsafeRawBufferPointer
+    ) {
         let eventSize =
             BenchWire.fieldSize(1, length: topic.count) + BenchWire.fieldSize(2, length: id.count)
-            + BenchWire.fieldSize(6, length: payload.count)
+            + (key.isEmpty ? 0 : BenchWire.fieldSize(3, length: key.count)) + BenchWire.fieldSize(6, length: payload.count)
         let itemSize = (sequence == 0 ? 0 : 1 + BenchWire.varintSize(sequence)) + BenchWire.fieldSize(2, length: eventSize)
         BenchWire.appendTag(1, wireType: 2, to: &items)
         BenchWire.appendVarint(UInt64(itemSize), to: &items)
@@ -68,6 +71,7 @@ struct PublishFrameBuilder {
         BenchWire.appendVarint(UInt64(eventSize), to: &items)
         BenchWire.appendBytes(1, topic, to: &items)
         BenchWire.appendBytes(2, id, to: &items)
+        if !key.isEmpty { BenchWire.appendBytes(3, key, to: &items) }
         BenchWire.appendBytes(6, payload, to: &items)
         count += 1
     }
