@@ -75,6 +75,7 @@ let package = Package(
                 "ZeroMQ", "FerryProtocol", "FerryStorage", "FerryRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -100,13 +101,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "ferryd",
-            dependencies: [
+            dependencies: ["FerryProtocol", 
                 "FerryBroker", "FerryStorage", "FerryLifecycle",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -134,7 +136,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "Ferry", "FerryBench",
+                "Ferry", "FerryBench", "FerryProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -143,15 +145,18 @@ let package = Package(
         .target(name: "FerryTestSupport", dependencies: ["ZeroMQ", "FerryProtocol"], path: "Tests/FerryTestSupport"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "FerryRuntimeTests", dependencies: ["FerryRuntime"]),
-        .testTarget(name: "FerryProtocolTests", dependencies: ["FerryProtocol"]),
+        .testTarget(
+            name: "FerryProtocolTests",
+            dependencies: ["FerryProtocol", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(
             name: "FerryStorageTests", dependencies: ["FerryStorage", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "FerryBrokerTests",
             dependencies: [
                 "FerryBroker", "FerryBrokerTesting", "FerryProtocol", "FerryRuntime", "FerryStorage", "FerryTestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
-        .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryTestSupport"]),
+        .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryProtocol", "FerryTestSupport"]),
         // Runs the built `ferry` binary against real ferryd processes.
         .testTarget(name: "FerryCLITests", dependencies: ["Ferry", "FerryTestSupport"]),
         // Runs `ferry bench` against real ferryd processes.
@@ -159,3 +164,15 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The upcoming-feature flags that keep imports honest (as Hummingbird does): a file uses only the
+// modules it imports, an import is internal unless a public declaration needs it (`public
+// import`), and existential types are spelled `any`.
+for target in package.targets where target.type != .system {
+    target.swiftSettings =
+        (target.swiftSettings ?? []) + [
+            .enableUpcomingFeature("ExistentialAny"),
+            .enableUpcomingFeature("MemberImportVisibility"),
+            .enableUpcomingFeature("InternalImportsByDefault"),
+        ]
+}

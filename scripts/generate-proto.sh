@@ -31,7 +31,7 @@ fi
 
 rm -f Sources/FerryProtocol/Generated/*.pb.swift
 protoc --plugin=protoc-gen-swift="$PLUGIN" \
-  --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
+  --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores --swift_opt=UseAccessLevelOnImports=true \
   --swift_out=Sources/FerryProtocol/Generated \
   -I proto proto/ferry/v1/*.proto
 
@@ -42,7 +42,7 @@ ORDERS_OUT=Examples/OrderSystem/Sources/OrderEvents/Generated
 mkdir -p "$ORDERS_OUT"
 rm -f "$ORDERS_OUT"/*.pb.swift
 protoc --plugin=protoc-gen-swift="$PLUGIN" \
-  --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
+  --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores --swift_opt=UseAccessLevelOnImports=true \
   --swift_out="$ORDERS_OUT" \
   -I proto proto/orders/v1/*.proto
 mkdir -p Examples/OrderSystem/python

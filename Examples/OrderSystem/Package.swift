@@ -46,6 +46,7 @@ let package = Package(
                 "OrderEvents", argumentParser, grdb, logging,
                 .product(name: "FerryLifecycle", package: "ferry"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -59,10 +60,10 @@ let package = Package(
         .executableTarget(name: "inventory-worker", dependencies: statefulWorker),
         .executableTarget(name: "payment-worker", dependencies: statefulWorker),
         .executableTarget(name: "fulfillment-worker", dependencies: statefulWorker),
-        .executableTarget(name: "email-worker", dependencies: ["OrderEvents", "OrderSystemKit", argumentParser]),
+        .executableTarget(name: "email-worker", dependencies: ["OrderEvents", "OrderSystemKit", argumentParser, logging]),
         .executableTarget(name: "notification-worker", dependencies: ["OrderEvents", "OrderSystemKit", argumentParser, grdb]),
         .executableTarget(name: "audit-worker", dependencies: ["OrderEvents", "OrderSystemKit", argumentParser, grdb]),
-        .executableTarget(name: "analytics-worker", dependencies: ["OrderEvents", "OrderSystemKit", argumentParser, grdb]),
+        .executableTarget(name: "analytics-worker", dependencies: ["OrderEvents", "OrderSystemKit", argumentParser, grdb, logging]),
         // The demo runner: ferryd (the root package's), every worker, the API and demo traffic.
         .executableTarget(name: "order-system", dependencies: ferry + ["OrderEvents", "OrderSystemKit", argumentParser, logging]),
         // End to end: ferryd, the workers and orders-api as real processes.
@@ -77,3 +78,15 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The upcoming-feature flags that keep imports honest (as Hummingbird does): a file uses only the
+// modules it imports, an import is internal unless a public declaration needs it (`public
+// import`), and existential types are spelled `any`.
+for target in package.targets where target.type != .system {
+    target.swiftSettings =
+        (target.swiftSettings ?? []) + [
+            .enableUpcomingFeature("ExistentialAny"),
+            .enableUpcomingFeature("MemberImportVisibility"),
+            .enableUpcomingFeature("InternalImportsByDefault"),
+        ]
+}

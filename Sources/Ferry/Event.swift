@@ -1,5 +1,5 @@
-import Foundation
-import SwiftProtobuf
+public import Foundation
+public import SwiftProtobuf
 
 /// Anything Ferry can publish and handle as a typed event: a type name, a schema version, a
 /// topic, an ordering key, and a way to turn itself into payload bytes and back.

@@ -1,5 +1,5 @@
 import FerryProtocol
-import Foundation
+public import Foundation
 
 /// An entry of a consumer group's dead-letter queue.
 public struct DeadLetterEntry: Sendable {

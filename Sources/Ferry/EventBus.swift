@@ -1,6 +1,6 @@
 import FerryProtocol
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 
 /// Publishes events to ferryd and administers it: the sending side of Ferry.
 ///

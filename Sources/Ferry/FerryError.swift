@@ -1,4 +1,4 @@
-import FerryProtocol
+public import FerryProtocol
 
 /// A failure reported by the broker or by the client SDK, with a code a program can act on.
 public struct FerryError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -1,5 +1,5 @@
 import FerryProtocol
-import Foundation
+public import Foundation
 
 /// An event as it arrived: the envelope, its payload bytes, and where it sits in its topic.
 public struct ReceivedEvent: Sendable {

@@ -1,5 +1,6 @@
 import FerryProtocol
 import FerryRuntime
+import SwiftProtobuf
 
 extension Session {
     /// Sends queued events in Publish batches while the unconfirmed window has room.

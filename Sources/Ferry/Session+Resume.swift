@@ -1,5 +1,6 @@
 import FerryProtocol
 import FerryRuntime
+import Logging
 
 extension Session {
     /// The broker restarted: greet it, subscribe again, and resend what it never confirmed

@@ -1,6 +1,6 @@
 import FerryProtocol
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 import Synchronization
 
 /// A process's handler groups, connected to ferryd: the consuming side of Ferry.

@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 import FerryProtocol
 
 /// `ferry bench`: the load generator. `ferry bench` (`run`) is the general load run, `peers`

@@ -1,6 +1,9 @@
 import FerryProtocol
 import FerryRuntime
 import FerryStorage
+import Logging
+import Metrics
+import SwiftProtobuf
 
 /// Dead letters: an event given up on (poison, or out of attempts), written in one synced step
 /// per save interval, and the commands that list, requeue and purge a group's queue.

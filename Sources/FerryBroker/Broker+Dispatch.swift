@@ -1,6 +1,8 @@
 import FerryProtocol
 import FerryRuntime
 import FerryStorage
+import Logging
+import Metrics
 
 extension Broker {
     /// Sends what members have credit for: due retries first, then new events, batched per peer.

@@ -2,6 +2,8 @@ import FerryProtocol
 import FerryRuntime
 import FerryStorage
 import Foundation
+import Logging
+import Metrics
 
 /// Group state: definitions, cursors and retries saved every few milliseconds (with the dead
 /// letters gathered meanwhile), and restored when the broker starts.

@@ -1,5 +1,8 @@
 import FerryProtocol
 import FerryRuntime
+import FerryStorage
+import Logging
+import Metrics
 
 extension Broker {
     /// How long until the earliest due retry of a group with members needs a pass (at most

@@ -1,5 +1,7 @@
 import FerryProtocol
 import FerryRuntime
+import FerryStorage
+import Logging
 
 extension Broker {
     /// Handles one input at `time`: the broker's single entry point.

@@ -1,5 +1,6 @@
 import FerryProtocol
 import FerryStorage
+import Metrics
 
 extension Broker {
     /// A Publish that SwiftProtobuf decoded (a frame ``PublishFrame`` did not take as it was):

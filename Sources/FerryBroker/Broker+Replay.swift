@@ -1,5 +1,7 @@
 import FerryProtocol
 import FerryStorage
+import Logging
+import SwiftProtobuf
 
 extension Broker {
     func handleReplay(_ replay: Replay, from peer: Peer, requestID: UInt64) throws(ProtocolError) {

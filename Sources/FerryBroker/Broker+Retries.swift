@@ -1,6 +1,8 @@
 import FerryProtocol
 import FerryRuntime
 import FerryStorage
+import Logging
+import Metrics
 
 /// Retries: a failed delivery's schedule (backoff or the nack's delay), the redelivery of due
 /// retries, and reading back the stored event a retry does not keep in memory.

@@ -1,5 +1,6 @@
 import FerryProtocol
 import FerryStorage
+import Metrics
 
 extension Broker {
     func handleSettle(_ settle: Settle, from peer: Peer) {

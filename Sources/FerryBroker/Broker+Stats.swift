@@ -1,4 +1,6 @@
-import FerryProtocol
+public import FerryProtocol
+import FerryStorage
+import Logging
 import Metrics
 
 extension Broker {

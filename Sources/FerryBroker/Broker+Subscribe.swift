@@ -1,4 +1,7 @@
 import FerryProtocol
+import FerryStorage
+import Logging
+import Metrics
 
 extension Broker {
     func handleSubscribe(_ subscribe: Subscribe, from peer: Peer, requestID: UInt64) throws(ProtocolError) {

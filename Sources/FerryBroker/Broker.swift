@@ -2,7 +2,9 @@ import FerryProtocol
 import FerryRuntime
 import FerryStorage
 import Foundation
-import Logging
+public import Logging
+import Metrics
+import SwiftProtobuf
 
 /// The broker's state machine: peers, consumer groups, deliveries, retries and dead letters.
 ///

@@ -1,5 +1,5 @@
-import FerryProtocol
-import FerryStorage
+public import FerryProtocol
+public import FerryStorage
 
 /// Where ferryd keeps events.
 public enum StorageConfiguration: Sendable {

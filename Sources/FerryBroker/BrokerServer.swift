@@ -2,7 +2,8 @@ import FerryProtocol
 import FerryRuntime
 import FerryStorage
 import Foundation
-import Logging
+public import Logging
+import Metrics
 import ZeroMQ
 
 /// Runs a ``Broker`` on a dedicated thread that owns the ROUTER socket and loops over `zmq_poll`.

@@ -1,5 +1,5 @@
 import Logging
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// ferryd's broker as a swift-service-lifecycle `Service`: runs until graceful shutdown
 /// (SIGTERM/SIGINT through the `ServiceGroup`), then drains in-flight deliveries and returns.

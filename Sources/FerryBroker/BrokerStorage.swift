@@ -1,4 +1,4 @@
-import FerryStorage
+public import FerryStorage
 
 /// The two stores a broker works on: the event log and the consumer groups' state.
 ///

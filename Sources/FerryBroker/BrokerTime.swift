@@ -1,4 +1,4 @@
-import FerryRuntime
+public import FerryRuntime
 
 #if canImport(Glibc)
     import Glibc

@@ -1,9 +1,9 @@
-import FerryBroker
+public import FerryBroker
 import FerryProtocol
 import FerryRuntime
 import FerryStorage
 import Foundation
-import Logging
+public import Logging
 
 /// The real broker core, run in-process on a manual clock and driven by protocol messages:
 /// for tests of broker logic (retries, timeouts, dead letters, ordering, credit, restore) that

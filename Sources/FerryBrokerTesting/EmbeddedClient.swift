@@ -1,4 +1,4 @@
-import FerryProtocol
+public import FerryProtocol
 import Foundation
 
 /// One connection to an ``EmbeddedBroker``: sends protocol messages as a client would, and

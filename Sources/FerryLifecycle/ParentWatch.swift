@@ -1,5 +1,5 @@
-import FerryRuntime
-import ServiceLifecycle
+public import FerryRuntime
+public import ServiceLifecycle
 
 /// A service that ends once the process that started this one has exited (see
 /// ``ParentProcess``), for `--exit-with-parent`. Run it with `successTerminationBehavior:

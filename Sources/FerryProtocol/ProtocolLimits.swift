@@ -1,3 +1,5 @@
+import SwiftProtobuf
+
 /// Size limits a broker enforces and announces in `Welcome`.
 public struct ProtocolLimits: Sendable, Equatable {
     /// Largest event payload accepted.

@@ -1,5 +1,5 @@
 import Foundation
-import SwiftProtobuf
+public import SwiftProtobuf
 
 /// Framing of protocol version 1: every message is two frames, a 4-byte signature
 /// (`F`, `R`, `Y`, version) and one serialized protobuf. See proto/README.md.

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+    public import Glibc
 #endif
 
 /// A moment on the system's monotonic clock (`CLOCK_MONOTONIC`): Ferry's one clock for

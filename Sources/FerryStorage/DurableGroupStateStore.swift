@@ -1,3 +1,4 @@
+import FerryRuntime
 import Foundation
 
 /// The durable ``GroupStateStore``: group definitions, retries and dead letters in

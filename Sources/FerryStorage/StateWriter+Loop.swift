@@ -1,5 +1,6 @@
 import FerryRuntime
 import Foundation
+import Synchronization
 
 /// The `ferry-state` thread's loop: saves go to the cursor journal (cursor-only changes) or
 /// are folded with the journal into the database; the journal is fdatasynced within the sync

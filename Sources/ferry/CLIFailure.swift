@@ -1,5 +1,6 @@
 import ArgumentParser
 import Ferry
+import FerryProtocol
 import Foundation
 
 /// The exit codes scripts can rely on (also listed in `ferry --help`).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryBroker
 import FerryLifecycle
+import FerryProtocol
 import FerryStorage
 import Logging
 

@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 import FerryBroker
 import FerryLifecycle
 import FerryStorage
@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
 /// ferryd: the Ferry event broker daemon.
 @main

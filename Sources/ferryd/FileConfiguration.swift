@@ -1,4 +1,5 @@
 import FerryBroker
+import FerryProtocol
 import FerryStorage
 import Foundation
 import Yams

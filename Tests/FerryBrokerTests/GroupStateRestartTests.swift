@@ -3,6 +3,7 @@ import FerryProtocol
 import FerryStorage
 import FerryTestSupport
 import Foundation
+import SwiftProtobuf
 import Testing
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import FerryProtocol
 import Foundation
+import SwiftProtobuf
 import Testing
 
 /// The in-place Publish reader agrees with SwiftProtobuf on every frame it takes, and leaves

@@ -1,4 +1,5 @@
 import FerryProtocol
+import SwiftProtobuf
 import Testing
 
 /// The in-place Settle reader agrees with SwiftProtobuf on every frame it takes, and leaves to

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A real ferryd process on an ephemeral loopback port, with its own temporary directory.
 public final class Ferryd: Sendable {

@@ -1,4 +1,4 @@
-import FerryProtocol
+public import FerryProtocol
 
 extension RawClient {
     /// A reply other than the one a request expects (or none in time).

@@ -1,4 +1,4 @@
-import FerryProtocol
+public import FerryProtocol
 import ZeroMQ
 
 /// A bare DEALER speaking the wire protocol frame by frame, for tests that send bad input.

@@ -1,4 +1,4 @@
-import FerryProtocol
+public import FerryProtocol
 
 extension Stats {
     /// The value of an unlabelled Prometheus counter in ``prometheusText``, nil when it is not

@@ -1,4 +1,5 @@
 import Ferry
+import FerryProtocol
 import FerryTestSupport
 import Foundation
 import Testing

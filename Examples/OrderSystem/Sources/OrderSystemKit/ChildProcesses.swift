@@ -1,7 +1,7 @@
-import Foundation
+public import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+    public import Glibc
 #endif
 
 /// The processes a launcher started, stopped together (SIGTERM, then a wait) when it is done.

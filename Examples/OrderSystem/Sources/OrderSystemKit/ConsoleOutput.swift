@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// What the workers' inspection subcommands (`list`, `show`, `report`) print.
 public enum ConsoleOutput {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A plain-text email rendered as an RFC 5322 message (MIME 1.0, UTF-8, 8bit body): what the
 /// email-worker writes into its outbox as an `.eml` file.

@@ -1,5 +1,5 @@
-import Ferry
-import Logging
+public import Ferry
+public import Logging
 
 /// How the order-system workers log what their handlers do: a debug line per handled event,
 /// and one concise info line per notable thing (a retry, a failed attempt, a dead letter).

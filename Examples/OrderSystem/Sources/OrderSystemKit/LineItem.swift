@@ -1,4 +1,4 @@
-import OrderEvents
+public import OrderEvents
 
 /// One line of an order, as the services store it in SQLite (JSON) and return it over HTTP.
 public struct LineItem: Codable, Sendable, Equatable {

@@ -1,7 +1,7 @@
-import ArgumentParser
-import Ferry
-import Foundation
-import Logging
+public import ArgumentParser
+public import Ferry
+public import Foundation
+public import Logging
 
 /// The options every order-system process shares: where ferryd is, where the process keeps
 /// its state, and how much it logs.

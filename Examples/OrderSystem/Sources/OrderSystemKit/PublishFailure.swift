@@ -1,4 +1,4 @@
-import Ferry
+public import Ferry
 
 extension FerryError {
     /// Whether ferryd refused this event for good: publishing the same event again can never

@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
 
 /// The one option of the workers' read-only report commands (`stock`, `payments`, `status`,

@@ -1,5 +1,5 @@
-import Foundation
-import GRDB
+public import Foundation
+public import GRDB
 
 /// Opens a process's SQLite database (WAL, so readers never wait for the writer) and brings
 /// its schema up to date.

@@ -1,5 +1,5 @@
-import Ferry
-import Logging
+public import Ferry
+public import Logging
 
 /// Runs one ``Worker`` named after its executable, with the handler groups `configure` adds,
 /// until SIGTERM or SIGINT drains it: the whole `run` subcommand of a worker process.

@@ -1,7 +1,8 @@
-import Ferry
-import FerryLifecycle
-import Logging
-import ServiceLifecycle
+public import Ferry
+public import FerryLifecycle
+public import Logging
+public import ServiceLifecycle
+public import UnixSignals
 
 /// Runs a process's long-running parts under one `ServiceGroup` that shuts down gracefully on
 /// SIGTERM and SIGINT: workers drain, servers stop accepting, then the process exits 0. With

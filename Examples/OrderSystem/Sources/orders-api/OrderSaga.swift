@@ -1,4 +1,5 @@
 import Ferry
+import Hummingbird
 import Logging
 import OrderEvents
 import OrderSystemKit

@@ -1,3 +1,4 @@
+import Ferry
 import FerryTestSupport
 import Foundation
 import GRDB

@@ -1,5 +1,7 @@
+import Ferry
 import FerryTestSupport
 import Foundation
+import GRDB
 import OrderSystemKit
 import Testing
 
