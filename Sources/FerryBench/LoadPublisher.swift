@@ -43,67 +43,30 @@ struct LoadPublisher {
         defer { connection.sayGoodbye() }
         if plan.rate != nil { BenchProcess.minimizeTimerSlack() }
         var outcome = PublisherOutcome()
-        let limit = plan.share(of: index) ?? Int.max
-        let publishers = UInt64(plan.publishers)
+        var sender = Sender(plan: plan, index: index, start: start)
         let maxLag = Nanoseconds.milliseconds(plan.maxLagMilliseconds)
         let stall = Nanoseconds.milliseconds(plan.stallTimeoutMilliseconds)
-        var builder = PublishFrameBuilder(topic: plan.topic)
-        var payload = BenchPayload(size: plan.payloadBytes)
-        var id = EventIDWriter(prefix: "\(index)-")
-        var requestID: UInt64 = 10
         var stopping = false
         var lastProgress = MonotonicInstant.now()
         if plan.rate != nil { start.sleepUntil() }
-
-        func dueTime(_ sent: Int) -> MonotonicInstant { start + plan.dueOffset(ofEvent: UInt64(sent) * publishers + UInt64(index)) }
-
         while true {
             var now = MonotonicInstant.now()
             if !stopping && coordinator.shouldStopPublishing { stopping = true }
-            if !stopping, plan.rate != nil, outcome.sent < limit, now > dueTime(outcome.sent) + maxLag {
+            if !stopping, plan.rate != nil, outcome.sent < sender.limit, now > sender.dueTime(outcome.sent) + maxLag {
                 // More than MAX_LAG behind the schedule: the rate is not sustained.
                 coordinator.stopPublishing(notSustained: true)
                 stopping = true
             }
-            let outstanding = outcome.sent - outcome.confirmed - outcome.rejected
-            if !stopping && outcome.sent < limit {
-                let room = min(plan.window - outstanding, limit - outcome.sent, plan.maxBatch)
-                if outcome.firstSend == nil && room > 0 && (plan.rate == nil || dueTime(0) <= now) { outcome.firstSend = now }
-                while builder.count < room {
-                    let global = UInt64(outcome.sent) * publishers + UInt64(index)
-                    let stamp: MonotonicInstant
-                    if plan.rate != nil {
-                        stamp = dueTime(outcome.sent)
-                        if stamp > now { break }
-                        outcome.sendLag.record(now - stamp)
-                    } else {
-                        stamp = MonotonicInstant.now()
-                    }
-                    payload.stamped(timestamp: stamp, sequence: global) { bytes in
-                        builder.append(sequence: UInt64(outcome.sent), id: id.next(outcome.sent), payload: bytes)
-                    }
-                    outcome.sent += 1
-                }
-                if builder.count > 0 {
-                    let batch = builder.count
-                    requestID += 1
-                    builder.finish(requestID: requestID)
-                    try connection.send(body: builder.frame)
-                    now = MonotonicInstant.now()
-                    outcome.lastSend = now
-                    coordinator.add(published: batch)
-                }
-            }
+            if !stopping && outcome.sent < sender.limit { try send(&sender, into: &outcome, now: &now) }
             let unconfirmed = outcome.sent - outcome.confirmed - outcome.rejected
-            let doneSending = stopping || outcome.sent >= limit
+            let doneSending = stopping || outcome.sent >= sender.limit
             if doneSending && unconfirmed == 0 { break }
             try connection.poll(
-                timeoutMilliseconds: pollTimeout(doneSending: doneSending, unconfirmed: unconfirmed, next: dueTime(outcome.sent)))
+                timeoutMilliseconds: pollTimeout(doneSending: doneSending, unconfirmed: unconfirmed, next: sender.dueTime(outcome.sent)))
             let before = outcome.confirmed + outcome.rejected
             try drainReplies(into: &outcome)
-            let settled = outcome.confirmed + outcome.rejected - before
             now = MonotonicInstant.now()
-            if settled > 0 {
+            if outcome.confirmed + outcome.rejected > before {
                 lastProgress = now
             } else if unconfirmed > 0 && now - lastProgress > stall {
                 throw BenchError(.stalled, "publisher \(index): \(unconfirmed) events unconfirmed for \(plan.stallTimeoutMilliseconds) ms")
@@ -113,6 +76,66 @@ struct LoadPublisher {
         }
         coordinator.publisherFinished()
         return outcome
+    }
+
+    /// What a publisher reuses from one Publish to the next: the frame, the payload, the ids.
+    private struct Sender {
+        var builder: PublishFrameBuilder
+        var payload: BenchPayload
+        var id: EventIDWriter
+        var requestID: UInt64 = 10
+        let plan: LoadPlan
+        let index: Int
+        let start: MonotonicInstant
+        /// This publisher's share of the events (nil in the plan: no limit).
+        let limit: Int
+
+        init(plan: LoadPlan, index: Int, start: MonotonicInstant) {
+            builder = PublishFrameBuilder(topic: plan.topic)
+            payload = BenchPayload(size: plan.payloadBytes)
+            id = EventIDWriter(prefix: "\(index)-")
+            self.plan = plan
+            self.index = index
+            self.start = start
+            limit = plan.share(of: index) ?? Int.max
+        }
+
+        /// When this publisher's `sent`-th event is due at a fixed rate.
+        func dueTime(_ sent: Int) -> MonotonicInstant {
+            start + plan.dueOffset(ofEvent: UInt64(sent) * UInt64(plan.publishers) + UInt64(index))
+        }
+    }
+
+    /// Sends what the window has room for (at a fixed rate, only what is due) in one Publish.
+    private func send(_ sender: inout Sender, into outcome: inout PublisherOutcome, now: inout MonotonicInstant) throws {
+        let outstanding = outcome.sent - outcome.confirmed - outcome.rejected
+        let room = min(plan.window - outstanding, sender.limit - outcome.sent, plan.maxBatch)
+        if outcome.firstSend == nil && room > 0 && (plan.rate == nil || sender.dueTime(0) <= now) { outcome.firstSend = now }
+        while sender.builder.count < room {
+            let global = UInt64(outcome.sent) * UInt64(plan.publishers) + UInt64(index)
+            let stamp: MonotonicInstant
+            if plan.rate != nil {
+                stamp = sender.dueTime(outcome.sent)
+                if stamp > now { break }
+                outcome.sendLag.record(now - stamp)
+            } else {
+                stamp = MonotonicInstant.now()
+            }
+            let sequence = UInt64(outcome.sent)
+            let eventID = sender.id.next(outcome.sent)
+            sender.payload.stamped(timestamp: stamp, sequence: global) { bytes in
+                sender.builder.append(sequence: sequence, id: eventID, payload: bytes)
+            }
+            outcome.sent += 1
+        }
+        guard sender.builder.count > 0 else { return }
+        let batch = sender.builder.count
+        sender.requestID += 1
+        sender.builder.finish(requestID: sender.requestID)
+        try connection.send(body: sender.builder.frame)
+        now = MonotonicInstant.now()
+        outcome.lastSend = now
+        coordinator.add(published: batch)
     }
 
     /// How long to wait for replies: until the next due event at a fixed rate (the last

@@ -123,24 +123,29 @@ struct LoadReport: Codable, Sendable {
         generatorCPUSeconds = outcomes.generatorCPUSeconds
 
         if let rateTarget = plan.rate {
-            var fixed = FixedRate(rate: rateTarget, notSustained: outcomes.notSustained)
-            if let lastReceive = consumers.compactMap(\.lastReceive).max(), lastReceive > outcomes.scheduleStart {
-                fixed.achieved = Double(consumedEvents) / (lastReceive - outcomes.scheduleStart).seconds
-            }
-            fixed.fellBehind = fixed.achieved < 0.99 * Double(rateTarget)
-            var lag = LatencyRecorder(keepValues: false)
-            for publisher in publishers { lag.merge(publisher.sendLag) }
-            if let values = lag.percentiles([50, 99]) {
-                fixed.sendLagP50 = Double(values[0]) / 1000
-                fixed.sendLagP99 = Double(values[1]) / 1000
-            }
-            fixedRate = fixed
+            fixedRate = Self.fixedRate(rateTarget, consumedEvents: consumedEvents, outcomes: outcomes)
         }
         if !outcomes.notSustained, let values = latencies.percentiles([50, 90, 99, 99.9, 100]) {
             latency = Latency(
                 p50: Double(values[0]) / 1000, p90: Double(values[1]) / 1000, p99: Double(values[2]) / 1000,
                 p999: Double(values[3]) / 1000, max: Double(values[4]) / 1000, method: plan.exactPercentiles ? "exact" : "hdrhistogram")
         }
+    }
+
+    /// How a fixed-rate run kept up: the rate achieved and the publishers' lag behind schedule.
+    private static func fixedRate(_ rateTarget: Int, consumedEvents: Int, outcomes: LoadRun.Outcomes) -> FixedRate {
+        var fixed = FixedRate(rate: rateTarget, notSustained: outcomes.notSustained)
+        if let lastReceive = outcomes.consumers.compactMap(\.lastReceive).max(), lastReceive > outcomes.scheduleStart {
+            fixed.achieved = Double(consumedEvents) / (lastReceive - outcomes.scheduleStart).seconds
+        }
+        fixed.fellBehind = fixed.achieved < 0.99 * Double(rateTarget)
+        var lag = LatencyRecorder(keepValues: false)
+        for publisher in outcomes.publishers { lag.merge(publisher.sendLag) }
+        if let values = lag.percentiles([50, 99]) {
+            fixed.sendLagP50 = Double(values[0]) / 1000
+            fixed.sendLagP99 = Double(values[1]) / 1000
+        }
+        return fixed
     }
 
     /// The document `--json` prints.

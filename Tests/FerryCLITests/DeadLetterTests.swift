@@ -39,20 +39,7 @@ struct DeadLetterTests {
         #expect(table.lines.count == 4)
         #expect(table.stdout.contains("cannot mail order-b"))
 
-        let show = try await fixture.ferry("dlq", "show", "email", "\(ids[1])")
-        #expect(show.status == 0, "\(show.stderr)")
-        #expect(show.stdout.contains("event id:       order-b"))
-        #expect(show.stdout.contains("poison: yes"))
-        #expect(show.stdout.contains(#""orderID" : "b""#) || show.stdout.contains(#""orderID": "b""#))
-        let showJSON = try #require(try await fixture.ferry("dlq", "show", "email", "\(ids[1])", "--json").json() as? [String: Any])
-        let event = try #require(showJSON["event"] as? [String: Any])
-        #expect((event["headers"] as? [String: String])?["poison"] == "yes")
-        #expect((event["payload"] as? [String: Any])?["orderID"] as? String == "b")
-        #expect(event["key"] as? String == "b")
-
-        let missing = try await fixture.ferry("dlq", "show", "email", "999")
-        #expect(missing.status == 2)
-        #expect(missing.stderr.contains("no dead letter with id 999"))
+        try await Self.checkShow(fixture, id: ids[1])
 
         let requeue = try await fixture.ferry("dlq", "requeue", "email", "--id", "\(ids[0])", "--json")
         #expect(requeue.status == 0, "\(requeue.stderr)")
@@ -78,6 +65,25 @@ struct DeadLetterTests {
         #expect(group.int("acked") == 1)
         worker.stop()
         try await running.value
+    }
+
+    /// `ferry dlq show` prints a dead letter (headers, payload, key), as text and as JSON, and
+    /// exits 2 for an id the queue does not hold.
+    static func checkShow(_ fixture: CLIFixture, id: Int) async throws {
+        let show = try await fixture.ferry("dlq", "show", "email", "\(id)")
+        #expect(show.status == 0, "\(show.stderr)")
+        #expect(show.stdout.contains("event id:       order-b"))
+        #expect(show.stdout.contains("poison: yes"))
+        #expect(show.stdout.contains(#""orderID" : "b""#) || show.stdout.contains(#""orderID": "b""#))
+        let showJSON = try #require(try await fixture.ferry("dlq", "show", "email", "\(id)", "--json").json() as? [String: Any])
+        let event = try #require(showJSON["event"] as? [String: Any])
+        #expect((event["headers"] as? [String: String])?["poison"] == "yes")
+        #expect((event["payload"] as? [String: Any])?["orderID"] as? String == "b")
+        #expect(event["key"] as? String == "b")
+
+        let missing = try await fixture.ferry("dlq", "show", "email", "999")
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("no dead letter with id 999"))
     }
 }
 

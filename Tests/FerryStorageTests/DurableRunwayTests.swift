@@ -227,35 +227,35 @@ struct DurableRunwayTests {
         }
         defer { removeTemporaryDirectory(snapshot) }
 
-        func verify(_ store: DurableEventLog, count: Int) throws {
-            #expect(store.recovery.problems.isEmpty)
-            #expect(store.recovery.records == count)
-            #expect(store.bounds(topic: "t") == 0..<UInt64(count))
-            var offset: UInt64 = 0
-            while offset < UInt64(count) {
-                let events = try store.read(topic: "t", from: offset, limit: 500)
-                guard !events.isEmpty else { break }
-                for stored in events {
-                    let original = expected[Int(stored.offset)]
-                    #expect(stored.offset == offset)
-                    #expect(
-                        stored.body == original.body && stored.key == original.key && stored.timestampMicros == original.timestampMicros)
-                    offset += 1
-                }
-            }
-            #expect(offset == UInt64(count))
-        }
-
         // Rolled segments were truncated to their logical size; the active one at close.
         let onDisk = segmentFiles(directory, topic: "t").map(fileSize).reduce(0, +)
         let store = try openStore(directory, configure)
         defer { store.close() }
-        try verify(store, count: expected.count)
+        try Self.verify(store, count: expected.count, expected: expected)
         #expect(onDisk == store.storedBytes, "no runway is left after a clean close")
 
         // The snapshot taken mid-run (runway and all) recovers cleanly too.
         let crashed = try openStore(snapshot, configure)
         defer { crashed.close() }
-        try verify(crashed, count: snapshotCount)
+        try Self.verify(crashed, count: snapshotCount, expected: expected)
+    }
+
+    /// The log recovered `count` records cleanly, each the same as the event appended.
+    static func verify(_ store: DurableEventLog, count: Int, expected: [NewEvent]) throws {
+        #expect(store.recovery.problems.isEmpty)
+        #expect(store.recovery.records == count)
+        #expect(store.bounds(topic: "t") == 0..<UInt64(count))
+        var offset: UInt64 = 0
+        while offset < UInt64(count) {
+            let events = try store.read(topic: "t", from: offset, limit: 500)
+            guard !events.isEmpty else { break }
+            for stored in events {
+                let original = expected[Int(stored.offset)]
+                #expect(stored.offset == offset)
+                #expect(stored.body == original.body && stored.key == original.key && stored.timestampMicros == original.timestampMicros)
+                offset += 1
+            }
+        }
+        #expect(offset == UInt64(count))
     }
 }
