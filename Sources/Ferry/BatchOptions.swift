@@ -1,3 +1,5 @@
+import FerryRuntime
+
 /// How a batched handler's batches are cut: at `maxSize` events, or `maxWait` after the
 /// first event of the batch arrived, whichever comes first.
 public struct BatchOptions: Sendable {
@@ -53,8 +55,6 @@ public struct RetryOptions: Sendable {
 }
 
 extension Duration {
-    var milliseconds: UInt32 {
-        let (seconds, attoseconds) = components
-        return UInt32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
-    }
+    /// Whole milliseconds, as the wire's `_ms` fields carry them (clamped to `UInt32`).
+    var milliseconds: UInt32 { UInt32(clamping: wholeMilliseconds) }
 }
