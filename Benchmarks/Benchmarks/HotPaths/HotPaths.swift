@@ -150,9 +150,9 @@ final class AppendHarness {
 /// as the server loop would, without sockets.
 ///
 /// Deduplication is off, so the same Publish frame is new events every cycle: each is stored at
-/// the next offset with a body of its own, delivered and acked. Each step runs a loop iteration
-/// as the server does (dispatch, housekeep, endIteration), so what every group acked is released
-/// from the store and memory stays flat however many cycles run.
+/// the next offset with a body of its own, delivered and acked. Each step ends a pass as the
+/// server does (`.passEnded`: dispatch, housekeeping, fsyncs and saves), so what every group
+/// acked is released from the store and memory stays flat however many cycles run.
 final class DispatchHarness {
     private var broker: Broker?
     private let publisher: [UInt8] = [0, 1]
@@ -182,6 +182,12 @@ final class DispatchHarness {
         message.requestID = 1
         message.command = .subscribe(subscribe)
         deliver(WireFormat.encode(message), from: consumer)
+        // The publisher has a session too: a connection without one is told so once a second,
+        // a frame the cycles do not count.
+        var hello = ClientMessage()
+        hello.requestID = 2
+        hello.command = .hello(Hello())
+        deliver(WireFormat.encode(hello), from: publisher)
         _ = takeOutbox()
         warmUp()
     }
