@@ -82,7 +82,10 @@ let package = Package(
         // The real broker core driven in-process by protocol messages on a manual clock.
         .target(
             name: "FerryBrokerTesting",
-            dependencies: ["FerryBroker", "FerryProtocol", "FerryRuntime", "FerryStorage", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "FerryBroker", "FerryProtocol", "FerryRuntime", "FerryStorage", .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
         ),
         // Process plumbing shared by ferryd and processes built on the SDK: exit with the parent.
         .target(

@@ -3,7 +3,7 @@ import FerryRuntime
 import FerryStorage
 import Foundation
 public import Logging
-import Metrics
+public import Metrics
 import SwiftProtobuf
 
 /// The broker's state machine: peers, consumer groups, deliveries, retries and dead letters.
@@ -25,7 +25,7 @@ public final class Broker {
     let log: any EventLog
     let groupState: any GroupStateStore
     var logger: Logger
-    var metrics = BrokerMetrics()
+    var metrics: BrokerMetrics
     var peers: [PeerID: Peer] = [:]
     var groups: [String: ConsumerGroup] = [:]
     let dedup: DedupWindow
@@ -76,7 +76,12 @@ public final class Broker {
     var knownTopics: Set<String>
 
     /// A broker over `log` and `groupState`, restoring the groups saved there, as of `time`.
-    public init(configuration: BrokerConfiguration, storage: BrokerStorage, logger: Logger, at time: BrokerTime) {
+    /// Its metrics go to `metricsFactory`, or to the bootstrapped backend.
+    public init(
+        configuration: BrokerConfiguration, storage: BrokerStorage, logger: Logger, at time: BrokerTime,
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
+        self.metrics = BrokerMetrics(factory: metricsFactory ?? MetricsSystem.factory)
         self.configuration = configuration
         self.log = storage.log
         self.groupState = storage.groupState

@@ -4,6 +4,7 @@ import FerryRuntime
 import FerryStorage
 import Foundation
 public import Logging
+public import MetricsTestKit
 
 /// The real broker core, run in-process on a manual clock and driven by protocol messages:
 /// for tests of broker logic (retries, timeouts, dead letters, ordering, credit, restore) that
@@ -23,6 +24,8 @@ public final class EmbeddedBroker {
     /// The core being driven; replaced by ``restart(with:)``.
     public private(set) var broker: Broker
     private let logger: Logger
+    /// The broker's metrics, in memory: ``counter(_:dimensions:)`` reads them.
+    public let metrics = TestMetrics()
     private var inboxes: [[UInt8]: [ServerMessage]] = [:]
     private var unroutable: Set<[UInt8]> = []
 
@@ -35,7 +38,12 @@ public final class EmbeddedBroker {
         self.configuration = configuration
         self.logger = logger
         self.storage = storage
-        self.broker = Broker(configuration: configuration, storage: storage, logger: logger, at: time)
+        self.broker = Broker(configuration: configuration, storage: storage, logger: logger, at: time, metricsFactory: metrics)
+    }
+
+    /// A counter's total (e.g. `ferry_ack_timeouts_total`), across restarts; 0 if never made.
+    public func counter(_ label: String, dimensions: [(String, String)] = []) -> Int64 {
+        (try? metrics.expectCounter(label, dimensions))?.totalValue ?? 0
     }
 
     /// Logs errors only: a test's expected warnings (dead letters, expired peers) stay quiet.
@@ -152,7 +160,7 @@ public final class EmbeddedBroker {
         shutDown()
         storage.close()
         storage = try openStorage()
-        broker = Broker(configuration: configuration, storage: storage, logger: logger, at: time)
+        broker = Broker(configuration: configuration, storage: storage, logger: logger, at: time, metricsFactory: metrics)
         inboxes.removeAll()
         unroutable.removeAll()
     }

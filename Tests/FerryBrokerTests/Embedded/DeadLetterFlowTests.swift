@@ -70,5 +70,6 @@ struct DeadLetterFlowTests {
         #expect(group.ephemeral)
         #expect(group.pendingRetries == 0)
         #expect(group.inFlight == 0)
+        #expect(broker.counter("ferry_ephemeral_dropped_total") == 1)
     }
 }

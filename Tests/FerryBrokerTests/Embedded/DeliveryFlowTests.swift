@@ -61,6 +61,7 @@ struct DeliveryFlowTests {
         broker.advance(by: .seconds(9))
         #expect(publisher.publish(topic: "t", id: "a")?.offsets == [0])
         #expect(worker.takeDeliveries().count == 1)
+        #expect(broker.counter("ferry_events_duplicate_total") == 1)
         broker.advance(by: .seconds(2), step: .milliseconds(100))
         #expect(publisher.publish(topic: "t", id: "a")?.offsets == [1])
     }
@@ -84,6 +85,8 @@ struct DeliveryFlowTests {
         #expect(moved.event.id == held.event.id)
         #expect(moved.attempt == 2)
         #expect(alive.groupStats("g")?.members == 1)
+        // The silent member's connection and the publisher's (silent since its one publish).
+        #expect(broker.counter("ferry_peers_expired_total") == 2)
     }
 
     @Test("a member whose connection the socket no longer knows is removed at once")
@@ -100,6 +103,7 @@ struct DeliveryFlowTests {
         // Both deliveries failed to route: both members are gone, the events wait in the group.
         broker.advance(by: .milliseconds(10))
         #expect(publisher.groupStats("g")?.members == 0)
+        #expect(broker.counter("ferry_peers_disconnected_total") == 2)
         let fresh = broker.connect("fresh")
         fresh.subscribe(group: "g", patterns: ["t"])
         broker.advance(by: .milliseconds(10))

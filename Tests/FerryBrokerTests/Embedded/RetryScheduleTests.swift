@@ -38,6 +38,8 @@ struct RetryScheduleTests {
         #expect(entries.first?.reason == .maxAttempts)
         #expect(entries.first?.lastError == "final failure")
         #expect(worker.groupStats("g")?.pendingRetries == 0)
+        #expect(broker.counter("ferry_redeliveries_total") == 3)
+        #expect(broker.counter("ferry_dead_lettered_total") == 1)
     }
 
     @Test("jitter spreads each retry within ±jitter of its delay")
@@ -96,6 +98,8 @@ struct RetryScheduleTests {
         // The late ack of the timed-out delivery settles nothing.
         worker.ack([delivery.deliveryID])
         #expect(worker.groupStats("g")?.inFlight == 1)
+        #expect(broker.counter("ferry_ack_timeouts_total") == 1)
+        #expect(broker.counter("ferry_settle_unknown_total") == 1)
     }
 
     @Test("a due retry waiting for credit lets the loop sleep until credit comes back, then is delivered")

@@ -53,6 +53,7 @@ struct SessionTests {
         // the rest of the burst (within one interval) nothing.
         for deliveryID in 1...5 { worker.ack([UInt64(deliveryID)]) }
         #expect(Self.heartbeats(worker).map(\.noSession) == [true])
+        #expect(broker.counter("ferry_no_session_notices_total") == 1)
         // A heartbeat is always answered.
         worker.send(.heartbeat(Heartbeat()))
         #expect(Self.heartbeats(worker).map(\.noSession) == [true])
@@ -60,6 +61,7 @@ struct SessionTests {
         worker.subscribe(group: "mailer", patterns: ["orders.>"])
         worker.send(.heartbeat(Heartbeat()))
         #expect(Self.heartbeats(worker).isEmpty)
+        #expect(broker.counter("ferry_no_session_notices_total") == 2)
     }
 
     @Test("an ephemeral group gets a generated name, shows in Stats, and goes after Unsubscribe and after Goodbye")
