@@ -165,15 +165,15 @@ public final class EmbeddedBroker {
         unroutable.removeAll()
     }
 
-    /// A graceful shutdown: no new work; passes run, the clock moving 100 ms at a time, until
-    /// in-flight deliveries settled or the grace period ended.
+    /// A graceful shutdown: no new work; passes run, the clock moving to each wake-up the broker
+    /// asks for (1–100 ms at a time), until in-flight deliveries settled or the grace period ended.
     public func shutDown() {
         broker.handle(.shutdown, at: time)
         while !broker.isFinished {
             endPass()
             if broker.isFinished { break }
             Self.waitForNotification(storage, milliseconds: 1)
-            time = time.advanced(by: min(broker.timeUntilWakeup, .milliseconds(100)))
+            time = time.advanced(by: max(.milliseconds(1), min(broker.timeUntilWakeup, .milliseconds(100))))
         }
     }
 
