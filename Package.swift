@@ -152,7 +152,7 @@ let package = Package(
             name: "FerryProtocolTests",
             dependencies: ["FerryProtocol", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(
-            name: "FerryStorageTests", dependencies: ["FerryStorage", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+            name: "FerryStorageTests", dependencies: ["FerryRuntime", "FerryStorage", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "FerryBrokerTests",
             dependencies: [

@@ -29,8 +29,8 @@ final class Connection: Sendable {
     let configuration: ClientConfiguration
     let logger: Logger
     private let thread = LoopThread<Command>(name: "ferry-io")
-    /// The I/O thread's queue (kept here too, so a command costs what a push costs).
-    let commands: WakeupQueue<Command>
+    /// The I/O thread's queue.
+    var commands: WakeupQueue<Command> { thread.commands }
     /// Why the I/O thread could not set up its socket, if it could not: every command fails with it.
     private let startFailure = Mutex<FerryError?>(nil)
     /// Fired by the I/O thread once its socket is set up, or once it knows it cannot be.
@@ -49,7 +49,6 @@ final class Connection: Sendable {
     init(configuration: ClientConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        commands = thread.commands
         thread.start { [self] in run() }
     }
 

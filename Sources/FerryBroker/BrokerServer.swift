@@ -123,14 +123,14 @@ public final class BrokerServer: Sendable {
         if loop.poller.isReadable(loop.router) {
             var received = 0
             while let frames = try router.receiveMultipart(dontWait: true) {
-                handle(frames, broker: broker)
+                handle(frames, broker: broker, passStart: time)
                 received += 1
                 if received == 4096 {
                     loop.backlog = true
                     break
                 }
             }
-            time = .now()
+            time = time.at(.now())
         }
         // Replies (publish confirms above all) leave before this pass's deliveries are built,
         // so a publisher refills its window while the broker dispatches.
@@ -157,9 +157,12 @@ public final class BrokerServer: Sendable {
         for problem in storage.groupState.recoveryProblems { logger.warning("group state repaired", metadata: ["problem": "\(problem)"]) }
     }
 
-    private func handle(_ frames: [Message], broker: Broker) {
+    /// Hands one message to the broker, at the monotonic time it was read (the wall clock is
+    /// derived from the pass's start: one clock read per message, as before the wall clock was
+    /// passed in).
+    private func handle(_ frames: [Message], broker: Broker, passStart: BrokerTime) {
         let identity = frames[0].bytes
-        let time = BrokerTime.now()
+        let time = passStart.at(.now())
         let empty: [UInt8] = []
         empty.withUnsafeBytes { emptyBuffer in
             let signature = frames.count > 1 ? frames[1] : nil

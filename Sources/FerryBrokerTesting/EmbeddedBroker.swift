@@ -132,10 +132,10 @@ public final class EmbeddedBroker {
     }
 
     private func collectNotifications() {
-        if let descriptor = storage.log.syncNotificationDescriptor, Self.isReadable(descriptor) {
+        if let descriptor = storage.log.syncNotificationDescriptor, !readableDescriptors([descriptor], timeout: .zero).isEmpty {
             broker.handle(.eventsSynced, at: time)
         }
-        if let descriptor = storage.groupState.notificationDescriptor, Self.isReadable(descriptor) {
+        if let descriptor = storage.groupState.notificationDescriptor, !readableDescriptors([descriptor], timeout: .zero).isEmpty {
             broker.handle(.groupStateSynced, at: time)
         }
     }
@@ -149,7 +149,7 @@ public final class EmbeddedBroker {
             endPass()
             if condition() { return true }
             if ContinuousClock.now >= deadline { return false }
-            Self.waitForNotification(storage, milliseconds: 5)
+            waitForNotification(timeout: .milliseconds(5))
         }
     }
 
@@ -172,21 +172,14 @@ public final class EmbeddedBroker {
         while !broker.isFinished {
             endPass()
             if broker.isFinished { break }
-            Self.waitForNotification(storage, milliseconds: 1)
+            waitForNotification(timeout: .milliseconds(1))
             time = time.advanced(by: max(.milliseconds(1), min(broker.timeUntilWakeup, .milliseconds(100))))
         }
     }
 
-    private static func isReadable(_ descriptor: Int32) -> Bool {
-        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        return poll(&entry, 1, 0) > 0 && entry.revents & Int16(POLLIN) != 0
-    }
-
-    private static func waitForNotification(_ storage: BrokerStorage, milliseconds: Int32) {
-        var entries = [storage.log.syncNotificationDescriptor, storage.groupState.notificationDescriptor].compactMap { $0 }.map {
-            pollfd(fd: $0, events: Int16(POLLIN), revents: 0)
-        }
-        guard !entries.isEmpty else { return }
-        _ = poll(&entries, nfds_t(entries.count), milliseconds)
+    /// Waits at most `timeout` for a sync or save notification of the stores (none in memory).
+    private func waitForNotification(timeout: Duration) {
+        let descriptors = [storage.log.syncNotificationDescriptor, storage.groupState.notificationDescriptor].compactMap { $0 }
+        _ = readableDescriptors(descriptors, timeout: timeout)
     }
 }

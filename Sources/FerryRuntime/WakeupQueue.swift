@@ -55,8 +55,7 @@ public final class WakeupQueue<Element: Sendable>: Sendable {
     /// timeout), for a loop that watches nothing but this queue; a loop with sockets too
     /// registers ``fileDescriptor`` with its poller instead.
     public func wait(timeout: Duration? = nil) {
-        var descriptor = pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)
-        _ = poll(&descriptor, 1, timeout.map { Int32(clamping: max(0, $0.wholeMilliseconds)) } ?? -1)
+        _ = readableDescriptors([fileDescriptor], timeout: timeout)
     }
 
     /// Takes everything queued so far, in order.

@@ -1,3 +1,4 @@
+import FerryRuntime
 import FerryStorage
 import Foundation
 import Testing
@@ -180,10 +181,7 @@ struct GroupStateStoreContractTests {
             store.syncSoon()
             let deadline = ContinuousClock.now + .seconds(10)
             while store.durableTicket < ticket && ContinuousClock.now < deadline {
-                if let descriptor = store.notificationDescriptor {
-                    var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-                    _ = poll(&entry, 1, 10)
-                }
+                if let descriptor = store.notificationDescriptor { _ = readableDescriptors([descriptor], timeout: .milliseconds(10)) }
                 store.collectNotifications()
             }
             #expect(store.durableTicket >= ticket)

@@ -1,3 +1,4 @@
+import FerryRuntime
 import FerryStorage
 import Foundation
 import Testing
@@ -51,8 +52,7 @@ func waitUntilDurable(_ log: any EventLog, topic: String, end: UInt64, timeout: 
         log.collectSyncs()
         if log.durableEnd(topic: topic) >= end { return true }
         guard let descriptor = log.syncNotificationDescriptor else { return false }
-        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        _ = poll(&entry, 1, 10)
+        _ = readableDescriptors([descriptor], timeout: .milliseconds(10))
     }
     return false
 }
