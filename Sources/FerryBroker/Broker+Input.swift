@@ -48,8 +48,11 @@ extension Broker {
     /// Longest sleep with nothing due: the stall detector counts on a pass at least this often.
     static let idleWakeup = Nanoseconds.milliseconds(100)
 
-    /// The end of a pass: dispatch, timers, fsyncs and saves; during shutdown, whether it is over.
+    /// The end of a pass: fsyncs, dispatch, timers and saves; during shutdown, whether it is over.
     private func endPass() {
+        // The fsync of this pass's appends starts first, so that the disk works while the pass
+        // dispatches (what it appended cannot be delivered before that fsync anyway).
+        log.flush()
         dispatch()
         housekeep()
         endIteration()
@@ -62,8 +65,8 @@ extension Broker {
         }
     }
 
-    /// Work done once per loop iteration after dispatching: start fsyncs for what was
-    /// appended, and save group state.
+    /// Work done once per loop iteration after dispatching: start fsyncs for what dispatching
+    /// appended (dead letters, requeues), and save group state.
     func endIteration() {
         log.flush()
         // Group state is saved at most every few milliseconds: what changed in between (acks,

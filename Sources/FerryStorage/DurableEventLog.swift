@@ -162,7 +162,7 @@ public final class DurableEventLog: EventLog {
             syncer.request(
                 Syncer.Request(
                     topic: topic, upTo: upTo, files: log.files(since: log.durableEnd),
-                    window: log.configuration.fsync == .batch ? .microseconds(log.configuration.batchWindowMicros) : .zero))
+                    spacing: log.configuration.fsync == .batch ? .microseconds(log.configuration.batchWindowMicros) : .zero))
         }
         unsynced.removeAll(keepingCapacity: true)
         parkIdleTopics()

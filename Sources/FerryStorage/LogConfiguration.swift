@@ -1,8 +1,12 @@
 /// When an append counts as durable.
 public enum FsyncPolicy: String, Sendable, Codable, CaseIterable {
-    /// fsync before the confirm, every time.
+    /// A confirm follows an fsync that began after the event was written; appends made while an
+    /// fsync runs share the next one, which starts as soon as that one ends.
     case always
-    /// Group commit: appends arriving within a short window share one fsync; confirms follow it.
+    /// The same promise as `always` (the default): group commit, where an fsync starts as soon as
+    /// there is something to sync and none is running. Unlike `always`, it honours
+    /// ``TopicLogConfiguration/batchWindowMicros``, a least spacing between fsyncs for disks
+    /// where each one costs much (off by default).
     case batch
     /// Never fsync; the OS writes back when it likes. Confirms go out after the write.
     case never
@@ -27,8 +31,10 @@ public struct RetentionPolicy: Sendable, Equatable {
 /// Settings of one topic's log.
 public struct TopicLogConfiguration: Sendable, Equatable {
     public var fsync: FsyncPolicy = .batch
-    /// The group-commit window of `.batch`: fsyncs are at least this far apart, in microseconds.
-    public var batchWindowMicros = 500
+    /// The least spacing between two fsyncs of `.batch`, in microseconds: zero (the default)
+    /// starts an fsync as soon as the previous one ends; more trades latency at low rates for
+    /// fewer, larger fsyncs (PostgreSQL's `commit_delay`). `.always` ignores it.
+    public var batchWindowMicros = 0
     /// A segment rolls at this size…
     public var segmentBytes = 64 << 20
     /// …or this age.

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
@@ -28,6 +29,9 @@ extension SegmentFile {
         var rewrittenBytes = 0
         /// The next syncs that fail, as the disk would (for tests).
         var injectedFailures = 0
+        /// Holds the next sync before its fdatasync until released, as a slow disk would (for
+        /// tests): `entered` is signalled when it gets there.
+        var heldSync: (entered: DispatchSemaphore, release: DispatchSemaphore)?
         /// Appends past `syncedEnd`, in file order, kept to write again after a failure.
         var unsynced: [KeptWrite] = []
         var unsyncedBytes = 0
@@ -58,6 +62,10 @@ extension SegmentFile {
     /// recorded for the next.
     func sync(writtenEnd: Int? = nil) throws(StorageError) {
         let start = syncState.withLock { state in (state.failed, state.failures, state.syncedEnd) }
+        if let held = syncState.withLock({ state in defer { state.heldSync = nil }; return state.heldSync }) {
+            held.entered.signal()
+            held.release.wait()
+        }
         if start.0, let writtenEnd, writtenEnd > start.2 { try rewrite(start.2..<writtenEnd) }
         let injected = syncState.withLock { state in
             guard state.injectedFailures > 0 else { return false }
@@ -164,6 +172,12 @@ extension SegmentFile {
                 state.budget?.give(last.bytes.count)
             }
         }
+    }
+
+    /// Holds the next sync before its fdatasync: `entered` is signalled when it gets there, and
+    /// it goes on when `release` is (for tests).
+    func holdNextSync(entered: DispatchSemaphore, release: DispatchSemaphore) {
+        syncState.withLock { $0.heldSync = (entered, release) }
     }
 
     /// Makes the next `count` syncs fail with EIO, as a failing disk would (for tests).

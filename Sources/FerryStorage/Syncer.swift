@@ -2,17 +2,19 @@ import FerryRuntime
 
 /// Runs fsyncs on its own thread so the broker loop never blocks on the disk.
 ///
-/// Requests that arrive while a sync runs are served by the next one: group commit. For the
-/// `batch` policy the syncer also spaces fsyncs at least a window apart, so that under load
-/// each fsync covers a window's worth of appends, while an idle log syncs at once.
+/// Leader/follower group commit: a sync starts as soon as a request arrives and none is running,
+/// and every request that arrives while it runs is served by the next one, which starts as soon
+/// as it ends. An idle disk costs a request nothing; under load each fsync covers what arrived
+/// during the previous one. A `batch` topic configured with a spacing (`batch_window_us`) also
+/// keeps fsyncs at least that far apart.
 final class Syncer: Sendable {
     struct Request: Sendable {
         let topic: String
         /// Offsets below this become durable when `files` are synced.
         let upTo: UInt64
         let files: [Target]
-        /// How long to gather more requests after the last sync (`batch`); zero for none.
-        let window: Duration
+        /// The least time between the last sync and the next (`batch_window_us`); zero for none.
+        let spacing: Duration
     }
 
     /// A file to sync, and how far appends had written it when the sync was asked for.
@@ -49,8 +51,8 @@ final class Syncer: Sendable {
         while running {
             requests.wait()
             var batch = requests.drain()
-            if let window = batch.compactMap({ $0?.window }).max(), window > .zero {
-                let due = lastSync + window
+            if let spacing = batch.compactMap({ $0?.spacing }).max(), spacing > .zero {
+                let due = lastSync + spacing
                 if MonotonicInstant.now() < due {
                     due.sleepUntil()
                     batch += requests.drain()

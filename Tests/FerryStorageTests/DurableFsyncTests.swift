@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Testing
 
@@ -80,6 +81,42 @@ struct DurableFsyncTests {
         for file in store.segmentFiles(topic: "a") + store.segmentFiles(topic: "b") {
             #expect(file.directoriesToSync.isEmpty, "\(file.path) counts as durable with its directory entry unsynced")
         }
+    }
+
+    @Test(
+        "group commit: appends made while an fsync runs are not covered by it and share the next, which starts when it ends",
+        arguments: [FsyncPolicy.always, .batch])
+    func leaderFollower(policy: FsyncPolicy) throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let store = try openStore(directory) { $0.defaults.fsync = policy }
+        defer { store.close() }
+        _ = try store.append(topic: "t", events: [item(0)])
+        let file = try #require(store.segmentFiles(topic: "t").last)
+        let entered = DispatchSemaphore(value: 0)
+        let releaseFirst = DispatchSemaphore(value: 0)
+        let releaseSecond = DispatchSemaphore(value: 0)
+        defer {
+            releaseFirst.signal()
+            releaseSecond.signal()
+        }
+        file.holdNextSync(entered: entered, release: releaseFirst)
+        store.flush()
+        #expect(entered.wait(timeout: .now() + 10) == .success, "an idle log starts its fsync at once")
+        // The first fsync is running: what is appended now must wait for the next one.
+        file.holdNextSync(entered: entered, release: releaseSecond)
+        _ = try store.append(topic: "t", events: [item(1)])
+        store.flush()
+        _ = try store.append(topic: "t", events: [item(2), item(3)])
+        store.flush()
+        releaseFirst.signal()
+        #expect(waitUntilDurable(store, topic: "t", end: 1))
+        #expect(entered.wait(timeout: .now() + 10) == .success, "the next fsync starts as soon as the first ends")
+        store.collectSyncs()
+        #expect(store.durableEnd(topic: "t") == 1, "an fsync that began before an append does not cover it")
+        releaseSecond.signal()
+        #expect(waitUntilDurable(store, topic: "t", end: 4))
+        #expect(file.syncCount == 2, "the appends made during the first fsync shared one")
     }
 
     @Test("a per-topic policy overrides the default")
