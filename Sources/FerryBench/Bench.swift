@@ -2,8 +2,8 @@ public import ArgumentParser
 import FerryProtocol
 
 /// `ferry bench`: the load generator. `ferry bench` (`run`) is the general load run, `peers`
-/// runs the peers' workloads and prints their result lines, `recovery` times log recovery (in a
-/// ferryd it starts).
+/// runs the peers' workloads and prints their result lines, `sweep` runs them at a series of
+/// rates (the latency-versus-rate curve), `recovery` times log recovery (in a ferryd it starts).
 /// `ferry bench --help` shows `run`'s help (the ferry command line sees to it), which lists the
 /// other two.
 public struct Bench: ParsableCommand {
@@ -11,7 +11,7 @@ public struct Bench: ParsableCommand {
         commandName: "bench",
         abstract: "Load-test ferryd: throughput and publish-to-handler latency.",
         discussion: discussion,
-        subcommands: [BenchRun.self, BenchPeers.self, BenchRecovery.self],
+        subcommands: [BenchRun.self, BenchPeers.self, BenchSweep.self, BenchRecovery.self],
         defaultSubcommand: BenchRun.self)
 
     /// What `run` and `peers` share: the broker they load and their exit codes.

@@ -43,13 +43,7 @@ struct BenchPeers: ParsableCommand {
 
     /// The peers' workload.
     var plan: LoadPlan {
-        var plan = LoadPlan()
-        plan.rate = rate
-        plan.count = count ?? rate.map { $0 * 10 } ?? 300_000
-        plan.maxLagMilliseconds = maxLagMilliseconds
-        plan.exactPercentiles = true
-        plan.settlePerDeliver = true
-        plan.topic = "bench-\(UUID().uuidString.prefix(8).lowercased())"
+        var plan = LoadPlan.peers(rate: rate, count: count ?? rate.map { $0 * 10 } ?? 300_000, maxLagMilliseconds: maxLagMilliseconds)
         plan.connectTimeoutMilliseconds = brokerOptions.connectTimeoutMilliseconds
         return plan
     }

@@ -1,4 +1,5 @@
 import FerryRuntime
+import Foundation
 /// What one load run does: who publishes and consumes, how fast, how much and for how long.
 struct LoadPlan: Sendable, Codable {
     /// Publisher threads, each with its own connection and its own window.
@@ -49,5 +50,21 @@ struct LoadPlan: Sendable, Codable {
     func dueOffset(ofEvent g: UInt64) -> Nanoseconds {
         guard let rate else { return .zero }
         return Nanoseconds(value: g &* Nanoseconds.seconds(1).value / UInt64(rate))
+    }
+}
+
+extension LoadPlan {
+    /// The peers' "durable-ack" workload (../shared/peers/README.md): one publisher, one group of
+    /// one member settling each Deliver, exact percentiles, a fresh topic; at `rate` events/s or,
+    /// with nil, at saturation.
+    static func peers(rate: Int?, count: Int, maxLagMilliseconds: Int) -> LoadPlan {
+        var plan = LoadPlan()
+        plan.rate = rate
+        plan.count = count
+        plan.maxLagMilliseconds = maxLagMilliseconds
+        plan.exactPercentiles = true
+        plan.settlePerDeliver = true
+        plan.topic = "bench-\(UUID().uuidString.prefix(8).lowercased())"
+        return plan
     }
 }

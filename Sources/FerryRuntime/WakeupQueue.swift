@@ -60,8 +60,10 @@ public final class WakeupQueue<Element: Sendable>: Sendable {
 
     /// Takes everything queued so far, in order.
     public func drain() -> [Element] {
+        // A push writes one byte only when the queue was empty, so one read almost always empties
+        // the pipe; a short read means it is empty, and no second read is spent to hear EAGAIN.
         var scratch = [UInt8](repeating: 0, count: 64)
-        while read(fileDescriptor, &scratch, scratch.count) > 0 {}
+        while read(fileDescriptor, &scratch, scratch.count) == scratch.count {}
         return state.withLock { queue in
             let taken = queue
             queue.removeAll(keepingCapacity: true)

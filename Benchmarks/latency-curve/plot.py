@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Draws latency against achieved rate, one chart per durability mode, from result lines.
+
+Reads the peers' result lines (../shared/peers/README.md) of any number of files: fixed-rate lines
+`system mode rate p50 p90 p99 p999 max achieved` and saturation lines
+`system mode publish_eps e2e_eps p50 p99 p999` (told apart by their field count), as
+`Benchmarks/latency-curve/run.sh` collects them from the peers' harness and `ferry bench sweep`.
+Writes `latency-no-fsync.svg` and `latency-fsync.svg` into the output directory: p50, p99 and
+p99.9 against the achieved rate (both axes logarithmic), one line per system and mode, the
+saturation run as the last point of its line, drawn hollow.
+
+Usage: plot.py OUTPUT_DIR RESULTS...
+"""
+
+import collections
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+# Which chart each system's mode belongs to: whether the confirm waits for an fsync. RabbitMQ's
+# "default" (a durable classic queue with confirms) also syncs before confirming (peers README §2),
+# but the peers put it under "default", and so does this chart.
+NO_FSYNC = {"default", "never", "none", "memory"}
+STYLE = {
+    "ferry": ("#d62728", "o"),
+    "redis": ("#1f77b4", "s"),
+    "nats": ("#2ca02c", "^"),
+    "nats-2.10": ("#17becf", "v"),
+    "rabbitmq": ("#ff7f0e", "D"),
+    "zmq-1hop": ("#999999", "."),
+    "zmq-2hop": ("#666666", "."),
+    "zmq-ack-floor": ("#444444", "x"),
+}
+FERRY_LINES = {"never": "-", "batch": "-", "always": "--", "memory": ":"}
+
+
+def number(text):
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def read(paths):
+    """Points per (system, mode): a list of (achieved rate, p50, p99, p99.9, saturation)."""
+    points = collections.defaultdict(list)
+    for path in paths:
+        with open(path) as lines:
+            for line in lines:
+                fields = line.split()
+                if not fields or fields[0].startswith("#"):
+                    continue
+                if len(fields) == 9:  # fixed rate
+                    system, mode = fields[0], fields[1]
+                    p50, p99, p999, achieved = (number(fields[i]) for i in (3, 5, 6, 8))
+                    saturation = False
+                elif len(fields) == 7:  # saturation
+                    system, mode = fields[0], fields[1]
+                    achieved, p50, p99, p999 = (number(fields[i]) for i in (3, 4, 5, 6))
+                    saturation = True
+                else:
+                    continue
+                if None in (p50, p99, p999, achieved) or achieved <= 0:
+                    continue  # NA: not run, or the rate was not sustained
+                points[(system, mode)].append((achieved, p50, p99, p999, saturation))
+    return points
+
+
+def draw(points, fsync, title, path):
+    series = {key: sorted(value) for key, value in points.items() if (key[1] not in NO_FSYNC) == fsync}
+    if not series:
+        return False
+    figure, axes = plt.subplots(1, 3, figsize=(16, 5.2), sharex=True, sharey=True)
+    for axis, (column, name) in zip(axes, ((1, "p50"), (2, "p99"), (3, "p99.9"))):
+        for (system, mode), values in sorted(series.items()):
+            colour, marker = STYLE.get(system, ("#8c564b", "o"))
+            line = FERRY_LINES.get(mode, "-") if system == "ferry" else "-"
+            width = 2.2 if system == "ferry" else 1.2
+            fixed = [v for v in values if not v[4]]
+            saturated = [v for v in values if v[4]]
+            label = f"{system} {mode}"
+            xs = [v[0] for v in fixed + saturated]
+            ys = [v[column] / 1000 for v in fixed + saturated]
+            axis.plot(xs, ys, line, color=colour, marker=marker, linewidth=width, markersize=4, label=label)
+            for v in saturated:
+                axis.plot([v[0]], [v[column] / 1000], marker=marker, markersize=9, markerfacecolor="none", color=colour)
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_title(name)
+        axis.set_xlabel("achieved rate, events/s")
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("publish-to-consumer latency, ms")
+    axes[2].legend(fontsize=8, loc="upper left")
+    figure.suptitle(title + " (hollow: saturation, where latency is the backlog)")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return True
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    output, paths = sys.argv[1], sys.argv[2:]
+    points = read(paths)
+    wrote = [
+        draw(points, False, "No fsync before the confirm", f"{output}/latency-no-fsync.svg"),
+        draw(points, True, "fsync before the confirm", f"{output}/latency-fsync.svg"),
+    ]
+    if not any(wrote):
+        sys.exit("no result lines with latencies in " + " ".join(paths))
+
+
+if __name__ == "__main__":
+    main()
