@@ -56,6 +56,8 @@ let package = Package(
         .target(name: "FerryRuntime"),
         // A small, thread-confined Swift API over libzmq.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "FerryRuntime"]),
+        // glibc's mallopt, for ferryd's allocator tuning (libc: nothing to link).
+        .systemLibrary(name: "CMalloc"),
         // CRC-32C for log records (SSE4.2 when the CPU has it).
         .target(name: "CCRC32C"),
         // The wire protocol: generated protobuf messages plus framing, limits and errors.
@@ -105,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "ferryd",
             dependencies: ["FerryProtocol", 
-                "FerryBroker", "FerryStorage", "FerryLifecycle",
+                "FerryBroker", "FerryStorage", "FerryLifecycle", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -6,8 +6,10 @@ Reads the peers' result lines (../shared/peers/README.md) of any number of files
 `system mode publish_eps e2e_eps p50 p99 p999` (told apart by their field count), as
 `Benchmarks/latency-curve/run.sh` collects them from the peers' harness and `ferry bench sweep`.
 Writes `latency-no-fsync.svg` and `latency-fsync.svg` into the output directory: p50, p99 and
-p99.9 against the achieved rate (both axes logarithmic), one line per system and mode, the
-saturation run as the last point of its line, drawn hollow.
+p99.9 against the achieved rate (both axes logarithmic), one line per system and mode through
+its fixed-rate points, and its saturation run as a hollow marker apart from the line (a closed
+loop, whose latency is the backlog of the publisher's window). Rates a system could not sustain
+(NA latencies) are left out.
 
 Usage: plot.py OUTPUT_DIR RESULTS...
 """
@@ -82,11 +84,16 @@ def draw(points, fsync, title, path):
             fixed = [v for v in values if not v[4]]
             saturated = [v for v in values if v[4]]
             label = f"{system} {mode}"
-            xs = [v[0] for v in fixed + saturated]
-            ys = [v[column] / 1000 for v in fixed + saturated]
-            axis.plot(xs, ys, line, color=colour, marker=marker, linewidth=width, markersize=4, label=label)
+            if fixed:
+                xs = [v[0] for v in fixed]
+                ys = [v[column] / 1000 for v in fixed]
+                axis.plot(xs, ys, line, color=colour, marker=marker, linewidth=width, markersize=4, label=label)
+            # Saturation is a closed loop (at most W events unconfirmed): its latency is the
+            # backlog of that window, not a point of the open-loop curve, so it stands apart.
             for v in saturated:
-                axis.plot([v[0]], [v[column] / 1000], marker=marker, markersize=9, markerfacecolor="none", color=colour)
+                axis.plot(
+                    [v[0]], [v[column] / 1000], marker=marker, linestyle="none", markersize=9, markerfacecolor="none",
+                    color=colour, label=None if fixed else label)
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_title(name)
@@ -94,7 +101,7 @@ def draw(points, fsync, title, path):
         axis.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("publish-to-consumer latency, ms")
     axes[2].legend(fontsize=8, loc="upper left")
-    figure.suptitle(title + " (hollow: saturation, where latency is the backlog)")
+    figure.suptitle(title + ": open-loop fixed rates (lines) and saturation (hollow; latency there is the backlog of a 1000-event window)")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

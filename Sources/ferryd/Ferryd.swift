@@ -79,6 +79,7 @@ struct Ferryd: AsyncParsableCommand {
         // Made first: the parent it watches is the one ferryd started with, not whichever
         // process adopted it should the launcher die during the set-up below.
         let parentWatch = exitWithParent ? ParentWatch() : nil
+        Self.tuneAllocator()
         let file = try config.map(FileConfiguration.load(path:))
         let configuration = try brokerConfiguration(file: file)
         let logger = try bootstrapLogging(file: file)

@@ -106,6 +106,26 @@ struct BenchCommandTests {
         #expect(try #require(run.output.last).split(separator: " ")[1] == "never")
     }
 
+    @Test func sweepPrintsOneLinePerPolicyAndRateInOrder() async throws {
+        let run = try await BenchInvocation.run([
+            "sweep", "--rates", "600,300", "--fsync", "never,batch", "--duration", "1", "--max-lag-ms", "60000", "--no-saturation",
+        ])
+        #expect(run.status == 0, "\(run.output)")
+        let lines = run.output.filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ") }
+        // Rates in increasing order within each policy; the peers' fixed-rate line for each.
+        #expect(lines.map { $0.prefix(3).joined(separator: " ") } == ["ferry never 300", "ferry never 600", "ferry batch 300", "ferry batch 600"])
+        #expect(lines.allSatisfy { $0.count == 9 && $0[3...].allSatisfy { Double($0) != nil } }, "\(run.output)")
+    }
+
+    @Test(arguments: [
+        ["sweep", "--rates", "1000,fast"], ["sweep", "--rates", "", "--no-saturation"], ["sweep", "--fsync", "never,sometimes"],
+        ["sweep", "--duration", "0"], ["sweep", "--rates", "0"],
+    ])
+    func sweepRefusesBadArguments(_ arguments: [String]) async throws {
+        let run = try await BenchInvocation.run(arguments, timeout: .seconds(30))
+        #expect(run.status == 64)
+    }
+
     @Test func recoveryTimesARestartedFerrydOnTheLogItWrote() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-bench-recovery-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
