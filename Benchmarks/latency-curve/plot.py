@@ -20,6 +20,9 @@ import sys
 import matplotlib
 
 matplotlib.use("Agg")
+# Text stays text (smaller files, searchable), and the same results give the same file.
+matplotlib.rcParams["svg.fonttype"] = "none"
+matplotlib.rcParams["svg.hashsalt"] = "ferry"
 import matplotlib.pyplot as plt  # noqa: E402
 
 # Which chart each system's mode belongs to: whether the confirm waits for an fsync. RabbitMQ's
@@ -103,7 +106,7 @@ def draw(points, fsync, title, path):
     axes[2].legend(fontsize=8, loc="upper left")
     figure.suptitle(title + ": open-loop fixed rates (lines) and saturation (hollow; latency there is the backlog of a 1000-event window)")
     figure.tight_layout()
-    figure.savefig(path)
+    figure.savefig(path, metadata={"Date": None})
     plt.close(figure)
     return True
 

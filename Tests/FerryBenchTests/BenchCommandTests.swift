@@ -117,6 +117,18 @@ struct BenchCommandTests {
         #expect(lines.allSatisfy { $0.count == 9 && $0[3...].allSatisfy { Double($0) != nil } }, "\(run.output)")
     }
 
+    @Test func sweepSkipsThePolicysHigherRatesOnceOneIsNotSustained() async throws {
+        let run = try await BenchInvocation.run([
+            "sweep", "--rates", "2000000,4000000", "--fsync", "never", "--duration", "1", "--max-lag-ms", "1", "--no-saturation",
+        ])
+        #expect(run.status == 0, "a rate not sustained is a result, not a failure: \(run.output)")
+        let lines = run.output.filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ") }
+        #expect(lines.count == 1, "\(run.output)")
+        let fields = try #require(lines.first)
+        #expect(fields.count == 9 && fields[2] == "2000000" && fields[3...7].allSatisfy { $0 == "NA" }, "\(run.output)")
+        #expect(run.output.contains { $0.hasPrefix("# never: 2000000 events/s not sustained") })
+    }
+
     @Test(arguments: [
         ["sweep", "--rates", "1000,fast"], ["sweep", "--rates", "", "--no-saturation"], ["sweep", "--fsync", "never,sometimes"],
         ["sweep", "--duration", "0"], ["sweep", "--rates", "0"],
