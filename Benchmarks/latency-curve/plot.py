@@ -15,6 +15,8 @@ Usage: plot.py OUTPUT_DIR RESULTS...
 """
 
 import collections
+import math
+import os
 import sys
 
 import matplotlib
@@ -29,6 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 # "default" (a durable classic queue with confirms) also syncs before confirming (peers README §2),
 # but the peers put it under "default", and so does this chart.
 NO_FSYNC = {"default", "never", "none", "memory"}
+FSYNC = {"strict", "batch", "always"}
 STYLE = {
     "ferry": ("#d62728", "o"),
     "redis": ("#1f77b4", "s"),
@@ -44,9 +47,10 @@ FERRY_LINES = {"never": "-", "batch": "-", "always": "--", "memory": ":"}
 
 def number(text):
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         return None
+    return value if math.isfinite(value) else None
 
 
 def read(paths):
@@ -75,8 +79,11 @@ def read(paths):
 
 
 def draw(points, fsync, title, path):
-    series = {key: sorted(value) for key, value in points.items() if (key[1] not in NO_FSYNC) == fsync}
+    modes = FSYNC if fsync else NO_FSYNC  # any other mode (`external`, say) is on neither chart
+    series = {key: sorted(value) for key, value in points.items() if key[1] in modes}
     if not series:
+        if os.path.exists(path):
+            os.remove(path)  # no chart beats a chart of other results
         return False
     figure, axes = plt.subplots(1, 3, figsize=(16, 5.2), sharex=True, sharey=True)
     for axis, (column, name) in zip(axes, ((1, "p50"), (2, "p99"), (3, "p99.9"))):

@@ -6,7 +6,7 @@
 # peers and of Ferry. Every result line goes to OUT/results.txt, and plot.py draws
 # OUT/latency-no-fsync.svg and OUT/latency-fsync.svg from it.
 #
-# Usage: [RATES="1000 5000 ..."] [SYSTEMS="zmq redis nats nats210 rabbitmq"] [FLOOR=0] run.sh [OUT]
+# Usage: [RATES="1000 5000 ..."] [SYSTEMS="zmq redis nats nats210 rabbitmq"] [FLOOR=0] [FLOOR_PORT=17501] run.sh [OUT]
 #   OUT defaults to docs/performance/curve. Needs release builds of ferry and ferryd, and what
 #   ../shared/peers/run.sh installs (it apt-gets the peers). About 25 minutes for the default rates.
 #   PLOT_ONLY=1 redraws the charts from OUT/results.txt.
@@ -19,6 +19,7 @@ rates=${RATES:-1000 5000 10000 25000 50000 100000 200000}
 ferry=$root/.build/release/ferry
 mkdir -p "$out"
 results=$out/results.txt
+floor_port=${FLOOR_PORT:-17501}
 
 plot() {
     local venv=$here/.venv
@@ -39,7 +40,16 @@ fi
     exit 69
 }
 logs=$(mktemp -d)
-trap 'kill "${floor_pid:-}" 2>/dev/null || true; rm -rf "$logs"' EXIT
+# The floor's broker starts inside a pipeline (a subshell): its pid goes to a file that the exit
+# trap reads. The results build up in a new file, which replaces results.txt only when complete.
+trap 'xargs -r kill 2>/dev/null <"$logs/pids" || true; rm -rf "$logs"' EXIT
+trap 'exit 130' INT TERM
+: >"$logs/pids"
+if (exec 3<>"/dev/tcp/127.0.0.1/$floor_port") 2>/dev/null; then
+    echo "port $floor_port is in use (a server left from another run?); FLOOR_PORT picks another" >&2
+    exit 69
+fi
+partial=$logs/results.txt
 
 if [ "${FLOOR:-1}" = 1 ]; then
     cc -O2 -std=gnu11 -pthread -o "$logs/ackbroker" "$root/Benchmarks/zmq-ack-floor/ackbroker.c" -lzmq
@@ -49,10 +59,11 @@ floor() { # mode rate
     [ "${FLOOR:-1}" = 1 ] || return 0
     local file=()
     [ "$1" = strict ] && file=("$logs/floor.log")
-    "$logs/ackbroker" 17501 "${file[@]}" 2>/dev/null &
+    "$logs/ackbroker" "$floor_port" "${file[@]}" 2>/dev/null &
     floor_pid=$!
+    echo "$floor_pid" >>"$logs/pids"
     "$logs/bench_ack" -s zmq-ack-floor -m "$1" -H 127.0.0.1 -n $(($2 * 10)) -w 1000 -b 256 -l 100 -d 120 \
-        -r "$2" -p 17501 -x shared 2>/dev/null | grep -v '^#' || echo "zmq-ack-floor $1 $2 NA NA NA NA NA NA"
+        -r "$2" -p "$floor_port" -x shared 2>/dev/null | grep -v '^#' || echo "zmq-ack-floor $1 $2 NA NA NA NA NA NA"
     kill "$floor_pid" 2>/dev/null || true
     wait "$floor_pid" 2>/dev/null || true
     rm -f "$logs/floor.log"
@@ -62,14 +73,19 @@ floor() { # mode rate
     echo "# latency-versus-rate: $(nproc) CPUs, kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), ferry $(git -C "$root" rev-parse --short HEAD)"
     echo "# system mode rate p50_us p90_us p99_us p999_us max_us achieved_eps   (fixed rate, N = RATE x 10)"
     echo "# system mode publish_eps e2e_eps p50_us p99_us p999_us                   (saturation)"
-} >"$results"
+} >"$partial"
 for rate in $rates; do
     echo "[$(date +%T)] rate $rate" >&2
-    RATE=$rate bash "$peers/run.sh" 2>>"$logs/peers.log" | grep -v '^#' | grep . | tee -a "$results" || true
-    { floor none "$rate"; floor strict "$rate"; } | grep . | tee -a "$results" || true
-    "$ferry" bench sweep --rates "$rate" --no-saturation 2>>"$logs/ferry.log" | grep -v '^#' | tee -a "$results" || true
+    RATE=$rate bash "$peers/run.sh" 2>>"$logs/peers.log" | grep -v '^#' | grep . | tee -a "$partial" ||
+        echo "# the peers' run at $rate events/s failed" | tee -a "$partial"
+    { floor none "$rate"; floor strict "$rate"; } | grep . | tee -a "$partial" || true
+    "$ferry" bench sweep --rates "$rate" --no-saturation 2>>"$logs/ferry.log" | grep -v '^#' | tee -a "$partial" ||
+        echo "# ferry bench sweep at $rate events/s failed" | tee -a "$partial"
 done
 echo "[$(date +%T)] saturation" >&2
-bash "$peers/run.sh" 2>>"$logs/peers.log" | grep -v '^#' | grep . | tee -a "$results" || true
-"$ferry" bench sweep --rates "" 2>>"$logs/ferry.log" | grep -v '^#' | tee -a "$results" || true
+bash "$peers/run.sh" 2>>"$logs/peers.log" | grep -v '^#' | grep . | tee -a "$partial" ||
+    echo "# the peers' saturation run failed" | tee -a "$partial"
+"$ferry" bench sweep --rates "" 2>>"$logs/ferry.log" | grep -v '^#' | tee -a "$partial" ||
+    echo "# ferry bench sweep at saturation failed" | tee -a "$partial"
+mv "$partial" "$results"
 plot

@@ -30,7 +30,15 @@ count=$((rate * 10))
 [ -x "$ferry" ] && [ -x "$ferryd" ] || { echo "release builds of ferry and ferryd are needed (swift build -c release --product ferryd; --product ferry)" >&2; exit 69; }
 work=$(mktemp -d)
 out=${OUT:-$work/lines}
-trap 'kill "${server:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+# The servers start inside command substitutions (subshells): their pids go to a file that the
+# exit trap reads, so that an interrupted run leaves no ackbroker or redis-server on its port.
+trap 'xargs -r kill 2>/dev/null <"$work/pids" || true; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+: >"$work/pids"
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in "$floor_port" ${REDIS:+"$redis_port"}; do
+    if port_in_use "$port"; then echo "port $port is in use (a server left from another run?)" >&2; exit 69; fi
+done
 cc -O2 -std=gnu11 -pthread -o "$work/ackbroker" "$root/Benchmarks/zmq-ack-floor/ackbroker.c" -lzmq
 cc -O2 -std=gnu11 -pthread -Wno-unused-function -I"$peers/src" -o "$work/bench_ack" "$root/Benchmarks/zmq-ack-floor/bench_ack.c" -lzmq
 if [ "${REDIS:-0}" = 1 ]; then
@@ -42,6 +50,7 @@ floor() { # mode
     [ "$1" = strict ] && file=("$work/floor.log")
     "$work/ackbroker" "$floor_port" "${file[@]}" 2>/dev/null &
     server=$!
+    echo "$server" >>"$work/pids"
     "$work/bench_ack" -s zmq-ack-floor -m "$1" -H 127.0.0.1 -n "$count" -w 1000 -b 256 -l 100 -d 120 \
         -r "$rate" -p "$floor_port" -x shared 2>/dev/null || echo "zmq-ack-floor $1 $rate NA NA NA NA NA NA"
     kill "$server" 2>/dev/null || true
@@ -53,6 +62,7 @@ redis() { # default|strict
     mkdir -p "$work/data"
     redis-server "$peers/conf/redis-$1.conf" --port "$redis_port" --dir "$work/data" --pidfile "" >"$work/server.log" 2>&1 &
     server=$!
+    echo "$server" >>"$work/pids"
     for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null && break; sleep 0.05; done
     "$work/bench_redis" -s redis -m "$1" -H 127.0.0.1 -n "$count" -w 1000 -b 256 -l 100 -d 80 \
         -r "$rate" -L 1000 -S 0 -p "$redis_port" 2>/dev/null || echo "redis $1 $rate NA NA NA NA NA NA"
@@ -62,8 +72,10 @@ redis() { # default|strict
 }
 
 ferry_run() { # name binary mode
-    "$ferry" bench peers --spawn --ferryd "$2" --fsync "$3" --rate "$rate" --quiet 2>/dev/null | grep -v '^#' | tail -1 |
-        awk -v name="$1" '{ $1 = name; print }' || true
+    local line
+    line=$("$ferry" bench peers --spawn --ferryd "$2" --fsync "$3" --rate "$rate" --quiet 2>/dev/null | grep -v '^#' | tail -1) || true
+    [ -n "$line" ] || line="ferry $3 $rate NA NA NA NA NA NA"
+    echo "$line" | awk -v name="$1" '{ $1 = name; print }'
 }
 
 jobs=("floor none" "floor strict")
@@ -79,7 +91,8 @@ for round in $(seq "$rounds"); do
     for i in $(seq 0 $((n - 1))); do
         job=${jobs[$(((i + round - 1) % n))]}
         # shellcheck disable=SC2086
-        line=$($job | grep -v '^#' | grep -v '^$' | tail -1)
+        line=$($job | grep -v '^#' | grep -v '^$' | tail -1) || true
+        [ -n "$line" ] || { echo "# round $round: $job printed nothing" >&2; continue; }
         echo "$round $line" | tee -a "$out"
     done
 done

@@ -5,7 +5,7 @@ import FerryProtocol
 /// runs the peers' workloads and prints their result lines, `sweep` runs them at a series of
 /// rates (the latency-versus-rate curve), `recovery` times log recovery (in a ferryd it starts).
 /// `ferry bench --help` shows `run`'s help (the ferry command line sees to it), which lists the
-/// other two.
+/// others.
 public struct Bench: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "bench",

@@ -67,38 +67,51 @@ struct BenchSweep: ParsableCommand {
             for rate in parsedRates {
                 var plan = LoadPlan.peers(rate: rate, count: rate * duration, maxLagMilliseconds: maxLagMilliseconds)
                 plan.connectTimeoutMilliseconds = broker.connectTimeoutMilliseconds
-                guard let report = runOnce(plan, broker) else {
+                guard let report = try runOnce(plan, broker) else {
                     failures += 1
-                    print("ferry \(policy.rawValue) \(rate) NA NA NA NA NA NA")
+                    emit("ferry \(policy.rawValue) \(rate) NA NA NA NA NA NA")
                     continue
                 }
-                print(report.peersLine(mode: policy.rawValue))
+                emit(report.peersLine(mode: policy.rawValue))
                 let notSustained = report.fixedRate?.notSustained == true
                 if !report.complete && !notSustained { failures += 1 }
                 if notSustained {
-                    print("# \(policy.rawValue): \(rate) events/s not sustained; higher rates skipped")
+                    emit("# \(policy.rawValue): \(rate) events/s not sustained; higher rates skipped")
                     break
                 }
             }
             guard !noSaturation else { continue }
             var plan = LoadPlan.peers(rate: nil, count: 300_000, maxLagMilliseconds: maxLagMilliseconds)
             plan.connectTimeoutMilliseconds = broker.connectTimeoutMilliseconds
-            if let report = runOnce(plan, broker) {
-                print(report.peersLine(mode: policy.rawValue))
+            if let report = try runOnce(plan, broker) {
+                emit(report.peersLine(mode: policy.rawValue))
                 if !report.complete { failures += 1 }
             } else {
                 failures += 1
-                print("ferry \(policy.rawValue) NA NA NA NA NA")
+                emit("ferry \(policy.rawValue) NA NA NA NA NA")
             }
         }
         if failures > 0 { throw ExitCode(1) }
     }
 
-    /// One run with its diagnostics on stderr; nil when it could not run (the reason is on stderr).
-    private func runOnce(_ plan: LoadPlan, _ broker: BrokerOptions) -> LoadReport? {
-        defer { fflush(nil) }  // each line as its run ends, also into a pipe
-        guard let report = try? BenchExecution.run(plan: plan, broker: broker, quiet: true) else { return nil }
+    /// One run with its diagnostics on stderr; nil when it could not run (the reason is on
+    /// stderr). An interrupt ends the sweep.
+    private func runOnce(_ plan: LoadPlan, _ broker: BrokerOptions) throws -> LoadReport? {
+        let report: LoadReport
+        do {
+            report = try BenchExecution.run(plan: plan, broker: broker, quiet: true)
+        } catch let exit as ExitCode where exit == ExitCode(130) {
+            throw exit
+        } catch {
+            return nil
+        }
         FileHandle.standardError.write(Data((report.diagnosticLines.joined(separator: "\n") + "\n").utf8))
         return report
+    }
+
+    /// Prints a result line at once, also into a pipe.
+    private func emit(_ line: String) {
+        print(line)
+        fflush(nil)
     }
 }

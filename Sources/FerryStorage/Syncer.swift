@@ -47,16 +47,20 @@ final class Syncer: Sendable {
     private func run() {
         let requests = thread.commands
         var running = true
-        var lastSync = MonotonicInstant.now()
+        var lastSync: MonotonicInstant?
         while running {
             requests.wait()
             var batch = requests.drain()
-            if let spacing = batch.compactMap({ $0?.spacing }).max(), spacing > .zero {
+            // Spaced only while every request asks for a spacing: an `always` topic's request (or
+            // the stop) ends the wait, and the spaced ones share its fsync.
+            while let lastSync, !batch.contains(where: { $0 == nil }),
+                let spacing = batch.compactMap({ $0?.spacing }).min(), spacing > .zero
+            {
+                let now = MonotonicInstant.now()
                 let due = lastSync + spacing
-                if MonotonicInstant.now() < due {
-                    due.sleepUntil()
-                    batch += requests.drain()
-                }
+                guard now < due else { break }
+                requests.wait(timeout: (due - now).duration)
+                batch += requests.drain()
             }
             if batch.contains(where: { $0 == nil }) { running = false }
             let work = batch.compactMap { $0 }

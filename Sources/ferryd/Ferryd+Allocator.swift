@@ -6,6 +6,10 @@ extension Ferryd {
     /// How much free memory glibc keeps at the top of each heap instead of giving it back: a
     /// whole per-thread heap (64 MiB on 64-bit), so that none is unmapped when it empties.
     static let allocatorTopPad: Int32 = 64 << 20
+    /// Allocations from this size up get their own mapping. Setting the pad turns off glibc's
+    /// sliding threshold (which rises up to 32 MiB as large blocks are freed), and its 128 KiB
+    /// start would map and unmap every catch-up read chunk (256 KiB) and large append buffer.
+    static let allocatorMmapThreshold: Int32 = 4 << 20
 
     /// Keeps the allocator from giving memory back and mapping it again on every burst.
     ///
@@ -18,6 +22,7 @@ extension Ferryd {
     static func tuneAllocator() {
         #if canImport(Glibc)
             _ = mallopt(M_TOP_PAD, allocatorTopPad)
+            _ = mallopt(M_MMAP_THRESHOLD, allocatorMmapThreshold)
         #endif
     }
 }

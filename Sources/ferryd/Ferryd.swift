@@ -50,7 +50,7 @@ struct Ferryd: AsyncParsableCommand {
     @Option(name: .long, help: "log (durable, the default) or memory (tests and benchmarks; lost on restart).")
     var storage: String?
 
-    @Option(name: .long, help: "When a publish is durable: always (fsync before confirm), batch (group commit, default) or never.")
+    @Option(name: .long, help: "When a publish is durable: always or batch (the default) confirm after an fsync (group commit; batch can be spaced, batch_window_us); never after the write.")
     var fsync: FsyncPolicy?
 
     @Option(name: .long, help: "Segment size in bytes before the log rolls to a new file.")

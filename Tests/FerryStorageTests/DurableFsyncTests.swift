@@ -119,6 +119,30 @@ struct DurableFsyncTests {
         #expect(file.syncCount == 2, "the appends made during the first fsync shared one")
     }
 
+    @Test("batch has no spacing by default, and a spaced batch topic never delays an always topic's fsync")
+    func spacingNeverDelaysAlways() throws {
+        #expect(TopicLogConfiguration().batchWindowMicros == 0, "batch starts an fsync as soon as there is something to sync")
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let store = try openStore(directory) {
+            $0.defaults.fsync = .batch
+            $0.defaults.batchWindowMicros = 3_600_000_000  // an hour between fsyncs
+            var urgent = TopicLogConfiguration()
+            urgent.fsync = .always
+            $0.topics["urgent"] = urgent
+        }
+        defer { store.close() }  // the stop ends a spaced wait as well
+        _ = try store.append(topic: "slow", events: [item(0)])
+        store.flush()
+        #expect(waitUntilDurable(store, topic: "slow", end: 1), "a spaced topic's first fsync does not wait")
+        _ = try store.append(topic: "slow", events: [item(1)])
+        store.flush()  // due in an hour…
+        _ = try store.append(topic: "urgent", events: [item(0)])
+        store.flush()
+        #expect(waitUntilDurable(store, topic: "urgent", end: 1), "…but an always topic's fsync does not wait for it")
+        #expect(waitUntilDurable(store, topic: "slow", end: 2), "and the spaced append shares that fsync")
+    }
+
     @Test("a per-topic policy overrides the default")
     func perTopic() throws {
         let directory = makeTemporaryDirectory()
