@@ -2,7 +2,8 @@
 # Runs every test: the SDK's dependency check, the Swift suites of the root package and of the
 # order system (Examples/OrderSystem, a package of its own; unit and integration against real
 # ferryd processes on loopback), the Python client's protocol and interop tests, the order
-# system's Python handler test, and the power-cut tests (Tests/powercut).
+# system's Python handler test, the latency curve's result parsing, and the power-cut tests
+# (Tests/powercut).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -21,8 +22,8 @@ echo "== swift test"
 swift test --skip-build
 echo "== swift test (Examples/OrderSystem)"
 swift test --skip-build --package-path Examples/OrderSystem
-echo "== python tests (client, interop, order system)"
+echo "== python tests (client, interop, order system, the latency curve's results)"
 FERRYD=$FERRY_BIN_DIR/ferryd FERRY_INTEROP=$FERRY_BIN_DIR/ferry-interop \
-  bash clients/python/run-tests.sh Examples/OrderSystem/python/tests
+  bash clients/python/run-tests.sh Examples/OrderSystem/python/tests Benchmarks/latency-curve
 echo "== power-cut tests (Tests/powercut: ferryd through simulated power losses)"
 FERRYD=$FERRY_BIN_DIR/ferryd bash Tests/powercut/run-tests.sh

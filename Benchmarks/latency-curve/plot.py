@@ -14,8 +14,6 @@ loop, whose latency is the backlog of the publisher's window). Rates a system co
 Usage: plot.py OUTPUT_DIR RESULTS...
 """
 
-import collections
-import math
 import os
 import sys
 
@@ -27,11 +25,8 @@ matplotlib.rcParams["svg.fonttype"] = "none"
 matplotlib.rcParams["svg.hashsalt"] = "ferry"
 import matplotlib.pyplot as plt  # noqa: E402
 
-# Which chart each system's mode belongs to: whether the confirm waits for an fsync. RabbitMQ's
-# "default" (a durable classic queue with confirms) also syncs before confirming (peers README §2),
-# but the peers put it under "default", and so does this chart.
-NO_FSYNC = {"default", "never", "none", "memory"}
-FSYNC = {"strict", "batch", "always"}
+from results import chart_of, read  # noqa: E402
+
 STYLE = {
     "ferry": ("#d62728", "o"),
     "redis": ("#1f77b4", "s"),
@@ -45,42 +40,9 @@ STYLE = {
 FERRY_LINES = {"never": "-", "batch": "-", "always": "--", "memory": ":"}
 
 
-def number(text):
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def read(paths):
-    """Points per (system, mode): a list of (achieved rate, p50, p99, p99.9, saturation)."""
-    points = collections.defaultdict(list)
-    for path in paths:
-        with open(path) as lines:
-            for line in lines:
-                fields = line.split()
-                if not fields or fields[0].startswith("#"):
-                    continue
-                if len(fields) == 9:  # fixed rate
-                    system, mode = fields[0], fields[1]
-                    p50, p99, p999, achieved = (number(fields[i]) for i in (3, 5, 6, 8))
-                    saturation = False
-                elif len(fields) == 7:  # saturation
-                    system, mode = fields[0], fields[1]
-                    achieved, p50, p99, p999 = (number(fields[i]) for i in (3, 4, 5, 6))
-                    saturation = True
-                else:
-                    continue
-                if None in (p50, p99, p999, achieved) or achieved <= 0:
-                    continue  # NA: not run, or the rate was not sustained
-                points[(system, mode)].append((achieved, p50, p99, p999, saturation))
-    return points
-
-
 def draw(points, fsync, title, path):
-    modes = FSYNC if fsync else NO_FSYNC  # any other mode (`external`, say) is on neither chart
-    series = {key: sorted(value) for key, value in points.items() if key[1] in modes}
+    chart = "fsync" if fsync else "no-fsync"
+    series = {key: sorted(value) for key, value in points.items() if chart_of(key[1]) == chart}
     if not series:
         if os.path.exists(path):
             os.remove(path)  # no chart beats a chart of other results
