@@ -55,7 +55,7 @@ struct BenchPeers: ParsableCommand {
         } else {
             print(report.peersLine(mode: mode ?? report.broker.mode))
         }
-        FileHandle.standardError.write(Data((report.diagnosticLines.joined(separator: "\n") + "\n").utf8))
+        report.writeDiagnostics()
         try BenchExecution.exit(for: report)
     }
 }

@@ -105,7 +105,7 @@ struct BenchSweep: ParsableCommand {
         } catch {
             return nil
         }
-        FileHandle.standardError.write(Data((report.diagnosticLines.joined(separator: "\n") + "\n").utf8))
+        report.writeDiagnostics()
         return report
     }
 

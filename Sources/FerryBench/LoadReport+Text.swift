@@ -15,6 +15,11 @@ extension LoadReport {
             "ferry \(mode) \(Int(throughput.confirm)) \(Int(throughput.endToEnd)) \(us(latency?.p50)) \(us(latency?.p99)) \(us(latency?.p999))"
     }
 
+    /// Writes ``diagnosticLines`` to stderr, beside a result line on stdout.
+    func writeDiagnostics() {
+        FileHandle.standardError.write(Data((diagnosticLines.joined(separator: "\n") + "\n").utf8))
+    }
+
     /// Diagnostics in the peers' `#` comment style, for stderr.
     var diagnosticLines: [String] {
         var lines = [

@@ -65,10 +65,9 @@ extension Broker {
         }
     }
 
-    /// Work done once per loop iteration after dispatching: start fsyncs for what dispatching
-    /// appended (dead letters, requeues), and save group state.
+    /// Work done once per loop iteration after dispatching: save group state. (The pass's fsyncs
+    /// were asked for before dispatching: only publishes append to the log.)
     func endIteration() {
-        log.flush()
         // Group state is saved at most every few milliseconds: what changed in between (acks,
         // mostly) is redelivered after a crash, never lost.
         if now - lastStateSave >= .milliseconds(configuration.groupStateSaveIntervalMilliseconds) {

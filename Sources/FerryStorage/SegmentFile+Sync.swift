@@ -61,8 +61,11 @@ extension SegmentFile {
     /// only such a sync makes the data count as durable again. Without it (tests), a failure is
     /// recorded for the next.
     func sync(writtenEnd: Int? = nil) throws(StorageError) {
-        let start = syncState.withLock { state in (state.failed, state.failures, state.syncedEnd) }
-        if let held = syncState.withLock({ state in defer { state.heldSync = nil }; return state.heldSync }) {
+        let (start, held) = syncState.withLock { state in
+            defer { state.heldSync = nil }
+            return ((state.failed, state.failures, state.syncedEnd), state.heldSync)
+        }
+        if let held {
             held.entered.signal()
             held.release.wait()
         }
