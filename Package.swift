@@ -106,8 +106,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "ferryd",
-            dependencies: ["FerryProtocol", 
-                "FerryBroker", "FerryStorage", "FerryLifecycle", "CMalloc",
+            dependencies: [
+                "FerryProtocol", "FerryBroker", "FerryStorage", "FerryLifecycle", "CMalloc", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -141,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "Ferry", "FerryBench", "FerryProtocol",
+                "Ferry", "FerryBench", "FerryProtocol", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -17,6 +17,9 @@ public struct ClientConfiguration: Sendable {
     /// and later calls fail with it and a ``Worker``'s `run()` throws it, for a supervisor that
     /// would rather restart the process.
     public var autoResume = true
+    /// CURVE keys, for a ferryd that serves CURVE (nil: a plain connection, as to a loopback
+    /// ferryd without keys).
+    public var security: ClientSecurity?
 
     public init(endpoint: String = "tcp://127.0.0.1:7400", clientName: String = "ferry-client") {
         self.endpoint = endpoint

@@ -22,6 +22,8 @@ public struct FerryError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The broker ended this session (the process was silent past its peer timeout) and
         /// ``ClientConfiguration/autoResume`` is off.
         public static let sessionEnded = Code(name: "SESSION_ENDED")
+        /// A CURVE key or certificate file that cannot be used.
+        public static let invalidKey = Code(name: "INVALID_KEY")
         /// A wire error code (`PAYLOAD_TOO_LARGE`, `STORAGE_FULL`, …).
         public static func broker(_ code: ErrorCode) -> Code { Code(name: code.name) }
     }

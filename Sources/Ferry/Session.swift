@@ -95,6 +95,11 @@ final class Session {
         socket = try Socket(context: context, type: .dealer)
         try socket.setSendHighWaterMark(100_000)
         try socket.setReceiveHighWaterMark(100_000)
+        if let security = configuration.security {
+            try socket.setCurveClient(
+                serverKey: Z85.decodeKey(security.serverPublicKey) ?? [], publicKey: Z85.decodeKey(security.publicKey) ?? [],
+                secretKey: Z85.decodeKey(security.secretKey) ?? [])
+        }
         try socket.connect(configuration.endpoint)
         lastReceived = MonotonicInstant.now()
         var hello = Hello()
@@ -255,6 +260,8 @@ final class Session {
             }
         case .publishResult(let result):
             completePublish(result, requestID: message.requestID)
+        case .subscriptionEnded(let ended):
+            subscriptionEnded(ended)
         case .welcome(let welcome):
             handle(welcome)
             handleReply(message)
@@ -331,6 +338,19 @@ final class Session {
         } else if let reply = message.reply {
             pending.reply(.success(reply))
         }
+    }
+
+    /// The broker ended a subscription (its grant was revoked): it is forgotten, so that no
+    /// resume subscribes it again, and its owner hears why.
+    private func subscriptionEnded(_ ended: SubscriptionEnded) {
+        guard let local = serverToLocal.removeValue(forKey: ended.subscriptionID) else { return }
+        localToServer.removeValue(forKey: local)
+        let subscribe = subscriptions.removeValue(forKey: local)
+        sinks.removeValue(forKey: local)
+        let error = FerryError(.broker(ended.code), ended.message)
+        logger.error(
+            "the broker ended a subscription", metadata: ["group": "\(subscribe?.group ?? "")", "error": "\(error)"])
+        endHandlers.removeValue(forKey: local)?(error)
     }
 
     static func release(_ deliveryID: UInt64) -> Nack {

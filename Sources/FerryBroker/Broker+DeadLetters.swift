@@ -124,7 +124,9 @@ extension Broker {
                     due: now, topic: record.topic, offset: record.offset, key: Self.key(of: record), attempt: 1, body: record.body,
                     lastError: record.lastError, origin: .requeuedDeadLetter))
         }
-        logger.info("dead letters requeued", metadata: ["group": "\(requeue.group)", "count": "\(requeued.count)"])
+        audit(
+            "dead letters requeued", by: peer,
+            ["group": "\(requeue.group)", "count": "\(requeued.count)", "ids": "\(requeue.all ? "all" : "\(requeue.ids.count) named")"])
         var count = DeadLetterCount()
         count.count = UInt64(requeued.count)
         count.remaining = UInt64(groupState.deadLetterCount(group: requeue.group))
@@ -134,7 +136,9 @@ extension Broker {
     func handleDeadLetterPurge(_ purge: DeadLetterPurge, from peer: Peer, requestID: UInt64) throws(ProtocolError) {
         try requireGroup(purge.group)
         let removed = try removeDeadLetters(group: purge.group, ids: purge.ids, all: purge.all)
-        logger.info("dead letters purged", metadata: ["group": "\(purge.group)", "count": "\(removed.count)"])
+        audit(
+            "dead letters purged", by: peer,
+            ["group": "\(purge.group)", "count": "\(removed.count)", "ids": "\(purge.all ? "all" : "\(purge.ids.count) named")"])
         var count = DeadLetterCount()
         count.count = UInt64(removed.count)
         count.remaining = UInt64(groupState.deadLetterCount(group: purge.group))

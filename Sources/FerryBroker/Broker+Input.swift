@@ -13,8 +13,10 @@ extension Broker {
         now = time.monotonic
         wallNow = time.wallMicroseconds
         switch input {
-        case .message(let routingID, let frameCount, let signature, let body):
-            receive(from: routingID, frameCount: frameCount, signature: signature, body: body)
+        case .message(let routingID, let frameCount, let signature, let body, let userID):
+            receive(from: routingID, frameCount: frameCount, signature: signature, body: body, userID: userID)
+        case .credentialsChanged(let credentials):
+            reloadCredentials(credentials)
         case .eventsSynced:
             log.collectSyncs()
             releaseDurableConfirms()

@@ -29,7 +29,7 @@ extension Broker {
             publishScratch.removeAll(insertedInOrder: publishScratchKeys)
             publishScratchKeys.removeAll(keepingCapacity: true)
         }
-        for item in publish.items { accept(item, into: &pass) }
+        for item in publish.items { accept(item, from: peer, into: &pass) }
         store(&pass)
         confirm(pass.result, to: peer, requestID: publish.requestID, onceDurable: pass.needs)
     }
@@ -54,10 +54,20 @@ extension Broker {
 
     /// Checks one item: rejected, confirmed as a repeat (of an id in the dedup window or earlier
     /// in this publish), or added to its topic's batch.
-    private func accept(_ item: PublishFrame.Item, into pass: inout PublishPass) {
+    private func accept(_ item: PublishFrame.Item, from peer: Peer, into pass: inout PublishPass) {
         do {
             try configuration.limits.validate(
                 topic: item.topic, id: item.id, keyBytes: item.key.count, payloadBytes: item.payloadBytes, eventBytes: item.event.count)
+            if item.setsPrincipalHeader {
+                throw ProtocolError(
+                    .invalidArgument, "the \(PublishFrame.principalHeader) header is set by the broker; remove it before publishing")
+            }
+            if !mayPublish(item.topic, from: peer) {
+                let principal = peer.principal?.name ?? ""
+                metrics.countRefusal(principal: principal, reason: "publish")
+                throw ProtocolError(
+                    .forbidden, "principal '\(principal)' may not publish to '\(String(decoding: item.topic, as: UTF8.self))'")
+            }
         } catch {
             reject(item.sequence, error, into: &pass.result)
             return
@@ -93,7 +103,7 @@ extension Broker {
         pass.batches[batchIndex].events.append(
             NewEvent(
                 key: item.key.isEmpty ? "" : String(decoding: item.key, as: UTF8.self), timestampMicros: pass.storedAt,
-                body: item.storedEvent(storedAtMicros: pass.storedAt), id: String(decoding: item.id, as: UTF8.self)))
+                body: item.storedEvent(storedAtMicros: pass.storedAt, adding: peer.principalHeader), id: String(decoding: item.id, as: UTF8.self)))
     }
 
     /// Appends each topic's batch, then confirms the ids repeated within the publish with their

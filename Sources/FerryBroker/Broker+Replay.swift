@@ -40,7 +40,7 @@ extension Broker {
             entry.offset = target
             replayed.cursors.append(entry)
         }
-        logger.info("group cursor moved", metadata: ["group": "\(group.name)", "position": "\(position)", "topics": "\(topics.count)"])
+        audit("group cursor moved", by: peer, ["group": "\(group.name)", "position": "\(position)", "topics": "\(topics.count)"])
         reply(to: peer, requestID: requestID, .replayed(replayed))
     }
 

@@ -9,6 +9,7 @@ extension Broker {
         var subscribe = subscribe
         if subscribe.ephemeral && subscribe.group.isEmpty { subscribe.group = ephemeralGroupName() }
         let patterns = try validate(subscribe, from: peer)
+        try authorizeSubscription(patterns, group: subscribe.group, ephemeral: subscribe.ephemeral, from: peer)
         let credit =
             subscribe.maxInFlight == 0
             ? configuration.defaultMaxInFlight : min(Int(subscribe.maxInFlight), configuration.maxMaxInFlight)

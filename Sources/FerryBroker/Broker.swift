@@ -74,6 +74,12 @@ public final class Broker {
     public var metricsText: (() -> String)?
     /// Topics the log holds, to notice the first event of a new one cheaply.
     var knownTopics: Set<String>
+    /// The credentials in force, when connections are authenticated (CURVE).
+    var security: BrokerSecurity?
+    /// When a refused handshake was last logged: a flood of them is counted, not all logged.
+    var lastHandshakeRefusalLog = MonotonicInstant(nanoseconds: 0)
+    /// Where refused and administrative commands are written, with their principal.
+    let auditLogger: Logger
 
     /// A broker over `log` and `groupState`, restoring the groups saved there, as of `time`.
     /// Its metrics go to `metricsFactory`, or to the bootstrapped backend.
@@ -93,6 +99,10 @@ public final class Broker {
             window: .milliseconds(configuration.dedupWindowMilliseconds),
             maxEntries: configuration.dedupMaxEntries)
         self.publishScratch = DedupTable(capacity: 2 * max(configuration.limits.maxBatch, 1))
+        self.security = configuration.credentials.map(BrokerSecurity.init)
+        var auditLogger = Logger(label: "ferry.audit")
+        auditLogger.logLevel = logger.logLevel
+        self.auditLogger = auditLogger
         restoreGroupState()
         countStorageDamage()
     }
@@ -102,8 +112,18 @@ public final class Broker {
 
     /// Handles one inbound message: `signature` and `body` are frames 1 and 2 after the routing id,
     /// `frameCount` how many frames followed the routing id.
-    func receive(from routingID: [UInt8], frameCount: Int, signature: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) {
-        let peer = touchPeer(PeerID(bytes: routingID))
+    func receive(
+        from routingID: [UInt8], frameCount: Int, signature: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer,
+        userID: UnsafeRawBufferPointer? = nil
+    ) {
+        let peer: Peer
+        if security != nil {
+            // Every message is checked: the identity is the connection's, never the client's word.
+            guard let authenticated = authenticatedPeer(routingID: routingID, userID: userID, body: body) else { return }
+            peer = authenticated
+        } else {
+            peer = touchPeer(PeerID(bytes: routingID))
+        }
         guard frameCount == 2 else {
             reply(
                 to: peer, requestID: 0,
@@ -184,6 +204,7 @@ public final class Broker {
             }
         }
         do {
+            try authorize(message.command, from: peer)
             switch message.command {
             case .hello(let hello): handleHello(hello, from: peer, requestID: requestID)
             case .publish(let publish): try handlePublish(publish, from: peer, requestID: requestID)
@@ -249,6 +270,7 @@ public final class Broker {
         welcome.maxFrameBytes = UInt64(configuration.limits.maxFrameBytes)
         welcome.maxPatterns = UInt32(configuration.limits.maxPatternsPerSubscribe)
         welcome.maxIds = UInt32(configuration.limits.maxIDsPerCommand)
+        welcome.principal = peer.principal?.name ?? ""
         reply(to: peer, requestID: requestID, .welcome(welcome))
         logger.debug("peer said hello", metadata: ["peer": "\(peer.id)", "client": "\(hello.clientName)"])
     }

@@ -41,6 +41,12 @@ public struct BrokerConfiguration: Sendable {
     public var maxGroups = 1_000
     /// Most deliveries in one Deliver message.
     public var deliveryBatch = 256
+    /// Who may connect and what each principal may do; nil serves every connection with every
+    /// command (loopback without CURVE). Replaced at run time by `BrokerInput.credentialsChanged`.
+    public var credentials: Credentials?
+    /// The broker's CURVE secret key (Z85): connections are encrypted and authenticated, and
+    /// ``credentials`` says who may connect. Nil serves plain connections.
+    public var curveSecretKey: String?
     /// The broker's own version, reported in Welcome.
     public var serverVersion = "0.1.0"
 

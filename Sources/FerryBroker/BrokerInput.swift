@@ -6,7 +6,14 @@
 public enum BrokerInput {
     /// A message read from the socket: the sender's routing id, how many frames followed it, and
     /// frames 1 and 2 (signature and body; empty when absent).
-    case message(routingID: [UInt8], frameCount: Int, signature: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer)
+    /// `userID` is the identity the ZAP handler gave the connection (its client key, in Z85),
+    /// nil without CURVE.
+    case message(
+        routingID: [UInt8], frameCount: Int, signature: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer,
+        userID: UnsafeRawBufferPointer? = nil)
+    /// The operator's credentials were reloaded: sessions of removed keys end, and subscriptions
+    /// no longer granted end.
+    case credentialsChanged(Credentials)
     /// The log's sync descriptor became readable: events may have become durable.
     case eventsSynced
     /// The group-state store's descriptor became readable: saved state may be on disk.

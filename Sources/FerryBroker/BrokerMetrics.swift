@@ -53,6 +53,19 @@ struct BrokerMetrics {
     }
 
     private var errorCounters: [Int: Counter] = [:]
+    private var refusalCounters: [String: Counter] = [:]
+
+    /// Counts a connection or command refused for want of identity or grant, by principal
+    /// (`unknown` for a key the credentials do not hold) and reason. Principals come from the
+    /// operator's credentials file, so the labels stay few.
+    mutating func countRefusal(principal: String, reason: String) {
+        let name = principal + "\u{0}" + reason
+        if let counter = refusalCounters[name] { return counter.increment() }
+        let counter = Counter(label: "ferry_auth_refusals_total", dimensions: [("principal", principal), ("reason", reason)], factory: factory)
+        refusalCounters[name] = counter
+        counter.increment()
+    }
+
     private var rejectCounters: [Int: Counter] = [:]
 
     /// Counts a command answered with `Error`, by code.

@@ -14,6 +14,7 @@ import ZeroMQ
 public final class BrokerServer: Sendable {
     private enum Control: Sendable {
         case shutdown
+        case credentials(Credentials)
     }
 
     public let configuration: BrokerConfiguration
@@ -51,6 +52,10 @@ public final class BrokerServer: Sendable {
     /// Begins a graceful shutdown: no new work, in-flight deliveries get the grace period to settle.
     public func shutdown() { thread.requestStop(sending: .shutdown) }
 
+    /// Puts `credentials` in force (a reload of the operator's file): see
+    /// ``BrokerInput/credentialsChanged(_:)``.
+    public func replaceCredentials(_ credentials: Credentials) { thread.commands.push(.credentials(credentials)) }
+
     /// Returns once the loop has ended.
     public func waitUntilStopped() async {
         await thread.waitUntilStopped()
@@ -65,6 +70,9 @@ public final class BrokerServer: Sendable {
         try router.setSendHighWaterMark(100_000)
         try router.setReceiveHighWaterMark(100_000)
         try router.setMaxMessageSize(Int64(configuration.limits.maxFrameBytes))
+        // With CURVE, the ZAP handler is bound and proven to see handshakes before any endpoint
+        // is: no connection is ever accepted unchecked.
+        let zap = try configuration.curveSecretKey.map { secretKey in try secure(router, secretKey: secretKey, in: context) }
         try router.bind(configuration.endpoint)
         let endpoint = try router.lastEndpoint
         let storage = try openStorage()
@@ -77,7 +85,7 @@ public final class BrokerServer: Sendable {
         logRecovery(of: storage)
         let broker = Broker(configuration: configuration, storage: storage, logger: logger, at: .now())
         broker.metricsText = metricsText
-        var poller = LoopPoller(router: router, control: thread.commands, storage: storage)
+        var poller = LoopPoller(router: router, control: thread.commands, storage: storage, zap: zap)
         ready(endpoint)
         logger.info("ferryd listening", metadata: ["endpoint": "\(endpoint)"])
         while !broker.isFinished { try pass(of: broker, polling: &poller, router: router) }
@@ -90,17 +98,19 @@ public final class BrokerServer: Sendable {
         let control: Int
         let synced: Int?
         let groupStateSynced: Int?
+        let zap: (handler: ZAPHandler, index: Int)?
         /// The last pass stopped reading with messages left: the next poll does not wait.
         var backlog = false
         /// Routing ids the socket could not route to during the pass.
         var unreachable: [[UInt8]] = []
 
-        init(router socket: Socket, control queue: WakeupQueue<Control>, storage: BrokerStorage) {
+        init(router socket: Socket, control queue: WakeupQueue<Control>, storage: BrokerStorage, zap handler: ZAPHandler?) {
             var poller = Poller()
             router = poller.addReadable(socket)
             control = poller.addReadable(fileDescriptor: queue.fileDescriptor)
             synced = storage.log.syncNotificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
             groupStateSynced = storage.groupState.notificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
+            zap = handler.map { ($0, poller.addReadable($0.socket)) }
             self.poller = poller
         }
     }
@@ -114,8 +124,13 @@ public final class BrokerServer: Sendable {
             for command in thread.commands.drain() {
                 switch command {
                 case .shutdown: broker.handle(.shutdown, at: time)
+                case .credentials(let credentials): broker.handle(.credentialsChanged(credentials), at: time)
                 }
             }
+        }
+        if let zap = loop.zap, loop.poller.isReadable(zap.index) {
+            broker.now = time.monotonic
+            try zap.handler.answerPending { broker.decideHandshake($0) }
         }
         if let synced = loop.synced, loop.poller.isReadable(synced) { broker.handle(.eventsSynced, at: time) }
         if let synced = loop.groupStateSynced, loop.poller.isReadable(synced) { broker.handle(.groupStateSynced, at: time) }
@@ -170,14 +185,30 @@ public final class BrokerServer: Sendable {
             if let signature, let body {
                 signature.withUnsafeBytes { signatureBytes in
                     body.withUnsafeBytes { bodyBytes in
-                        broker.handle(
-                            .message(routingID: identity, frameCount: frames.count - 1, signature: signatureBytes, body: bodyBytes),
-                            at: time)
+                        guard configuration.curveSecretKey != nil else {
+                            broker.handle(
+                                .message(routingID: identity, frameCount: frames.count - 1, signature: signatureBytes, body: bodyBytes),
+                                at: time)
+                            return
+                        }
+                        // The identity ZAP gave the connection rides on every message it sends.
+                        body.withProperty("User-Id") { userID in
+                            broker.handle(
+                                .message(
+                                    routingID: identity, frameCount: frames.count - 1, signature: signatureBytes, body: bodyBytes,
+                                    userID: userID),
+                                at: time)
+                        }
                     }
                 }
             } else {
-                broker.handle(
-                    .message(routingID: identity, frameCount: frames.count - 1, signature: emptyBuffer, body: emptyBuffer), at: time)
+                frames[frames.count - 1].withProperty("User-Id") { userID in
+                    broker.handle(
+                        .message(
+                            routingID: identity, frameCount: frames.count - 1, signature: emptyBuffer, body: emptyBuffer,
+                            userID: configuration.curveSecretKey == nil ? nil : userID),
+                        at: time)
+                }
             }
         }
     }

@@ -25,6 +25,19 @@ final class Peer {
     var pendingDeliveries = DeliveryEncoder()
     /// Unsettled deliveries, by delivery id.
     let inFlight = UInt64Map<InFlightDelivery>()
+    /// The client key the connection authenticated with (the ZAP `User-Id`, Z85 text); empty
+    /// without CURVE.
+    var identity: [UInt8] = []
+    /// What ``identity`` stands for in the credentials of ``credentialsGeneration``; nil when
+    /// the key is not (or no longer) known.
+    var principal: Principal?
+    var credentialsGeneration = -1
+    /// The encoded `headers` entry that stamps ``principal`` on this connection's events.
+    var principalHeader: [UInt8] = []
+    /// The last topic this connection published to, and whether its principal may: most
+    /// publishers use one topic per batch.
+    var lastPublishTopic: [UInt8] = []
+    var lastPublishAllowed = false
 
     init(id: PeerID, now: MonotonicInstant) {
         self.id = id

@@ -37,6 +37,8 @@ extension ErrorCode {
         case .shuttingDown: "SHUTTING_DOWN"
         case .batchTooLarge: "BATCH_TOO_LARGE"
         case .resourceExhausted: "RESOURCE_EXHAUSTED"
+        case .unauthenticated: "UNAUTHENTICATED"
+        case .forbidden: "FORBIDDEN"
         case .UNRECOGNIZED(let value): "UNRECOGNIZED(\(value))"
         }
     }

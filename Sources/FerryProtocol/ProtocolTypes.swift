@@ -43,3 +43,4 @@ public typealias CursorPosition = Ferry_V1_CursorPosition
 public typealias HistoryRequest = Ferry_V1_HistoryRequest
 public typealias HistoryEntry = Ferry_V1_HistoryEntry
 public typealias HistoryEntries = Ferry_V1_HistoryEntries
+public typealias SubscriptionEnded = Ferry_V1_SubscriptionEnded

@@ -22,7 +22,14 @@ public struct PublishFrame {
         public var id = UnsafeRawBufferPointer(start: nil, count: 0)
         public var key = UnsafeRawBufferPointer(start: nil, count: 0)
         public var payloadBytes = 0
+        /// The event carries a header named ``PublishFrame/principalHeader``, which only the
+        /// broker may set.
+        public var setsPrincipalHeader = false
     }
+
+    /// The header in which the broker names the principal that published an event.
+    public static let principalHeader = "ferry-principal"
+    private static let principalHeaderBytes = Array(principalHeader.utf8)
 
     public var requestID: UInt64 = 0
     public var items: [Item] = []
@@ -98,7 +105,7 @@ public struct PublishFrame {
             case (3, .bytes(let text)) where isUTF8(text): item.key = text
             case (5, .bytes(let text)), (7, .bytes(let text)), (9, .bytes(let text)), (10, .bytes(let text)):
                 guard isUTF8(text) else { return false }
-            case (4, .bytes(let entry)): guard isHeader(entry) else { return false }
+            case (4, .bytes(let entry)): guard isHeader(entry, into: &item) else { return false }
             case (6, .bytes(let payload)): item.payloadBytes = payload.count
             case (8, .varint), (11, .varint), (12, .varint): continue
             case (1...12, _): return false
@@ -109,11 +116,14 @@ public struct PublishFrame {
     }
 
     /// A `map<string, string>` entry: key 1 and value 2, both UTF-8.
-    private static func isHeader(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    private static func isHeader(_ bytes: UnsafeRawBufferPointer, into item: inout Item) -> Bool {
         var reader = ProtoReader(bytes)
         while let (field, value) = reader.next() {
             switch (field, value) {
-            case (1, .bytes(let text)), (2, .bytes(let text)): guard isUTF8(text) else { return false }
+            case (1, .bytes(let text)):
+                guard isUTF8(text) else { return false }
+                if text.elementsEqual(principalHeaderBytes) { item.setsPrincipalHeader = true }
+            case (2, .bytes(let text)): guard isUTF8(text) else { return false }
             case (1, _), (2, _): return false
             default: continue
             }
@@ -128,11 +138,13 @@ public struct PublishFrame {
 }
 
 extension PublishFrame.Item {
-    /// The bytes to store: the event as published with `stored_at_us` (field 12) appended.
-    public func storedEvent(storedAtMicros: Int64) -> [UInt8] {
+    /// The bytes to store: the event as published with `stored_at_us` (field 12) appended,
+    /// after `fields` (encoded fields the broker adds, such as the principal's header).
+    public func storedEvent(storedAtMicros: Int64, adding fields: [UInt8] = []) -> [UInt8] {
         var body: [UInt8] = []
-        body.reserveCapacity(event.count + 11)
+        body.reserveCapacity(event.count + fields.count + 11)
         body.append(contentsOf: event)
+        body.append(contentsOf: fields)
         body.append(12 << 3)
         DeliveryEncoder.appendVarint(UInt64(bitPattern: storedAtMicros), to: &body)
         return body

@@ -47,7 +47,7 @@ public struct TopicPattern: Sendable, Hashable, CustomStringConvertible {
     }
 
     public let description: String
-    private let tokens: [Token]
+    let tokens: [Token]
 
     /// Parses `pattern`, throwing `INVALID_ARGUMENT` for a malformed one.
     public init(_ pattern: String) throws(ProtocolError) {

@@ -1,5 +1,11 @@
 import CZeroMQ
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// One received frame, owned by libzmq until released: reading it does not copy.
 ///
 /// Use ``withUnsafeBytes(_:)`` to decode in place; ``bytes`` copies.
@@ -26,4 +32,14 @@ public final class Message {
 
     /// A copy of the frame's bytes.
     public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+}
+
+extension Message {
+    /// Calls `body` with the bytes of the connection property `name` of this frame (for
+    /// example `User-Id`, the identity the ZAP handler returned for the connection), or with
+    /// nil when the connection has no such property. The bytes are valid only during the call.
+    public func withProperty<R>(_ name: String, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        guard let value = zmq_msg_gets(pointer, name) else { return body(nil) }
+        return body(UnsafeRawBufferPointer(start: value, count: strlen(value)))
+    }
 }

@@ -63,9 +63,14 @@ extension Socket {
 }
 
 /// A CURVE key pair in Z85 text form (40 characters each).
-public struct CurveKeyPair: Sendable {
+public struct CurveKeyPair: Sendable, Equatable {
     public let publicKey: String
     public let secretKey: String
+
+    public init(publicKey: String, secretKey: String) {
+        self.publicKey = publicKey
+        self.secretKey = secretKey
+    }
 
     /// Generates a fresh key pair.
     public static func generate() throws(ZMQError) -> CurveKeyPair {

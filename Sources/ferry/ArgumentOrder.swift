@@ -15,7 +15,9 @@ import ArgumentParser
 /// subcommand, whose options `ferry bench -n 1000` takes, rather than only the subcommand list.
 enum ArgumentOrder {
     /// The options that may come before the command, and whether each takes a value.
-    static let globalOptions: [String: Bool] = ["--broker": true, "--timeout": true, "--json": false]
+    static let globalOptions: [String: Bool] = [
+        "--broker": true, "--timeout": true, "--json": false, "--server-key": true, "--client-key-file": true,
+    ]
 
     /// The root command's usage line.
     static let usage = "ferry [--broker <endpoint>] [--timeout <seconds>] [--json] <subcommand> [<arguments>]"

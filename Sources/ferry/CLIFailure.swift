@@ -40,7 +40,8 @@ struct CLIFailure: Error {
             let seconds = timeout == timeout.rounded() ? "\(Int(timeout))" : "\(timeout)"
             self.init(
                 ExitCodes.unavailable,
-                "ferryd at \(broker) did not answer within \(seconds) s (\(error.code)); is it running? Set --broker or FERRY_BROKER.")
+                "ferryd at \(broker) did not answer within \(seconds) s (\(error.code)); is it running? Set --broker or FERRY_BROKER. "
+                    + "If it serves CURVE, check --server-key and --client-key-file: a key it does not know gets no answer.")
         case .broker(.unknownGroup):
             self.init(ExitCodes.notFound, "\(error.message) (\(error.code))")
         default:

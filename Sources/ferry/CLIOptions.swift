@@ -22,6 +22,30 @@ struct CLIOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON for scripts instead of tables.")
     var json = false
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "ferryd's CURVE public key, as text or its certificate file (default: $FERRY_SERVER_KEY).", valueName: "key-or-file"))
+    var serverKey: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "This client's secret certificate file, from `ferry keygen` (default: $FERRY_CLIENT_KEY_FILE).", valueName: "file"))
+    var clientKeyFile: String?
+
+    /// CURVE keys from the flags, else the environment; nil when neither names any.
+    func security() throws -> ClientSecurity? {
+        var environment = ProcessInfo.processInfo.environment
+        if let serverKey { environment["FERRY_SERVER_KEY"] = serverKey }
+        if let clientKeyFile { environment["FERRY_CLIENT_KEY_FILE"] = clientKeyFile }
+        do {
+            return try ClientSecurity.fromEnvironment(environment)
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
     /// The endpoint in effect: --broker, else FERRY_BROKER (when set and not empty), else the default.
     var endpoint: String {
         if let broker { return broker }
@@ -30,6 +54,7 @@ struct CLIOptions: ParsableArguments {
     }
 
     func validate() throws {
+        _ = try security()
         guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be between 0 and 3600 seconds") }
         guard endpoint.contains("://") else {
             let source = broker == nil ? "FERRY_BROKER" : "--broker"
@@ -43,6 +68,7 @@ struct CLIOptions: ParsableArguments {
         let broker = endpoint
         var configuration = ClientConfiguration(endpoint: broker, clientName: "ferry-cli")
         configuration.requestTimeout = .milliseconds(Int64(timeout * 1000))
+        configuration.security = try security()
         var logger = Logger(label: "ferry")
         logger.logLevel = .critical
         let bus: EventBus

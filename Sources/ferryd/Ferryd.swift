@@ -72,6 +72,17 @@ struct Ferryd: AsyncParsableCommand {
     @Option(name: .long, help: "How long shutdown waits (ms) for in-flight deliveries to settle.")
     var shutdownGraceMs: UInt32?
 
+    @Option(
+        name: .long,
+        help: "Serve CURVE with the server key pair in this certificate file (NAME.key_secret from `ferry keygen`); needs --credentials.")
+    var curveSecretKeyFile: String?
+
+    @Option(name: .long, help: "YAML file of principals: their client public keys and grants. Reloaded on SIGHUP and when it changes.")
+    var credentials: String?
+
+    @Flag(name: .long, help: "Allow a non-loopback endpoint without CURVE (anyone who can connect may do anything).")
+    var insecure = false
+
     @Flag(name: .long, help: "Shut down gracefully when the process that started ferryd exits (tools and test harnesses).")
     var exitWithParent = false
 
@@ -81,8 +92,10 @@ struct Ferryd: AsyncParsableCommand {
         let parentWatch = exitWithParent ? ParentWatch() : nil
         Self.tuneAllocator()
         let file = try config.map(FileConfiguration.load(path:))
-        let configuration = try brokerConfiguration(file: file)
+        var configuration = try brokerConfiguration(file: file)
         let logger = try bootstrapLogging(file: file)
+        let security = securitySettings(file: file)
+        try applySecurity(security, to: &configuration, logger: logger)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         Self.raiseDescriptorLimit(for: configuration, logger: logger)
@@ -98,6 +111,9 @@ struct Ferryd: AsyncParsableCommand {
             }
         }
         var services = [ServiceGroupConfiguration.ServiceConfiguration(service: service)]
+        if configuration.curveSecretKey != nil, let path = security.credentialsFile {
+            services.append(.init(service: CredentialsWatcher(path: path, server: server, logger: logger)))
+        }
         if let parentWatch {
             // The watch ending (its parent gone) shuts the broker down like a SIGTERM.
             services.append(.init(service: parentWatch, successTerminationBehavior: .gracefullyShutdownGroup))

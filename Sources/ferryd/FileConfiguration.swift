@@ -96,6 +96,20 @@ struct FileConfiguration: Decodable {
     var groupStateSyncMs: Int?
     var maxTopics: Int?
     var maxGroups: Int?
+    var security: Security?
+
+    /// `security:` — CURVE and who may connect.
+    struct Security: Decodable {
+        var curveSecretKeyFile: String?
+        var credentialsFile: String?
+        var insecure: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case insecure
+            case curveSecretKeyFile = "curve_secret_key_file"
+            case credentialsFile = "credentials_file"
+        }
+    }
 
     static func load(path: String) throws -> FileConfiguration {
         let text = try String(contentsOfFile: path, encoding: .utf8)
@@ -156,6 +170,7 @@ struct FileConfiguration: Decodable {
         case groupStateSyncMs = "group_state_sync_ms"
         case maxTopics = "max_topics"
         case maxGroups = "max_groups"
+        case security
     }
 }
 

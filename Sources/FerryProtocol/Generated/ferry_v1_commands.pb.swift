@@ -67,6 +67,14 @@ public nonisolated enum Ferry_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterab
   /// A broker-wide limit was reached: topics, consumer groups or open files. The message names
   /// it; the command may succeed once something was freed or the operator raised the limit.
   case resourceExhausted // = 13
+
+  /// The connection has no valid identity: its client key is not (or no longer) in the broker's
+  /// credentials. Every command of it fails so until it reconnects with a key the broker knows.
+  case unauthenticated // = 14
+
+  /// The connection's principal has no grant for this command, topic or group (or a deny rule
+  /// matches it). Nothing of the refused command or item was done.
+  case forbidden // = 15
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -89,6 +97,8 @@ public nonisolated enum Ferry_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterab
     case 11: self = .shuttingDown
     case 12: self = .batchTooLarge
     case 13: self = .resourceExhausted
+    case 14: self = .unauthenticated
+    case 15: self = .forbidden
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -109,6 +119,8 @@ public nonisolated enum Ferry_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterab
     case .shuttingDown: return 11
     case .batchTooLarge: return 12
     case .resourceExhausted: return 13
+    case .unauthenticated: return 14
+    case .forbidden: return 15
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -129,6 +141,8 @@ public nonisolated enum Ferry_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterab
     .shuttingDown,
     .batchTooLarge,
     .resourceExhausted,
+    .unauthenticated,
+    .forbidden,
   ]
 
 }
@@ -445,6 +459,15 @@ public nonisolated struct Ferry_V1_ServerMessage: Sendable {
     set {reply = .historyEntries(newValue)}
   }
 
+  /// Unsolicited (request_id 0): the broker ended one of this connection's subscriptions.
+  public var subscriptionEnded: Ferry_V1_SubscriptionEnded {
+    get {
+      if case .subscriptionEnded(let v)? = reply {return v}
+      return Ferry_V1_SubscriptionEnded()
+    }
+    set {reply = .subscriptionEnded(newValue)}
+  }
+
   public var error: Ferry_V1_Error {
     get {
       if case .error(let v)? = reply {return v}
@@ -467,6 +490,8 @@ public nonisolated struct Ferry_V1_ServerMessage: Sendable {
     case stats(Ferry_V1_Stats)
     case replayed(Ferry_V1_Replayed)
     case historyEntries(Ferry_V1_HistoryEntries)
+    /// Unsolicited (request_id 0): the broker ended one of this connection's subscriptions.
+    case subscriptionEnded(Ferry_V1_SubscriptionEnded)
     case error(Ferry_V1_Error)
 
   }
@@ -537,6 +562,9 @@ public nonisolated struct Ferry_V1_Welcome: Sendable {
 
   /// Most ids in one DeadLetterRequeue or DeadLetterPurge.
   public var maxIds: UInt32 = 0
+
+  /// The principal this connection authenticated as (CURVE, section 13); empty without security.
+  public var principal: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -745,6 +773,25 @@ public nonisolated struct Ferry_V1_Subscribed: Sendable {
   public init() {}
 
   fileprivate var _effectiveRetry: Ferry_V1_RetryPolicy? = nil
+}
+
+/// The broker ended a subscription on its own (section 13: a reload of the credentials revoked
+/// the grant it needed). Its member is gone: its unsettled deliveries went back to the group, and
+/// settling them is ignored. Sent with request_id 0.
+public nonisolated struct Ferry_V1_SubscriptionEnded: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var subscriptionID: UInt32 = 0
+
+  public var code: Ferry_V1_ErrorCode = .unspecified
+
+  public var message: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Ferry_V1_Unsubscribe: Sendable {
@@ -1303,7 +1350,7 @@ public nonisolated struct Ferry_V1_HistoryEntries: Sendable {
 fileprivate nonisolated let _protobuf_package = "ferry.v1"
 
 nonisolated extension Ferry_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}MALFORMED_FRAME\0\u{1}UNKNOWN_COMMAND\0\u{1}PAYLOAD_TOO_LARGE\0\u{1}MISSING_FIELD\0\u{1}UNSUPPORTED_VERSION\0\u{1}INVALID_ARGUMENT\0\u{1}UNKNOWN_GROUP\0\u{1}UNKNOWN_SUBSCRIPTION\0\u{1}STORAGE_FULL\0\u{1}STORAGE_FAILURE\0\u{1}SHUTTING_DOWN\0\u{1}BATCH_TOO_LARGE\0\u{1}RESOURCE_EXHAUSTED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}MALFORMED_FRAME\0\u{1}UNKNOWN_COMMAND\0\u{1}PAYLOAD_TOO_LARGE\0\u{1}MISSING_FIELD\0\u{1}UNSUPPORTED_VERSION\0\u{1}INVALID_ARGUMENT\0\u{1}UNKNOWN_GROUP\0\u{1}UNKNOWN_SUBSCRIPTION\0\u{1}STORAGE_FULL\0\u{1}STORAGE_FAILURE\0\u{1}SHUTTING_DOWN\0\u{1}BATCH_TOO_LARGE\0\u{1}RESOURCE_EXHAUSTED\0\u{1}UNAUTHENTICATED\0\u{1}FORBIDDEN\0")
 }
 
 nonisolated extension Ferry_V1_StartPosition: SwiftProtobuf._ProtoNameProviding {
@@ -1575,7 +1622,7 @@ nonisolated extension Ferry_V1_ClientMessage: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Ferry_V1_ServerMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServerMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}welcome\0\u{3}publish_result\0\u{1}subscribed\0\u{1}unsubscribed\0\u{1}deliver\0\u{1}heartbeat\0\u{3}dead_letter_entries\0\u{3}dead_letter_count\0\u{2}\u{2}stats\0\u{1}replayed\0\u{3}history_entries\0\u{2}\u{9}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}welcome\0\u{3}publish_result\0\u{1}subscribed\0\u{1}unsubscribed\0\u{1}deliver\0\u{1}heartbeat\0\u{3}dead_letter_entries\0\u{3}dead_letter_count\0\u{2}\u{2}stats\0\u{1}replayed\0\u{3}history_entries\0\u{3}subscription_ended\0\u{2}\u{8}error\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1727,6 +1774,19 @@ nonisolated extension Ferry_V1_ServerMessage: SwiftProtobuf.Message, SwiftProtob
           self.reply = .historyEntries(v)
         }
       }()
+      case 22: try {
+        var v: Ferry_V1_SubscriptionEnded?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .subscriptionEnded(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .subscriptionEnded(v)
+        }
+      }()
       case 30: try {
         var v: Ferry_V1_Error?
         var hadOneofValue = false
@@ -1797,6 +1857,10 @@ nonisolated extension Ferry_V1_ServerMessage: SwiftProtobuf.Message, SwiftProtob
     case .historyEntries?: try {
       guard case .historyEntries(let v)? = self.reply else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+    }()
+    case .subscriptionEnded?: try {
+      guard case .subscriptionEnded(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
     }()
     case .error?: try {
       guard case .error(let v)? = self.reply else { preconditionFailure() }
@@ -1887,7 +1951,7 @@ nonisolated extension Ferry_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}server_version\0\u{3}heartbeat_interval_ms\0\u{3}peer_timeout_ms\0\u{3}max_payload_bytes\0\u{3}max_batch\0\u{3}broker_id\0\u{3}max_event_bytes\0\u{3}max_frame_bytes\0\u{3}max_patterns\0\u{3}max_ids\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}server_version\0\u{3}heartbeat_interval_ms\0\u{3}peer_timeout_ms\0\u{3}max_payload_bytes\0\u{3}max_batch\0\u{3}broker_id\0\u{3}max_event_bytes\0\u{3}max_frame_bytes\0\u{3}max_patterns\0\u{3}max_ids\0\u{1}principal\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1906,6 +1970,7 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.maxFrameBytes) }()
       case 10: try { try decoder.decodeSingularUInt32Field(value: &self.maxPatterns) }()
       case 11: try { try decoder.decodeSingularUInt32Field(value: &self.maxIds) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.principal) }()
       default: break
       }
     }
@@ -1945,6 +2010,9 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
     if self.maxIds != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxIds, fieldNumber: 11)
     }
+    if !self.principal.isEmpty {
+      try visitor.visitSingularStringField(value: self.principal, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1960,6 +2028,7 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.maxFrameBytes != rhs.maxFrameBytes {return false}
     if lhs.maxPatterns != rhs.maxPatterns {return false}
     if lhs.maxIds != rhs.maxIds {return false}
+    if lhs.principal != rhs.principal {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2335,6 +2404,46 @@ nonisolated extension Ferry_V1_Subscribed: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs._effectiveRetry != rhs._effectiveRetry {return false}
     if lhs.maxInFlight != rhs.maxInFlight {return false}
     if lhs.group != rhs.group {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_SubscriptionEnded: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SubscriptionEnded"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subscription_id\0\u{1}code\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.subscriptionID) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.code) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.subscriptionID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.subscriptionID, fieldNumber: 1)
+    }
+    if self.code != .unspecified {
+      try visitor.visitSingularEnumField(value: self.code, fieldNumber: 2)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_SubscriptionEnded, rhs: Ferry_V1_SubscriptionEnded) -> Bool {
+    if lhs.subscriptionID != rhs.subscriptionID {return false}
+    if lhs.code != rhs.code {return false}
+    if lhs.message != rhs.message {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

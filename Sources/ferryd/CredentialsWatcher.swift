@@ -1,0 +1,83 @@
+import FerryBroker
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import UnixSignals
+
+/// Reloads the credentials file on SIGHUP and when it changes (checked every second), and
+/// hands a valid one to the broker; a file that does not load is logged and counted, and the
+/// credentials in force stay.
+final class CredentialsWatcher: Service {
+    private let path: String
+    private let server: BrokerServer
+    private let logger: Logger
+    private let interval: Duration
+    private let loaded = Counter(label: "ferry_credentials_reloads_total", dimensions: [("result", "loaded")])
+    private let failed = Counter(label: "ferry_credentials_reloads_total", dimensions: [("result", "failed")])
+
+    init(path: String, server: BrokerServer, logger: Logger, interval: Duration = .seconds(1)) {
+        self.path = path
+        self.server = server
+        self.logger = logger
+        self.interval = interval
+    }
+
+    /// What identifies one version of the file: a change of any of these is a change.
+    private struct Version: Equatable {
+        let inode: UInt64
+        let size: Int64
+        let modified: Int64
+
+        init?(path: String) {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            inode = UInt64(info.st_ino)
+            size = Int64(info.st_size)
+            modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        }
+    }
+
+    func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let path = path
+        let interval = interval
+        let changes = AsyncStream<String> { continuation in
+            let signals = Task {
+                for await _ in hangups { continuation.yield("SIGHUP") }
+            }
+            let polling = Task {
+                var version = Version(path: path)
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    let current = Version(path: path)
+                    if current != version {
+                        version = current
+                        continuation.yield("the file changed")
+                    }
+                }
+            }
+            continuation.onTermination = { _ in
+                signals.cancel()
+                polling.cancel()
+            }
+        }
+        await cancelWhenGracefulShutdown {
+            for await reason in changes { self.reload(because: reason) }
+        }
+    }
+
+    private func reload(because reason: String) {
+        do {
+            let credentials = try CredentialsFile.load(path: path)
+            server.replaceCredentials(credentials)
+            loaded.increment()
+            logger.info("credentials loaded", metadata: ["path": "\(path)", "reason": "\(reason)", "principals": "\(credentials.principals.count)"])
+        } catch {
+            failed.increment()
+            logger.error(
+                "credentials not reloaded; the previous ones stay in force",
+                metadata: ["path": "\(path)", "reason": "\(reason)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import FerryBroker
+import Foundation
+import Logging
+import ZeroMQ
+
+/// CURVE, credentials and protected mode: how ferryd's security options combine.
+extension Ferryd {
+    /// Where the security settings come from: flags win over the file.
+    struct SecuritySettings {
+        var secretKeyFile: String?
+        var credentialsFile: String?
+        var insecure = false
+    }
+
+    func securitySettings(file: FileConfiguration?) -> SecuritySettings {
+        SecuritySettings(
+            secretKeyFile: curveSecretKeyFile ?? file?.security?.curveSecretKeyFile,
+            credentialsFile: credentials ?? file?.security?.credentialsFile,
+            insecure: insecure || (file?.security?.insecure ?? false))
+    }
+
+    /// Puts the server's key and the credentials into `configuration`, or refuses a set-up that
+    /// would serve a network without authentication.
+    func applySecurity(_ settings: SecuritySettings, to configuration: inout BrokerConfiguration, logger: Logger) throws {
+        switch (settings.secretKeyFile, settings.credentialsFile) {
+        case (let keyFile?, let credentialsFile?):
+            let certificate: CurveCertificate
+            do {
+                certificate = try CurveCertificate.load(path: keyFile)
+            } catch {
+                throw ValidationError("\(error.message)")
+            }
+            guard let secretKey = certificate.secretKey else {
+                throw ValidationError("\(keyFile) holds no secret key: give ferryd its NAME.key_secret file (ferry keygen writes both)")
+            }
+            warnIfReadableByOthers(keyFile, logger: logger)
+            configuration.curveSecretKey = secretKey
+            configuration.credentials = try CredentialsFile.load(path: credentialsFile)
+            logger.info(
+                "CURVE on: connections are encrypted and authenticated",
+                metadata: [
+                    "serverPublicKey": "\(certificate.publicKey)", "credentials": "\(credentialsFile)",
+                    "principals": "\(configuration.credentials?.principals.count ?? 0)",
+                ])
+        case (nil, nil):
+            if !Self.isLoopback(configuration.endpoint) {
+                guard settings.insecure else {
+                    throw ValidationError(
+                        """
+                        refusing to serve \(configuration.endpoint) without CURVE: any host that reaches it could publish, \
+                        consume and purge. Generate keys (ferry keygen ferryd --dir keys; ferry keygen NAME for each client), \
+                        list the clients in a credentials file, and start with --curve-secret-key-file keys/ferryd.key_secret \
+                        --credentials credentials.yaml; or pass --insecure on a network you trust.
+                        """)
+                }
+                logger.warning("serving a non-loopback endpoint without authentication or encryption (--insecure)")
+            }
+        case (_?, nil):
+            throw ValidationError("--curve-secret-key-file needs --credentials: the file that says which client keys may connect")
+        case (nil, _?):
+            throw ValidationError("--credentials needs --curve-secret-key-file: identities are the client keys CURVE authenticates")
+        }
+    }
+
+    /// Whether `endpoint` can only be reached from this machine: `ipc://`, `inproc://`, or TCP
+    /// on a loopback address.
+    static func isLoopback(_ endpoint: String) -> Bool {
+        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return true }
+        guard endpoint.hasPrefix("tcp://") else { return false }
+        var host = String(endpoint.dropFirst("tcp://".count))
+        if let semicolon = host.lastIndex(of: ";") { host = String(host[host.index(after: semicolon)...]) }  // source;destination
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            host = String(host[host.index(after: host.startIndex)..<close])
+        } else if let colon = host.lastIndex(of: ":") {
+            host = String(host[..<colon])
+        }
+        if host == "localhost" || host == "::1" { return true }
+        let octets = host.split(separator: ".")
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    private func warnIfReadableByOthers(_ path: String, logger: Logger) {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & 0o077 != 0 else { return }
+        logger.warning(
+            "the server's secret key file can be read by other users; chmod 600 it",
+            metadata: ["path": "\(path)", "mode": "\(String(info.st_mode & 0o777, radix: 8))"])
+    }
+}
