@@ -141,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "Ferry", "FerryBench", "FerryProtocol", "ZeroMQ",
+                "Ferry", "FerryBench", "FerryProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

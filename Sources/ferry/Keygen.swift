@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import ZeroMQ
+import Ferry
 
 /// `ferry keygen NAME`: a CURVE key pair for ferryd or for one client principal.
 struct KeygenCommand: ParsableCommand {
@@ -32,38 +32,18 @@ struct KeygenCommand: ParsableCommand {
     }
 
     func run() throws {
-        let directory = URL(fileURLWithPath: dir)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let publicPath = directory.appendingPathComponent("\(name).key").path
-        let secretPath = directory.appendingPathComponent("\(name).key_secret").path
-        for path in [publicPath, secretPath] where !force && FileManager.default.fileExists(atPath: path) {
-            throw CLIFailure(ExitCodes.rejected, "\(path) exists; pass --force to replace it").report()
+        let files: KeyFiles
+        do {
+            files = try KeyFiles.generate(name: name, directory: dir, overwrite: force)
+        } catch {
+            throw CLIFailure(ExitCodes.rejected, error.message).report()
         }
-        let certificate = try CurveCertificate.generate(metadata: ["principal": name])
-        try write(certificate.text(includingSecret: true), to: secretPath, mode: 0o600)
-        try write(certificate.text(includingSecret: false), to: publicPath, mode: 0o644)
         print("""
-            wrote \(secretPath) (secret, mode 0600) and \(publicPath) (public)
-            public key: \(certificate.publicKey)
+            wrote \(files.secretFile) (secret, mode 0600) and \(files.publicFile) (public)
+            public key: \(files.publicKey)
             for the credentials file:
               - name: \(name)
-                keys: ["\(certificate.publicKey.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))"]
+                keys: ["\(files.publicKey)"]
             """)
-    }
-
-    /// Creates the file with `mode` from the start, so the secret is never readable by others.
-    private func write(_ text: String, to path: String, mode: mode_t) throws {
-        let temporary = path + ".tmp-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard descriptor >= 0 else { throw CLIFailure(ExitCodes.rejected, "cannot create \(temporary): \(String(cString: strerror(errno)))").report() }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
-        fchmod(descriptor, mode)
-        let synced = fsync(descriptor)
-        close(descriptor)
-        guard written == bytes.count, synced == 0, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw CLIFailure(ExitCodes.rejected, "cannot write \(path): \(String(cString: strerror(errno)))").report()
-        }
     }
 }

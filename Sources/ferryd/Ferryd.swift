@@ -90,6 +90,9 @@ struct Ferryd: AsyncParsableCommand {
         // Made first: the parent it watches is the one ferryd started with, not whichever
         // process adopted it should the launcher die during the set-up below.
         let parentWatch = exitWithParent ? ParentWatch() : nil
+        // A hangup asks for a reload of the credentials (when there are any), never for an exit:
+        // ignored from the start, so that one that comes early does not kill the broker.
+        signal(SIGHUP, SIG_IGN)
         Self.tuneAllocator()
         let file = try config.map(FileConfiguration.load(path:))
         var configuration = try brokerConfiguration(file: file)

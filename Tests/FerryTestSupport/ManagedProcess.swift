@@ -14,16 +14,28 @@ public final class ManagedProcess: @unchecked Sendable {
     public let name: String
 
     /// Starts `product`, found by ``BuildProducts``.
-    public convenience init(product: String, arguments: [String], captureOutput: Bool = false) throws {
-        try self.init(executable: BuildProducts.url(of: product), arguments: arguments, captureOutput: captureOutput)
+    public convenience init(
+        product: String, arguments: [String], captureOutput: Bool = false, captureErrors: Bool = false,
+        environment: [String: String] = [:]
+    ) throws {
+        try self.init(
+            executable: BuildProducts.url(of: product), arguments: arguments, captureOutput: captureOutput, captureErrors: captureErrors,
+            environment: environment)
     }
 
-    /// Starts the program at `executable`.
-    public init(executable: URL, arguments: [String], captureOutput: Bool = false) throws {
+    /// Starts the program at `executable`. With `captureErrors`, its standard error joins the
+    /// captured output (``outputLines``); `environment` is added to this process's.
+    public init(
+        executable: URL, arguments: [String], captureOutput: Bool = false, captureErrors: Bool = false,
+        environment: [String: String] = [:]
+    ) throws {
         name = executable.lastPathComponent
         process.executableURL = executable
         process.arguments = arguments
-        if captureOutput {
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        if captureOutput || captureErrors {
             process.standardOutput = output
             output.fileHandleForReading.readabilityHandler = { [weak self] handle in
                 let data = handle.availableData
@@ -33,7 +45,8 @@ public final class ManagedProcess: @unchecked Sendable {
         } else {
             process.standardOutput = FileHandle.nullDevice
         }
-        process.standardError = FileHandle.standardError
+        process.standardError = captureErrors ? output : FileHandle.standardError
+        if captureErrors && !captureOutput { process.standardOutput = FileHandle.nullDevice }
         try process.run()
     }
 

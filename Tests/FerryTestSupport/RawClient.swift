@@ -1,5 +1,5 @@
 public import FerryProtocol
-import ZeroMQ
+public import ZeroMQ
 
 /// A bare DEALER speaking the wire protocol frame by frame, for tests that send bad input.
 /// Thread-confined like its socket: use it from synchronous test code.
@@ -7,8 +7,15 @@ public final class RawClient {
     private let socket: Socket
     private var nextRequestID: UInt64 = 0
 
-    public init(endpoint: String) throws {
+    /// A client of `endpoint`; with `curve`, a CURVE client of the server whose public key is
+    /// `serverPublicKey`, authenticating with the key pair `client`.
+    public init(endpoint: String, curve: (serverPublicKey: String, client: CurveKeyPair)? = nil) throws {
         socket = try Socket(context: try Context(), type: .dealer)
+        if let curve {
+            try socket.setCurveClient(
+                serverKey: Z85.decodeKey(curve.serverPublicKey) ?? [], publicKey: Z85.decodeKey(curve.client.publicKey) ?? [],
+                secretKey: Z85.decodeKey(curve.client.secretKey) ?? [])
+        }
         try socket.connect(endpoint)
     }
 
