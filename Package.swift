@@ -161,7 +161,7 @@ let package = Package(
                 "FerryBroker", "FerryBrokerTesting", "FerryProtocol", "FerryRuntime", "FerryStorage", "FerryTestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
-        .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryProtocol", "FerryTestSupport"]),
+        .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryProtocol", "FerryTestSupport", "ZeroMQ"]),
         // Runs the built `ferry` binary against real ferryd processes.
         .testTarget(name: "FerryCLITests", dependencies: ["Ferry", "FerryTestSupport"]),
         // Runs `ferry bench` against real ferryd processes.

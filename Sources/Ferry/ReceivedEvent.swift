@@ -20,6 +20,10 @@ public struct ReceivedEvent: Sendable {
     public var payload: Data { wire.payload }
     public var correlationID: String? { wire.correlationID.isEmpty ? nil : wire.correlationID }
     public var causationID: String? { wire.causationID.isEmpty ? nil : wire.causationID }
+    /// The principal that published the event, as ferryd authenticated its connection (CURVE);
+    /// nil from a broker that does not authenticate. Only the broker sets it: a publisher that
+    /// tries to is refused, so a consumer can rely on it.
+    public var publisher: String? { wire.headers["ferry-principal"] }
     /// When the publisher created the event.
     public var createdAt: Date { Date(timeIntervalSince1970: Double(wire.createdAtUs) / 1_000_000) }
     /// When ferryd stored it.

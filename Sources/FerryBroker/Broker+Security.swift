@@ -124,6 +124,13 @@ extension Broker {
             resolvePrincipal(of: peer, in: security)
             guard let principal = peer.principal else {
                 metrics.countRefusal(principal: "unknown", reason: "revoked")
+                for member in peer.subscriptions.values {
+                    var ended = SubscriptionEnded()
+                    ended.subscriptionID = member.subscriptionID
+                    ended.code = .unauthenticated
+                    ended.message = "this connection's client key was removed from the broker's credentials"
+                    reply(to: peer, requestID: 0, .subscriptionEnded(ended))
+                }
                 reply(
                     to: peer, requestID: 0,
                     error: ProtocolError(.unauthenticated, "this connection's client key was removed from the broker's credentials"))

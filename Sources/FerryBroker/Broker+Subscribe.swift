@@ -9,7 +9,6 @@ extension Broker {
         var subscribe = subscribe
         if subscribe.ephemeral && subscribe.group.isEmpty { subscribe.group = ephemeralGroupName() }
         let patterns = try validate(subscribe, from: peer)
-        try authorizeSubscription(patterns, group: subscribe.group, ephemeral: subscribe.ephemeral, from: peer)
         let credit =
             subscribe.maxInFlight == 0
             ? configuration.defaultMaxInFlight : min(Int(subscribe.maxInFlight), configuration.maxMaxInFlight)
@@ -53,14 +52,15 @@ extension Broker {
     /// Checks a Subscribe against the limits and the group it names; returns its patterns.
     private func validate(_ subscribe: Subscribe, from peer: Peer) throws(ProtocolError) -> [TopicPattern] {
         try configuration.limits.validateGroup(subscribe.group)
+        let patterns = try validatePatterns(subscribe, from: peer)
+        // Before anything about existing groups is said: a refusal reveals nothing of them.
+        try authorizeSubscription(patterns, group: subscribe.group, ephemeral: subscribe.ephemeral, from: peer)
         if let existing = groups[subscribe.group], existing.ephemeral != subscribe.ephemeral {
             throw ProtocolError(
                 .invalidArgument,
                 "group '\(subscribe.group)' exists and is \(existing.ephemeral ? "ephemeral" : "durable"); "
                     + "subscribe \(existing.ephemeral ? "with" : "without") ephemeral, or use another name")
         }
-        if subscribe.patterns.isEmpty { throw ProtocolError(.missingField, "subscribe.patterns needs at least one topic pattern") }
-        try configuration.limits.validatePatternCount(subscribe.patterns.count)
         if subscribe.memberName.utf8.count > Self.maxNameBytes {
             throw ProtocolError(
                 .invalidArgument, "subscribe.member_name is \(subscribe.memberName.utf8.count) bytes; the limit is \(Self.maxNameBytes)")
@@ -68,15 +68,6 @@ extension Broker {
         if peer.subscriptions.count >= Self.maxSubscriptionsPerConnection {
             throw ProtocolError(
                 .batchTooLarge, "this connection holds \(peer.subscriptions.count) subscriptions, the most one may; unsubscribe first")
-        }
-        var patterns: [TopicPattern] = []
-        for pattern in subscribe.patterns {
-            if pattern.utf8.count > configuration.limits.maxTopicBytes {
-                throw ProtocolError(
-                    .invalidArgument,
-                    "a pattern is \(pattern.utf8.count) bytes; the limit is \(configuration.limits.maxTopicBytes), as for topics")
-            }
-            patterns.append(try TopicPattern(pattern))
         }
         if let existing = groups[subscribe.group] {
             let added = existing.newPatternCount(patterns)
@@ -89,6 +80,22 @@ extension Broker {
         } else if groups.count >= configuration.maxGroups {
             throw ProtocolError(
                 .resourceExhausted, "the broker holds \(groups.count) consumer groups, its limit (max_groups); use an existing group")
+        }
+        return patterns
+    }
+
+    /// The patterns of a Subscribe, each checked against the limits and the syntax.
+    private func validatePatterns(_ subscribe: Subscribe, from peer: Peer) throws(ProtocolError) -> [TopicPattern] {
+        if subscribe.patterns.isEmpty { throw ProtocolError(.missingField, "subscribe.patterns needs at least one topic pattern") }
+        try configuration.limits.validatePatternCount(subscribe.patterns.count)
+        var patterns: [TopicPattern] = []
+        for pattern in subscribe.patterns {
+            if pattern.utf8.count > configuration.limits.maxTopicBytes {
+                throw ProtocolError(
+                    .invalidArgument,
+                    "a pattern is \(pattern.utf8.count) bytes; the limit is \(configuration.limits.maxTopicBytes), as for topics")
+            }
+            patterns.append(try TopicPattern(pattern))
         }
         return patterns
     }

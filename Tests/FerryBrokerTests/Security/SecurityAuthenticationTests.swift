@@ -59,13 +59,20 @@ struct SecurityAuthenticationTests {
             var subscribe = Subscribe()
             subscribe.group = "email"
             subscribe.patterns = ["orders.created"]
-            _ = try member.subscribe(.subscribe(subscribe))
+            let subscribed = try member.subscribe(.subscribe(subscribe))
             let other = try credentials.client(of: ferryd, as: writer)
             #expect(try Self.greets(other))
 
             try credentials.write([writer])
-            // The file change is noticed within about a second: the session ends with a notice.
-            let notice = try member.receive(timeout: .seconds(10))
+            // The file change is noticed within about a second: the subscription ends, then the
+            // session, each with a notice.
+            let ended = try member.receive(timeout: .seconds(10))
+            guard case .subscriptionEnded(let endedSubscription)? = ended?.reply else {
+                Issue.record("expected SubscriptionEnded, got \(String(describing: ended))")
+                return
+            }
+            #expect(endedSubscription.subscriptionID == subscribed.subscriptionID && endedSubscription.code == .unauthenticated)
+            let notice = try member.receive(timeout: .seconds(5))
             guard case .error(let error)? = notice?.reply else {
                 Issue.record("expected UNAUTHENTICATED, got \(String(describing: notice))")
                 return

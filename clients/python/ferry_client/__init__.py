@@ -5,14 +5,18 @@ from .errors import (
     BrokerError,
     BrokerRestarted,
     FerryError,
+    Forbidden,
     ItemRejection,
     PublishRejected,
     RequestTimeout,
+    SubscriptionEnded,
+    Unauthenticated,
 )
 from .protocol import SIGNATURE, commands_pb2, error_code_name, event_pb2
+from .security import ENV_CLIENT_KEY_FILE, ENV_SERVER_KEY, CurveKeys
 
 __all__ = [
-    "BrokerDead", "BrokerError", "BrokerRestarted", "FerryClient", "FerryError", "ItemRejection",
-    "PublishRejected", "RequestTimeout", "SIGNATURE", "commands_pb2", "error_code_name", "event_pb2",
-    "make_event",
+    "BrokerDead", "BrokerError", "BrokerRestarted", "CurveKeys", "ENV_CLIENT_KEY_FILE", "ENV_SERVER_KEY",
+    "FerryClient", "FerryError", "Forbidden", "ItemRejection", "PublishRejected", "RequestTimeout", "SIGNATURE",
+    "SubscriptionEnded", "Unauthenticated", "commands_pb2", "error_code_name", "event_pb2", "make_event",
 ]

@@ -21,10 +21,12 @@ import zmq
 
 from .errors import (  # noqa: F401 - re-exported: they used to live here
     BrokerDead, BrokerError, BrokerRestarted, FerryError, ItemRejection, PublishRejected, RequestTimeout,
+    SubscriptionEnded,
 )
-from .protocol import commands_pb2 as pb, event_pb2
+from .protocol import commands_pb2 as pb, error_code_name, event_pb2
 from .publishing import Publication
 from .resume import ResumeMixin, _Voided
+from .security import CurveKeys, KeyText, ServerKey, resolve_curve_keys
 from .transport import SETTLE_DELAY, TransportMixin
 
 log = logging.getLogger("ferry_client")
@@ -77,21 +79,48 @@ class FerryClient(TransportMixin, ResumeMixin):
     resumed: :class:`BrokerDead` is raised after ``peer_timeout_ms`` of silence, and
     :class:`BrokerRestarted` (a ``BrokerDead``) when the broker id changes; the session is then
     void: close the client and create a new one.
+
+    CURVE (a ferryd started with ``--curve-secret-key-file`` and ``--credentials``): pass
+    ``server_key`` (the server's public key, 40 Z85 characters, or the path of its public
+    certificate ``NAME.key``) and this client's key pair: ``client_key_file`` (the path of its
+    secret certificate ``NAME.key_secret``, as ``ferry keygen`` or pyzmq's
+    ``zmq.auth.create_certificates`` write it) or ``client_keys`` (a ``(public, secret)`` pair of
+    Z85 keys). If none of the three is given they come from the environment variables
+    ``FERRY_SERVER_KEY`` and ``FERRY_CLIENT_KEY_FILE``; ``server_key=""`` connects in plaintext
+    whatever the environment says. Bad or half-given keys raise :class:`ValueError` before
+    anything is connected (see :func:`ferry_client.security.resolve_curve_keys`). The keys in use
+    are in ``curve`` (``None`` in plaintext), the principal ferryd authenticated this client as in
+    :attr:`principal`. A ferryd that does not know the client's key (or a client without keys
+    against a CURVE ferryd, or a wrong server key) refuses the handshake, which the client cannot
+    see: its commands time out (:class:`RequestTimeout`, naming the likely cause).
+    Authorization errors are :class:`Forbidden` (no grant), :class:`Unauthenticated` (the key was
+    removed from the credentials while connected) and :class:`SubscriptionEnded` (a reload
+    revoked a subscription's grant; raised by :meth:`receive`, recorded in
+    ``subscriptions_ended``).
     """
 
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT, client_name: str = "ferry-python", *,
                  hello: bool = True, context: Optional[zmq.Context] = None, linger_ms: int = 200,
-                 auto_resume: bool = True, resume_timeout: Optional[float] = 60.0):
+                 auto_resume: bool = True, resume_timeout: Optional[float] = 60.0,
+                 server_key: Optional[ServerKey] = None, client_key_file: Union[str, "os.PathLike[str]", None] = None,
+                 client_keys: Optional[Sequence[KeyText]] = None):
         self._init_resume(auto_resume, resume_timeout)  # validates resume_timeout: before the socket exists
+        #: The CURVE keys this client connects with (``None``: plaintext).
+        self.curve: Optional[CurveKeys] = resolve_curve_keys(server_key, client_key_file, client_keys)
         self.endpoint = endpoint
         self.client_name = client_name
         self.welcome = pb.Welcome(**DEFAULT_WELCOME)
         self.heartbeats_received = 0
         self.unsolicited_errors: collections.deque = collections.deque()
+        #: Every subscription the broker ended on its own (:class:`SubscriptionEnded`), oldest first.
+        self.subscriptions_ended: List[SubscriptionEnded] = []
         self.closed = False
+        self._heard = False  # anything received from the broker yet (else a timeout names likely causes)
         self._socket = (context or zmq.Context.instance()).socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, linger_ms)
         self._socket.setsockopt(zmq.ROUTING_ID, f"{client_name[:200]}-{os.urandom(6).hex()}".encode())
+        if self.curve is not None:
+            self.curve.apply(self._socket)  # before connecting: the handshake uses them
         self._socket.connect(endpoint)
         self._next_request_id = 1
         self._next_sequence = 1
@@ -106,6 +135,8 @@ class FerryClient(TransportMixin, ResumeMixin):
         self._server_to_local: Dict[int, int] = {}
         self._local_to_server: Dict[int, int] = {}
         self._unsubscribed: set = set()  # broker subscription ids whose deliveries are dropped
+        self._ended: set = set()  # subscription ids (the user's) the broker ended
+        self._ended_to_raise: collections.deque = collections.deque()  # SubscriptionEnded for receive
         self._acks: List[int] = []
         self._nacks: List[pb.Nack] = []
         self._settle_since: Optional[float] = None
@@ -131,6 +162,13 @@ class FerryClient(TransportMixin, ResumeMixin):
     def peer_timeout(self) -> float:
         """Seconds of silence after which the broker is dead; also the default request timeout."""
         return (self.welcome.peer_timeout_ms or DEFAULT_WELCOME["peer_timeout_ms"]) / 1000
+
+    @property
+    def principal(self) -> Optional[str]:
+        """The principal ferryd authenticated this connection as (``Welcome.principal``: the name
+        its credentials file gives this client's CURVE key); ``None`` without security, or
+        before a ``Welcome``."""
+        return self.welcome.principal or None
 
     def hello(self, timeout: Optional[float] = None) -> pb.Welcome:
         """Send ``Hello``; store and return the ``Welcome`` (its values are then in effect)."""
@@ -172,7 +210,10 @@ class FerryClient(TransportMixin, ResumeMixin):
         room in the send queue. ``window`` below 1 counts as 1.
         Raises :class:`PublishRejected` after all results are in if any item was rejected (or
         its whole batch failed with ``Error``); the exception carries the confirmed offsets.
-        Resending rejected or timed-out events with the same ``id`` is safe (dedup).
+        Resending rejected or timed-out events with the same ``id`` is safe (dedup). With CURVE,
+        an event whose topic the principal may not publish to is rejected ``FORBIDDEN`` (the
+        others are stored), one with a ``ferry-principal`` header ``INVALID_ARGUMENT`` (the broker
+        sets it), and every event of a connection whose key was revoked ``UNAUTHENTICATED``.
 
         With ``auto_resume``, events not confirmed when the broker restarts (or answered
         ``SHUTTING_DOWN``) are sent again, with the same ids, once it is back: each resent batch
@@ -217,8 +258,11 @@ class FerryClient(TransportMixin, ResumeMixin):
     def unsubscribe(self, subscription_id: int, timeout: Optional[float] = None) -> None:
         """Remove one subscription (an id ``subscribe`` returned); deliveries still arriving for
         it are discarded. An id that is not one of this client's raises :class:`BrokerError`
-        ``UNKNOWN_SUBSCRIPTION`` (as the broker would)."""
+        ``UNKNOWN_SUBSCRIPTION`` (as the broker would); one the broker ended
+        (:class:`SubscriptionEnded`) is gone already: nothing is done."""
         self._check_mute()  # a resume renews the subscriptions under new broker ids: resolve after it
+        if subscription_id in self._ended and subscription_id not in self._subscriptions:
+            return
         if self._subscriptions.pop(subscription_id, None) is None:
             raise BrokerError(pb.UNKNOWN_SUBSCRIPTION, f"subscription {subscription_id} is not one of this client's")
         self._buffer = collections.deque(d for d in self._buffer if d.subscription_id != subscription_id)
@@ -235,21 +279,28 @@ class FerryClient(TransportMixin, ResumeMixin):
     def receive(self, timeout: Optional[float] = None) -> Optional[pb.Delivery]:
         """Return the next ``Delivery`` (with ``event``, ``attempt``, ``delivery_id``...), or
         ``None`` after ``timeout`` seconds (``None`` = wait forever). Every delivery must be
-        settled with :meth:`ack` or :meth:`nack` before the group's ack timeout."""
+        settled with :meth:`ack` or :meth:`nack` before the group's ack timeout.
+
+        Raises :class:`SubscriptionEnded` once for each subscription the broker ended on its own
+        (e.g. a reload of its credentials revoked the grant): its buffered deliveries are dropped
+        and it is forgotten; the others go on, so call ``receive`` again to keep consuming them.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._raise_resume_error()
+        self._raise_deferred()
         if self._buffer:
             self._tick()  # timers are due while a handler works through the buffer, too
-            self._raise_resume_error()
+            self._raise_deferred()
         while not self._buffer:
             self._step(deadline)
-            self._raise_resume_error()
+            self._raise_deferred()
             if not self._buffer and deadline is not None and time.monotonic() >= deadline:
                 return None
         return self._buffer.popleft()
 
     def deliveries(self, idle_timeout: Optional[float] = None) -> Iterator[pb.Delivery]:
-        """Yield deliveries as they arrive; stop after ``idle_timeout`` seconds without one."""
+        """Yield deliveries as they arrive; stop after ``idle_timeout`` seconds without one.
+        Raises what :meth:`receive` raises (e.g. :class:`SubscriptionEnded`), which ends the
+        iteration: call ``deliveries`` again to go on with the remaining subscriptions."""
         while True:
             delivery = self.receive(idle_timeout)
             if delivery is None:
@@ -388,6 +439,45 @@ class FerryClient(TransportMixin, ResumeMixin):
                 delivery.subscription_id = local
             self._tag(delivery)
             self._buffer.append(delivery)
+
+    def _end_subscription(self, local: int, code: int, message: str, server: Optional[int] = None) -> None:
+        """The broker ended subscription ``local`` (its id ``server`` in the current run, if set
+        up there): forget it, drop its buffered deliveries, and have ``receive`` raise it."""
+        command = self._subscriptions.pop(local, None)
+        self._local_to_server.pop(local, None)
+        if server is not None:
+            self._server_to_local.pop(server, None)
+            self._unsubscribed.add(server)  # deliveries still on their way are dropped
+        before = len(self._buffer)
+        self._buffer = collections.deque(d for d in self._buffer if d.subscription_id != local)
+        self._ended.add(local)
+        error = SubscriptionEnded(code, message, local, command.group if command is not None else None,
+                                  list(command.patterns) if command is not None else None)
+        self.subscriptions_ended.append(error)
+        self._ended_to_raise.append(error)
+        log.warning("ferry: %s (%d buffered deliveries dropped: they went back to the group)", error,
+                    before - len(self._buffer))
+
+    def _on_subscription_ended(self, ended: pb.SubscriptionEnded) -> None:
+        server = ended.subscription_id
+        local = self._server_to_local.get(server)
+        if local is None:
+            # Unsubscribed meanwhile, or of a session this client has since resumed: nothing to end.
+            log.debug("ferry: broker ended subscription %d, which this session no longer has (%s %s)", server,
+                      error_code_name(ended.code), ended.message)
+            return
+        self._end_subscription(local, ended.code, ended.message, server)
+
+    def _end_all_subscriptions(self, code: int, message: str) -> None:
+        for local in sorted(self._subscriptions):
+            self._end_subscription(local, code, message, self._local_to_server.get(local))
+
+    def _raise_deferred(self) -> None:
+        """Raise what the broker reported while another call ran: a failed renewal after a resume,
+        then a subscription it ended."""
+        self._raise_resume_error()
+        if self._ended_to_raise:
+            raise self._ended_to_raise.popleft()
 
     def _settle_queued(self) -> None:
         now = time.monotonic()

@@ -141,7 +141,8 @@ class Publication:
     def _unconfirmed(self, what: str) -> RequestTimeout:
         missing = sum(o is None for o in self.offsets) - len(self.rejections)
         return RequestTimeout(f"ferryd at {self.client.endpoint} {what}: {missing} of {len(self.events)} events "
-                              "unconfirmed (resending them with the same ids is safe)", self.offsets)
+                              "unconfirmed (resending them with the same ids is safe)" + self.client._silence_hint(),
+                              self.offsets)
 
     def _collect(self, request_id: int, sequences: Dict[int, int]) -> None:
         """Wait for one batch's result and record it (``sequences`` is emptied as it fills in)."""

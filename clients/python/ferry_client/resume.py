@@ -45,7 +45,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import zmq
 
-from .errors import BrokerDead, BrokerError, BrokerRestarted, RequestTimeout
+from .errors import BrokerDead, BrokerError, BrokerRestarted, RequestTimeout, broker_error
 from .protocol import commands_pb2 as pb, encode
 
 log = logging.getLogger("ferry_client")
@@ -304,11 +304,16 @@ class ResumeMixin:
             log.warning("ferry: resubscribing to group %r failed: ferryd is shutting down; "
                         "subscribing again when it is back", group)
             return
-        error = (BrokerError(message.error.code, message.error.message, message.request_id) if kind == "error"
+        if kind == "error" and message.error.code in (pb.FORBIDDEN, pb.UNAUTHENTICATED) and command is not None:
+            # The grant (or key) is gone: the subscription ended, as if the broker had ended it.
+            self._end_subscription(local, message.error.code, "subscribing again after a broker restart was "
+                                                              f"refused: {message.error.message}")
+            return
+        error = (broker_error(message.error.code, message.error.message, message.request_id) if kind == "error"
                  else BrokerError(0, f"unexpected {kind}", message.request_id))
         log.error("ferry: subscribing again to group %r after a broker restart failed: %s %s", group,
                   error.code_name, error.message)
-        self._resume_errors.append(BrokerError(
+        self._resume_errors.append(broker_error(
             error.code, f"subscription {local} (group {group!r}) could not be renewed after a broker restart: "
                         f"{error.message}", message.request_id))
 

@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence
 
 import zmq
 
-from .errors import BrokerError, FerryError, RequestTimeout
+from .errors import FerryError, RequestTimeout, broker_error
 from .protocol import SIGNATURE, commands_pb2 as pb, encode, error_code_name
 from .resume import _Voided
 
@@ -83,17 +83,29 @@ class TransportMixin:
                 if request_id in self._voided:
                     raise _Voided(request_id)
                 if time.monotonic() >= deadline:
-                    raise RequestTimeout(f"no reply to request {request_id} ({expect}) within the timeout")
+                    raise RequestTimeout(f"no reply to request {request_id} ({expect}) within the timeout"
+                                         + self._silence_hint())
                 self._step(deadline)
         finally:
             self._pending.discard(request_id)
         reply = self._replies.pop(request_id)
         kind = reply.WhichOneof("reply")
         if kind == "error":
-            raise BrokerError(reply.error.code, reply.error.message, request_id)
+            raise broker_error(reply.error.code, reply.error.message, request_id)
         if kind != expect:
             raise FerryError(f"request {request_id}: expected {expect}, broker sent {kind}")
         return getattr(reply, expect)
+
+    def _silence_hint(self) -> str:
+        """For a timeout: if nothing was ever received from the broker, its likely causes."""
+        if self._heard:
+            return ""
+        if self.curve is not None:
+            return (f"; nothing was ever received from {self.endpoint}: is ferryd running there, does it know this "
+                    f"client's public key {self.curve.public_key} (its credentials file), and is the server key "
+                    f"{self.curve.server_key} its own? A refused CURVE handshake gets no answer at all")
+        return (f"; nothing was ever received from {self.endpoint}: is ferryd running there? A ferryd with CURVE "
+                "does not answer a client without keys (server_key, client_key_file)")
 
     def _step(self, deadline: Optional[float]) -> None:
         """Drain the socket and do housekeeping; if nothing was waiting, wait for traffic until
@@ -150,6 +162,7 @@ class TransportMixin:
 
     def _handle(self, frames: List[bytes]) -> None:
         self._last_recv = time.monotonic()
+        self._heard = True
         if len(frames) != 2 or frames[0] != SIGNATURE:
             log.warning("ferry: discarding message with %d frames, signature %r", len(frames), frames[0][:8])
             return
@@ -164,10 +177,16 @@ class TransportMixin:
             return  # a reply type newer than this client
         self._after_receive(message, kind)  # broker restarts
         request_id = message.request_id
+        if kind == "error" and message.error.code == pb.UNAUTHENTICATED and self._subscriptions:
+            # The connection's key was revoked (ferryd says so unsolicited, then answers every
+            # command so): it removed the session, and every subscription with it.
+            self._end_all_subscriptions(message.error.code, message.error.message)
         if kind == "deliver":
             self._accept(message.deliver.deliveries)
         elif kind == "heartbeat":
             self.heartbeats_received += 1
+        elif kind == "subscription_ended":
+            self._on_subscription_ended(message.subscription_ended)
         elif request_id in self._internal:
             self._internal.pop(request_id)(message)
         elif request_id in self._pending:

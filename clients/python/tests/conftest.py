@@ -1,6 +1,7 @@
 """Fixtures the Python client's test modules share: one ferryd for a whole session
 (``endpoint``, ``client``, ``raw``) and ferryds a test can stop and start again (``ferryd_factory``,
 ``ferryd``, ``connect``). Environment: see support.py."""
+import os
 import shutil
 import subprocess
 import time
@@ -11,6 +12,10 @@ import zmq
 from support import FERRYD, STARTUP_TIMEOUT, Ferryd, require_ferryd, wait_until  # (also puts the client on sys.path)
 
 from ferry_client import SIGNATURE, FerryClient, commands_pb2 as pb  # noqa: E402
+
+# A FerryClient without keys takes them from these (CURVE); the tests choose their keys themselves.
+for _variable in ("FERRY_SERVER_KEY", "FERRY_CLIENT_KEY_FILE"):
+    os.environ.pop(_variable, None)
 
 @pytest.fixture(scope="session")
 def endpoint(tmp_path_factory):
