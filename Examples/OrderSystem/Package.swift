@@ -69,7 +69,7 @@ let package = Package(
         // End to end: ferryd, the workers and orders-api as real processes.
         .testTarget(
             name: "OrderSystemTests",
-            dependencies: ferry + ["OrderSystemKit", grdb, .product(name: "FerryTestSupport", package: "ferry")]
+            dependencies: ferry + ["OrderEvents", "OrderSystemKit", grdb, .product(name: "FerryTestSupport", package: "ferry")]
         ),
         .testTarget(
             name: "OrderWorkersTests",

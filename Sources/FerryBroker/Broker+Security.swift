@@ -86,9 +86,12 @@ extension Broker {
 
     /// Throws `FORBIDDEN` unless the connection's principal may subscribe to `patterns` in `group`.
     func authorizeSubscription(_ patterns: [TopicPattern], group: String, ephemeral: Bool, from peer: Peer) throws(ProtocolError) {
-        guard let principal = peer.principal,
-            let reason = principal.refusal(subscribingTo: patterns, group: group, ephemeral: ephemeral)
-        else { return }
+        guard let principal = peer.principal else { return }
+        var reason = principal.refusal(subscribingTo: patterns, group: group, ephemeral: ephemeral)
+        if reason == nil, ephemeral, let existing = groups[group], existing.ephemeral, existing.owner != principal.name {
+            reason = "ephemeral group '\(group)' belongs to another principal"
+        }
+        guard let reason else { return }
         metrics.countRefusal(principal: principal.name, reason: "subscribe")
         throw ProtocolError(.forbidden, "principal '\(principal.name)' may not subscribe: \(reason)")
     }
@@ -134,7 +137,7 @@ extension Broker {
                 reply(
                     to: peer, requestID: 0,
                     error: ProtocolError(.unauthenticated, "this connection's client key was removed from the broker's credentials"))
-                removePeer(peer, reason: "its key was removed from the credentials")
+                removePeer(peer, reason: "its key was removed from the credentials", releasing: true)
                 sessionsEnded += 1
                 continue
             }
@@ -149,7 +152,7 @@ extension Broker {
                 ended.code = .forbidden
                 ended.message = "principal '\(principal.name)' may no longer hold this subscription: \(reason)"
                 reply(to: peer, requestID: 0, .subscriptionEnded(ended))
-                remove(member, reason: "its grant was revoked")
+                remove(member, reason: "its grant was revoked", releasing: true)
                 subscriptionsEnded += 1
             }
         }

@@ -14,7 +14,7 @@ extension Broker {
             ? configuration.defaultMaxInFlight : min(Int(subscribe.maxInFlight), configuration.maxMaxInFlight)
 
         let isNew = groups[subscribe.group] == nil
-        let group = groups[subscribe.group] ?? createGroup(subscribe)
+        let group = groups[subscribe.group] ?? createGroup(subscribe, owner: peer.principal?.name)
         let cursorsBefore = group.cursors.count
         peer.isSession = true
         peer.nextSubscriptionID += 1
@@ -100,13 +100,14 @@ extension Broker {
         return patterns
     }
 
-    private func createGroup(_ subscribe: Subscribe) -> ConsumerGroup {
+    private func createGroup(_ subscribe: Subscribe, owner: String?) -> ConsumerGroup {
         let policy =
             configuration.groupRetryPolicies[subscribe.group]
             ?? (subscribe.hasRetry
                 ? RetryPolicy(wire: subscribe.retry, defaults: configuration.defaultRetryPolicy) : configuration.defaultRetryPolicy)
         let group = ConsumerGroup(
             name: subscribe.group, policy: policy, startAtLatest: subscribe.start == .startLatest, ephemeral: subscribe.ephemeral)
+        if subscribe.ephemeral { group.owner = owner }
         groups[subscribe.group] = group
         return group
     }
@@ -135,19 +136,28 @@ extension Broker {
     }
 
     /// Forgets a peer; what it held in flight goes back to its groups for redelivery.
-    func removePeer(_ peer: Peer, reason: String) {
-        for member in peer.subscriptions.values { remove(member, reason: reason) }
+    func removePeer(_ peer: Peer, reason: String, releasing: Bool = false) {
+        for member in peer.subscriptions.values { remove(member, reason: reason, releasing: releasing) }
         peers.removeValue(forKey: peer.id)
         metrics.peers.record(peers.count)
     }
 
     /// Removes a member from its group and hands its unsettled deliveries to the others.
-    func remove(_ member: Member, reason: String) {
+    /// With `releasing`, the deliveries go back as a release would send them (at once, with the
+    /// same attempt): the member did not fail them, the broker took them away.
+    func remove(_ member: Member, reason: String, releasing: Bool = false) {
         let peer = member.peer
         let lost = peer.inFlight.entries.filter { $0.value.member === member }
         for (deliveryID, delivery) in lost.sorted(by: { $0.value.offset < $1.value.offset }) {
             peer.inFlight.removeValue(forKey: deliveryID)
             member.inFlight -= 1
+            if releasing {
+                schedule(
+                    RetryEntry(
+                        due: now, topic: delivery.topic, offset: delivery.offset, key: delivery.key, attempt: delivery.attempt,
+                        body: delivery.retryBody, lastError: "", origin: delivery.origin), in: member.group)
+                continue
+            }
             fail(
                 delivery, error: "member \(member.name.isEmpty ? "\(peer.id)" : member.name) left (\(reason))", delayMilliseconds: 0,
                 poison: false)

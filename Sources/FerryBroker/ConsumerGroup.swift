@@ -17,6 +17,8 @@ final class ConsumerGroup {
     var counters = GroupCounters()
     /// Kept in memory only (never saved, no dead-letter queue) and removed with its last member.
     let ephemeral: Bool
+    /// The principal whose subscription created this ephemeral group: only it may join it.
+    var owner: String?
 
     init(name: String, policy: RetryPolicy, startAtLatest: Bool, ephemeral: Bool = false) {
         self.name = name

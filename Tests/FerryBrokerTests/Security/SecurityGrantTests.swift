@@ -36,6 +36,7 @@ struct SecurityGrantTests {
             rules: """
                 allow:
                   admin: { groups: ["email"], history: true, stats: true }
+                  subscribe: { topics: ["orders.>"] }
                 """)
         credentials = try TestCredentials([publisher, consumer, operatorPrincipal])
         ferryd = try await Ferryd(credentials.ferrydArguments)
@@ -127,6 +128,7 @@ struct SecurityGrantTests {
             #expect(isForbidden(try subscribe("email", ["orders.private.x"])), "denied topic")
             #expect(isSubscribed(try subscribe("", ["orders.*"], ephemeral: true)), "a tail needs only the topics")
             #expect(isForbidden(try subscribe("", ["payments.>"], ephemeral: true)))
+            #expect(isSubscribed(try subscribe("tail-of-consumer", ["orders.*"], ephemeral: true)))
 
             let outsider = try credentials.client(of: ferryd, as: publisher)
             var subscribe = Subscribe()
@@ -134,6 +136,18 @@ struct SecurityGrantTests {
             subscribe.patterns = ["orders.created"]
             try outsider.send(.subscribe(subscribe))
             #expect(isForbidden(try outsider.receive()))
+
+            // A named tail is its creator's: another principal allowed the topics cannot join it.
+            let other = try credentials.client(of: ferryd, as: operatorPrincipal)
+            var join = Subscribe()
+            join.group = "tail-of-consumer"
+            join.patterns = ["orders.*"]
+            join.ephemeral = true
+            try other.send(.subscribe(join))
+            #expect(isForbidden(try other.receive()))
+            join.group = "tail-of-operator"
+            try other.send(.subscribe(join))
+            #expect(isSubscribed(try other.receive()))
         }
     }
 

@@ -1,3 +1,4 @@
+import Ferry
 import Foundation
 import OrderSystemKit
 
@@ -6,6 +7,8 @@ struct DemoLayout: Sendable {
     let root: String
     let endpoint: String
     let apiPort: Int
+    /// ferryd's and every process's keys and the credentials; nil: the demo runs without security.
+    let keys: OrderSystemKeys?
 
     /// Every handler group of the system.
     static let groups = ["orders", "inventory", "payment", "fulfillment", "email", "notifications", "audit", "analytics"]
@@ -15,13 +18,26 @@ struct DemoLayout: Sendable {
     func directory(_ name: String) -> String { URL(fileURLWithPath: root).appendingPathComponent(name).path }
     var emailOutbox: String { URL(fileURLWithPath: directory("email")).appendingPathComponent("outbox").path }
 
-    /// Starts ferryd, the executable at `ferryd`.
+    /// Starts ferryd, the executable at `ferryd`: a CURVE server with the demo's credentials
+    /// when there are keys.
     func startBroker(_ children: ChildProcesses, ferryd: String) throws {
         try children.launch(
             ferryd,
             [
                 "--endpoint", endpoint, "--data-dir", directory("ferryd"), "--log-level", "warning", "--exit-with-parent",
-            ])
+            ] + (keys?.ferrydArguments ?? []))
+    }
+
+    /// The environment of a process running as `identity`: its keys, or (without security) no
+    /// keys even if the demo's own environment has some.
+    func environment(of identity: String) throws -> [String: String] {
+        try keys?.environment(of: identity) ?? ["FERRY_SERVER_KEY": "", "FERRY_CLIENT_KEY_FILE": ""]
+    }
+
+    /// A client configuration of the demo itself, connecting as `identity` when the demo is secured.
+    func clientConfiguration(name: String, as identity: String) throws -> ClientConfiguration {
+        guard let keys else { return ClientConfiguration(endpoint: endpoint, clientName: name) }
+        return try keys.clientConfiguration(endpoint: endpoint, clientName: name, as: identity)
     }
 
     /// Starts the workers and the API; returns their names.
@@ -49,7 +65,10 @@ struct DemoLayout: Sendable {
             ("analytics-worker", "analytics-worker", common("analytics") + quickRetries),
             ("orders-api", "orders-api", common("orders-api") + quickRetries + ["--port", "\(apiPort)"]),
         ]
-        for worker in workers { try children.launch(worker.executable, worker.arguments, name: worker.name) }
+        // Each process runs as the identity named after its executable (both email workers share one).
+        for worker in workers {
+            try children.launch(worker.executable, worker.arguments, name: worker.name, environment: environment(of: worker.executable))
+        }
         return workers.map(\.name)
     }
 }

@@ -63,10 +63,16 @@ struct DemoReport: Sendable {
     /// The history of one order the saga compensated, from ferryd's log.
     func printSaga(_ placed: [DemoTraffic.Placed]) async throws {
         for order in placed where order.wantsScarceItem {
-            let types = try await client.eventTypes(order.id)
+            let events = try await client.events(order.id).json["events"] as? [[String: Any]] ?? []
+            let types = events.compactMap { $0["type"] as? String }
             guard types.contains("InventoryReservationFailed") else { continue }
             say("\n== saga: the history of \(order.id) (GET /api/orders/\(order.id)/events)")
             say("   " + types.joined(separator: " → "))
+            // With security, ferryd stamps each event with the principal that published it.
+            let publishers = events.compactMap { $0["publishedBy"] as? String }
+            if publishers.count == events.count {
+                say("   published by: " + publishers.joined(separator: " → "))
+            }
             return
         }
     }

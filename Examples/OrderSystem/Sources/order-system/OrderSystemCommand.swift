@@ -24,6 +24,11 @@ struct RunAll: AsyncParsableCommand {
     @Option(help: "User actions (page views, cart changes) to send; analytics handles them in batches.") var userActions = 300
     @Option(help: "Where every process keeps its state (default: a fresh temporary directory, removed afterwards).") var dataDir: String?
     @Flag(help: "Keep everything running after the traffic, until Ctrl-C.") var keepRunning = false
+    @Flag(
+        help: ArgumentHelp(
+            "Run without security: no CURVE, no credentials, every process may do everything.",
+            discussion: "By default ferryd serves CURVE, and each process connects as its own identity with only the grants it needs."))
+    var insecureDemo = false
     @Option(help: ArgumentHelp("The ferryd executable (default: ferryd next to order-system, else on the PATH).", valueName: "path"))
     var ferryd: String?
 
@@ -45,11 +50,29 @@ struct RunAll: AsyncParsableCommand {
             children.stopAll()
             if dataDir == nil { try? FileManager.default.removeItem(atPath: root) }
         }
-        let layout = DemoLayout(root: root, endpoint: endpoint, apiPort: apiPort)
-        let bus = try EventBus(configuration: ClientConfiguration(endpoint: endpoint, clientName: "order-system"))
-        defer { Task { await bus.close() } }
+        // ferryd's key pair, one per identity, and the credentials granting each its part.
+        let keys = insecureDemo ? nil : try OrderSystemKeys.generate(in: URL(fileURLWithPath: root).appendingPathComponent("keys").path)
+        let layout = DemoLayout(root: root, endpoint: endpoint, apiPort: apiPort, keys: keys)
+        // The demo itself is two identities: the operator who watches (statistics, dead letters)
+        // and the storefront whose users' actions it sends.
+        let bus = try EventBus(configuration: layout.clientConfiguration(name: "order-system", as: OrderSystemIdentity.operator.name))
+        let storefront = try EventBus(
+            configuration: layout.clientConfiguration(name: "order-system-storefront", as: OrderSystemIdentity.storefront.name))
+        defer {
+            Task {
+                await bus.close()
+                await storefront.close()
+            }
+        }
 
         say("== ferryd on \(endpoint); every process keeps its state under \(root)")
+        if let keys {
+            say(
+                "== secured: CURVE on every connection, one identity per process with only the grants it needs "
+                    + "(keys and credentials in \(keys.directory))")
+        } else {
+            say("== insecure demo (--insecure-demo): no CURVE, no identities, every process may do everything")
+        }
         try layout.startBroker(children, ferryd: ferryd)
         guard await Poll.until(seconds: 20, { (try? await bus.groups()) != nil }) else {
             throw ValidationError("ferryd did not answer on \(endpoint)")
@@ -67,7 +90,7 @@ struct RunAll: AsyncParsableCommand {
         else { throw ValidationError("not every handler group subscribed: \(children.exited) exited") }
         say("== orders-api on http://127.0.0.1:\(apiPort); handler groups subscribed: \(groups.sorted().joined(separator: ", "))")
 
-        let traffic = DemoTraffic(client: client, bus: bus, say: say)
+        let traffic = DemoTraffic(client: client, bus: storefront, say: say)
         let placed = try await traffic.placeOrders(orders)
         _ = await DemoReport.waitUntilSettled(bus, client)
         try await traffic.moveOrders(placed)
@@ -82,6 +105,7 @@ struct RunAll: AsyncParsableCommand {
         try await report.printDeadLetters()
         try await report.printSaga(placed)
         report.printOutputs()
+        if let keys { try await RefusedAction(layout: layout, keys: keys, say: say).show() }
 
         if keepRunning {
             say("\n== everything keeps running (ferryd \(endpoint), API http://127.0.0.1:\(apiPort)); Ctrl-C stops it")

@@ -106,6 +106,8 @@ struct OrderRoutes: Sendable {
                 "storedAt": formatter.string(from: item.event.storedAt),
             ]
             if let causation = item.event.causationID { entry["causationId"] = causation }
+            // Who published it, as ferryd authenticated them (stamped only when ferryd serves CURVE).
+            if let principal = item.event.headers["ferry-principal"] { entry["publishedBy"] = principal }
             entry["payload"] =
                 (try? JSONSerialization.jsonObject(with: item.event.payload)) ?? String(decoding: item.event.payload, as: UTF8.self)
             return entry

@@ -41,7 +41,7 @@ struct Serve: AsyncParsableCommand {
         let store = try OrderStore(path: try process.path("orders.sqlite"))
         let bus = try EventBus(configuration: process.clientConfiguration(name: "orders-api"), logger: logger)
         let relay = OutboxRelay(store: store, bus: bus, held: holdOutbox, logger: logger)
-        let worker = Worker(name: "orders-api", configuration: process.clientConfiguration(name: "orders-api-saga"), logger: logger)
+        let worker = Worker(name: "orders-api", configuration: try process.clientConfiguration(name: "orders-api-saga"), logger: logger)
         OrderSaga(store: store, relay: relay, logger: logger).register(on: worker, options: retry.groupOptions)
 
         let router = Router(options: .autoGenerateHeadEndpoints)

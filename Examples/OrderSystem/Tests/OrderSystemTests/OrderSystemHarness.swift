@@ -6,24 +6,39 @@ import OrderSystemKit
 
 /// A real order system for one test: ferryd on an ephemeral port, the worker processes the
 /// test asks for and orders-api, each with its own directory under one temporary root, all
-/// killed and removed when the harness is released.
+/// killed and removed when the harness is released. Secured, it runs as the demo does: ferryd
+/// serves CURVE with the demo's credentials (``OrderSystemKeys``), each process connects as the
+/// identity named after its executable, and ``bus`` as the `operator` (statistics and dead
+/// letters; not ``history(_:)``, which the operator may not read: ask orders-api).
 final class OrderSystemHarness: @unchecked Sendable {
     // @unchecked: `processes` is only touched by the test's own task.
     let ferryd: Ferryd
     let root: URL
     let bus: EventBus
+    /// The keys and credentials of a secured system (nil: plain connections).
+    let keys: OrderSystemKeys?
     private(set) var processes: [String: ManagedProcess] = [:]
     private(set) var client: OrdersClient?
 
     /// Quick retries so failure paths finish in a test's time.
     static let quickRetries = ["--retry-initial-ms", "100", "--retry-multiplier", "2", "--retry-max-ms", "1000", "--max-attempts", "3"]
 
-    init() async throws {
-        // Short liveness timeouts: a killed worker's deliveries move on within about a second.
-        ferryd = try await Ferryd(["--heartbeat-ms", "200", "--peer-timeout-ms", "1000"])
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("order-system-test-\(UUID().uuidString.prefix(8))")
+    init(secured: Bool = false) async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("order-system-test-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        bus = try EventBus(configuration: ClientConfiguration(endpoint: ferryd.endpoint, clientName: "order-system-test"))
+        do {
+            let keys = secured ? try OrderSystemKeys.generate(in: root.appendingPathComponent("keys").path) : nil
+            // Short liveness timeouts: a killed worker's deliveries move on within about a second.
+            ferryd = try await Ferryd(["--heartbeat-ms", "200", "--peer-timeout-ms", "1000"] + (keys?.ferrydArguments ?? []))
+            bus = try EventBus(
+                configuration: keys?.clientConfiguration(endpoint: ferryd.endpoint, clientName: "order-system-test", as: "operator")
+                    ?? ClientConfiguration(endpoint: ferryd.endpoint, clientName: "order-system-test"))
+            self.keys = keys
+            self.root = root
+        } catch {
+            try? FileManager.default.removeItem(at: root)
+            throw error
+        }
     }
 
     deinit {
@@ -34,9 +49,12 @@ final class OrderSystemHarness: @unchecked Sendable {
     func directory(_ name: String) -> URL { root.appendingPathComponent(name) }
 
     /// Starts `executable` as the process named `name` (default: the executable), with its
-    /// state in `directory(stateName ?? name)`.
+    /// state in `directory(stateName ?? name)`; secured, it connects as `identity` (default: the
+    /// executable's).
     @discardableResult
-    func start(_ executable: String, name: String? = nil, state stateName: String? = nil, _ arguments: [String] = []) throws
+    func start(
+        _ executable: String, name: String? = nil, state stateName: String? = nil, identity: String? = nil, _ arguments: [String] = []
+    ) throws
         -> ManagedProcess
     {
         let name = name ?? executable
@@ -46,7 +64,7 @@ final class OrderSystemHarness: @unchecked Sendable {
                 "--broker", ferryd.endpoint, "--data-dir", directory(stateName ?? name).path, "--log-level", "warning",
                 "--exit-with-parent",
             ]
-                + Self.quickRetries + arguments)
+                + (keys?.arguments(of: identity ?? executable) ?? []) + Self.quickRetries + arguments)
         processes[name] = process
         return process
     }
