@@ -14,9 +14,10 @@ final class BenchConnection {
     /// threads to wake per event, as the peers' single-threaded C clients have.
     private static let context = Result { () throws(ZMQError) in try Context() }
 
-    init(endpoint: String, receiveHighWaterMark: Int32? = nil) throws {
+    init(endpoint: String, curve: BenchCurve? = nil, receiveHighWaterMark: Int32? = nil) throws {
         socket = try Socket(context: try Self.context.get(), type: .dealer)
         if let receiveHighWaterMark { try socket.setReceiveHighWaterMark(receiveHighWaterMark) }
+        try curve?.apply(to: socket)
         try socket.connect(endpoint)
         _ = poller.addReadable(socket)
     }

@@ -9,12 +9,14 @@ enum BenchExecution {
             let target = try BrokerTarget(options)
             defer { target.close() }
             let cpuBefore = target.cpuSeconds
-            let outcomes = try LoadRun(plan: plan, endpoint: target.endpoint, progress: ProgressLine.make(quiet: quiet)).run()
+            var run = LoadRun(plan: plan, endpoint: target.endpoint, progress: ProgressLine.make(quiet: quiet))
+            run.curve = target.curve
+            let outcomes = try run.run()
             let broker = LoadReport.Broker(
                 endpoint: target.endpoint, started: target.process != nil,
                 fsync: target.process != nil ? options.fsyncPolicy : nil, storage: target.process != nil ? options.storageKind : nil,
                 peakResidentMegabytes: target.peakResidentMegabytes,
-                cpuSeconds: target.cpuSeconds.map { $0 - (cpuBefore ?? 0) })
+                cpuSeconds: target.cpuSeconds.map { $0 - (cpuBefore ?? 0) }, curve: target.curve != nil)
             return LoadReport(plan: plan, broker: broker, outcomes: outcomes)
         } catch let error as BenchError {
             FileHandle.standardError.write(Data("ferry bench: error: \(error)\n".utf8))

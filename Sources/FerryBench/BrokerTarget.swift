@@ -33,6 +33,12 @@ struct BrokerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The ferryd executable to start (default: the one next to this ferry).", valueName: "path"))
     var ferryd: String?
 
+    @Flag(
+        help:
+            "Serve and load over CURVE: the ferryd it starts gets generated keys; a running broker's keys come from FERRY_SERVER_KEY and FERRY_CLIENT_KEY_FILE."
+    )
+    var curve = false
+
     @Option(name: .customLong("connect-timeout-ms"), help: "How long to wait for the broker's first answer.")
     var connectTimeoutMilliseconds = 5000
 
@@ -72,6 +78,8 @@ struct BrokerOptions: ParsableArguments {
 /// data in a temporary directory; ``close()`` stops it and removes the directory.
 final class BrokerTarget {
     let endpoint: String
+    /// The keys to connect with, when the broker serves CURVE.
+    private(set) var curve: BenchCurve?
     /// Set when the bench started the broker.
     private(set) var process: FerrydProcess?
     private var directory: URL?
@@ -79,6 +87,7 @@ final class BrokerTarget {
     init(_ options: BrokerOptions) throws {
         if let running = options.runningBroker {
             endpoint = running
+            curve = options.curve ? try BenchCurve.fromEnvironment() : nil
             return
         }
         let executable = try FerrydProcess.executable(options.ferryd)
@@ -93,6 +102,11 @@ final class BrokerTarget {
         // bench is killed; another one (`--ferryd`, for A/B runs) may predate the flag.
         if options.ferryd == nil { arguments.append("--exit-with-parent") }
         do {
+            if options.curve {
+                let generated = try BenchCurve.generate(in: directory)
+                curve = generated.curve
+                arguments += generated.ferrydArguments
+            }
             let process = try FerrydProcess(
                 executable: executable, arguments: arguments, endpointFile: directory.appendingPathComponent("endpoint").path)
             self.process = process

@@ -27,11 +27,13 @@ struct LoadConsumer {
     let connection: BenchConnection
 
     /// Connects and subscribes; returns once the broker confirmed the subscription.
-    init(group: Int, groupName: String, member: Int, plan: LoadPlan, endpoint: String, coordinator: LoadCoordinator) throws {
+    init(
+        group: Int, groupName: String, member: Int, plan: LoadPlan, endpoint: String, curve: BenchCurve?, coordinator: LoadCoordinator
+    ) throws {
         self.group = group
         self.plan = plan
         self.coordinator = coordinator
-        connection = try BenchConnection(endpoint: endpoint, receiveHighWaterMark: 0)
+        connection = try BenchConnection(endpoint: endpoint, curve: curve, receiveHighWaterMark: 0)
         var subscribe = Subscribe()
         subscribe.group = groupName
         subscribe.patterns = [plan.topic]

@@ -27,11 +27,11 @@ struct LoadPublisher {
     let connection: BenchConnection
 
     /// Connects and checks that the broker answers (Hello → Welcome).
-    init(index: Int, plan: LoadPlan, endpoint: String, coordinator: LoadCoordinator) throws {
+    init(index: Int, plan: LoadPlan, endpoint: String, curve: BenchCurve?, coordinator: LoadCoordinator) throws {
         self.index = index
         self.plan = plan
         self.coordinator = coordinator
-        connection = try BenchConnection(endpoint: endpoint)
+        connection = try BenchConnection(endpoint: endpoint, curve: curve)
         var hello = Hello()
         hello.clientName = "ferry-bench-publisher-\(index)"
         _ = try connection.request(.hello(hello), requestID: 1, timeoutMilliseconds: plan.connectTimeoutMilliseconds, what: "Hello")

@@ -98,7 +98,8 @@ extension LoadReport.Broker: CustomStringConvertible {
     /// Which broker was loaded: an external one at its endpoint, or the started ferryd with its
     /// fsync policy and storage.
     var description: String {
-        guard started else { return "external ferryd at \(endpoint) (its fsync policy is unknown to the bench)" }
-        return "ferryd --fsync \(fsync?.rawValue ?? "?") --storage \(storage?.rawValue ?? "?") at \(endpoint), started by the bench"
+        let security = curve == true ? ", over CURVE" : ""
+        guard started else { return "external ferryd at \(endpoint)\(security) (its fsync policy is unknown to the bench)" }
+        return "ferryd --fsync \(fsync?.rawValue ?? "?") --storage \(storage?.rawValue ?? "?") at \(endpoint)\(security), started by the bench"
     }
 }

@@ -14,6 +14,8 @@ struct LoadReport: Codable, Sendable {
         var peakResidentMegabytes: Int?
         /// CPU a started ferryd used during the run, in seconds.
         var cpuSeconds: Double?
+        /// Whether the connections were CURVE (encrypted and authenticated).
+        var curve: Bool? = nil
     }
 
     struct Events: Codable, Sendable {

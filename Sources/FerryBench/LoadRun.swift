@@ -13,6 +13,8 @@ struct LoadRun {
     let endpoint: String
     /// Draws the live progress line on stderr.
     let progress: ProgressLine?
+    /// CURVE keys, when the broker serves CURVE.
+    var curve: BenchCurve? = nil
 
     /// What the threads measured, before it is turned into a report.
     struct Outcomes {
@@ -26,6 +28,7 @@ struct LoadRun {
     func run() throws -> Outcomes {
         let plan = plan
         let endpoint = endpoint
+        let curve = curve
         let coordinator = LoadCoordinator(publishers: plan.publishers, groups: plan.groups)
         let interrupt = InterruptWatch { coordinator.abort() }
         defer { interrupt.cancel() }
@@ -40,7 +43,7 @@ struct LoadRun {
             start(threads, slot, name: "bench-consumer-\(slotIndex)", coordinator: coordinator) { ready in
                 let consumer = try LoadConsumer(
                     group: group, groupName: "bench-\(runTag)-\(group)", member: slotIndex % plan.workersPerGroup, plan: plan,
-                    endpoint: endpoint, coordinator: coordinator)
+                    endpoint: endpoint, curve: curve, coordinator: coordinator)
                 ready()
                 return try consumer.run()
             }
@@ -51,7 +54,7 @@ struct LoadRun {
         let publisherSlots = (0..<plan.publishers).map { _ in Slot<PublisherOutcome>() }
         for (index, slot) in publisherSlots.enumerated() {
             start(threads, slot, name: "bench-publisher-\(index)", coordinator: coordinator) { ready in
-                let publisher = try LoadPublisher(index: index, plan: plan, endpoint: endpoint, coordinator: coordinator)
+                let publisher = try LoadPublisher(index: index, plan: plan, endpoint: endpoint, curve: curve, coordinator: coordinator)
                 ready()
                 return try publisher.run(start: gate.wait())
             }

@@ -34,6 +34,15 @@ struct BenchCommandTests {
         #expect(report.broker.fsync == "never")
     }
 
+    @Test func curveRunLoadsAFerrydServingCURVE() async throws {
+        let run = try await BenchInvocation.run(["-n", "2000", "--spawn", "--storage", "memory", "--curve", "--json", "--quiet"])
+        #expect(run.status == 0)
+        let report = try run.json()
+        #expect(report.complete)
+        #expect(report.events.confirmed == 2000 && report.events.consumedPerGroup == [2000])
+        #expect(report.broker.curve == true)
+    }
+
     @Test func durationRunConsumesEverythingItPublished() async throws {
         let run = try await BenchInvocation.run(["--duration", "1", "--spawn", "--storage", "memory", "--json", "--quiet"])
         #expect(run.status == 0)
@@ -205,6 +214,7 @@ struct BenchReport: Decodable {
         var endpoint: String
         var started: Bool
         var fsync: String?
+        var curve: Bool?
     }
     struct Events: Decodable {
         var published: Int
