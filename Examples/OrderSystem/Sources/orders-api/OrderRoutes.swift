@@ -107,7 +107,7 @@ struct OrderRoutes: Sendable {
             ]
             if let causation = item.event.causationID { entry["causationId"] = causation }
             // Who published it, as ferryd authenticated them (stamped only when ferryd serves CURVE).
-            if let principal = item.event.headers["ferry-principal"] { entry["publishedBy"] = principal }
+            if let principal = item.event.publisher { entry["publishedBy"] = principal }
             entry["payload"] =
                 (try? JSONSerialization.jsonObject(with: item.event.payload)) ?? String(decoding: item.event.payload, as: UTF8.self)
             return entry
