@@ -144,6 +144,7 @@ let package = Package(
                 "Ferry", "FerryBench", "FerryProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // Starts real ferryd and worker processes for the integration tests.
@@ -163,7 +164,7 @@ let package = Package(
             ]),
         .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryProtocol", "FerryTestSupport", "ZeroMQ"]),
         // Runs the built `ferry` binary against real ferryd processes.
-        .testTarget(name: "FerryCLITests", dependencies: ["Ferry", "FerryTestSupport"]),
+        .testTarget(name: "FerryCLITests", dependencies: ["Ferry", "FerryTestSupport", "ZeroMQ"]),
         // Runs `ferry bench` against real ferryd processes.
         .testTarget(name: "FerryBenchTests", dependencies: ["FerryTestSupport"]),
     ],

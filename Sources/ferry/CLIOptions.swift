@@ -25,18 +25,27 @@ struct CLIOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "ferryd's CURVE public key, as text or its certificate file (default: $FERRY_SERVER_KEY).", valueName: "key-or-file"))
+            "ferryd's CURVE public key, as text or its certificate file (default: $FERRY_SERVER_KEY, else the config file's).",
+            valueName: "key-or-file"))
     var serverKey: String?
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "This client's secret certificate file, from `ferry keygen` (default: $FERRY_CLIENT_KEY_FILE).", valueName: "file"))
+            "This client's secret certificate file, from `ferry keygen` (default: $FERRY_CLIENT_KEY_FILE, else the config file's).",
+            valueName: "file"))
     var clientKeyFile: String?
 
-    /// CURVE keys from the flags, else the environment; nil when neither names any.
+    /// CURVE keys from the flags, else the environment, else the configuration file; nil when
+    /// none names any.
     func security() throws -> ClientSecurity? {
         var environment = ProcessInfo.processInfo.environment
+        if let file = try CLIConfigFile.load() {
+            if environment["FERRY_SERVER_KEY", default: ""].isEmpty, let key = file.serverKey { environment["FERRY_SERVER_KEY"] = key }
+            if environment["FERRY_CLIENT_KEY_FILE", default: ""].isEmpty, let path = file.clientKeyFile {
+                environment["FERRY_CLIENT_KEY_FILE"] = path
+            }
+        }
         if let serverKey { environment["FERRY_SERVER_KEY"] = serverKey }
         if let clientKeyFile { environment["FERRY_CLIENT_KEY_FILE"] = clientKeyFile }
         do {
@@ -46,11 +55,13 @@ struct CLIOptions: ParsableArguments {
         }
     }
 
-    /// The endpoint in effect: --broker, else FERRY_BROKER (when set and not empty), else the default.
+    /// The endpoint in effect: --broker, else FERRY_BROKER (when set and not empty), else the
+    /// configuration file's (``CLIConfigFile``), else the default.
     var endpoint: String {
         if let broker { return broker }
         let environment = ProcessInfo.processInfo.environment["FERRY_BROKER"] ?? ""
-        return environment.isEmpty ? Self.defaultEndpoint : environment
+        if !environment.isEmpty { return environment }
+        return (try? CLIConfigFile.load())??.broker ?? Self.defaultEndpoint
     }
 
     func validate() throws {
