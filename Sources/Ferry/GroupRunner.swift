@@ -24,7 +24,15 @@ final class GroupRunner: Sendable {
     private let drainStarted = StopSignal()
     private let drainDeadline = Mutex<ContinuousClock.Instant?>(nil)
 
-    init(group: HandlerGroup, connection: Connection, bus: EventBus, logger: Logger) {
+    /// Called (on the I/O thread) when the broker ends the group's subscription: its grant was
+    /// revoked.
+    private let onSubscriptionEnded: @Sendable (FerryError) -> Void
+
+    init(
+        group: HandlerGroup, connection: Connection, bus: EventBus, logger: Logger,
+        onSubscriptionEnded: @escaping @Sendable (FerryError) -> Void = { _ in }
+    ) {
+        self.onSubscriptionEnded = onSubscriptionEnded
         self.group = group
         self.registration = group.registration.withLock { $0 }
         self.connection = connection
@@ -57,7 +65,7 @@ final class GroupRunner: Sendable {
             policy.ackTimeoutMs = retry.ackTimeout.milliseconds
             subscribe.retry = policy
         }
-        let subscribed = try await connection.subscribe(subscribe) { [self] deliveries in route(deliveries) }
+        let subscribed = try await connection.subscribe(subscribe, onEnd: onSubscriptionEnded) { [self] deliveries in route(deliveries) }
         subscriptionID.withLock { $0 = subscribed.subscriptionID }
         logger.info(
             "handler group subscribed",

@@ -23,6 +23,8 @@ public final class Worker: Service, Sendable {
     private let groups = Mutex<[HandlerGroup]>([])
     private let stopSignal = StopSignal()
     private let busBox = Mutex<EventBus?>(nil)
+    /// Why the broker ended one of the groups' subscriptions (a revoked grant), if it did.
+    private let subscriptionEnd = Mutex<FerryError?>(nil)
     private let readySignal = StopSignal()
 
     public init(name: String, configuration: ClientConfiguration = ClientConfiguration(), logger: Logger? = nil) {
@@ -65,7 +67,14 @@ public final class Worker: Service, Sendable {
         let connection = try await Connection.open(configuration: configuration, logger: logger)
         let bus = EventBus(connection: connection)
         busBox.withLock { $0 = bus }
-        let runners = groups.withLock { $0 }.map { GroupRunner(group: $0, connection: connection, bus: bus, logger: logger) }
+        // A group whose grant was revoked cannot do its work: the worker stops, and `run()`
+        // throws why, for a supervisor to see.
+        let runners = groups.withLock { $0 }.map { group in
+            GroupRunner(group: group, connection: connection, bus: bus, logger: logger) { [self] error in
+                subscriptionEnd.withLock { $0 = $0 ?? error }
+                stopSignal.fire()
+            }
+        }
         let outcome = await withTaskGroup(of: Void.self, returning: Result<Void, FerryError>.self) { tasks in
             for runner in runners { tasks.addTask { await runner.run() } }
             var outcome = Result<Void, FerryError>.success(())
@@ -84,6 +93,10 @@ public final class Worker: Service, Sendable {
         await connection.close()
         busBox.withLock { $0 = nil }
         try outcome.get()
+        if let error = subscriptionEnd.withLock({ $0 }) {
+            logger.error("worker stopped: ferryd ended a group's subscription", metadata: ["worker": "\(name)", "error": "\(error)"])
+            throw error
+        }
         if let error = connection.endError {
             logger.error("worker stopped: its session with ferryd ended", metadata: ["worker": "\(name)", "error": "\(error)"])
             throw error

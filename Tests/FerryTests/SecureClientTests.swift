@@ -46,6 +46,32 @@ struct SecureClientTests {
         await bus.close()
     }
 
+    @Test("a worker whose group's grant is revoked stops, and run() throws FORBIDDEN")
+    func revokedGroup() async throws {
+        let rules = "allow:\n  subscribe: { topics: [\"OrderCreated\"], groups: [\"payment\"] }"
+        let payments = try TestCredentials.Principal("payments", rules: rules)
+        let credentials = try TestCredentials([payments])
+        let ferryd = try await Ferryd(credentials.ferrydArguments)
+        var configuration = client(ferryd, "payments")
+        configuration.security = try ClientSecurity(
+            serverPublicKey: credentials.server.publicKey, publicKey: payments.keys.publicKey, secretKey: payments.keys.secretKey)
+        let worker = Worker(name: "payments", configuration: configuration)
+        worker.group("payment") { group in group.on(OrderCreated.self) { _, _ in } }
+        let task = Task { try await worker.run() }
+        await worker.waitUntilReady()
+
+        try credentials.write([try .init("payments", keys: payments.keys, rules: rules.replacingOccurrences(of: "payment\"]", with: "audit\"]"))])
+        let outcome: String = await Task {
+            do {
+                try await task.value
+                return "returned"
+            } catch {
+                return "\(error)"
+            }
+        }.value
+        #expect(outcome.hasPrefix("FORBIDDEN"), "\(outcome)")
+    }
+
     @Test("keys come from certificate files or the environment, and bad ones are refused with INVALID_KEY")
     func keyLoading() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-keys-\(UUID().uuidString)").path
