@@ -40,11 +40,19 @@ public final class EventTail: AsyncSequence, Sendable {
     private let stream: AsyncStream<Delivery>
     private let continuation: AsyncStream<Delivery>.Continuation
     private let closed = Atomic<Bool>(false)
+    /// Why the broker ended the subscription (a revoked grant), if it did.
+    private let ending: Ending
+
+    /// Written by the I/O thread when the broker ends the subscription.
+    final class Ending: Sendable {
+        let error = Mutex<FerryError?>(nil)
+    }
 
     init(
         group: String, connection: Connection, subscriptionID: UInt32, stream: AsyncStream<Delivery>,
-        continuation: AsyncStream<Delivery>.Continuation
+        continuation: AsyncStream<Delivery>.Continuation, ending: Ending
     ) {
+        self.ending = ending
         self.group = group
         self.connection = connection
         self.subscriptionID = subscriptionID
@@ -67,8 +75,9 @@ public final class EventTail: AsyncSequence, Sendable {
         AsyncIterator(base: stream.makeAsyncIterator(), connection: connection)
     }
 
-    /// Why the sequence ended by itself: the session with the broker ended for good (nil otherwise).
-    public var endError: FerryError? { connection.endError }
+    /// Why the sequence ended by itself: the broker ended the subscription (its grant was
+    /// revoked), or the session with the broker ended for good; nil otherwise.
+    public var endError: FerryError? { ending.error.withLock { $0 } ?? connection.endError }
 
     /// Ends the subscription (the broker then removes the ephemeral group) and the sequence.
     /// Waits for the broker's answer at most the bus's request timeout.
@@ -106,7 +115,12 @@ extension EventBus {
         subscribe.memberName = connection.configuration.clientName
         let (stream, continuation) = AsyncStream<Delivery>.makeStream()
         let connection = self.connection
-        let subscribed = try await connection.subscribe(subscribe, onEnd: { _ in continuation.finish() }) { deliveries in
+        let ending = EventTail.Ending()
+        let onEnd: Connection.EndHandler = { error in
+            ending.error.withLock { $0 = $0 ?? error }
+            continuation.finish()
+        }
+        let subscribed = try await connection.subscribe(subscribe, onEnd: onEnd) { deliveries in
             for delivery in deliveries {
                 // Nobody reads any more: hand it back without spending an attempt.
                 if case .terminated = continuation.yield(delivery) { connection.settle(nacks: [Session.release(delivery.deliveryID)]) }
@@ -114,6 +128,6 @@ extension EventBus {
         }
         return EventTail(
             group: subscribed.group, connection: connection, subscriptionID: subscribed.subscriptionID, stream: stream,
-            continuation: continuation)
+            continuation: continuation, ending: ending)
     }
 }

@@ -74,6 +74,8 @@ struct TailCommand: AsyncParsableCommand {
                 tasks.cancelAll()
             }
             await tail.close()
+            // The broker ended the tail (its grant was revoked): say so, not exit as if asked to.
+            if let error = tail.endError { throw error }
         }
     }
 }
