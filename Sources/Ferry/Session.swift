@@ -80,6 +80,8 @@ final class Session {
     var lastSent = MonotonicInstant(nanoseconds: 0)
     var lastReceived = MonotonicInstant(nanoseconds: 0)
     var brokerSilent = false
+    /// A send found no room within the send timeout; cleared when the broker is heard from.
+    var sendsStalled = false
     var lastTimers = MonotonicInstant(nanoseconds: 0)
     /// Why the session ended for good (see ``ClientConfiguration/autoResume``): every call fails with it.
     var endedWith: FerryError?
@@ -95,7 +97,17 @@ final class Session {
         socket = try Socket(context: context, type: .dealer)
         try socket.setSendHighWaterMark(100_000)
         try socket.setReceiveHighWaterMark(100_000)
+        // A send waits for room (back-pressure) but not forever: a DEALER whose handshake was
+        // refused (a CURVE key the broker does not know, or CURVE against a plain ferryd) has no
+        // connection left to queue on, and libzmq does not reconnect it.
+        try socket.setSendTimeout(milliseconds: Int32(clamping: max(100, configuration.requestTimeout.milliseconds)))
         if let security = configuration.security {
+            guard Context.hasCurve else {
+                throw ZMQError(code: EPROTONOSUPPORT, operation: "CURVE: this libzmq was built without it (zmq_has(\"curve\") is false)")
+            }
+            // A ferryd that serves CURVE wants a routing id nobody can guess (protocol section
+            // 13.3): the client's name for its logs, then 128 random bits.
+            try socket.setRoutingID(Self.randomRoutingID(name: configuration.clientName))
             try socket.setCurveClient(
                 serverKey: Z85.decodeKey(security.serverPublicKey) ?? [], publicKey: Z85.decodeKey(security.publicKey) ?? [],
                 secretKey: Z85.decodeKey(security.secretKey) ?? [])
@@ -112,6 +124,14 @@ final class Session {
     }
 
     var requestTimeout: Nanoseconds { Nanoseconds(configuration.requestTimeout) }
+
+    /// `name-` and 32 random hex digits: 128 random bits, and never a leading zero byte (which
+    /// libzmq keeps for the ids it makes up).
+    static func randomRoutingID(name: String) -> [UInt8] {
+        var random = SystemRandomNumberGenerator()
+        let hex = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }.joined()
+        return Array("\(name.prefix(64).isEmpty ? "ferry" : String(name.prefix(64)))-\(hex)".utf8)
+    }
 
     func loop(commands: WakeupQueue<Connection.Command>) {
         var poller = Poller()
@@ -191,10 +211,15 @@ final class Session {
         message.command = body
         if let reply { pendingRequests[requestID] = PendingRequest(deadline: MonotonicInstant.now() + requestTimeout, reply: reply) }
         do {
-            try socket.send(WireFormat.signature, more: true)
+            // After one send found no room for the whole send timeout, the next ones do not wait
+            // until the broker is heard from again: a refused handshake leaves nothing to wait for.
+            guard try socket.send(WireFormat.signature, more: true, dontWait: sendsStalled) else {
+                throw ZMQError(code: EAGAIN, operation: "zmq_send")
+            }
             try socket.send(WireFormat.encode(message))
             lastSent = MonotonicInstant.now()
         } catch {
+            if (error as? ZMQError)?.code == EAGAIN { sendsStalled = true }
             pendingRequests.removeValue(forKey: requestID)?.reply(.failure(FerryError(.transport, "\(error)")))
         }
     }
@@ -226,6 +251,7 @@ final class Session {
             }
             guard let frames else { return }
             lastReceived = MonotonicInstant.now()
+            sendsStalled = false
             if brokerSilent {
                 brokerSilent = false
                 logger.info("broker is answering again")
@@ -328,6 +354,12 @@ final class Session {
         }
         pendingSubscribes.removeValue(forKey: message.requestID)
         guard let pending = pendingRequests.removeValue(forKey: message.requestID) else {
+            if case .error(let error) = message.reply, error.code == .unauthenticated {
+                // The broker no longer knows this client's key (protocol section 13.6): nothing
+                // will work on this connection again, and resuming would loop.
+                end(FerryError(error))
+                return
+            }
             if case .error(let error) = message.reply {
                 logger.warning("broker reported an error", metadata: ["code": "\(error.code.name)", "message": "\(error.message)"])
             }

@@ -11,6 +11,20 @@ extension Broker {
     func authenticatedPeer(routingID: [UInt8], userID: UnsafeRawBufferPointer?, body: UnsafeRawBufferPointer) -> Peer? {
         guard let security else { return touchPeer(PeerID(bytes: routingID)) }
         let id = PeerID(bytes: routingID)
+        // The broker routes by routing id alone. A short one (libzmq's own are a counter) could be
+        // claimed by another client the moment its owner disconnects, and that client would
+        // receive what the broker still sends to it: with CURVE, every session's id must be too
+        // random to guess.
+        guard routingID.count >= Self.minSecureRoutingIDBytes else {
+            metrics.countRefusal(principal: "unknown", reason: "routing_id")
+            refuseUnauthenticated(
+                Peer(id: id, now: now), body: body,
+                ProtocolError(
+                    .unauthenticated,
+                    "with CURVE a connection's routing id must be at least \(Self.minSecureRoutingIDBytes) bytes with 128 random bits (ZMQ_ROUTING_ID); this one is \(routingID.count)"
+                ))
+            return nil
+        }
         var peer = touchPeer(id)
         let identity = userID ?? UnsafeRawBufferPointer(start: nil, count: 0)
         if peer.identity.isEmpty {
@@ -24,9 +38,17 @@ extension Broker {
         }
         if peer.credentialsGeneration != security.generation { resolvePrincipal(of: peer, in: security) }
         if peer.principal != nil { return peer }
-        refuseUnauthenticated(peer, body: body)
+        metrics.countRefusal(principal: "unknown", reason: "unauthenticated")
+        refuseUnauthenticated(
+            peer, body: body,
+            ProtocolError(
+                .unauthenticated,
+                "this connection's client key is not in the broker's credentials (it was removed); connect with a key it knows"))
         return nil
     }
+
+    /// Shortest routing id a connection may have with CURVE: 16 bytes, for 128 random bits.
+    static let minSecureRoutingIDBytes = 16
 
     /// Looks the peer's key up in the credentials in force.
     private func resolvePrincipal(of peer: Peer, in security: BrokerSecurity) {
@@ -44,8 +66,7 @@ extension Broker {
 
     /// Answers a command of a connection whose key the credentials do not hold with
     /// `UNAUTHENTICATED` (Settle, Heartbeat and Goodbye have no reply and get none).
-    private func refuseUnauthenticated(_ peer: Peer, body: UnsafeRawBufferPointer) {
-        metrics.countRefusal(principal: "unknown", reason: "unauthenticated")
+    private func refuseUnauthenticated(_ peer: Peer, body: UnsafeRawBufferPointer, _ error: ProtocolError) {
         // The command is the first field of the oneof's range.
         var reader = ProtoReader(body)
         while let (field, _) = reader.next() {
@@ -53,15 +74,14 @@ extension Broker {
             if [14, 15, 20].contains(field) { return }
             break
         }
-        let error = ProtocolError(
-            .unauthenticated, "this connection's client key is not in the broker's credentials (it was removed); connect with a key it knows")
         reply(to: peer, requestID: Self.readableRequestID(body), error: error)
     }
 
     /// Throws `FORBIDDEN` unless the connection's principal may run `command` (Publish items and
     /// subscriptions are checked where their topics are known).
     func authorize(_ command: ClientMessage.OneOf_Command?, from peer: Peer) throws(ProtocolError) {
-        guard let principal = peer.principal else { return }
+        guard security != nil else { return }
+        guard let principal = peer.principal else { throw Self.noPrincipal }
         let refusal: (reason: String, what: String)?
         switch command {
         case .deadLetterList(let list) where !principal.mayAdminister(group: list.group):
@@ -85,9 +105,14 @@ extension Broker {
     }
 
     /// Throws `FORBIDDEN` unless the connection's principal may subscribe to `patterns` in `group`.
-    func authorizeSubscription(_ patterns: [TopicPattern], group: String, ephemeral: Bool, from peer: Peer) throws(ProtocolError) {
-        guard let principal = peer.principal else { return }
-        var reason = principal.refusal(subscribingTo: patterns, group: group, ephemeral: ephemeral)
+    func authorizeSubscription(
+        _ patterns: [TopicPattern], group: String, ephemeral: Bool, named: Bool, from peer: Peer
+    ) throws(ProtocolError) {
+        guard security != nil else { return }
+        guard let principal = peer.principal else { throw Self.noPrincipal }
+        // A tail the client names needs the name granted too, so that no principal can take a
+        // group name another one is granted; a name the broker makes up needs only the topics.
+        var reason = principal.refusal(subscribingTo: patterns, group: group, ephemeral: ephemeral && !named)
         if reason == nil, ephemeral, let existing = groups[group], existing.ephemeral, existing.owner != principal.name {
             reason = "ephemeral group '\(group)' belongs to another principal"
         }
@@ -98,12 +123,15 @@ extension Broker {
 
     /// Whether the connection may publish to the topic of `item` (always, without security).
     func mayPublish(_ topic: UnsafeRawBufferPointer, from peer: Peer) -> Bool {
-        guard let principal = peer.principal else { return true }
+        guard security != nil else { return true }
+        guard let principal = peer.principal else { return false }
         if !peer.lastPublishTopic.isEmpty && peer.lastPublishTopic.elementsEqual(topic) { return peer.lastPublishAllowed }
         peer.lastPublishTopic = Array(topic)
         peer.lastPublishAllowed = principal.mayPublish(to: String(decoding: topic, as: UTF8.self))
         return peer.lastPublishAllowed
     }
+
+    static let noPrincipal = ProtocolError(.unauthenticated, "this connection has no authenticated principal")
 
     /// Writes an administrative action to the audit log with the principal that ran it.
     func audit(_ action: String, by peer: Peer, _ metadata: Logger.Metadata) {

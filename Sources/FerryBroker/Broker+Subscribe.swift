@@ -7,8 +7,9 @@ extension Broker {
     func handleSubscribe(_ subscribe: Subscribe, from peer: Peer, requestID: UInt64) throws(ProtocolError) {
         if isShuttingDown { throw ProtocolError(.shuttingDown, "the broker is shutting down") }
         var subscribe = subscribe
-        if subscribe.ephemeral && subscribe.group.isEmpty { subscribe.group = ephemeralGroupName() }
-        let patterns = try validate(subscribe, from: peer)
+        let named = !subscribe.group.isEmpty
+        if subscribe.ephemeral && !named { subscribe.group = ephemeralGroupName() }
+        let patterns = try validate(subscribe, named: named, from: peer)
         let credit =
             subscribe.maxInFlight == 0
             ? configuration.defaultMaxInFlight : min(Int(subscribe.maxInFlight), configuration.maxMaxInFlight)
@@ -50,11 +51,11 @@ extension Broker {
     }
 
     /// Checks a Subscribe against the limits and the group it names; returns its patterns.
-    private func validate(_ subscribe: Subscribe, from peer: Peer) throws(ProtocolError) -> [TopicPattern] {
+    private func validate(_ subscribe: Subscribe, named: Bool, from peer: Peer) throws(ProtocolError) -> [TopicPattern] {
         try configuration.limits.validateGroup(subscribe.group)
         let patterns = try validatePatterns(subscribe, from: peer)
         // Before anything about existing groups is said: a refusal reveals nothing of them.
-        try authorizeSubscription(patterns, group: subscribe.group, ephemeral: subscribe.ephemeral, from: peer)
+        try authorizeSubscription(patterns, group: subscribe.group, ephemeral: subscribe.ephemeral, named: named, from: peer)
         if let existing = groups[subscribe.group], existing.ephemeral != subscribe.ephemeral {
             throw ProtocolError(
                 .invalidArgument,

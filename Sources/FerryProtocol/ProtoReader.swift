@@ -39,7 +39,9 @@ public struct ProtoReader {
     public mutating func next() -> (field: UInt64, value: Value)? {
         guard position < buffer.count, let tag = readVarint() else { return nil }
         let field = tag >> 3
-        guard field > 0 else { return fail() }
+        // Field numbers are 1...2^29-1: a longer tag is malformed for every protobuf reader
+        // (SwiftProtobuf refuses it; one that kept the low 32 bits would read another field).
+        guard field > 0, tag < UInt64(UInt32.max) else { return fail() }
         switch tag & 7 {
         case 0:
             guard let value = readVarint() else { return nil }

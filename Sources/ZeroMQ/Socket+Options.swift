@@ -5,6 +5,8 @@ extension Socket {
     public func setSendHighWaterMark(_ value: Int32) throws(ZMQError) { try setInt(ZMQ_SNDHWM, value, "ZMQ_SNDHWM") }
     /// Messages queued for receiving per peer before libzmq stops reading (`ZMQ_RCVHWM`).
     public func setReceiveHighWaterMark(_ value: Int32) throws(ZMQError) { try setInt(ZMQ_RCVHWM, value, "ZMQ_RCVHWM") }
+    /// Longest a blocking send waits before failing with `EAGAIN`; -1 forever (`ZMQ_SNDTIMEO`).
+    public func setSendTimeout(milliseconds: Int32) throws(ZMQError) { try setInt(ZMQ_SNDTIMEO, milliseconds, "ZMQ_SNDTIMEO") }
     /// How long `close` waits to flush queued messages, in milliseconds; -1 forever (`ZMQ_LINGER`).
     public func setLinger(milliseconds: Int32) throws(ZMQError) { try setInt(ZMQ_LINGER, milliseconds, "ZMQ_LINGER") }
     /// Sets the routing id (identity) this socket announces to a ROUTER peer.

@@ -5,9 +5,12 @@ import Metrics
 import ServiceLifecycle
 import UnixSignals
 
-/// Reloads the credentials file on SIGHUP and when it changes (checked every second), and
-/// hands a valid one to the broker; a file that does not load is logged and counted, and the
-/// credentials in force stay.
+/// Reloads the credentials file on SIGHUP and when it changes, and hands a valid one to the
+/// broker; a file that does not load is logged and counted, and the credentials in force stay.
+///
+/// A change is read once the file has stayed the same for one polling interval (a second): a
+/// file still being written in place, cut off where a principal ends, would parse and revoke
+/// every key after the cut.
 final class CredentialsWatcher: Service {
     private let path: String
     private let server: BrokerServer
@@ -16,7 +19,11 @@ final class CredentialsWatcher: Service {
     private let loaded = Counter(label: "ferry_credentials_reloads_total", dimensions: [("result", "loaded")])
     private let failed = Counter(label: "ferry_credentials_reloads_total", dimensions: [("result", "failed")])
 
+    /// The version of the file loaded at start-up, to compare the first polls with.
+    private let loadedAtStart: Version?
+
     init(path: String, server: BrokerServer, logger: Logger, interval: Duration = .seconds(1)) {
+        self.loadedAtStart = Version(path: path)
         self.path = path
         self.server = server
         self.logger = logger
@@ -42,17 +49,24 @@ final class CredentialsWatcher: Service {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let path = path
         let interval = interval
+        let loadedAtStart = loadedAtStart
         let changes = AsyncStream<String> { continuation in
             let signals = Task {
                 for await _ in hangups { continuation.yield("SIGHUP") }
             }
             let polling = Task {
-                var version = Version(path: path)
+                var loaded = loadedAtStart
+                var seen = loaded
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
                     let current = Version(path: path)
-                    if current != version {
-                        version = current
+                    // Changed since the last look: it may still be being written; look again.
+                    if current != seen {
+                        seen = current
+                        continue
+                    }
+                    if current != loaded, current != nil {
+                        loaded = current
                         continuation.yield("the file changed")
                     }
                 }

@@ -9,8 +9,14 @@ public final class RawClient {
 
     /// A client of `endpoint`; with `curve`, a CURVE client of the server whose public key is
     /// `serverPublicKey`, authenticating with the key pair `client`.
-    public init(endpoint: String, curve: (serverPublicKey: String, client: CurveKeyPair)? = nil) throws {
+    /// With CURVE the routing id is 16 random bytes unless `routingID` says otherwise.
+    public init(endpoint: String, curve: (serverPublicKey: String, client: CurveKeyPair)? = nil, routingID: [UInt8]? = nil) throws {
         socket = try Socket(context: try Context(), type: .dealer)
+        if let routingID {
+            try socket.setRoutingID(routingID)
+        } else if curve != nil {
+            try socket.setRoutingID((0..<16).map { _ in UInt8.random(in: 1...255) })
+        }
         if let curve {
             try socket.setCurveClient(
                 serverKey: Z85.decodeKey(curve.serverPublicKey) ?? [], publicKey: Z85.decodeKey(curve.client.publicKey) ?? [],

@@ -1,3 +1,5 @@
+import ZeroMQ
+
 /// The principals ferryd knows, by client key: who may connect and what each may do.
 ///
 /// Read from the operator's credentials file and replaced whole on reload; the broker thread
@@ -65,13 +67,11 @@ public struct Credentials: Sendable, Equatable {
                 }
             }
         guard valid else { throw CredentialsError("principal name '\(name)' must be 1-64 bytes of [A-Za-z0-9_.-]") }
+        // The name metrics give connections without a known key.
+        guard name != "unknown" else { throw CredentialsError("'unknown' is reserved (metrics name unknown keys so); choose another name") }
     }
 
-    static let z85Alphabet = Set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#".utf8)
-
-    static func isZ85Key(_ key: String) -> Bool {
-        key.utf8.count == 40 && key.utf8.allSatisfy { z85Alphabet.contains($0) }
-    }
+    static func isZ85Key(_ key: String) -> Bool { Z85.decodeKey(key) != nil }
 }
 
 /// A credentials file that cannot be used, with what is wrong in it.

@@ -61,6 +61,7 @@ struct CurveHandshakeFuzzTests {
             let before = ferryd.process.residentBytes
 
             var generator = SystemRandomNumberGenerator()
+            var strangers: [RawClient] = []
             for round in 0..<5 {
                 // Random bytes, with and without a valid greeting in front.
                 for index in 0..<100 {
@@ -77,11 +78,12 @@ struct CurveHandshakeFuzzTests {
                 }
                 // Rapid connects that say nothing.
                 for _ in 0..<400 { _ = RawTCP(port: port) }
-                // Complete CURVE handshakes with keys ferryd does not know.
+                // Complete CURVE handshakes with keys ferryd does not know, kept open to the end.
                 for _ in 0..<20 {
                     let stranger = try RawClient(
                         endpoint: ferryd.endpoint, curve: (credentials.server.publicKey, try CurveKeyPair.generate()))
                     try stranger.send(.hello(Hello()))
+                    strangers.append(stranger)
                 }
                 #expect(try served(), "round \(round): the valid client is still served while \(hanging.count) handshakes hang")
                 hanging.removeAll()
@@ -91,8 +93,12 @@ struct CurveHandshakeFuzzTests {
             #expect(try served())
             let after = ferryd.process.residentBytes
             #expect(after - before < 32 << 20, "RSS grew from \(before) to \(after) bytes")
-            let stats = try valid.stats()
-            #expect(stats.prometheusText.contains(#"ferry_auth_refusals_total{principal="unknown",reason="unknown_key"}"#))
+            // The strangers' handshakes reached the ZAP handler and were refused (and counted).
+            let refused = try Wait.untilSync(timeout: .seconds(10)) {
+                try valid.stats().prometheusText.contains(#"ferry_auth_refusals_total{principal="unknown",reason="unknown_key"}"#)
+            }
+            #expect(refused)
+            strangers.removeAll()
         }
     }
 }

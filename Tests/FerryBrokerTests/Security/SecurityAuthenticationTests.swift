@@ -40,6 +40,16 @@ struct SecurityAuthenticationTests {
             let unknown = try RawClient(endpoint: ferryd.endpoint, curve: (credentials.server.publicKey, try CurveKeyPair.generate()))
             #expect(try !Self.greets(unknown, timeout: .milliseconds(1500)))
 
+            // A known key under a routing id short enough to guess is refused, and told why.
+            let guessable = try RawClient(
+                endpoint: ferryd.endpoint, curve: (credentials.server.publicKey, writer.keys), routingID: [0, 0, 0, 0, 7])
+            try guessable.send(.hello(Hello()))
+            guard case .error(let refusal)? = try guessable.receive()?.reply else {
+                Issue.record("expected UNAUTHENTICATED for a short routing id")
+                return
+            }
+            #expect(refusal.code == .unauthenticated && refusal.message.contains("routing id"))
+
             let known = try credentials.client(of: ferryd, as: writer)
             #expect(try Self.greets(known))
             let stats = try known.stats()

@@ -118,7 +118,7 @@ class FerryClient(TransportMixin, ResumeMixin):
         self._heard = False  # anything received from the broker yet (else a timeout names likely causes)
         self._socket = (context or zmq.Context.instance()).socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, linger_ms)
-        self._socket.setsockopt(zmq.ROUTING_ID, f"{client_name[:200]}-{os.urandom(6).hex()}".encode())
+        self._socket.setsockopt(zmq.ROUTING_ID, f"{client_name[:200]}-{os.urandom(16).hex()}".encode())
         if self.curve is not None:
             self.curve.apply(self._socket)  # before connecting: the handshake uses them
         self._socket.connect(endpoint)
