@@ -95,6 +95,25 @@ struct PublishFrameTests {
         #expect(throws: (any Error).self) { try badHeader.withUnsafeBytes { try WireFormat.decode(ClientMessage.self, from: $0) } }
     }
 
+    @Test("a field number past 2^29 (a tag past 32 bits) is malformed, as SwiftProtobuf reads it")
+    func tagsPast32Bits() throws {
+        // ClientMessage{request_id 9, publish{items [{sequence 1, event}]}}, every length below 128.
+        func frame(_ eventBytes: [UInt8]) -> [UInt8] {
+            let item: [UInt8] = [0x08, 0x01, 0x12, UInt8(eventBytes.count)] + eventBytes
+            let publish: [UInt8] = [0x0A, UInt8(item.count)] + item
+            return [0x08, 0x09, 0x5A, UInt8(publish.count)] + publish
+        }
+        let plain = try Self.event(id: "a").serializedBytes() as [UInt8]
+        frame(plain).withUnsafeBytes { raw in #expect(PublishFrame.read(raw)?.items.count == 1) }
+        // The same event with one extra varint field numbered 2^30: its tag needs 33 bits.
+        var eventBytes = plain
+        DeliveryEncoder.appendVarint(UInt64(1) << 33, to: &eventBytes)
+        eventBytes.append(1)
+        let frame = frame(eventBytes)
+        frame.withUnsafeBytes { raw in #expect(PublishFrame.read(raw) == nil) }
+        #expect(throws: (any Error).self) { try frame.withUnsafeBytes { try WireFormat.decode(ClientMessage.self, from: $0) } }
+    }
+
     @Test("unknown fields are skipped, and kept in the stored event")
     func unknownFields() throws {
         // Field 40 (varint 1) and field 41 (a group holding a varint), unknown to this version.
