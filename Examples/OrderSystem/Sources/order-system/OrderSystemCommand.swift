@@ -109,6 +109,11 @@ struct RunAll: AsyncParsableCommand {
 
         if keepRunning {
             say("\n== everything keeps running (ferryd \(endpoint), API http://127.0.0.1:\(apiPort)); Ctrl-C stops it")
+            if let keys {
+                say(
+                    "   ferry as the operator: FERRY_SERVER_KEY=\(keys.directory)/ferryd.key "
+                        + "FERRY_CLIENT_KEY_FILE=\(keys.directory)/operator.key_secret ferry --broker \(endpoint) groups")
+            }
             await waitForInterrupt()
         }
         say("== stopping")
