@@ -9,7 +9,7 @@
 # CURVE's saturation end-to-end throughput against Redis's, and its p99 at the rate against
 # plain Ferry's (median of each round's ratio).
 #
-# Usage: [FERRY=...] [MODES="never batch"] [SKIP_REDIS=1] run.sh [ROUNDS] [RATE]
+# Usage: [FERRY=...] [MODES="never batch"] [WORKLOADS="saturation rate"] [SKIP_REDIS=1] run.sh [ROUNDS] [RATE]
 # Needs release builds of ferry and ferryd (swift build -c release --product ferryd; --product
 # ferry) and ../shared/peers (or PEERS_DIR), which installs redis-server itself.
 set -euo pipefail
@@ -20,6 +20,7 @@ rounds=${1:-3}
 rate=${2:-10000}
 ferry=${FERRY:-$root/.build/release/ferry}
 modes=${MODES:-never batch}
+workloads=${WORKLOADS:-saturation rate}
 [ -x "$ferry" ] && [ -x "$(dirname "$ferry")/ferryd" ] || {
     echo "release builds of ferry and ferryd are needed (swift build -c release --product ferryd; --product ferry)" >&2
     exit 69
@@ -48,7 +49,7 @@ run_ferry() { # round label mode workload [flags...]
 }
 
 for round in $(seq 1 "$rounds"); do
-    for workload in saturation rate; do
+    for workload in $workloads; do
         for mode in $modes; do
             if [ $((round % 2)) = 1 ]; then
                 run_ferry "$round" ferry "$mode" "$workload"
