@@ -156,11 +156,7 @@ extension Broker {
             guard let principal = peer.principal else {
                 metrics.countRefusal(principal: "unknown", reason: "revoked")
                 for member in peer.subscriptions.values {
-                    var ended = SubscriptionEnded()
-                    ended.subscriptionID = member.subscriptionID
-                    ended.code = .unauthenticated
-                    ended.message = "this connection's client key was removed from the broker's credentials"
-                    reply(to: peer, requestID: 0, .subscriptionEnded(ended))
+                    tellSubscriptionEnded(member, .unauthenticated, "this connection's client key was removed from the broker's credentials")
                 }
                 reply(
                     to: peer, requestID: 0,
@@ -175,11 +171,7 @@ extension Broker {
                         subscribingTo: member.patterns, group: member.group.name, ephemeral: member.group.ephemeral)
                 else { continue }
                 metrics.countRefusal(principal: principal.name, reason: "subscribe")
-                var ended = SubscriptionEnded()
-                ended.subscriptionID = member.subscriptionID
-                ended.code = .forbidden
-                ended.message = "principal '\(principal.name)' may no longer hold this subscription: \(reason)"
-                reply(to: peer, requestID: 0, .subscriptionEnded(ended))
+                tellSubscriptionEnded(member, .forbidden, "principal '\(principal.name)' may no longer hold this subscription: \(reason)")
                 remove(member, reason: "its grant was revoked", releasing: true)
                 subscriptionsEnded += 1
             }
@@ -190,6 +182,15 @@ extension Broker {
                 "principals": "\(credentials.principals.count)", "sessionsEnded": "\(sessionsEnded)",
                 "subscriptionsEnded": "\(subscriptionsEnded)",
             ])
+    }
+
+    /// Tells the member's connection that the broker ended its subscription (protocol 5.12).
+    private func tellSubscriptionEnded(_ member: Member, _ code: ErrorCode, _ message: String) {
+        var ended = SubscriptionEnded()
+        ended.subscriptionID = member.subscriptionID
+        ended.code = code
+        ended.message = message
+        reply(to: member.peer, requestID: 0, .subscriptionEnded(ended))
     }
 
     /// One `map<string, string>` entry of `Event.headers` (field 4), encoded.
