@@ -42,6 +42,21 @@ extension Broker {
         dedup.expire(now: now)
         metrics.inFlight.record(inFlightCount)
         metrics.storedBytes.record(log.storedBytes)
+        reportHealth()
+    }
+
+    /// A publish refused for the store within this long makes the broker unready.
+    static let storageRefusalMemory = Nanoseconds.milliseconds(5000)
+
+    /// Hands the loop's health to the probes' snapshot.
+    private func reportHealth() {
+        guard let health else { return }
+        let problem = lastStorageRefusal.flatMap { now - $0.at < Self.storageRefusalMemory ? $0.reason : nil }
+        let stopping = isShuttingDown
+        health.update { snapshot in
+            snapshot.storageProblem = problem
+            snapshot.shuttingDown = stopping
+        }
     }
 
     /// The loop wakes at least every 100 ms; a longer gap means ferryd itself was not running

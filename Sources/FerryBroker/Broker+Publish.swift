@@ -164,6 +164,7 @@ extension Broker {
             for sequence in batch.sequences {
                 reject(sequence, ProtocolError(code, error.message), into: &result)
             }
+            if code != .resourceExhausted { lastStorageRefusal = ("\(code.name): \(error.message)", now) }
             return nil
         }
         for (index, offset) in offsets.enumerated() {

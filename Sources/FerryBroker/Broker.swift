@@ -74,6 +74,10 @@ public final class Broker {
     public var metricsText: (() -> String)?
     /// Topics the log holds, to notice the first event of a new one cheaply.
     var knownTopics: Set<String>
+    /// Where the loop's health goes for probes, when something reads it.
+    public var health: BrokerHealth?
+    /// The last publish refused for the store: its code and message, and when.
+    var lastStorageRefusal: (reason: String, at: MonotonicInstant)?
     /// The credentials in force, when connections are authenticated (CURVE).
     var security: BrokerSecurity?
     /// When a refused handshake was last logged: a flood of them is counted, not all logged.

@@ -22,6 +22,8 @@ public final class BrokerServer: Sendable {
     private let openStorage: @Sendable () throws -> BrokerStorage
     private let metricsText: (@Sendable () -> String)?
     private let thread = LoopThread<Control>(name: "ferryd-broker", stackSize: 8 << 20)
+    /// The loop's health, for readiness probes.
+    public let health = BrokerHealth()
 
     /// - Parameters:
     ///   - openStorage: opens the event log and group-state store, on the loop thread.
@@ -85,6 +87,8 @@ public final class BrokerServer: Sendable {
         logRecovery(of: storage)
         let broker = Broker(configuration: configuration, storage: storage, logger: logger, at: .now())
         broker.metricsText = metricsText
+        broker.health = health
+        health.update { $0.recovered = true }
         var poller = LoopPoller(router: router, control: thread.commands, storage: storage, zap: zap)
         ready(endpoint)
         logger.info("ferryd listening", metadata: ["endpoint": "\(endpoint)"])

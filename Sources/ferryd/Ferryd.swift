@@ -83,6 +83,14 @@ struct Ferryd: AsyncParsableCommand {
     @Flag(name: .long, help: "Allow a non-loopback endpoint without CURVE (anyone who can connect may do anything).")
     var insecure = false
 
+    @Option(
+        name: .long,
+        help: "Serve /metrics, /healthz and /readyz over HTTP at HOST:PORT (loopback only for now; port 0 picks one). Off by default.")
+    var httpEndpoint: String?
+
+    @Option(name: .long, help: "Write the HTTP listener's HOST:PORT to this file once listening.")
+    var httpEndpointFile: String?
+
     @Flag(name: .long, help: "Shut down gracefully when the process that started ferryd exits (tools and test harnesses).")
     var exitWithParent = false
 
@@ -114,6 +122,17 @@ struct Ferryd: AsyncParsableCommand {
             }
         }
         var services = [ServiceGroupConfiguration.ServiceConfiguration(service: service)]
+        if let text = httpEndpoint ?? file?.httpEndpoint {
+            let address = try HTTPListener.Address(text)
+            // The HTTP side has no authentication yet: it stays on this machine.
+            guard address.isLoopback else {
+                throw ValidationError("the HTTP listener serves loopback only (it has no authentication yet); got \(text)")
+            }
+            services.append(
+                .init(
+                    service: HTTPListener.service(
+                        address: address, registry: registry, health: server.health, addressFile: httpEndpointFile, logger: logger)))
+        }
         if configuration.curveSecretKey != nil, let path = security.credentialsFile {
             services.append(.init(service: CredentialsWatcher(path: path, server: server, logger: logger)))
         }

@@ -97,6 +97,7 @@ struct FileConfiguration: Decodable {
     var maxTopics: Int?
     var maxGroups: Int?
     var security: Security?
+    var httpEndpoint: String?
 
     /// `security:` — CURVE and who may connect.
     struct Security: Decodable {
@@ -171,6 +172,7 @@ struct FileConfiguration: Decodable {
         case maxTopics = "max_topics"
         case maxGroups = "max_groups"
         case security
+        case httpEndpoint = "http_endpoint"
     }
 }
 
