@@ -1,5 +1,7 @@
 import FerryProtocol
+import FerryRuntime
 import FerryStorage
+import Metrics
 
 /// A publish result held until its events are durable.
 struct PendingConfirm {
@@ -8,6 +10,8 @@ struct PendingConfirm {
     let result: PublishResult
     /// Each topic's offset end that must be durable first.
     let needs: [String: UInt64]
+    /// When the Publish was read.
+    let received: MonotonicInstant
 }
 
 /// Confirms: publish results held until their events are as durable as the topic's fsync
@@ -18,9 +22,11 @@ extension Broker {
     func confirm(_ result: PublishResult, to peer: Peer, requestID: UInt64, onceDurable needs: [String: UInt64]) {
         if needs.isEmpty {
             reply(to: peer, requestID: requestID, .publishResult(result))
+            metrics.confirmed.increment(by: result.confirmed.count)
+            metrics.publishToConfirm.recordNanoseconds(0)
         } else {
             // Confirmed only once durable: the syncer reports back through the store.
-            pendingConfirms.append(PendingConfirm(peer: peer.id, requestID: requestID, result: result, needs: needs))
+            pendingConfirms.append(PendingConfirm(peer: peer.id, requestID: requestID, result: result, needs: needs, received: now))
         }
     }
 
@@ -31,6 +37,8 @@ extension Broker {
         for confirm in pendingConfirms {
             if confirm.needs.allSatisfy({ log.durableEnd(topic: $0.key) >= $0.value }) {
                 if let peer = peers[confirm.peer] { reply(to: peer, requestID: confirm.requestID, .publishResult(confirm.result)) }
+                metrics.confirmed.increment(by: confirm.result.confirmed.count)
+                metrics.publishToConfirm.recordNanoseconds(Int64(clamping: (now - confirm.received).value))
             } else {
                 waiting.append(confirm)
             }

@@ -124,6 +124,7 @@ extension Broker {
                     due: now, topic: record.topic, offset: record.offset, key: Self.key(of: record), attempt: 1, body: record.body,
                     lastError: record.lastError, origin: .requeuedDeadLetter))
         }
+        metrics.requeued.increment(by: requeued.count)
         audit(
             "dead letters requeued", by: peer,
             ["group": "\(requeue.group)", "count": "\(requeued.count)", "ids": "\(requeue.all ? "all" : "\(requeue.ids.count) named")"])

@@ -43,6 +43,27 @@ extension Broker {
         metrics.inFlight.record(inFlightCount)
         metrics.storedBytes.record(log.storedBytes)
         reportHealth()
+        if now - lastGroupMetrics >= Self.groupMetricsInterval {
+            lastGroupMetrics = now
+            recordGroupMetrics()
+        }
+    }
+
+    /// How often the per-group gauges are brought up to date (a scrape every few seconds is the norm).
+    static let groupMetricsInterval = Nanoseconds.milliseconds(1000)
+
+    /// Members, in flight, retries and lag per topic of every durable group, as gauges.
+    private func recordGroupMetrics() {
+        for group in groups.values where !group.ephemeral {
+            let gauges = metrics.gauges(ofGroup: group.name)
+            gauges.members.record(group.members.count)
+            gauges.inFlight.record(group.inFlight)
+            gauges.retries.record(group.retries.count)
+            for cursor in group.cursors.values {
+                let end = log.bounds(topic: cursor.topic).upperBound
+                metrics.lagGauge(gauges, group: group.name, topic: cursor.topic).record(end - min(cursor.next, end))
+            }
+        }
     }
 
     /// A publish refused for the store within this long makes the broker unready.

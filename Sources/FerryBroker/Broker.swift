@@ -58,6 +58,7 @@ public final class Broker {
     var lastLoopIteration: MonotonicInstant?
     var lastRetention = MonotonicInstant(nanoseconds: 0)
     var lastStateSave = MonotonicInstant(nanoseconds: 0)
+    var lastGroupMetrics = MonotonicInstant(nanoseconds: 0)
     /// Unique per run; lets clients notice a restart.
     public let brokerID = UUID().uuidString
     /// Group state changed since the last save.

@@ -6,6 +6,12 @@ import Metrics
 struct BrokerMetrics {
     private let factory: any MetricsFactory
     let published: Counter
+    /// Events confirmed to their publishers (repeats included), once durable.
+    let confirmed: Counter
+    /// Dead letters put back for redelivery.
+    let requeued: Counter
+    /// From a Publish's arrival to its confirm (the wait for the fsync, mostly).
+    let publishToConfirm: Timer
     let duplicates: Counter
     let delivered: Counter
     let redelivered: Counter
@@ -31,6 +37,9 @@ struct BrokerMetrics {
     init(factory: any MetricsFactory = MetricsSystem.factory) {
         self.factory = factory
         published = Counter(label: "ferry_events_published_total", factory: factory)
+        confirmed = Counter(label: "ferry_events_confirmed_total", factory: factory)
+        requeued = Counter(label: "ferry_dead_letters_requeued_total", factory: factory)
+        publishToConfirm = Timer(label: "ferry_publish_to_confirm_seconds", preferredDisplayUnit: .seconds, factory: factory)
         duplicates = Counter(label: "ferry_events_duplicate_total", factory: factory)
         delivered = Counter(label: "ferry_deliveries_total", factory: factory)
         redelivered = Counter(label: "ferry_redeliveries_total", factory: factory)
@@ -50,6 +59,39 @@ struct BrokerMetrics {
         storedBytes = Gauge(label: "ferry_stored_bytes", factory: factory)
         inFlight = Gauge(label: "ferry_in_flight", factory: factory)
         peers = Gauge(label: "ferry_peers", factory: factory)
+    }
+
+    /// The gauges of one durable group: members, in flight, retries waiting, and lag per topic.
+    final class GroupGauges {
+        let members: Gauge
+        let inFlight: Gauge
+        let retries: Gauge
+        var lag: [String: Gauge] = [:]
+
+        init(group: String, factory: any MetricsFactory) {
+            let dimensions = [("group", group)]
+            members = Gauge(label: "ferry_consumer_group_members", dimensions: dimensions, factory: factory)
+            inFlight = Gauge(label: "ferry_consumer_group_in_flight_messages", dimensions: dimensions, factory: factory)
+            retries = Gauge(label: "ferry_consumer_group_retry_queue_messages", dimensions: dimensions, factory: factory)
+        }
+    }
+    private var groupGauges: [String: GroupGauges] = [:]
+
+    /// The gauges of `group`, made on first use. Durable groups only: they are bounded by
+    /// max_groups and live on, where tails come and go.
+    mutating func gauges(ofGroup group: String) -> GroupGauges {
+        if let gauges = groupGauges[group] { return gauges }
+        let gauges = GroupGauges(group: group, factory: factory)
+        groupGauges[group] = gauges
+        return gauges
+    }
+
+    /// The lag gauge of `group` on `topic`.
+    func lagGauge(_ gauges: GroupGauges, group: String, topic: String) -> Gauge {
+        if let gauge = gauges.lag[topic] { return gauge }
+        let gauge = Gauge(label: "ferry_consumer_group_lag_messages", dimensions: [("group", group), ("topic", topic)], factory: factory)
+        gauges.lag[topic] = gauge
+        return gauge
     }
 
     private var errorCounters: [Int: Counter] = [:]

@@ -1,6 +1,7 @@
 import FerryProtocol
 import FerryTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -46,6 +47,57 @@ struct HTTPListenerTests {
         #expect(metrics.body.split(separator: "\n").contains("ferry_events_published_total 1"), "\(metrics.body)")
         let missing = try await Self.get(base + "/nope")
         #expect(missing.status == 404)
+    }
+
+    @Test("per-group gauges: members, in flight, retries and lag per topic; confirms and their latency")
+    func groupMetrics() async throws {
+        let (ferryd, base) = try await Self.start()
+        try await onOwnThread {
+            // The member stays connected (and unsettled) while the metrics are read.
+            let member = try RawClient(endpoint: ferryd.endpoint)
+            var subscribe = Subscribe()
+            subscribe.group = "metered"
+            subscribe.patterns = ["http.metered"]
+            subscribe.maxInFlight = 1
+            _ = try member.subscribe(.subscribe(subscribe))
+            let publisher = try RawClient(endpoint: ferryd.endpoint)
+            for index in 0..<3 {
+                try publisher.publish(topic: "http.metered", id: "e\(index)")
+                guard case .publishResult? = try publisher.receive()?.reply else { throw RawClient.UnexpectedReply(reply: nil) }
+            }
+            // One event in flight (credit 1), two behind it; the gauges follow within a second.
+            let expected: [(String, Double)] = [
+                (#"ferry_consumer_group_members{group="metered"}"#, 1),
+                (#"ferry_consumer_group_in_flight_messages{group="metered"}"#, 1),
+                (#"ferry_consumer_group_retry_queue_messages{group="metered"}"#, 0),
+                (#"ferry_consumer_group_lag_messages{group="metered",topic="http.metered"}"#, 2),
+                ("ferry_events_confirmed_total", 3),
+            ]
+            var last = ""
+            let seen = try Wait.untilSync(timeout: .seconds(10)) {
+                last = try Self.getSync(base + "/metrics")
+                var values: [String: Double] = [:]
+                for line in last.split(separator: "\n") where !line.hasPrefix("#") {
+                    let parts = line.split(separator: " ")
+                    if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
+                }
+                return expected.allSatisfy { values[$0.0] == $0.1 } && values["ferry_publish_to_confirm_seconds_count"] == 3
+            }
+            #expect(seen, "\(last.split(separator: "\n").filter { $0.contains("consumer_group") || $0.contains("confirm") })")
+            withExtendedLifetime(member) {}
+        }
+    }
+
+    /// A GET that blocks its thread (for code that owns a socket on it).
+    static func getSync(_ url: String) throws -> String {
+        let result = Mutex<String?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: URL(string: url)!) { data, _, _ in
+            result.withLock { $0 = data.map { String(decoding: $0, as: UTF8.self) } }
+            done.signal()
+        }.resume()
+        _ = done.wait(timeout: .now() + 5)
+        return result.withLock { $0 } ?? ""
     }
 
     @Test("a store that refuses publishes makes /readyz 503 with the reason, and ready again once it stores")
