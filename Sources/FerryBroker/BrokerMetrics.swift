@@ -10,7 +10,7 @@ struct BrokerMetrics {
     let confirmed: Counter
     /// Dead letters put back for redelivery.
     let requeued: Counter
-    /// From a Publish's arrival to its confirm (the wait for the fsync, mostly).
+    /// From a Publish's arrival to its confirm, for those held for an fsync.
     let publishToConfirm: Timer
     let duplicates: Counter
     let delivered: Counter
