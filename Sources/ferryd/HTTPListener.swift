@@ -56,14 +56,12 @@ enum HTTPListener {
                 status: snapshot.isReady ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
         }
-        var httpLogger = logger
-        httpLogger.logLevel = min(logger.logLevel, .warning) == logger.logLevel ? logger.logLevel : .warning
         return Application(
             router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: "ferryd"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
                 logger.info("HTTP listening", metadata: ["address": "\(address.host):\(port)"])
                 if let addressFile { try? "\(address.host):\(port)".write(toFile: addressFile, atomically: true, encoding: .utf8) }
-            }, logger: httpLogger)
+            }, logger: logger)
     }
 }
