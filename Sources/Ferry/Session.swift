@@ -107,7 +107,7 @@ final class Session {
             }
             // A ferryd that serves CURVE wants a routing id nobody can guess (protocol section
             // 13.3): the client's name for its logs, then 128 random bits.
-            try socket.setRoutingID(Self.randomRoutingID(name: configuration.clientName))
+            try socket.setRandomRoutingID(name: configuration.clientName)
             try socket.setCurveClient(
                 serverKey: Z85.decodeKey(security.serverPublicKey) ?? [], publicKey: Z85.decodeKey(security.publicKey) ?? [],
                 secretKey: Z85.decodeKey(security.secretKey) ?? [])
@@ -124,14 +124,6 @@ final class Session {
     }
 
     var requestTimeout: Nanoseconds { Nanoseconds(configuration.requestTimeout) }
-
-    /// `name-` and 32 random hex digits: 128 random bits, and never a leading zero byte (which
-    /// libzmq keeps for the ids it makes up).
-    static func randomRoutingID(name: String) -> [UInt8] {
-        var random = SystemRandomNumberGenerator()
-        let hex = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }.joined()
-        return Array("\(name.prefix(64).isEmpty ? "ferry" : String(name.prefix(64)))-\(hex)".utf8)
-    }
 
     func loop(commands: WakeupQueue<Connection.Command>) {
         var poller = Poller()

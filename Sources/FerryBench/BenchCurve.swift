@@ -49,8 +49,7 @@ struct BenchCurve: Sendable {
     /// Makes `socket` a CURVE client of the broker, under a routing id nobody can guess (ferryd
     /// refuses a shorter one with CURVE).
     func apply(to socket: Socket) throws {
-        var random = SystemRandomNumberGenerator()
-        try socket.setRoutingID(Array("bench-".utf8) + (0..<16).map { _ in UInt8.random(in: 1...255, using: &random) })
+        try socket.setRandomRoutingID(name: "bench")
         try socket.setCurveClient(
             serverKey: Z85.decodeKey(serverPublicKey) ?? [], publicKey: Z85.decodeKey(client.publicKey) ?? [],
             secretKey: Z85.decodeKey(client.secretKey) ?? [])

@@ -30,6 +30,19 @@ extension CurveKeyPair {
 }
 
 extension Socket {
+    /// Sets a routing id nobody can guess: `name-` and 32 random hex digits (128 random bits,
+    /// never a leading zero byte, which libzmq keeps for the ids it makes up). A ROUTER routes
+    /// by id alone, so with CURVE another client must not be able to claim this one's.
+    public func setRandomRoutingID(name: String) throws(ZMQError) {
+        var random = SystemRandomNumberGenerator()
+        let hex = (0..<16).map { _ in
+            let byte = UInt8.random(in: 0...255, using: &random)
+            return String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16)
+        }.joined()
+        let prefix = name.prefix(64).isEmpty ? "ferry" : String(name.prefix(64))
+        try setRoutingID(Array("\(prefix)-\(hex)".utf8))
+    }
+
     /// The ZAP domain this socket's connections are authenticated in (`ZMQ_ZAP_DOMAIN`).
     public func setZAPDomain(_ domain: String) throws(ZMQError) { try setBytes(ZMQ_ZAP_DOMAIN, Array(domain.utf8), "ZMQ_ZAP_DOMAIN") }
 

@@ -25,6 +25,9 @@ struct CLIConfigFile: Decodable {
         case clientKeyFile = "client_key_file"
     }
 
+    /// The file in effect for this process, read once (the endpoint and the keys both ask).
+    static let inEffect = Result { try load() }
+
     /// The file in effect, if any: `FERRY_CONFIG` must name one that exists; the default path
     /// may be absent.
     static func load(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> CLIConfigFile? {

@@ -40,7 +40,7 @@ struct CLIOptions: ParsableArguments {
     /// none names any.
     func security() throws -> ClientSecurity? {
         var environment = ProcessInfo.processInfo.environment
-        if let file = try CLIConfigFile.load() {
+        if let file = try CLIConfigFile.inEffect.get() {
             if environment["FERRY_SERVER_KEY", default: ""].isEmpty, let key = file.serverKey { environment["FERRY_SERVER_KEY"] = key }
             if environment["FERRY_CLIENT_KEY_FILE", default: ""].isEmpty, let path = file.clientKeyFile {
                 environment["FERRY_CLIENT_KEY_FILE"] = path
@@ -61,7 +61,7 @@ struct CLIOptions: ParsableArguments {
         if let broker { return broker }
         let environment = ProcessInfo.processInfo.environment["FERRY_BROKER"] ?? ""
         if !environment.isEmpty { return environment }
-        return (try? CLIConfigFile.load())??.broker ?? Self.defaultEndpoint
+        return (try? CLIConfigFile.inEffect.get())??.broker ?? Self.defaultEndpoint
     }
 
     func validate() throws {

@@ -15,7 +15,7 @@ public final class RawClient {
         if let routingID {
             try socket.setRoutingID(routingID)
         } else if curve != nil {
-            try socket.setRoutingID((0..<16).map { _ in UInt8.random(in: 1...255) })
+            try socket.setRandomRoutingID(name: "raw")
         }
         if let curve {
             try socket.setCurveClient(

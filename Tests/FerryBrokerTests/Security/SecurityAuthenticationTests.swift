@@ -19,6 +19,16 @@ struct SecurityAuthenticationTests {
           admin: { history: true, stats: true }
         """
 
+    /// A CURVE ferryd whose credentials hold a reader and a writer.
+    static func start() async throws -> (
+        reader: TestCredentials.Principal, writer: TestCredentials.Principal, credentials: TestCredentials, ferryd: Ferryd
+    ) {
+        let reader = try TestCredentials.Principal("reader", rules: Self.reader)
+        let writer = try TestCredentials.Principal("writer", rules: Self.writer)
+        let credentials = try TestCredentials([reader, writer])
+        return (reader, writer, credentials, try await Ferryd(credentials.ferrydArguments))
+    }
+
     /// Hello, answered with Welcome within `timeout`?
     static func greets(_ client: RawClient, timeout: Duration = .seconds(2)) throws -> Bool {
         try client.send(.hello(Hello()))
@@ -28,10 +38,7 @@ struct SecurityAuthenticationTests {
 
     @Test("a plaintext client, a wrong server key and an unknown client key get no answer; a known key is served")
     func strangers() async throws {
-        let reader = try TestCredentials.Principal("reader", rules: Self.reader)
-        let writer = try TestCredentials.Principal("writer", rules: Self.writer)
-        let credentials = try TestCredentials([reader, writer])
-        let ferryd = try await Ferryd(credentials.ferrydArguments)
+        let (reader, writer, credentials, ferryd) = try await Self.start()
         try await onOwnThread {
             let plaintext = try RawClient(endpoint: ferryd.endpoint)
             #expect(try !Self.greets(plaintext, timeout: .milliseconds(1500)))
@@ -59,10 +66,7 @@ struct SecurityAuthenticationTests {
 
     @Test("a key removed from the credentials file loses its live session within seconds; others keep theirs")
     func revokedKey() async throws {
-        let reader = try TestCredentials.Principal("reader", rules: Self.reader)
-        let writer = try TestCredentials.Principal("writer", rules: Self.writer)
-        let credentials = try TestCredentials([reader, writer])
-        let ferryd = try await Ferryd(credentials.ferrydArguments)
+        let (reader, writer, credentials, ferryd) = try await Self.start()
         try await onOwnThread {
             let member = try credentials.client(of: ferryd, as: reader)
             #expect(try Self.greets(member))
@@ -106,10 +110,7 @@ struct SecurityAuthenticationTests {
 
     @Test("SIGHUP reloads the credentials: a new grant takes effect, a revoked one ends the subscription")
     func reloadOnSIGHUP() async throws {
-        let reader = try TestCredentials.Principal("reader", rules: Self.reader)
-        let writer = try TestCredentials.Principal("writer", rules: Self.writer)
-        let credentials = try TestCredentials([reader, writer])
-        let ferryd = try await Ferryd(credentials.ferrydArguments)
+        let (reader, writer, credentials, ferryd) = try await Self.start()
         try await onOwnThread {
             let publisher = try credentials.client(of: ferryd, as: writer)
             func publishCode(_ topic: String) throws -> ErrorCode? {
