@@ -42,6 +42,7 @@ extension Broker {
         dedup.expire(now: now)
         metrics.inFlight.record(inFlightCount)
         metrics.storedBytes.record(log.storedBytes)
+        for duration in log.takeSyncDurations() { metrics.fsyncDuration.recordNanoseconds(Self.nanoseconds(duration)) }
         reportHealth()
         if now - lastGroupMetrics >= Self.groupMetricsInterval {
             lastGroupMetrics = now
@@ -52,18 +53,26 @@ extension Broker {
     /// How often the per-group gauges are brought up to date (a scrape every few seconds is the norm).
     static let groupMetricsInterval = Nanoseconds.milliseconds(1000)
 
-    /// Members, in flight, retries and lag per topic of every durable group, as gauges.
+    /// Members, in flight, retries, dead letters and lag per topic of every durable group, and
+    /// each topic's stored bytes, as gauges.
     private func recordGroupMetrics() {
         for group in groups.values where !group.ephemeral {
             let gauges = metrics.gauges(ofGroup: group.name)
             gauges.members.record(group.members.count)
             gauges.inFlight.record(group.inFlight)
             gauges.retries.record(group.retries.count)
+            gauges.deadLetters.record(groupState.deadLetterCount(group: group.name))
             for cursor in group.cursors.values {
                 let end = log.bounds(topic: cursor.topic).upperBound
                 metrics.lagGauge(gauges, group: group.name, topic: cursor.topic).record(end - min(cursor.next, end))
             }
         }
+        for topic in log.topics { metrics.storedBytesGauge(topic: topic).record(log.storedBytes(topic: topic)) }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 
     /// A publish refused for the store within this long makes the broker unready.

@@ -12,6 +12,8 @@ struct BrokerMetrics {
     let requeued: Counter
     /// From a Publish's arrival to its confirm, for those held for an fsync.
     let publishToConfirm: Timer
+    /// Each fdatasync of the event log's files.
+    let fsyncDuration: Timer
     let duplicates: Counter
     let delivered: Counter
     let redelivered: Counter
@@ -40,6 +42,7 @@ struct BrokerMetrics {
         confirmed = Counter(label: "ferry_events_confirmed_total", factory: factory)
         requeued = Counter(label: "ferry_dead_letters_requeued_total", factory: factory)
         publishToConfirm = Timer(label: "ferry_publish_to_confirm_seconds", preferredDisplayUnit: .seconds, factory: factory)
+        fsyncDuration = Timer(label: "ferry_fsync_duration_seconds", preferredDisplayUnit: .seconds, factory: factory)
         duplicates = Counter(label: "ferry_events_duplicate_total", factory: factory)
         delivered = Counter(label: "ferry_deliveries_total", factory: factory)
         redelivered = Counter(label: "ferry_redeliveries_total", factory: factory)
@@ -61,11 +64,13 @@ struct BrokerMetrics {
         peers = Gauge(label: "ferry_peers", factory: factory)
     }
 
-    /// The gauges of one durable group: members, in flight, retries waiting, and lag per topic.
+    /// The gauges of one durable group: members, in flight, retries waiting, dead letters, and
+    /// lag per topic.
     final class GroupGauges {
         let members: Gauge
         let inFlight: Gauge
         let retries: Gauge
+        let deadLetters: Gauge
         var lag: [String: Gauge] = [:]
 
         init(group: String, factory: any MetricsFactory) {
@@ -73,6 +78,7 @@ struct BrokerMetrics {
             members = Gauge(label: "ferry_consumer_group_members", dimensions: dimensions, factory: factory)
             inFlight = Gauge(label: "ferry_consumer_group_in_flight_messages", dimensions: dimensions, factory: factory)
             retries = Gauge(label: "ferry_consumer_group_retry_queue_messages", dimensions: dimensions, factory: factory)
+            deadLetters = Gauge(label: "ferry_consumer_group_dead_letter_messages", dimensions: dimensions, factory: factory)
         }
     }
     private var groupGauges: [String: GroupGauges] = [:]
@@ -91,6 +97,16 @@ struct BrokerMetrics {
         if let gauge = gauges.lag[topic] { return gauge }
         let gauge = Gauge(label: "ferry_consumer_group_lag_messages", dimensions: [("group", group), ("topic", topic)], factory: factory)
         gauges.lag[topic] = gauge
+        return gauge
+    }
+
+    private var topicBytes: [String: Gauge] = [:]
+
+    /// The stored-bytes gauge of `topic` (topics are bounded by max_topics).
+    mutating func storedBytesGauge(topic: String) -> Gauge {
+        if let gauge = topicBytes[topic] { return gauge }
+        let gauge = Gauge(label: "ferry_topic_stored_bytes", dimensions: [("topic", topic)], factory: factory)
+        topicBytes[topic] = gauge
         return gauge
     }
 

@@ -140,6 +140,10 @@ public final class DurableEventLog: EventLog {
     /// Logical bytes held by all topics (a segment's zero runway is not counted).
     public var storedBytes: Int { logs.values.reduce(0) { $0 + $1.bytes } }
 
+    public func storedBytes(topic: String) -> Int { logs[topic]?.bytes ?? 0 }
+
+    public func takeSyncDurations() -> [Duration] { syncer.takeDurations() }
+
     /// Events stay until retention removes them.
     public func release(topic: String, below offset: UInt64) {}
 

@@ -15,6 +15,12 @@ public protocol EventLog: AnyObject {
     var topics: [String] { get }
     /// Bytes of event data held.
     var storedBytes: Int { get }
+    /// Bytes of event data `topic` holds (0 for an unknown topic).
+    func storedBytes(topic: String) -> Int
+    /// How long each fdatasync of the log's files took since the last call, oldest first (at
+    /// most the last few thousand): for the fsync-duration histogram. Empty for a log that
+    /// does not sync.
+    func takeSyncDurations() -> [Duration]
     /// What opening the log found: recovered records and repairs made.
     var recovery: LogRecoveryReport { get }
     /// What recovery found damaged in `topic`'s log when it opened.
@@ -45,6 +51,10 @@ public protocol EventLog: AnyObject {
     /// Applies retention; `consumedBelow` is each topic's lowest group cursor. Returns events
     /// dropped before every group consumed them.
     func applyRetention(consumedBelow: [String: UInt64]) -> UInt64
+}
+
+extension EventLog {
+    public func takeSyncDurations() -> [Duration] { [] }
 }
 
 /// What opening a log found: recovered records and repairs made.

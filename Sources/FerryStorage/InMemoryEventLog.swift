@@ -10,6 +10,8 @@ public final class InMemoryEventLog: EventLog {
         var ids: [String] = []
         /// Index in `events` of offset `first`; events before it are released.
         var head = 0
+        /// Bytes of the events not yet released.
+        var bytes = 0
         var next: UInt64 { first + UInt64(events.count - head) }
     }
 
@@ -40,6 +42,7 @@ public final class InMemoryEventLog: EventLog {
             offsets.append(offset)
         }
         storedBytes += bytes
+        topic.bytes += bytes
         return offsets
     }
 
@@ -59,6 +62,8 @@ public final class InMemoryEventLog: EventLog {
 
     public var topics: [String] { Array(topicsByName.keys) }
 
+    public func storedBytes(topic name: String) -> Int { topicsByName[name]?.bytes ?? 0 }
+
     public func damage(topic: String) -> StorageDamage { StorageDamage() }
 
     public func release(topic name: String, below offset: UInt64) {
@@ -66,6 +71,7 @@ public final class InMemoryEventLog: EventLog {
         let count = Int(min(offset, topic.next) - topic.first)
         for index in topic.head..<(topic.head + count) {
             storedBytes -= topic.events[index].body.count
+            topic.bytes -= topic.events[index].body.count
             topic.events[index].body = []
         }
         topic.head += count

@@ -1,4 +1,5 @@
 import FerryRuntime
+import Synchronization
 
 /// Runs fsyncs on its own thread so the broker loop never blocks on the disk.
 ///
@@ -32,6 +33,18 @@ final class Syncer: Sendable {
     /// Requests; nil ends the thread.
     private let thread = LoopThread<Request?>(name: "ferry-fsync")
     let completions = WakeupQueue<Completion>()
+    /// How long recent fdatasyncs took, for a histogram; bounded, the oldest dropped first.
+    private let durations = Mutex<[Duration]>([])
+    /// The most durations kept between two ``takeDurations()``.
+    static let maxKeptDurations = 4096
+
+    /// The durations of the fdatasyncs made since the last call, oldest first.
+    func takeDurations() -> [Duration] {
+        durations.withLock { kept in
+            defer { kept.removeAll(keepingCapacity: true) }
+            return kept
+        }
+    }
 
     init() {
         thread.start { [self] in run() }
@@ -75,13 +88,20 @@ final class Syncer: Sendable {
                 }
             }
             var synced: [ObjectIdentifier: StorageError?] = [:]
+            var took: [Duration] = []
             for (id, target) in targets {
+                let start = MonotonicInstant.now()
                 do {
                     try target.file.sync(writtenEnd: target.writtenEnd)
                     synced[id] = .some(nil)
                 } catch {
                     synced[id] = .some(error)
                 }
+                took.append(start.duration(to: MonotonicInstant.now()))
+            }
+            durations.withLock { kept in
+                kept += took
+                if kept.count > Self.maxKeptDurations { kept.removeFirst(kept.count - Self.maxKeptDurations) }
             }
             var done: [String: Completion] = [:]
             for request in work {

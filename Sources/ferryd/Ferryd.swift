@@ -108,7 +108,7 @@ struct Ferryd: AsyncParsableCommand {
         let security = securitySettings(file: file)
         try applySecurity(security, to: &configuration, logger: logger)
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(Self.metricsFactory(registry: registry))
         Self.raiseDescriptorLimit(for: configuration, logger: logger)
 
         let storageConfiguration = configuration.storage

@@ -49,7 +49,7 @@ struct HTTPListenerTests {
         #expect(missing.status == 404)
     }
 
-    @Test("per-group gauges: members, in flight, retries and lag per topic; confirms and their latency")
+    @Test("per-group gauges: members, in flight, retries, dead letters and lag per topic; stored bytes per topic; confirms, fsyncs and their durations")
     func groupMetrics() async throws {
         let (ferryd, base) = try await Self.start()
         try await onOwnThread {
@@ -65,12 +65,22 @@ struct HTTPListenerTests {
                 try publisher.publish(topic: "http.metered", id: "e\(index)")
                 guard case .publishResult? = try publisher.receive()?.reply else { throw RawClient.UnexpectedReply(reply: nil) }
             }
-            // One event in flight (credit 1), two behind it; the gauges follow within a second.
+            // The first delivery is declared poison: dead-lettered, the next one takes its credit.
+            guard case .deliver(let deliver)? = try member.receive()?.reply else { throw RawClient.UnexpectedReply(reply: nil) }
+            var settle = Settle()
+            var nack = Nack()
+            nack.deliveryID = deliver.deliveries[0].deliveryID
+            nack.deadLetter = true
+            nack.error = "poison"
+            settle.nacks = [nack]
+            _ = try member.send(.settle(settle))
+            // One event dead, one in flight (credit 1), one behind it; the gauges follow within a second.
             let expected: [(String, Double)] = [
                 (#"ferry_consumer_group_members{group="metered"}"#, 1),
                 (#"ferry_consumer_group_in_flight_messages{group="metered"}"#, 1),
                 (#"ferry_consumer_group_retry_queue_messages{group="metered"}"#, 0),
-                (#"ferry_consumer_group_lag_messages{group="metered",topic="http.metered"}"#, 2),
+                (#"ferry_consumer_group_dead_letter_messages{group="metered"}"#, 1),
+                (#"ferry_consumer_group_lag_messages{group="metered",topic="http.metered"}"#, 1),
                 ("ferry_events_confirmed_total", 3),
             ]
             var last = ""
@@ -82,6 +92,8 @@ struct HTTPListenerTests {
                     if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
                 }
                 return expected.allSatisfy { values[$0.0] == $0.1 } && values["ferry_publish_to_confirm_seconds_count"] == 3
+                    && values[#"ferry_topic_stored_bytes{topic="http.metered"}"#, default: 0] > 0
+                    && values["ferry_fsync_duration_seconds_count", default: 0] >= 1
             }
             #expect(seen, "\(last.split(separator: "\n").filter { $0.contains("consumer_group") || $0.contains("confirm") })")
             withExtendedLifetime(member) {}

@@ -53,6 +53,10 @@ struct DurableFsyncTests {
         #expect(waitUntilDurable(store, topic: "t", end: 8))
         #expect(store.durableEnd(topic: "t") == 8, "durableEnd never passes the appended end")
         #expect(file.syncSnapshot.unsyncedBytes == 0, "a good sync lets go of the copies it covered")
+        let durations = store.takeSyncDurations()
+        #expect(durations.count >= 2, "each fdatasync is timed")
+        #expect(durations.allSatisfy { $0 >= .zero })
+        #expect(store.takeSyncDurations().isEmpty, "taken once")
 
         store.flush()
         store.collectSyncs()

@@ -32,6 +32,9 @@ struct EventLogContractTests {
             #expect(log.bounds(topic: "b") == 0..<2)
             #expect(Set(log.topics) == ["a", "b"])
             #expect(log.storedBytes > 0)
+            #expect(log.storedBytes(topic: "a") > log.storedBytes(topic: "b"))
+            #expect(log.storedBytes(topic: "a") + log.storedBytes(topic: "b") == log.storedBytes)
+            #expect(log.storedBytes(topic: "none") == 0)
         }
     }
 

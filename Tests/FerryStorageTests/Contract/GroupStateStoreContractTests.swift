@@ -130,6 +130,9 @@ struct GroupStateStoreContractTests {
             #expect(store.deadLetters(group: "g", after: 0, limit: 10).isEmpty)
             #expect(store.deadLetterCount(group: "h") == 1, "other groups are untouched")
             #expect(try store.removeDeadLetters(group: "unknown", ids: nil).isEmpty)
+            // A count already taken follows later adds.
+            try store.addDeadLetters([(Self.record("h", offset: 101), nil), (Self.record("h", offset: 102), nil)])
+            #expect(store.deadLetterCount(group: "h") == 3)
 
             #expect(try store.addDeadLetter(Self.record("g", offset: 50)) == 5)
             #expect(store.deadLetters(group: "g", after: 0, limit: 10).map(\.id) == [5])
