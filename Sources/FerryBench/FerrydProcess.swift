@@ -22,7 +22,9 @@ final class FerrydProcess {
         try? FileManager.default.removeItem(atPath: endpointFile)
         process = Process()
         process.executableURL = executable
-        process.arguments = ["--endpoint", "tcp://127.0.0.1:0", "--endpoint-file", endpointFile] + arguments
+        // HTTP on an ephemeral port (benchmarks run beside other brokers and each other).
+        let http = arguments.contains("--http-endpoint") ? [] : ["--http-endpoint", "127.0.0.1:0"]
+        process.arguments = ["--endpoint", "tcp://127.0.0.1:0", "--endpoint-file", endpointFile] + http + arguments
         if let standardError { process.standardError = standardError }
         do {
             try process.run()

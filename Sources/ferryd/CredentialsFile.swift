@@ -14,6 +14,10 @@ import Yams
 ///       subscribe: { topics: ["orders.>"], groups: ["email"] }
 ///     deny:
 ///       publish: ["payments.>"]
+///   - name: operator
+///     http_passwords: ["$2b$12$…"]   # bcrypt hashes: sign-in to the HTTP API and console
+///     allow:
+///       admin: { groups: [">"], history: true, stats: true }
 /// ```
 ///
 /// Read strictly: an unknown key, a wrong type or an invalid pattern is an error naming its
@@ -22,7 +26,30 @@ enum CredentialsFile {
     /// Largest file read: far beyond 10,000 principals with a few keys and patterns each.
     static let maxBytes = 16 << 20
 
-    static func load(path: String) throws -> Credentials {
+    /// What the file holds: the principals (with their keys as written) and each principal's
+    /// HTTP password hashes.
+    struct Contents {
+        var principals: [Principal]
+        var httpPasswords: [String: [String]]
+
+        /// The credentials in force: each principal's keys plus `extraKey(name)` (ferryd's own
+        /// key for its HTTP side, when it has one).
+        func credentials(extraKey: (String) -> String? = { _ in nil }) throws -> Credentials {
+            do {
+                return try Credentials(
+                    principals: principals.map {
+                        Principal(name: $0.name, keys: $0.keys + (extraKey($0.name).map { [$0] } ?? []), allow: $0.allow, deny: $0.deny)
+                    })
+            } catch {
+                throw ConfigurationError(message: error.message)
+            }
+        }
+    }
+
+    /// Most HTTP password hashes per principal.
+    static let maxHTTPPasswords = 16
+
+    static func load(path: String) throws -> Contents {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         if let size = attributes?[.size] as? Int, size > maxBytes {
             throw ConfigurationError(message: "\(path): \(size) bytes; a credentials file holds at most \(maxBytes)")
@@ -42,14 +69,15 @@ enum CredentialsFile {
         }
     }
 
-    static func parse(_ text: String) throws -> Credentials {
+    static func parse(_ text: String) throws -> Contents {
         guard let root = try Yams.compose(yaml: text) else { throw ConfigurationError(message: "the file is empty") }
         let top = try mapping(root, allowed: ["principals"], what: "the file")
         guard let list = top["principals"] else { throw ConfigurationError(message: "no 'principals' list") }
         guard let entries = list.sequence else { throw problem(list, "'principals' must be a list") }
         var principals: [Principal] = []
+        var httpPasswords: [String: [String]] = [:]
         for entry in entries {
-            let fields = try mapping(entry, allowed: ["name", "keys", "allow", "deny"], what: "a principal")
+            let fields = try mapping(entry, allowed: ["name", "keys", "http_passwords", "allow", "deny"], what: "a principal")
             guard let name = fields["name"]?.string else { throw problem(entry, "a principal needs a 'name'") }
             do {
                 try Credentials.validate(name: name)
@@ -57,15 +85,22 @@ enum CredentialsFile {
                 throw problem(entry, error.message)
             }
             let keys = try strings(fields["keys"], what: "'keys' of '\(name)'")
+            let passwords = try strings(fields["http_passwords"], what: "'http_passwords' of '\(name)'")
+            guard passwords.count <= maxHTTPPasswords else {
+                throw problem(fields["http_passwords"], "'\(name)' has \(passwords.count) http_passwords; at most \(maxHTTPPasswords)")
+            }
+            for hash in passwords where !(hash.hasPrefix("$2a$") || hash.hasPrefix("$2b$")) || hash.utf8.count != 60 {
+                throw problem(fields["http_passwords"], "'http_passwords' of '\(name)' must be bcrypt hashes ($2b$…, 60 characters), never passwords")
+            }
+            guard !keys.isEmpty || !passwords.isEmpty else {
+                throw problem(entry, "principal '\(name)' has neither keys nor http_passwords: nothing could authenticate as it")
+            }
+            httpPasswords[name] = passwords
             let allow = try grants(fields["allow"], principal: name, rule: "allow")
             let deny = try grants(fields["deny"], principal: name, rule: "deny")
             principals.append(Principal(name: name, keys: keys, allow: allow, deny: deny))
         }
-        do {
-            return try Credentials(principals: principals)
-        } catch {
-            throw ConfigurationError(message: error.message)
-        }
+        return Contents(principals: principals, httpPasswords: httpPasswords)
     }
 
     private static func grants(_ node: Node?, principal: String, rule: String) throws -> Grants {

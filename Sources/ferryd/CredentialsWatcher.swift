@@ -1,4 +1,5 @@
 import FerryBroker
+import FerryHTTP
 import Foundation
 import Logging
 import Metrics
@@ -14,6 +15,10 @@ import UnixSignals
 final class CredentialsWatcher: Service {
     private let path: String
     private let server: BrokerServer
+    private let gatewayKeys: GatewayKeys
+    private let logins: HTTPLogins
+    /// Told the principals in force after a reload (the HTTP side ends what removed ones held).
+    private let onReload: @Sendable (Set<String>) async -> Void
     private let logger: Logger
     private let interval: Duration
     private let loaded = Counter(label: "ferry_credentials_reloads_total", dimensions: [("result", "loaded")])
@@ -22,7 +27,13 @@ final class CredentialsWatcher: Service {
     /// The version of the file loaded at start-up, to compare the first polls with.
     private let loadedAtStart: Version?
 
-    init(path: String, server: BrokerServer, logger: Logger, interval: Duration = .seconds(1)) {
+    init(
+        path: String, server: BrokerServer, gatewayKeys: GatewayKeys, logins: HTTPLogins, logger: Logger, interval: Duration = .seconds(1),
+        onReload: @escaping @Sendable (Set<String>) async -> Void
+    ) {
+        self.gatewayKeys = gatewayKeys
+        self.logins = logins
+        self.onReload = onReload
         self.loadedAtStart = Version(path: path)
         self.path = path
         self.server = server
@@ -77,14 +88,17 @@ final class CredentialsWatcher: Service {
             }
         }
         await cancelWhenGracefulShutdown {
-            for await reason in changes { self.reload(because: reason) }
+            for await reason in changes { await self.reload(because: reason) }
         }
     }
 
-    private func reload(because reason: String) {
+    private func reload(because reason: String) async {
         do {
-            let credentials = try CredentialsFile.load(path: path)
+            let contents = try CredentialsFile.load(path: path)
+            let credentials = try contents.credentials(extraKey: gatewayKeys.publicKey(for:))
             server.replaceCredentials(credentials)
+            logins.replace(contents.httpPasswords)
+            await onReload(Set(credentials.principals.map(\.name)))
             loaded.increment()
             logger.info("credentials loaded", metadata: ["path": "\(path)", "reason": "\(reason)", "principals": "\(credentials.principals.count)"])
         } catch {

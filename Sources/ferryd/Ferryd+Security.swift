@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryBroker
 import Foundation
+import FerryHTTP
 import Logging
 import ZeroMQ
 
@@ -22,7 +23,12 @@ extension Ferryd {
 
     /// Puts the server's key and the credentials into `configuration`, or refuses a set-up that
     /// would serve a network without authentication.
-    func applySecurity(_ settings: SecuritySettings, to configuration: inout BrokerConfiguration, logger: Logger) throws {
+    /// Returns ferryd's public key when CURVE is on; fills `logins` with the principals' HTTP
+    /// password hashes and gives each principal a key of `gatewayKeys` (for the HTTP side).
+    @discardableResult
+    func applySecurity(
+        _ settings: SecuritySettings, to configuration: inout BrokerConfiguration, gatewayKeys: GatewayKeys, logins: HTTPLogins, logger: Logger
+    ) throws -> String? {
         switch (settings.secretKeyFile, settings.credentialsFile) {
         case (let keyFile?, let credentialsFile?):
             let certificate: CurveCertificate
@@ -36,13 +42,20 @@ extension Ferryd {
             }
             warnIfReadableByOthers(keyFile, logger: logger)
             configuration.curveSecretKey = secretKey
-            configuration.credentials = try CredentialsFile.load(path: credentialsFile)
+            let contents = try CredentialsFile.load(path: credentialsFile)
+            do {
+                configuration.credentials = try contents.credentials(extraKey: gatewayKeys.publicKey(for:))
+            } catch let error as ConfigurationError {
+                throw ConfigurationError(message: "\(credentialsFile): \(error.message)")
+            }
+            logins.replace(contents.httpPasswords)
             logger.info(
                 "CURVE on: connections are encrypted and authenticated",
                 metadata: [
                     "serverPublicKey": "\(certificate.publicKey)", "credentials": "\(credentialsFile)",
                     "principals": "\(configuration.credentials?.principals.count ?? 0)",
                 ])
+            return certificate.publicKey
         case (nil, nil):
             if !Self.isLoopback(configuration.endpoint) {
                 guard settings.insecure else {
@@ -56,6 +69,7 @@ extension Ferryd {
                 }
                 logger.warning("serving a non-loopback endpoint without authentication or encryption (--insecure)")
             }
+            return nil
         case (_?, nil):
             throw ValidationError("--curve-secret-key-file needs --credentials: the file that says which client keys may connect")
         case (nil, _?):

@@ -1,5 +1,6 @@
 public import ArgumentParser
 import FerryBroker
+import FerryHTTP
 import FerryLifecycle
 import FerryStorage
 import Foundation
@@ -85,7 +86,8 @@ struct Ferryd: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: "Serve /metrics, /healthz and /readyz over HTTP at HOST:PORT (loopback only for now; port 0 picks one). Off by default.")
+        help:
+            "Serve HTTP at HOST:PORT (default 127.0.0.1:7480; port 0 picks one; 'off' for none): /metrics, /healthz, /readyz, the API (/api/v1) and the console (/console). Off loopback it needs --credentials.")
     var httpEndpoint: String?
 
     @Option(name: .long, help: "Write the HTTP listener's HOST:PORT to this file once listening.")
@@ -106,7 +108,9 @@ struct Ferryd: AsyncParsableCommand {
         var configuration = try brokerConfiguration(file: file)
         let logger = try bootstrapLogging(file: file)
         let security = securitySettings(file: file)
-        try applySecurity(security, to: &configuration, logger: logger)
+        let gatewayKeys = GatewayKeys()
+        let logins = HTTPLogins()
+        let serverPublicKey = try applySecurity(security, to: &configuration, gatewayKeys: gatewayKeys, logins: logins, logger: logger)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(Self.metricsFactory(registry: registry))
         Self.raiseDescriptorLimit(for: configuration, logger: logger)
@@ -116,25 +120,31 @@ struct Ferryd: AsyncParsableCommand {
             configuration: configuration, logger: logger, openStorage: { try Self.openStorage(storageConfiguration) },
             metricsText: { registry.emitToString() })
         let endpointFile = endpointFile
+        let brokerEndpoint = BrokerEndpoint()
         let service = BrokerService(server: server) { endpoint in
+            brokerEndpoint.set(endpoint)
             if let endpointFile {
                 try endpoint.write(toFile: endpointFile, atomically: true, encoding: .utf8)
             }
         }
         var services = [ServiceGroupConfiguration.ServiceConfiguration(service: service)]
-        if let text = httpEndpoint ?? file?.httpEndpoint {
-            let address = try HTTPListener.Address(text)
-            // The HTTP side has no authentication yet: it stays on this machine.
-            guard address.isLoopback else {
-                throw ValidationError("the HTTP listener serves loopback only (it has no authentication yet); got \(text)")
-            }
+        let gateway = makeGateway(endpoint: brokerEndpoint, serverPublicKey: serverPublicKey, gatewayKeys: gatewayKeys, logins: logins, logger: logger)
+        if let address = try httpAddress(file: file, protected: serverPublicKey != nil) {
             services.append(
                 .init(
                     service: HTTPListener.service(
-                        address: address, registry: registry, health: server.health, addressFile: httpEndpointFile, logger: logger)))
+                        address: address, registry: registry, health: server.health, gateway: gateway, addressFile: httpEndpointFile,
+                        logger: logger)))
+            services.append(.init(service: gateway.housekeeping))
         }
         if configuration.curveSecretKey != nil, let path = security.credentialsFile {
-            services.append(.init(service: CredentialsWatcher(path: path, server: server, logger: logger)))
+            services.append(
+                .init(
+                    service: CredentialsWatcher(path: path, server: server, gatewayKeys: gatewayKeys, logins: logins, logger: logger) { principals in
+                        gateway.sessions.endAll(except: principals)
+                        await gateway.members.expire(keeping: principals)
+                        await gateway.clients.close(except: principals)
+                    }))
         }
         if let parentWatch {
             // The watch ending (its parent gone) shuts the broker down like a SIGTERM.

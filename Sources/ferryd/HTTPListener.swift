@@ -1,4 +1,7 @@
 import FerryBroker
+import Ferry
+import FerryHTTP
+import HTTPTypes
 import Foundation
 import Hummingbird
 import Logging
@@ -31,14 +34,24 @@ enum HTTPListener {
         var isLoopback: Bool { Ferryd.isLoopback("tcp://\(host.contains(":") ? "[\(host)]" : host):\(port)") }
     }
 
-    /// The HTTP service: its routes over `registry` and `health`. Once listening, it writes
-    /// `HOST:PORT` (with the real port) to `addressFile` when there is one.
+    /// The HTTP service: the probes and metrics over `registry` and `health`, and the
+    /// gateway's API and console. Once listening, it writes `HOST:PORT` (with the real port) to
+    /// `addressFile` when there is one. Off loopback (with security), `/metrics` needs a
+    /// principal granted statistics.
     static func service(
-        address: Address, registry: PrometheusCollectorRegistry, health: BrokerHealth, addressFile: String?, logger: Logger
+        address: Address, registry: PrometheusCollectorRegistry, health: BrokerHealth, gateway: HTTPGateway, addressFile: String?,
+        logger: Logger
     ) -> some Service {
-        let router = Router()
-        router.get("metrics") { _, _ -> Response in
-            Response(
+        let router = Router(context: GatewayContext.self)
+        router.add(middleware: SecurityHeaders())
+        let metrics = address.isLoopback ? router.group() : router.group().add(middleware: gateway.authenticator)
+        metrics.get("metrics") { _, context -> Response in
+            if !address.isLoopback {
+                // The broker decides: only a principal granted statistics reads the metrics.
+                let bus = try await gateway.bus(context)
+                do throws(FerryError) { _ = try await bus.stats() } catch { throw APIError(error) }
+            }
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: registry.emitToString())))
         }
@@ -56,12 +69,34 @@ enum HTTPListener {
                 status: snapshot.isReady ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
         }
+        gateway.addRoutes(to: router)
         return Application(
             router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: "ferryd"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
-                logger.info("HTTP listening", metadata: ["address": "\(address.host):\(port)"])
+                logger.info("HTTP listening", metadata: ["address": "\(address.host):\(port)", "console": "http://\(address.host):\(port)/console"])
                 if let addressFile { try? "\(address.host):\(port)".write(toFile: addressFile, atomically: true, encoding: .utf8) }
             }, logger: logger)
+    }
+
+    /// Headers every reply carries: no sniffing, no framing by other sites, no referrer leaks.
+    /// Errors of the API (an unknown route, a wrong method) come as JSON, as its own do.
+    struct SecurityHeaders: RouterMiddleware {
+        typealias Context = GatewayContext
+
+        func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            var response: Response
+            do {
+                response = try await next(request, context)
+            } catch let error as HTTPError where request.uri.path.hasPrefix("/api/") {
+                let code = error.status == .notFound ? "NOT_FOUND" : error.status == .methodNotAllowed ? "METHOD_NOT_ALLOWED" : "INVALID_ARGUMENT"
+                response = try APIError(error.status, code, error.body ?? "no such route: \(request.method) \(request.uri.path)")
+                    .response(from: request, context: context)
+            }
+            response.headers[.xContentTypeOptions] = "nosniff"
+            response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+            response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+            return response
+        }
     }
 }

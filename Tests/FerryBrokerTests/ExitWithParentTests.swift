@@ -16,7 +16,7 @@ struct ExitWithParentTests {
             product: "ferryd",
             arguments: [
                 "--exit-with-parent", "--endpoint", "tcp://127.0.0.1:0", "--endpoint-file", endpointFile, "--data-dir",
-                directory.appendingPathComponent("data").path, "--log-level", "warning",
+                directory.appendingPathComponent("data").path, "--log-level", "warning", "--http-endpoint", "127.0.0.1:0",
             ], directory: directory)
         let started = await Wait.until(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: endpointFile) }
         try #require(started, "ferryd did not start listening")

@@ -139,13 +139,13 @@ struct HTTPListenerTests {
         #expect(readyAgain)
     }
 
-    @Test("ferryd refuses an HTTP listener off loopback")
+    @Test("ferryd refuses an HTTP listener off loopback without security")
     func loopbackOnly() async throws {
         let process = try ManagedProcess(
             product: "ferryd", arguments: ["--storage", "memory", "--endpoint", "tcp://127.0.0.1:0", "--http-endpoint", "0.0.0.0:0"],
             captureErrors: true)
         let status = await process.waitForExit(timeout: .seconds(20))
         #expect(status != nil && status != 0)
-        #expect(process.outputLines.joined().contains("loopback only"))
+        #expect(process.outputLines.joined().contains("refusing to serve HTTP at 0.0.0.0:0 without security"))
     }
 }

@@ -12,6 +12,14 @@ public final class Ferryd: Sendable {
         public init(description: String) { self.description = description }
     }
 
+    /// The HTTP listener's base URL (`http://127.0.0.1:PORT`), waiting until it listens; nil
+    /// with `--http-endpoint off`, a chosen `--http-endpoint-file`, or when it never listened.
+    public func httpBase(timeout: Duration = .seconds(20)) async -> String? {
+        let file = directory.appendingPathComponent("http-endpoint").path
+        guard await Wait.until(timeout: timeout, { FileManager.default.fileExists(atPath: file) }) else { return nil }
+        return (try? String(contentsOfFile: file, encoding: .utf8)).map { "http://" + $0 }
+    }
+
     /// The durable log's directory (unused with `--storage memory`).
     public var dataDirectory: URL { directory.appendingPathComponent("data") }
 
@@ -26,12 +34,17 @@ public final class Ferryd: Sendable {
         let endpointFile = directory.appendingPathComponent("endpoint").path
         try? FileManager.default.removeItem(atPath: endpointFile)
         ownsDirectory = reusing == nil
+        // HTTP on an ephemeral port unless the test chose (the default port would collide
+        // between tests running at once).
+        let http = arguments.contains("--http-endpoint") ? [] : ["--http-endpoint", "127.0.0.1:0"]
+        let httpFile = directory.appendingPathComponent("http-endpoint").path
+        try? FileManager.default.removeItem(atPath: httpFile)
         process = try ManagedProcess(
             product: "ferryd",
             arguments: [
                 "--endpoint", endpoint, "--endpoint-file", endpointFile, "--log-level", "warning", "--exit-with-parent",
                 "--data-dir", directory.appendingPathComponent("data").path,
-            ] + arguments)
+            ] + http + (arguments.contains("--http-endpoint-file") ? [] : ["--http-endpoint-file", httpFile]) + arguments)
         let listening = await Wait.until(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: endpointFile) }
         guard listening, let endpoint = try? String(contentsOfFile: endpointFile, encoding: .utf8) else {
             // deinit does not run for an instance that never finished initialising (the process

@@ -62,7 +62,7 @@ class PowercutBroker:
             log.flush()
             self.process = subprocess.Popen(
                 [FERRYD, "--endpoint", self.endpoint, "--endpoint-file", str(endpoint_file),
-                 "--data-dir", str(self.data), "--exit-with-parent", *self.args],
+                 "--data-dir", str(self.data), "--exit-with-parent", "--http-endpoint", "127.0.0.1:0", *self.args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
 
         def ready():

@@ -168,7 +168,7 @@ struct SecurityAuthenticationTests {
         let credentials = try TestCredentials([try .init("writer", rules: Self.writer)])
         func exitOutput(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32?, output: String) {
             let process = try ManagedProcess(
-                product: "ferryd", arguments: ["--storage", "memory", "--endpoint", "tcp://127.0.0.1:0"] + arguments, captureErrors: true,
+                product: "ferryd", arguments: ["--storage", "memory", "--endpoint", "tcp://127.0.0.1:0", "--http-endpoint", "off"] + arguments, captureErrors: true,
                 environment: environment)
             let status = await process.waitForExit(timeout: .seconds(20))
             return (status, process.outputLines.joined(separator: "\n"))

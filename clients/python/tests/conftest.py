@@ -27,7 +27,7 @@ def endpoint(tmp_path_factory):
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [FERRYD, "--endpoint", "tcp://127.0.0.1:0", "--endpoint-file", str(endpoint_file),
-             "--data-dir", str(workdir / "data"), "--exit-with-parent"],
+             "--data-dir", str(workdir / "data"), "--exit-with-parent", "--http-endpoint", "127.0.0.1:0"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         def ready():

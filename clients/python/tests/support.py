@@ -122,7 +122,7 @@ class Ferryd:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [FERRYD, "--endpoint", self.endpoint, "--endpoint-file", str(endpoint_file),
-                 "--data-dir", str(self.workdir / "data"), "--exit-with-parent", *self.args],
+                 "--data-dir", str(self.workdir / "data"), "--exit-with-parent", "--http-endpoint", "127.0.0.1:0", *self.args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=self._limit_files)
 
         def ready():

@@ -7,6 +7,8 @@ struct DemoLayout: Sendable {
     let root: String
     let endpoint: String
     let apiPort: Int
+    /// ferryd's HTTP listener (metrics, API, console), `HOST:PORT` or `off`.
+    var httpEndpoint = "127.0.0.1:7480"
     /// ferryd's and every process's keys and the credentials; nil: the demo runs without security.
     let keys: OrderSystemKeys?
 
@@ -25,6 +27,7 @@ struct DemoLayout: Sendable {
             ferryd,
             [
                 "--endpoint", endpoint, "--data-dir", directory("ferryd"), "--log-level", "warning", "--exit-with-parent",
+                "--http-endpoint", httpEndpoint,
             ] + (keys?.ferrydArguments ?? []))
     }
 

@@ -20,6 +20,7 @@ struct RunAll: AsyncParsableCommand {
 
     @Option(help: "ferryd's endpoint.") var endpoint = "tcp://127.0.0.1:7400"
     @Option(help: "orders-api's port.") var apiPort = 8080
+    @Option(help: "ferryd's HTTP listener: metrics, API and web console (HOST:PORT, or off).") var httpEndpoint = "127.0.0.1:7480"
     @Option(help: "Orders to place.") var orders = 20
     @Option(help: "User actions (page views, cart changes) to send; analytics handles them in batches.") var userActions = 300
     @Option(help: "Where every process keeps its state (default: a fresh temporary directory, removed afterwards).") var dataDir: String?
@@ -52,7 +53,8 @@ struct RunAll: AsyncParsableCommand {
         }
         // ferryd's key pair, one per identity, and the credentials granting each its part.
         let keys = insecureDemo ? nil : try OrderSystemKeys.generate(in: URL(fileURLWithPath: root).appendingPathComponent("keys").path)
-        let layout = DemoLayout(root: root, endpoint: endpoint, apiPort: apiPort, keys: keys)
+        var layout = DemoLayout(root: root, endpoint: endpoint, apiPort: apiPort, keys: keys)
+        layout.httpEndpoint = httpEndpoint
         // The demo itself is two identities: the operator who watches (statistics, dead letters)
         // and the storefront whose users' actions it sends.
         let bus = try EventBus(configuration: layout.clientConfiguration(name: "order-system", as: OrderSystemIdentity.operator.name))

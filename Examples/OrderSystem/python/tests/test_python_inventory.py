@@ -70,7 +70,7 @@ def system(tmp_path):
     try:
         endpoint_file = tmp_path / "endpoint"
         start("ferryd", "--endpoint", "tcp://127.0.0.1:0", "--endpoint-file", str(endpoint_file), "--data-dir",
-              str(tmp_path / "ferryd"), "--log-level", "warning", "--exit-with-parent")
+              str(tmp_path / "ferryd"), "--log-level", "warning", "--exit-with-parent", "--http-endpoint", "127.0.0.1:0")
         endpoint = wait_until(lambda: endpoint_file.exists() and endpoint_file.read_text().strip(), 20)
         assert endpoint, "ferryd did not start"
         common = ["--broker", endpoint, "--log-level", "warning"]

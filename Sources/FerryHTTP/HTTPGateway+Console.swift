@@ -1,0 +1,6 @@
+import Hummingbird
+import HTTPTypes
+
+extension HTTPGateway {
+    func addConsoleRoutes(to router: Router<GatewayContext>) {}
+}

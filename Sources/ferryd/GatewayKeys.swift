@@ -1,0 +1,24 @@
+import Synchronization
+import ZeroMQ
+
+/// The CURVE key pairs ferryd's HTTP side connects to its own broker with, one per principal:
+/// made in memory when the credentials load, added to that principal's keys, never written
+/// anywhere. An HTTP request signed in as a principal acts through that principal's key, so
+/// the broker authorizes it as that principal, with no gateway identity above them.
+final class GatewayKeys: Sendable {
+    private let pairs = Mutex<[String: CurveKeyPair]>([:])
+
+    /// The public key of `principal`'s pair, made on first use.
+    func publicKey(for principal: String) -> String? {
+        pair(for: principal)?.publicKey
+    }
+
+    func pair(for principal: String) -> CurveKeyPair? {
+        pairs.withLock { pairs in
+            if let pair = pairs[principal] { return pair }
+            guard let pair = try? CurveKeyPair.generate() else { return nil }
+            pairs[principal] = pair
+            return pair
+        }
+    }
+}
