@@ -3,7 +3,7 @@
 # order system (Examples/OrderSystem, a package of its own; unit and integration against real
 # ferryd processes on loopback), the Python client's protocol and interop tests, the order
 # system's Python handler test, the latency curve's result parsing, and the power-cut tests
-# (Tests/powercut).
+# (Tests/powercut); and the deploy kit's checks (deploy/check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -25,5 +25,7 @@ swift test --skip-build --package-path Examples/OrderSystem
 echo "== python tests (client, interop, order system, the latency curve's results)"
 FERRYD=$FERRY_BIN_DIR/ferryd FERRY_INTEROP=$FERRY_BIN_DIR/ferry-interop \
   bash clients/python/run-tests.sh Examples/OrderSystem/python/tests Benchmarks/latency-curve
+echo "== deploy kit (deploy/check.sh: Prometheus config, alert rules and their tests, manifests, dashboard, a real Prometheus scraping ferryd)"
+FERRYD=$FERRY_BIN_DIR/ferryd bash deploy/check.sh
 echo "== power-cut tests (Tests/powercut: ferryd through simulated power losses)"
 FERRYD=$FERRY_BIN_DIR/ferryd bash Tests/powercut/run-tests.sh
