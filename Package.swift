@@ -113,7 +113,7 @@ let package = Package(
         .target(
             name: "FerryHTTP",
             dependencies: [
-                "Ferry",
+                "Ferry", "FerryProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -188,6 +188,13 @@ let package = Package(
         .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryProtocol", "FerryTestSupport", "ZeroMQ"]),
         // Runs the built `ferry` binary against real ferryd processes.
         .testTarget(name: "FerryCLITests", dependencies: ["Ferry", "FerryTestSupport", "ZeroMQ"]),
+        // The HTTP API and console against real ferryd processes.
+        .testTarget(
+            name: "FerryHTTPTests",
+            dependencies: [
+                "Ferry", "FerryHTTP", "FerryTestSupport", .product(name: "Yams", package: "Yams"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"), .product(name: "Logging", package: "swift-log"),
+            ]),
         // Runs `ferry bench` against real ferryd processes.
         .testTarget(name: "FerryBenchTests", dependencies: ["FerryTestSupport"]),
     ],

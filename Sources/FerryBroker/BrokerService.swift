@@ -3,6 +3,8 @@ public import ServiceLifecycle
 
 /// ferryd's broker as a swift-service-lifecycle `Service`: runs until graceful shutdown
 /// (SIGTERM/SIGINT through the `ServiceGroup`), then drains in-flight deliveries and returns.
+/// Cancelled (another service of the group failed, e.g. the HTTP listener could not bind), it
+/// shuts down the same way, so that the process ends rather than serving half.
 public struct BrokerService: Service {
     public let server: BrokerServer
     private let onListening: @Sendable (String) throws -> Void
@@ -16,9 +18,13 @@ public struct BrokerService: Service {
     public func run() async throws {
         let endpoint = try server.start()
         try onListening(endpoint)
-        await withGracefulShutdownHandler {
-            await server.waitUntilStopped()
-        } onGracefulShutdown: {
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await server.waitUntilStopped()
+            } onGracefulShutdown: {
+                server.shutdown()
+            }
+        } onCancel: {
             server.shutdown()
         }
     }

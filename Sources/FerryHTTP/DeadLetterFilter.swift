@@ -38,7 +38,7 @@ struct DeadLetterFilter: Sendable, Equatable {
 
     init() {}
 
-    private static func date(field: String) -> (String) throws(APIError) -> Date {
+    static func date(field: String) -> (String) throws(APIError) -> Date {
         { text throws(APIError) in
             if let seconds = Double(text) { return Date(timeIntervalSince1970: seconds) }
             for style in [Date.ISO8601FormatStyle(includingFractionalSeconds: true), Date.ISO8601FormatStyle()] {

@@ -255,8 +255,7 @@ extension HTTPGateway {
         case ("end"?, nil, nil): return .end
         case (nil, let offset?, nil): return .offset(offset)
         case (nil, nil, let time?):
-            let filter = try DeadLetterFilter(fields: ["since": time])
-            return .time(filter.since!)
+            return .time(try DeadLetterFilter.date(field: "time")(time))
         default:
             throw APIError.invalid("say where to replay from: {\"from\": \"beginning\"}, {\"from\": \"end\"}, {\"offset\": N} or {\"time\": \"ISO 8601\"}")
         }

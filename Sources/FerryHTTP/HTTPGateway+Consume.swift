@@ -1,4 +1,5 @@
 import Ferry
+import FerryProtocol
 import Foundation
 import Hummingbird
 import HTTPTypes
@@ -38,9 +39,12 @@ extension HTTPGateway {
             let principal = try context.requireIdentity().principal
             let max = try request.integer("max", default: 1, in: 1...GatewayLimits.maxFetch)
             let waitSeconds = try request.integer("wait", default: 0, in: 0...Int(GatewayLimits.maxWait.components.seconds))
-            let patterns = (request.uri.queryParameters.get("topics") ?? "").split(separator: ",").map(String.init)
+            let patterns = (request.query("topics") ?? "").split(separator: ",").map(String.init)
             let credit = try request.integer("max_in_flight", default: Swift.max(max, 16), in: 1...GatewayLimits.maxFetch)
-            let earliest = request.uri.queryParameters.get("start") == "earliest"
+            // As a protocol Subscribe: a new group starts at the oldest events unless told otherwise.
+            let start = request.query("start") ?? "earliest"
+            guard start == "earliest" || start == "latest" else { throw APIError.invalid("'start' is earliest or latest, not '\(start.prefix(32))'") }
+            let earliest = start == "earliest"
             let bus = try await self.bus(context)
             let consumer = try await self.members.acquire(group: group, member: member, principal: principal) { () throws(APIError) in
                 try await APIError.mapping { () throws(FerryError) in
@@ -48,8 +52,14 @@ extension HTTPGateway {
                 }
             }
             defer { self.members.done(group: group, member: member) }
-            let deliveries = try await APIError.mapping { () throws(FerryError) in
-                try await consumer.fetch(max: max, wait: .seconds(waitSeconds))
+            let deliveries: [PulledDelivery]
+            do throws(FerryError) {
+                deliveries = try await consumer.fetch(max: max, wait: .seconds(waitSeconds))
+            } catch {
+                // The broker ended the member (a revoked grant, a lost session): it is gone; the
+                // next fetch joins anew.
+                if error.code != FerryError.Code.broker(.invalidArgument) { _ = try? await self.members.remove(group: group, member: member, principal: principal) }
+                throw APIError(error)
             }
             return try JSONReply(Fetched(group: group, member: member, deliveries: deliveries.map(DeliveryJSON.init)))
                 .response(from: request, context: context)

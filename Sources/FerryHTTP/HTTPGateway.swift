@@ -14,8 +14,13 @@ public final class HTTPGateway: Sendable {
     public let clients: BrokerClients
     public let members: HTTPMembers
     public let sessions: ConsoleSessions
+    /// The console's live tails, ended at shutdown.
+    let tails = OpenTails()
     public let authenticator: HTTPAuthenticator
     let logger: Logger
+    /// Whether a principal may requeue and purge a group's dead letters (the console's admin
+    /// role); the broker checks again on every command.
+    let mayAdminister: @Sendable (_ principal: String, _ group: String) -> Bool
     private let registered = Mutex<[Route]>([])
 
     /// A route of the API: method and path under `/api/v1` (`:name` for a parameter).
@@ -37,7 +42,11 @@ public final class HTTPGateway: Sendable {
         api.on(RouterPath(path), method: method, use: handler)
     }
 
-    public init(clients: BrokerClients, mode: HTTPAuthenticator.Mode, memberTimeout: Duration = GatewayLimits.defaultMemberTimeout, logger: Logger) {
+    public init(
+        clients: BrokerClients, mode: HTTPAuthenticator.Mode, memberTimeout: Duration = GatewayLimits.defaultMemberTimeout, logger: Logger,
+        mayAdminister: @escaping @Sendable (_ principal: String, _ group: String) -> Bool = { _, _ in true }
+    ) {
+        self.mayAdminister = mayAdminister
         self.clients = clients
         self.members = HTTPMembers(timeout: memberTimeout)
         self.sessions = ConsoleSessions()
@@ -74,6 +83,7 @@ public final class HTTPGateway: Sendable {
                     await gateway.members.expire()
                 }
             }
+            await gateway.tails.closeAll()
             await gateway.members.closeAll()
             await gateway.clients.close()
         }
@@ -85,19 +95,19 @@ public final class HTTPGateway: Sendable {
 extension Request {
     /// Query field `name` as an integer in `range` (default when absent).
     func integer(_ name: String, default value: Int, in range: ClosedRange<Int>) throws(APIError) -> Int {
-        guard let text = uri.queryParameters.get(name), !text.isEmpty else { return value }
+        guard let text = query(name), !text.isEmpty else { return value }
         guard let number = Int(text), range.contains(number) else {
             throw APIError.invalid("'\(name)' must be an integer in \(range.lowerBound)...\(range.upperBound); got '\(text.prefix(64))'")
         }
         return number
     }
 
-    /// Query fields as a dictionary (the last value of a repeated field).
-    var queryFields: [String: String] {
-        var fields: [String: String] = [:]
-        for (name, value) in uri.queryParameters { fields[String(name)] = String(value) }
-        return fields
-    }
+    /// Query fields as a dictionary (the last value of a repeated field), decoded as a browser
+    /// encodes a form (`+` is a space).
+    var queryFields: [String: String] { ConsoleForm(Data((uri.query ?? "").utf8)).fields }
+
+    /// One query field, decoded as ``queryFields`` are.
+    func query(_ name: String) -> String? { queryFields[name] }
 
     /// The body, at most `limit` bytes (413 beyond).
     func bodyBytes(upTo limit: Int = GatewayLimits.maxBodyBytes) async throws(APIError) -> Data {
@@ -123,11 +133,18 @@ extension Request {
         }
     }
 
+    /// `deliveryIds` as the JSON names it: `delivery_ids`.
+    static func snakeCase(_ name: String) -> String {
+        name.reduce(into: "") { text, character in
+            if character.isUppercase { text += "_" + character.lowercased() } else { text.append(character) }
+        }
+    }
+
     static func describe(_ error: any Error) -> String {
         switch error {
-        case DecodingError.keyNotFound(let key, _): "missing field '\(key.stringValue)'"
+        case DecodingError.keyNotFound(let key, _): "missing field '\(snakeCase(key.stringValue))'"
         case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
-            "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+            "wrong type at '\(context.codingPath.map { snakeCase($0.stringValue) }.joined(separator: "."))'"
         case DecodingError.dataCorrupted: "not valid JSON"
         default: "\(error)"
         }

@@ -17,6 +17,7 @@ final class CredentialsWatcher: Service {
     private let server: BrokerServer
     private let gatewayKeys: GatewayKeys
     private let logins: HTTPLogins
+    private let current: CurrentCredentials
     /// Told the principals in force after a reload (the HTTP side ends what removed ones held).
     private let onReload: @Sendable (Set<String>) async -> Void
     private let logger: Logger
@@ -28,11 +29,13 @@ final class CredentialsWatcher: Service {
     private let loadedAtStart: Version?
 
     init(
-        path: String, server: BrokerServer, gatewayKeys: GatewayKeys, logins: HTTPLogins, logger: Logger, interval: Duration = .seconds(1),
+        path: String, server: BrokerServer, gatewayKeys: GatewayKeys, logins: HTTPLogins, current: CurrentCredentials, logger: Logger,
+        interval: Duration = .seconds(1),
         onReload: @escaping @Sendable (Set<String>) async -> Void
     ) {
         self.gatewayKeys = gatewayKeys
         self.logins = logins
+        self.current = current
         self.onReload = onReload
         self.loadedAtStart = Version(path: path)
         self.path = path
@@ -98,6 +101,7 @@ final class CredentialsWatcher: Service {
             let credentials = try contents.credentials(extraKey: gatewayKeys.publicKey(for:))
             server.replaceCredentials(credentials)
             logins.replace(contents.httpPasswords)
+            current.replace(credentials)
             await onReload(Set(credentials.principals.map(\.name)))
             loaded.increment()
             logger.info("credentials loaded", metadata: ["path": "\(path)", "reason": "\(reason)", "principals": "\(credentials.principals.count)"])

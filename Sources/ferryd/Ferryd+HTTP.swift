@@ -27,9 +27,10 @@ extension Ferryd {
 
     /// The API and console: a client of this broker, connecting as each principal with its
     /// gateway key (with security), or as the one local identity (without).
-    func makeGateway(endpoint: BrokerEndpoint, serverPublicKey: String?, gatewayKeys: GatewayKeys, logins: HTTPLogins, logger: Logger)
-        -> HTTPGateway
-    {
+    func makeGateway(
+        endpoint: BrokerEndpoint, serverPublicKey: String?, gatewayKeys: GatewayKeys, logins: HTTPLogins, credentials: CurrentCredentials,
+        logger: Logger
+    ) -> HTTPGateway {
         let clients = BrokerClients(logger: logger) { principal throws(FerryError) in
             let endpoint = await endpoint.value()
             guard let serverPublicKey else { return BrokerClients.Target(endpoint: endpoint, security: nil) }
@@ -40,6 +41,8 @@ extension Ferryd {
                 endpoint: endpoint,
                 security: try ClientSecurity(serverPublicKey: serverPublicKey, publicKey: pair.publicKey, secretKey: pair.secretKey))
         }
-        return HTTPGateway(clients: clients, mode: serverPublicKey == nil ? .open : .principals(logins), logger: logger)
+        return HTTPGateway(
+            clients: clients, mode: serverPublicKey == nil ? .open : .principals(logins), logger: logger,
+            mayAdminister: { credentials.mayAdminister(principal: $0, group: $1) })
     }
 }

@@ -128,7 +128,9 @@ struct Ferryd: AsyncParsableCommand {
             }
         }
         var services = [ServiceGroupConfiguration.ServiceConfiguration(service: service)]
-        let gateway = makeGateway(endpoint: brokerEndpoint, serverPublicKey: serverPublicKey, gatewayKeys: gatewayKeys, logins: logins, logger: logger)
+        let current = CurrentCredentials(configuration.credentials)
+        let gateway = makeGateway(
+            endpoint: brokerEndpoint, serverPublicKey: serverPublicKey, gatewayKeys: gatewayKeys, logins: logins, credentials: current, logger: logger)
         if let address = try httpAddress(file: file, protected: serverPublicKey != nil) {
             services.append(
                 .init(
@@ -140,7 +142,9 @@ struct Ferryd: AsyncParsableCommand {
         if configuration.curveSecretKey != nil, let path = security.credentialsFile {
             services.append(
                 .init(
-                    service: CredentialsWatcher(path: path, server: server, gatewayKeys: gatewayKeys, logins: logins, logger: logger) { principals in
+                    service: CredentialsWatcher(
+                        path: path, server: server, gatewayKeys: gatewayKeys, logins: logins, current: current, logger: logger
+                    ) { principals in
                         gateway.sessions.endAll(except: principals)
                         await gateway.members.expire(keeping: principals)
                         await gateway.clients.close(except: principals)

@@ -1,3 +1,4 @@
+import FerryBroker
 import Synchronization
 import ZeroMQ
 
@@ -19,6 +20,24 @@ final class GatewayKeys: Sendable {
             guard let pair = try? CurveKeyPair.generate() else { return nil }
             pairs[principal] = pair
             return pair
+        }
+    }
+}
+
+/// The credentials in force, for the HTTP side's questions (may this principal administer
+/// that group?); replaced on reload.
+final class CurrentCredentials: Sendable {
+    private let credentials: Mutex<Credentials?>
+
+    init(_ credentials: Credentials?) { self.credentials = Mutex(credentials) }
+
+    func replace(_ new: Credentials) { credentials.withLock { $0 = new } }
+
+    /// Without credentials (no security) everyone may.
+    func mayAdminister(principal: String, group: String) -> Bool {
+        credentials.withLock { credentials in
+            guard let credentials else { return true }
+            return credentials.principals.first { $0.name == principal }?.mayAdminister(group: group) ?? false
         }
     }
 }

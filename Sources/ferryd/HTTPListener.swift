@@ -44,6 +44,7 @@ enum HTTPListener {
     ) -> some Service {
         let router = Router(context: GatewayContext.self)
         router.add(middleware: SecurityHeaders())
+        router.add(middleware: RequestGuard(loopback: address.isLoopback))
         let metrics = address.isLoopback ? router.group() : router.group().add(middleware: gateway.authenticator)
         metrics.get("metrics") { _, context -> Response in
             if !address.isLoopback {
@@ -69,6 +70,7 @@ enum HTTPListener {
                 status: snapshot.isReady ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
         }
+        router.get("favicon.ico") { _, _ in Response(status: .noContent) }
         gateway.addRoutes(to: router)
         return Application(
             router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: "ferryd"),
@@ -89,13 +91,17 @@ enum HTTPListener {
             do {
                 response = try await next(request, context)
             } catch let error as HTTPError where request.uri.path.hasPrefix("/api/") {
-                let code = error.status == .notFound ? "NOT_FOUND" : error.status == .methodNotAllowed ? "METHOD_NOT_ALLOWED" : "INVALID_ARGUMENT"
+                let code = error.status == .notFound ? "NOT_FOUND" : "INVALID_ARGUMENT"
                 response = try APIError(error.status, code, error.body ?? "no such route: \(request.method) \(request.uri.path)")
                     .response(from: request, context: context)
+            } catch let error as any HTTPResponseError {
+                response = try error.response(from: request, context: context)
             }
             response.headers[.xContentTypeOptions] = "nosniff"
             response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
-            response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+            // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with a
+            // form, which RequestGuard must refuse.
+            response.headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
             return response
         }
     }
