@@ -3,7 +3,8 @@
 # order system (Examples/OrderSystem, a package of its own; unit and integration against real
 # ferryd processes on loopback), the Python client's protocol and interop tests, the order
 # system's Python handler test, the latency curve's result parsing, and the power-cut tests
-# (Tests/powercut); and the deploy kit's checks (deploy/check.sh).
+# (Tests/powercut); the web console in a real browser (Tests/browser); and the deploy kit's
+# checks (deploy/check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -25,6 +26,9 @@ swift test --skip-build --package-path Examples/OrderSystem
 echo "== python tests (client, interop, order system, the latency curve's results)"
 FERRYD=$FERRY_BIN_DIR/ferryd FERRY_INTEROP=$FERRY_BIN_DIR/ferry-interop \
   bash clients/python/run-tests.sh Examples/OrderSystem/python/tests Benchmarks/latency-curve
+echo "== the web console in a real browser (Tests/browser: Playwright driving Debian's chromium)"
+# Screenshots go to a scratch directory: docs/screenshots are regenerated on purpose, not by every run.
+SCREENSHOT_DIR=$(mktemp -d) FERRYD=$FERRY_BIN_DIR/ferryd bash Tests/browser/run-tests.sh
 echo "== deploy kit (deploy/check.sh: Prometheus config, alert rules and their tests, manifests, dashboard, a real Prometheus scraping ferryd)"
 FERRYD=$FERRY_BIN_DIR/ferryd bash deploy/check.sh
 echo "== power-cut tests (Tests/powercut: ferryd through simulated power losses)"

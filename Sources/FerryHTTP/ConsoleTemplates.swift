@@ -22,7 +22,7 @@ enum ConsoleTemplates {
         .cards{display:flex;gap:.8rem;flex-wrap:wrap}.card{background:#fff;border:1px solid #e1e4ea;border-radius:6px;padding:.6rem .9rem;min-width:9rem}
         .card b{display:block;font-size:1.5em}
         pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f0f2f5;padding:.4rem;margin:.2rem 0;max-height:14rem;overflow:auto}
-        form.inline{display:inline}input,select,button{font:inherit;padding:.2rem .4rem}
+        form.inline{display:inline}#filter input{width:9.5rem}input,select,button{font:inherit;padding:.2rem .4rem}
         button.danger{background:#b3261e;color:#fff;border:1px solid #8c1d18}button{cursor:pointer}
         .flash{background:#e6f4ea;border:1px solid #a8d5b5;padding:.5rem;margin:.5rem 0}.error{background:#fdecea;border-color:#f5c2c0}
         .muted{color:#667}

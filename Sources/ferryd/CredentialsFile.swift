@@ -92,6 +92,9 @@ enum CredentialsFile {
             for hash in passwords where !(hash.hasPrefix("$2a$") || hash.hasPrefix("$2b$")) || hash.utf8.count != 60 {
                 throw problem(fields["http_passwords"], "'http_passwords' of '\(name)' must be bcrypt hashes ($2b$…, 60 characters), never passwords")
             }
+            guard keys.count < Credentials.maxKeysPerPrincipal else {
+                throw problem(fields["keys"], "'\(name)' has \(keys.count) keys; at most \(Credentials.maxKeysPerPrincipal - 1) (ferryd adds one of its own, for HTTP)")
+            }
             guard !keys.isEmpty || !passwords.isEmpty else {
                 throw problem(entry, "principal '\(name)' has neither keys nor http_passwords: nothing could authenticate as it")
             }

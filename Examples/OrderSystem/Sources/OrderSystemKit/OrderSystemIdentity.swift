@@ -18,13 +18,18 @@ public struct OrderSystemIdentity: Sendable, Equatable {
     /// HistoryRequest (every topic's events by key) and StatsRequest.
     public var history = false
     public var stats = false
+    /// bcrypt hashes of the passwords it signs in to ferryd's HTTP API and console with.
+    public var httpPasswordHashes: [String] = []
 
     public init(_ name: String) { self.name = name }
 
     /// Its entry in a credentials file, with its one client key.
     func credentialsEntry(key: String) -> String {
         func list(_ items: [String]) -> String { "[" + items.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
-        var lines = ["  - name: \(name)", "    keys: [\"\(key)\"]", "    allow:"]
+        var lines = ["  - name: \(name)", "    keys: [\"\(key)\"]"]
+        if !httpPasswordHashes.isEmpty { lines.append("    http_passwords: \(list(httpPasswordHashes))") }
+        lines.append("    allow:")
+        let header = lines.count
         if !publish.isEmpty { lines.append("      publish: \(list(publish))") }
         if !subscribeTopics.isEmpty || !subscribeGroups.isEmpty {
             lines.append("      subscribe: { topics: \(list(subscribeTopics)), groups: \(list(subscribeGroups)) }")
@@ -36,7 +41,7 @@ public struct OrderSystemIdentity: Sendable, Equatable {
             if stats { admin.append("stats: true") }
             lines.append("      admin: { \(admin.joined(separator: ", ")) }")
         }
-        if lines.count == 3 { lines.removeLast() }  // nothing allowed: no `allow` at all
+        if lines.count == header { lines.removeLast() }  // nothing allowed: no `allow` at all
         return lines.joined(separator: "\n") + "\n"
     }
 }
@@ -52,7 +57,6 @@ extension OrderSystemIdentity {
         identity.publish = topics(OrderCreated.self, OrderConfirmed.self, OrderShipped.self, OrderCancelled.self, UserAction.self)
         identity.subscribeTopics = topics(InventoryReservationFailed.self)
         identity.subscribeGroups = ["orders"]
-        identity.history = true
         return identity
     }()
 
@@ -126,8 +130,14 @@ extension OrderSystemIdentity {
         var identity = OrderSystemIdentity("operator")
         identity.adminGroups = ["orders", "inventory", "payment", "fulfillment", "email", "notifications", "audit", "analytics"]
         identity.stats = true
+        // The demo's console password, `ferry-demo` (a demo's: make your own hash for real use).
+        identity.httpPasswordHashes = [demoConsolePasswordHash]
         return identity
     }()
+
+    /// The demo operator's console password and its bcrypt hash.
+    public static let demoConsolePassword = "ferry-demo"
+    static let demoConsolePasswordHash = "$2b$10$sPgpITkP34eV//YT/Zh1heA5nl3q9Kogq3yuPeCSS8lpZt/lbmavO"
 
     /// Every identity of the system. A process's identity is named after its executable.
     public static let all: [OrderSystemIdentity] = [

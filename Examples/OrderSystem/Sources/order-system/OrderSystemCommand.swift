@@ -111,6 +111,11 @@ struct RunAll: AsyncParsableCommand {
 
         if keepRunning {
             say("\n== everything keeps running (ferryd \(endpoint), API http://127.0.0.1:\(apiPort)); Ctrl-C stops it")
+            if httpEndpoint != "off" {
+                say(
+                    "   ferryd's console: http://\(httpEndpoint)/console"
+                        + (keys == nil ? "" : " (sign in as operator, password \(OrderSystemIdentity.demoConsolePassword))"))
+            }
             if let keys {
                 say(
                     "   ferry as the operator: FERRY_SERVER_KEY=\(keys.directory)/ferryd.key "
