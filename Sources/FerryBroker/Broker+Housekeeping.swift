@@ -80,9 +80,10 @@ extension Broker {
 
     /// Hands the loop's health to the probes' snapshot.
     private func reportHealth() {
-        guard let health else { return }
         let problem = lastStorageRefusal.flatMap { now - $0.at < Self.storageRefusalMemory ? $0.reason : nil }
         let stopping = isShuttingDown
+        metrics.ready.record(problem == nil && !stopping ? 1 : 0)
+        guard let health else { return }
         health.update { snapshot in
             snapshot.storageProblem = problem
             snapshot.shuttingDown = stopping

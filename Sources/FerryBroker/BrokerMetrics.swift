@@ -33,6 +33,9 @@ struct BrokerMetrics {
     let retentionDropped: Counter
     let stateSaveFailures: Counter
     let storedBytes: Gauge
+    /// 1 while the broker takes publishes (not refusing for the store, not stopping), else 0:
+    /// `/readyz` as a metric, for alerts.
+    let ready: Gauge
     let inFlight: Gauge
     let peers: Gauge
 
@@ -60,8 +63,12 @@ struct BrokerMetrics {
         retentionDropped = Counter(label: "ferry_retention_dropped_unconsumed_total", factory: factory)
         stateSaveFailures = Counter(label: "ferry_group_state_save_failures_total", factory: factory)
         storedBytes = Gauge(label: "ferry_stored_bytes", factory: factory)
+        ready = Gauge(label: "ferry_ready", factory: factory)
         inFlight = Gauge(label: "ferry_in_flight", factory: factory)
         peers = Gauge(label: "ferry_peers", factory: factory)
+        // The store's refusals exist from the start, at 0, so that an alert on their increase
+        // sees the first one.
+        for code in [ErrorCode.storageFull, .storageFailure] { _ = counter(&rejectCounters, "ferry_events_rejected_total", code) }
     }
 
     /// The gauges of one durable group: members, in flight, retries waiting, dead letters, and

@@ -45,6 +45,10 @@ struct HTTPListenerTests {
         #expect(metrics.status == 200 && metrics.contentType.hasPrefix("text/plain"))
         #expect(metrics.body.contains("# TYPE ferry_events_published_total counter"))
         #expect(metrics.body.split(separator: "\n").contains("ferry_events_published_total 1"), "\(metrics.body)")
+        let lines = metrics.body.split(separator: "\n")
+        #expect(lines.contains(#"ferry_events_rejected_total{code="STORAGE_FULL"} 0"#), "a store refusal counter exists before the first")
+        let readyGauge = await Wait.until(timeout: .seconds(5)) { (try? await Self.get(base + "/metrics"))?.body.contains("\nferry_ready 1") == true }
+        #expect(readyGauge)
         let missing = try await Self.get(base + "/nope")
         #expect(missing.status == 404)
     }
