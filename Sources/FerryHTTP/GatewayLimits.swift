@@ -20,7 +20,7 @@ public enum GatewayLimits {
     /// A member that neither fetched nor settled for this long is removed like a silent peer.
     public static let defaultMemberTimeout: Duration = .seconds(30)
     /// Member names and other path segments: at most this many bytes.
-    public static let maxNameBytes = 200
+    public static let maxNameBytes = 255
     /// Most ids named by one ack, requeue or purge.
     public static let maxIDs = 10_000
 }

@@ -61,6 +61,19 @@ public struct HTTPAuthenticator: RouterMiddleware {
     }
 }
 
+/// Answers 401 to a request without an identity before any route reads its body or path, so
+/// that an unauthenticated caller learns nothing from validation errors.
+public struct RequireIdentity: RouterMiddleware {
+    public typealias Context = GatewayContext
+
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        _ = try context.requireIdentity()
+        return try await next(request, context)
+    }
+}
+
 extension GatewayContext {
     /// The identity, or a 401 for a request that carried no credentials.
     func requireIdentity() throws(APIError) -> HTTPIdentity {

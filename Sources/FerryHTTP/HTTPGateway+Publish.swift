@@ -56,7 +56,7 @@ extension HTTPGateway {
     private func publishBatch(_ request: Request, topic: String, bus: EventBus, context: GatewayContext) async throws -> Response {
         let body = try await request.bodyBytes()
         let lines = body.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-            .enumerated().filter { !$0.element.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") } }
+            .enumerated().filter { !$0.element.allSatisfy { [UInt8(ascii: " "), UInt8(ascii: "\r"), UInt8(ascii: "\t")].contains($0) } }
         guard lines.count <= GatewayLimits.maxBatchEvents else {
             throw APIError(.contentTooLarge, "BATCH_TOO_LARGE", "\(lines.count) lines; a batch holds at most \(GatewayLimits.maxBatchEvents)")
         }

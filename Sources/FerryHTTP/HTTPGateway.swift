@@ -56,7 +56,7 @@ public final class HTTPGateway: Sendable {
 
     /// Adds `/api/v1/…` and `/console/…` to `router`.
     public func addRoutes(to router: Router<GatewayContext>) {
-        let api = router.group("api/v1").add(middleware: authenticator)
+        let api = router.group("api/v1").add(middleware: authenticator).add(middleware: RequireIdentity())
         addPublishRoutes(to: api)
         addConsumeRoutes(to: api)
         addAdminRoutes(to: api)
