@@ -57,6 +57,7 @@ extension OrderSystemIdentity {
         identity.publish = topics(OrderCreated.self, OrderConfirmed.self, OrderShipped.self, OrderCancelled.self, UserAction.self)
         identity.subscribeTopics = topics(InventoryReservationFailed.self)
         identity.subscribeGroups = ["orders"]
+        identity.history = true
         return identity
     }()
 
