@@ -200,9 +200,10 @@ public struct OrderSystemKeys: Sendable {
         ["FERRY_SERVER_KEY": server.publicKey, "FERRY_CLIENT_KEY_FILE": try files(of: identity).secretFile]
     }
 
-    /// The same as command-line options of a process (``ProcessOptions``).
+    /// The same as command-line options of a process (``ProcessOptions``). Joined with `=`: a
+    /// Z85 key may begin with `-`, which a separate argument would make look like an option.
     public func arguments(of identity: String) throws(FerryError) -> [String] {
-        ["--server-key", server.publicKey, "--client-key-file", try files(of: identity).secretFile]
+        ["--server-key=\(server.publicKey)", "--client-key-file=\(try files(of: identity).secretFile)"]
     }
 
     /// A client configuration that connects as `identity`.
