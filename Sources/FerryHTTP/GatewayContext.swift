@@ -18,7 +18,10 @@ public struct GatewayContext: RequestContext {
     /// Bodies are bounded by the routes themselves (``GatewayLimits``); this is the ceiling.
     public var maxUploadSize: Int { GatewayLimits.maxBodyBytes }
 
-    public var responseEncoder: JSONEncoder {
+    public var responseEncoder: JSONEncoder { Self.jsonEncoder() }
+
+    /// How every JSON reply is written: snake_case names, sorted keys, `/` unescaped.
+    static func jsonEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -82,9 +82,7 @@ extension HTTPGateway {
             }
         }
         outcomes.sort { $0.line < $1.line }
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let encoder = GatewayContext.jsonEncoder()
         var text = Data()
         for outcome in outcomes {
             text += try encoder.encode(outcome)

@@ -25,7 +25,9 @@ public struct RequestGuard: RouterMiddleware {
         return try await next(request, context)
     }
 
-    static func isLoopbackHost(_ host: String) -> Bool {
+    /// Whether `host` (a `Host` value or an endpoint's host, with or without a port, an IPv6
+    /// address in brackets) names this machine: `localhost`, `::1` or 127.0.0.0/8.
+    public static func isLoopbackHost(_ host: String) -> Bool {
         var name = host
         if name.hasPrefix("["), let close = name.firstIndex(of: "]") {
             name = String(name[name.index(after: name.startIndex)..<close])

@@ -84,14 +84,7 @@ extension Ferryd {
         guard endpoint.hasPrefix("tcp://") else { return false }
         var host = String(endpoint.dropFirst("tcp://".count))
         if let semicolon = host.lastIndex(of: ";") { host = String(host[host.index(after: semicolon)...]) }  // source;destination
-        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
-            host = String(host[host.index(after: host.startIndex)..<close])
-        } else if let colon = host.lastIndex(of: ":") {
-            host = String(host[..<colon])
-        }
-        if host == "localhost" || host == "::1" { return true }
-        let octets = host.split(separator: ".")
-        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+        return RequestGuard.isLoopbackHost(host)
     }
 
     private func warnIfReadableByOthers(_ path: String, logger: Logger) {
