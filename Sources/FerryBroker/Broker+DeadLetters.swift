@@ -14,6 +14,10 @@ extension Broker {
             if delivery.origin == .cursor { group.cursors[delivery.topic]?.settle(delivery.offset) }
             metrics.ephemeralDropped.increment()
             group.counters.deadLettered += 1
+            tracer?.record(
+                TraceRecord(
+                    kind: .deadLettered, timeMicros: wallNow, topic: delivery.topic, offset: delivery.offset, group: group.name,
+                    attempt: delivery.attempt, detail: "dropped (an ephemeral group has no dead-letter queue): \(error)"))
             logger.warning(
                 "event dropped by an ephemeral group",
                 metadata: ["group": "\(group.name)", "topic": "\(delivery.topic)", "offset": "\(delivery.offset)", "error": "\(error)"])
@@ -65,6 +69,11 @@ extension Broker {
             }
             metrics.deadLettered.increment()
             group.counters.deadLettered += 1
+            tracer?.record(
+                TraceRecord(
+                    kind: .deadLettered, timeMicros: wallNow, topic: delivery.topic, offset: delivery.offset, group: group.name,
+                    attempt: delivery.attempt,
+                    detail: "\(entry.record.cause == .rejected ? "rejected by the handler" : "out of attempts"): \(entry.record.lastError)"))
             logger.warning(
                 "event dead-lettered",
                 metadata: [
@@ -125,6 +134,15 @@ extension Broker {
                     lastError: record.lastError, origin: .requeuedDeadLetter))
         }
         metrics.requeued.increment(by: requeued.count)
+        if let tracer {
+            let by = traceName(of: peer)
+            for record in requeued {
+                tracer.record(
+                    TraceRecord(
+                        kind: .requeued, timeMicros: wallNow, topic: record.topic, offset: record.offset, group: record.group, actor: by,
+                        detail: "dead letter \(record.id)"))
+            }
+        }
         audit(
             "dead letters requeued", by: peer,
             ["group": "\(requeue.group)", "count": "\(requeued.count)", "ids": "\(requeue.all ? "all" : "\(requeue.ids.count) named")"])

@@ -72,6 +72,12 @@ extension Broker {
         if peer.pendingDeliveries.count >= configuration.deliveryBatch { flushDeliveries(to: peer) }
         metrics.delivered.increment()
         member.group.counters.delivered += 1
+        if let tracer, tracer.traces(topic: topic, offset: offset) {
+            tracer.record(
+                TraceRecord(
+                    kind: .delivered, timeMicros: wallNow, topic: topic, offset: offset, group: member.group.name,
+                    actor: traceName(of: member), attempt: attempt))
+        }
     }
 
     private func flushDeliveries(to peer: Peer) {

@@ -44,6 +44,7 @@ extension Broker {
         metrics.storedBytes.record(log.storedBytes)
         for duration in log.takeSyncDurations() { metrics.fsyncDuration.recordNanoseconds(Self.nanoseconds(duration)) }
         reportHealth()
+        recordTraceMetrics()
         if now - lastGroupMetrics >= Self.groupMetricsInterval {
             lastGroupMetrics = now
             recordGroupMetrics()
@@ -115,9 +116,9 @@ extension Broker {
             for (deliveryID, delivery) in expired.sorted(by: { $0.value.offset < $1.value.offset }) {
                 peer.inFlight.removeValue(forKey: deliveryID)
                 metrics.ackTimeouts.increment()
-                fail(
-                    delivery, error: "not acknowledged within \(delivery.member.group.policy.ackTimeoutMilliseconds) ms",
-                    delayMilliseconds: nil, poison: false)
+                let error = "not acknowledged within \(delivery.member.group.policy.ackTimeoutMilliseconds) ms"
+                traceOutcome(.ackTimeout, of: delivery, detail: error)
+                fail(delivery, error: error, delayMilliseconds: nil, poison: false)
                 settled(delivery.member)
             }
         }

@@ -26,6 +26,8 @@ extension Broker {
             peerDisconnected(PeerID(bytes: routingID))
         case .shutdown:
             beginShutdown()
+        case .traceAnswered:
+            sendTraceAnswers()
         case .passEnded:
             endPass()
         }
@@ -78,6 +80,8 @@ extension Broker {
         }
         // Held replies also time out, and a store that never lags releases them here.
         if !heldReplies.isEmpty { releaseDurableGroupReplies() }
+        // What the pass did goes to the trace writer in one batch.
+        tracer?.flush()
     }
 
     /// Stops taking publishes and subscriptions and stops delivering; in-flight deliveries may

@@ -23,7 +23,7 @@ extension Broker {
             throw ProtocolError(
                 .batchTooLarge, "\(publish.items.count) items in one Publish; the limit is \(configuration.limits.maxBatch)")
         }
-        var pass = PublishPass(capacity: publish.items.count, storedAt: wallNow)
+        var pass = PublishPass(capacity: publish.items.count, storedAt: wallNow, publisher: tracer == nil ? "" : traceName(of: peer))
         defer {
             // Ids seen in this publish, by batch and index: emptied for the next one.
             publishScratch.removeAll(insertedInOrder: publishScratchKeys)
@@ -44,11 +44,14 @@ extension Broker {
         var repeats: [(sequence: UInt64, batch: Int, index: Int)] = []
         var needs: [String: UInt64] = [:]
         let storedAt: Int64
+        /// Who published, as the trace names it (empty when nothing is traced).
+        let publisher: String
 
-        init(capacity: Int, storedAt: Int64) {
+        init(capacity: Int, storedAt: Int64, publisher: String) {
             result.confirmed.reserveCapacity(capacity)
             result.offsets.reserveCapacity(capacity)
             self.storedAt = storedAt
+            self.publisher = publisher
         }
     }
 
@@ -79,6 +82,7 @@ extension Broker {
             metrics.duplicates.increment()
             // The original may still wait for its fsync: its repeat is confirmed no sooner.
             let topic = String(decoding: item.topic, as: UTF8.self)
+            tracer?.record(TraceRecord(kind: .duplicate, timeMicros: wallNow, topic: topic, offset: offset, actor: pass.publisher))
             if log.durableEnd(topic: topic) <= offset { pass.needs[topic] = max(pass.needs[topic] ?? 0, offset + 1) }
             return
         }
@@ -99,6 +103,14 @@ extension Broker {
         publishScratch.insert(key, value: UInt64(batchIndex) << 32 | UInt64(pass.batches[batchIndex].events.count), replacing: false)
         publishScratchKeys.append(key)
         pass.batches[batchIndex].sequences.append(item.sequence)
+        if tracer != nil {
+            pass.batches[batchIndex].published.append(
+                TraceRecord(
+                    kind: .published, timeMicros: pass.storedAt, topic: pass.batches[batchIndex].topic, offset: 0, actor: pass.publisher,
+                    eventID: String(decoding: item.id, as: UTF8.self), key: String(decoding: item.key, as: UTF8.self),
+                    correlationID: String(decoding: item.correlationID, as: UTF8.self),
+                    causationID: String(decoding: item.causationID, as: UTF8.self), type: String(decoding: item.type, as: UTF8.self)))
+        }
         pass.batches[batchIndex].keys.append(key)
         pass.batches[batchIndex].events.append(
             NewEvent(
@@ -135,6 +147,8 @@ extension Broker {
         var sequences: [UInt64] = []
         var keys: [DedupKey] = []
         var events: [NewEvent] = []
+        /// The events' trace records, their offsets still to be set (empty when nothing is traced).
+        var published: [TraceRecord] = []
 
         init(topicBytes: UnsafeRawBufferPointer) {
             self.topic = String(decoding: topicBytes, as: UTF8.self)
@@ -173,6 +187,13 @@ extension Broker {
             result.offsets.append(offset)
         }
         metrics.published.increment(by: offsets.count)
+        if let tracer {
+            for (index, offset) in offsets.enumerated() where index < batch.published.count {
+                var record = batch.published[index]
+                record.offset = offset
+                tracer.record(record)
+            }
+        }
         if knownTopics.insert(batch.topic).inserted { attachNewTopic(batch.topic) }
         return offsets
     }

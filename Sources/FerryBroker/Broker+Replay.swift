@@ -34,6 +34,13 @@ extension Broker {
                     throw ProtocolError(.storageFailure, error.message)
                 }
             }
+            if let tracer, target < cursor.next {
+                // Every event between the new position and the old one is delivered again.
+                tracer.record(
+                    TraceRecord(
+                        kind: .replayed, timeMicros: wallNow, topic: topic, offset: target, group: group.name, actor: traceName(of: peer),
+                        number: Int64(cursor.next)), sampled: false)
+            }
             cursor.next = target
             var entry = CursorPosition()
             entry.topic = topic

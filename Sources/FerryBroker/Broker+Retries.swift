@@ -15,6 +15,10 @@ extension Broker {
             return
         }
         let delay = delayMilliseconds ?? group.policy.delayMilliseconds(afterAttempt: delivery.attempt, using: &random)
+        tracer?.record(
+            TraceRecord(
+                kind: .retryScheduled, timeMicros: wallNow, topic: delivery.topic, offset: delivery.offset, group: group.name,
+                attempt: delivery.attempt + 1, number: wallNow + Int64(delay * 1000)))
         schedule(
             RetryEntry(
                 due: now + Nanoseconds.microseconds(UInt64(delay * 1000)), topic: delivery.topic, offset: delivery.offset,

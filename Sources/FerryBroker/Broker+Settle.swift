@@ -11,12 +11,14 @@ extension Broker {
             metrics.nacked.increment()
             delivery.member.group.counters.nacked += 1
             if nack.release {
+                traceOutcome(.released, of: delivery)
                 schedule(
                     RetryEntry(
                         due: now, topic: delivery.topic, offset: delivery.offset, key: delivery.key, attempt: delivery.attempt,
                         body: delivery.retryBody, lastError: "", origin: delivery.origin), in: delivery.member.group)
                 continue
             }
+            traceOutcome(.nacked, of: delivery, detail: nack.error.isEmpty ? "nacked" : nack.error)
             fail(
                 delivery, error: nack.error.isEmpty ? "nacked" : nack.error,
                 delayMilliseconds: nack.hasDelayMs ? Double(nack.delayMs) : nil, poison: nack.deadLetter)
@@ -28,6 +30,7 @@ extension Broker {
         for deliveryID in acks {
             guard let delivery = takeInFlight(deliveryID, from: peer) else { continue }
             delivery.cursor?.settle(delivery.offset)
+            if tracer != nil { traceOutcome(.acked, of: delivery) }
             metrics.acked.increment()
             let group = delivery.member.group
             group.counters.acked += 1

@@ -152,6 +152,7 @@ extension Broker {
         for (deliveryID, delivery) in lost.sorted(by: { $0.value.offset < $1.value.offset }) {
             peer.inFlight.removeValue(forKey: deliveryID)
             member.inFlight -= 1
+            traceOutcome(.memberLost, of: delivery, detail: reason)
             if releasing {
                 schedule(
                     RetryEntry(

@@ -85,6 +85,14 @@ public final class Broker {
     var lastHandshakeRefusalLog = MonotonicInstant(nanoseconds: 0)
     /// Where refused and administrative commands are written, with their principal.
     let auditLogger: Logger
+    /// The trace log, when the storage has one.
+    let traceLog: TraceLog?
+    /// Records each event's life in the trace log; nil when nothing is traced.
+    let tracer: EventTracer?
+    /// Answers trace searches off the loop; nil without a trace log.
+    let traceQueries: TraceQueries?
+    /// The trace log's counts already added to the metrics.
+    var countedTrace = TraceLogStatistics()
 
     /// A broker over `log` and `groupState`, restoring the groups saved there, as of `time`.
     /// Its metrics go to `metricsFactory`, or to the bootstrapped backend.
@@ -108,9 +116,23 @@ public final class Broker {
         var auditLogger = Logger(label: "ferry.audit")
         auditLogger.logLevel = logger.logLevel
         self.auditLogger = auditLogger
+        self.traceLog = storage.trace
+        self.tracer = storage.trace.flatMap { trace in configuration.traceSampling.map { EventTracer(log: trace, sampling: $0) } }
+        self.traceQueries = storage.trace.map {
+            TraceQueries(log: $0, sampling: configuration.traceSampling?.description ?? "off")
+        }
         restoreGroupState()
         countStorageDamage()
     }
+
+    /// Ends the thread that answers trace searches. Call it once the loop is done with the broker.
+    public func close() {
+        traceQueries?.close()
+    }
+
+    /// The descriptor that becomes readable when trace searches have answers: poll it, then
+    /// hand over ``BrokerInput/traceAnswered``.
+    public var traceAnswerDescriptor: Int32? { traceQueries?.answers.fileDescriptor }
 
     /// Unsettled deliveries across all peers.
     public var inFlightCount: Int { peers.values.reduce(0) { $0 + $1.inFlight.count } }
@@ -219,6 +241,7 @@ public final class Broker {
             case .heartbeat: break
             case .replay(let replay): try handleReplay(replay, from: peer, requestID: requestID)
             case .history(let history): try handleHistory(history, from: peer, requestID: requestID)
+            case .trace(let trace): try handleTrace(trace, from: peer, requestID: requestID)
             case .deadLetterList(let list): try handleDeadLetterList(list, from: peer, requestID: requestID)
             case .deadLetterRequeue(let requeue): try handleDeadLetterRequeue(requeue, from: peer, requestID: requestID)
             case .deadLetterPurge(let purge): try handleDeadLetterPurge(purge, from: peer, requestID: requestID)

@@ -47,6 +47,11 @@ public struct BrokerConfiguration: Sendable {
     /// The broker's CURVE secret key (Z85): connections are encrypted and authenticated, and
     /// ``credentials`` says who may connect. Nil serves plain connections.
     public var curveSecretKey: String?
+    /// Which events are recorded in the trace log, when the storage has one; nil records none.
+    public var traceSampling: TraceSampling? = .all
+    /// Where ferryd keeps the trace log (`trace/` in the data directory), and how much; nil for
+    /// none (in-memory storage). The broker itself writes to ``BrokerStorage/trace``.
+    public var traceLog: TraceLogConfiguration?
     /// The broker's own version, reported in Welcome.
     public var serverVersion = "0.1.0"
 

@@ -23,6 +23,8 @@ public enum BrokerInput {
     /// Begin a graceful shutdown: no new publishes or deliveries; in-flight ones may settle
     /// within the configured grace period.
     case shutdown
+    /// Trace searches have answers (``Broker/traceAnswerDescriptor`` became readable).
+    case traceAnswered
     /// The end of a pass over what arrived (or a wake-up with nothing arrived): dispatch
     /// deliveries and due retries, run timers, start fsyncs and save group state.
     case passEnded

@@ -38,6 +38,14 @@ struct BrokerMetrics {
     let ready: Gauge
     let inFlight: Gauge
     let peers: Gauge
+    /// The trace log: records written, dropped (the writer was behind), deleted by retention,
+    /// failed to write; its size; searches asked for.
+    let traceWritten: Counter
+    let traceDropped: Counter
+    let traceExpired: Counter
+    let traceFailed: Counter
+    let traceStoredBytes: Gauge
+    let traceSearches: Counter
 
     init(factory: any MetricsFactory = MetricsSystem.factory) {
         self.factory = factory
@@ -66,6 +74,12 @@ struct BrokerMetrics {
         ready = Gauge(label: "ferry_ready", factory: factory)
         inFlight = Gauge(label: "ferry_in_flight", factory: factory)
         peers = Gauge(label: "ferry_peers", factory: factory)
+        traceWritten = Counter(label: "ferry_trace_records_written_total", factory: factory)
+        traceDropped = Counter(label: "ferry_trace_records_dropped_total", factory: factory)
+        traceExpired = Counter(label: "ferry_trace_records_expired_total", factory: factory)
+        traceFailed = Counter(label: "ferry_trace_records_failed_total", factory: factory)
+        traceStoredBytes = Gauge(label: "ferry_trace_stored_bytes", factory: factory)
+        traceSearches = Counter(label: "ferry_trace_searches_total", factory: factory)
         // The store's refusals exist from the start, at 0, so that an alert on their increase
         // sees the first one.
         for code in [ErrorCode.storageFull, .storageFailure] { _ = counter(&rejectCounters, "ferry_events_rejected_total", code) }

@@ -86,10 +86,13 @@ public final class BrokerServer: Sendable {
         }
         logRecovery(of: storage)
         let broker = Broker(configuration: configuration, storage: storage, logger: logger, at: .now())
+        // Runs before the stores close (defers run last first): no search reads a closed trace.
+        defer { broker.close() }
         broker.metricsText = metricsText
         broker.health = health
         health.update { $0.recovered = true }
-        var poller = LoopPoller(router: router, control: thread.commands, storage: storage, zap: zap)
+        var poller = LoopPoller(
+            router: router, control: thread.commands, storage: storage, zap: zap, traceAnswers: broker.traceAnswerDescriptor)
         ready(endpoint)
         logger.info("ferryd listening", metadata: ["endpoint": "\(endpoint)"])
         while !broker.isFinished { try pass(of: broker, polling: &poller, router: router) }
@@ -102,18 +105,23 @@ public final class BrokerServer: Sendable {
         let control: Int
         let synced: Int?
         let groupStateSynced: Int?
+        let traceAnswers: Int?
         let zap: (handler: ZAPHandler, index: Int)?
         /// The last pass stopped reading with messages left: the next poll does not wait.
         var backlog = false
         /// Routing ids the socket could not route to during the pass.
         var unreachable: [[UInt8]] = []
 
-        init(router socket: Socket, control queue: WakeupQueue<Control>, storage: BrokerStorage, zap handler: ZAPHandler?) {
+        init(
+            router socket: Socket, control queue: WakeupQueue<Control>, storage: BrokerStorage, zap handler: ZAPHandler?,
+            traceAnswers answers: Int32?
+        ) {
             var poller = Poller()
             router = poller.addReadable(socket)
             control = poller.addReadable(fileDescriptor: queue.fileDescriptor)
             synced = storage.log.syncNotificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
             groupStateSynced = storage.groupState.notificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
+            traceAnswers = answers.map { poller.addReadable(fileDescriptor: $0) }
             zap = handler.map { ($0, poller.addReadable($0.socket)) }
             self.poller = poller
         }
@@ -138,6 +146,7 @@ public final class BrokerServer: Sendable {
         }
         if let synced = loop.synced, loop.poller.isReadable(synced) { broker.handle(.eventsSynced, at: time) }
         if let synced = loop.groupStateSynced, loop.poller.isReadable(synced) { broker.handle(.groupStateSynced, at: time) }
+        if let answers = loop.traceAnswers, loop.poller.isReadable(answers) { broker.handle(.traceAnswered, at: time) }
         loop.backlog = false
         if loop.poller.isReadable(loop.router) {
             var received = 0

@@ -1,16 +1,20 @@
 public import FerryStorage
 
-/// The two stores a broker works on: the event log and the consumer groups' state.
+/// The stores a broker works on: the event log, the consumer groups' state, and the trace log
+/// when events' lives are recorded.
 ///
 /// ferryd's composition root opens them (durable or in memory) on the broker's thread; tests
 /// pass their own.
 public struct BrokerStorage {
     public let log: any EventLog
     public let groupState: any GroupStateStore
+    /// Where the broker records what it does with each event; nil records nothing.
+    public let trace: TraceLog?
 
-    public init(log: any EventLog, groupState: any GroupStateStore) {
+    public init(log: any EventLog, groupState: any GroupStateStore, trace: TraceLog? = nil) {
         self.log = log
         self.groupState = groupState
+        self.trace = trace
     }
 
     /// Both stores in memory: a log with a budget of `maxBytes`, and group state.
@@ -18,9 +22,11 @@ public struct BrokerStorage {
         BrokerStorage(log: InMemoryEventLog(maxBytes: maxBytes), groupState: InMemoryGroupStateStore())
     }
 
-    /// Closes both: the log first (its last syncs), then the group state (its queued saves).
+    /// Closes them: the log first (its last syncs), then the group state (its queued saves),
+    /// then the trace.
     public func close() {
         log.close()
         groupState.close()
+        trace?.close()
     }
 }

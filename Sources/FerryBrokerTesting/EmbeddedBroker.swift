@@ -41,6 +41,12 @@ public final class EmbeddedBroker {
         self.broker = Broker(configuration: configuration, storage: storage, logger: logger, at: time, metricsFactory: metrics)
     }
 
+    /// Ends the broker's helper thread and closes its stores: the end of a test.
+    public func close() {
+        broker.close()
+        storage.close()
+    }
+
     /// A counter's total (e.g. `ferry_ack_timeouts_total`), across restarts; 0 if never made.
     public func counter(_ label: String, dimensions: [(String, String)] = []) -> Int64 {
         (try? metrics.expectCounter(label, dimensions))?.totalValue ?? 0
@@ -138,6 +144,9 @@ public final class EmbeddedBroker {
         if let descriptor = storage.groupState.notificationDescriptor, !readableDescriptors([descriptor], timeout: .zero).isEmpty {
             broker.handle(.groupStateSynced, at: time)
         }
+        if let descriptor = broker.traceAnswerDescriptor, !readableDescriptors([descriptor], timeout: .zero).isEmpty {
+            broker.handle(.traceAnswered, at: time)
+        }
     }
 
     /// Runs passes at the current time until `condition` holds or `timeout` of real time has
@@ -158,6 +167,7 @@ public final class EmbeddedBroker {
     /// a restarted ferryd does. Clients keep their routing ids but have no session.
     public func restart(with openStorage: () throws -> BrokerStorage) rethrows {
         shutDown()
+        broker.close()
         storage.close()
         storage = try openStorage()
         broker = Broker(configuration: configuration, storage: storage, logger: logger, at: time, metricsFactory: metrics)
@@ -179,7 +189,8 @@ public final class EmbeddedBroker {
 
     /// Waits at most `timeout` for a sync or save notification of the stores (none in memory).
     private func waitForNotification(timeout: Duration) {
-        let descriptors = [storage.log.syncNotificationDescriptor, storage.groupState.notificationDescriptor].compactMap { $0 }
+        let descriptors = [storage.log.syncNotificationDescriptor, storage.groupState.notificationDescriptor, broker.traceAnswerDescriptor]
+            .compactMap { $0 }
         _ = readableDescriptors(descriptors, timeout: timeout)
     }
 }

@@ -33,7 +33,7 @@ struct FerryCLI: AsyncParsableCommand {
             """,
         subcommands: [
             PublishCommand.self, TailCommand.self, GroupsCommand.self, DeadLettersCommand.self, ReplayCommand.self,
-            HistoryCommand.self, StatsCommand.self, KeygenCommand.self, Bench.self,
+            HistoryCommand.self, TraceCommand.self, StatsCommand.self, KeygenCommand.self, Bench.self,
         ])
 
     /// Parses the command line with the global options moved after the command (``ArgumentOrder``).

@@ -38,9 +38,39 @@ extension Ferryd {
         case "memory": configuration.storage = .memory(maxBytes: maxStoredBytes ?? file?.maxStoredBytes ?? 1 << 30)
         case let other: throw ValidationError("unknown storage '\(other)': use log or memory")
         }
+        try applyTrace(file: file?.trace, directory: log.directory, to: &configuration)
         if let ackTimeoutMs { configuration.defaultRetryPolicy.ackTimeoutMilliseconds = ackTimeoutMs }
         if let shutdownGraceMs { configuration.shutdownGraceMilliseconds = shutdownGraceMs }
         return configuration
+    }
+
+    /// The trace log: its sampling (flag, then file, then all) and its limits, in `trace/` of the
+    /// data directory; none with in-memory storage.
+    private func applyTrace(file: FileConfiguration.Trace?, directory: String, to configuration: inout BrokerConfiguration) throws {
+        let sampling = trace ?? file?.sampling ?? "all"
+        if sampling == "off" {
+            configuration.traceSampling = nil
+        } else {
+            guard let parsed = TraceSampling(sampling) else {
+                throw ValidationError("unknown trace sampling '\(sampling)': use all, failures, a fraction from 0 to 1, or off")
+            }
+            configuration.traceSampling = parsed
+        }
+        guard case .log = configuration.storage else {
+            configuration.traceLog = nil
+            return
+        }
+        var traceLog = TraceLogConfiguration(directory: directory + "/trace")
+        if let maxBytes = file?.maxBytes {
+            guard maxBytes >= 1 << 20 else { throw ValidationError("trace.max_bytes must be at least 1 MiB; got \(maxBytes)") }
+            traceLog.maxBytes = maxBytes
+            traceLog.segmentBytes = Int(min(Int64(traceLog.segmentBytes), max(maxBytes / 8, 256 << 10)))
+        }
+        if let maxAge = file?.maxAgeS {
+            guard maxAge > 0 else { throw ValidationError("trace.max_age_s must be positive; got \(maxAge)") }
+            traceLog.maxAgeSeconds = maxAge
+        }
+        configuration.traceLog = traceLog
     }
 
     /// Sends logs to standard error at the configured level.

@@ -93,6 +93,12 @@ struct Ferryd: AsyncParsableCommand {
     @Option(name: .long, help: "Write the HTTP listener's HOST:PORT to this file once listening.")
     var httpEndpointFile: String?
 
+    @Option(
+        name: .long,
+        help:
+            "Which events' lives the trace log records: all (the default), failures (events that failed at least once), a fraction such as 0.1, or off.")
+    var trace: String?
+
     @Flag(name: .long, help: "Shut down gracefully when the process that started ferryd exits (tools and test harnesses).")
     var exitWithParent = false
 
@@ -116,8 +122,10 @@ struct Ferryd: AsyncParsableCommand {
         Self.raiseDescriptorLimit(for: configuration, logger: logger)
 
         let storageConfiguration = configuration.storage
+        let traceConfiguration = configuration.traceLog
         let server = BrokerServer(
-            configuration: configuration, logger: logger, openStorage: { try Self.openStorage(storageConfiguration) },
+            configuration: configuration, logger: logger,
+            openStorage: { try Self.openStorage(storageConfiguration, trace: traceConfiguration) },
             metricsText: { registry.emitToString() })
         let endpointFile = endpointFile
         let brokerEndpoint = BrokerEndpoint()
@@ -160,16 +168,22 @@ struct Ferryd: AsyncParsableCommand {
         try await group.run()
     }
 
-    /// The composition root of ferryd's storage: the event log and the group-state store, both
-    /// in the data directory (or both in memory).
-    static func openStorage(_ storage: StorageConfiguration) throws -> BrokerStorage {
+    /// The composition root of ferryd's storage: the event log, the group-state store and the
+    /// trace log, all in the data directory (or the first two in memory, without a trace).
+    static func openStorage(_ storage: StorageConfiguration, trace: TraceLogConfiguration?) throws -> BrokerStorage {
         switch storage {
         case .memory(let maxBytes):
             return .inMemory(maxBytes: maxBytes)
         case .log(let configuration):
             let log = try DurableEventLog(configuration: configuration)
             do {
-                return BrokerStorage(log: log, groupState: try DurableGroupStateStore(configuration: configuration))
+                let groupState = try DurableGroupStateStore(configuration: configuration)
+                do {
+                    return BrokerStorage(log: log, groupState: groupState, trace: try trace.map(TraceLog.init))
+                } catch {
+                    groupState.close()
+                    throw error
+                }
             } catch {
                 log.close()
                 throw error

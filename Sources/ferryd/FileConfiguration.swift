@@ -38,6 +38,19 @@ struct FileConfiguration: Decodable {
         var retry: Retry?
     }
 
+    /// The trace log: which events it records, and how much of it is kept.
+    struct Trace: Decodable {
+        var sampling: String?
+        var maxBytes: Int64?
+        var maxAgeS: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case sampling
+            case maxBytes = "max_bytes"
+            case maxAgeS = "max_age_s"
+        }
+    }
+
     struct Retention: Decodable {
         var maxAgeS: Int?
         var maxBytes: Int?
@@ -98,6 +111,7 @@ struct FileConfiguration: Decodable {
     var maxGroups: Int?
     var security: Security?
     var httpEndpoint: String?
+    var trace: Trace?
 
     /// `security:` — CURVE and who may connect.
     struct Security: Decodable {
@@ -173,6 +187,7 @@ struct FileConfiguration: Decodable {
         case maxGroups = "max_groups"
         case security
         case httpEndpoint = "http_endpoint"
+        case trace
     }
 }
 

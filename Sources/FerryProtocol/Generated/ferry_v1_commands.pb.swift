@@ -223,6 +223,103 @@ public nonisolated enum Ferry_V1_DeadLetterReason: SwiftProtobuf.Enum, Swift.Cas
 
 }
 
+/// What happened to an event, in the order the broker did it.
+public nonisolated enum Ferry_V1_TraceStepKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// A publish with the event's id was confirmed as this event (deduplicated). actor: the publisher.
+  case duplicate // = 1
+
+  /// Sent to a member of group (actor: the member's client name) as attempt.
+  case delivered // = 2
+
+  /// The member acked it.
+  case acked // = 3
+
+  /// The member nacked it; detail: the handler's error.
+  case nacked // = 4
+
+  /// The member released it unprocessed: redelivered with the same attempt.
+  case released // = 5
+
+  /// The member did not settle it within the group's ack timeout.
+  case ackTimeout // = 6
+
+  /// The member's session ended with the delivery unsettled; detail: why.
+  case memberLost // = 7
+
+  /// A retry was scheduled: attempt is the next one, due_at_us when it is due, delay_ms the wait.
+  case retryScheduled // = 8
+
+  /// Moved to the group's dead-letter queue; detail: the cause and the last error.
+  case deadLettered // = 9
+
+  /// Taken out of the dead-letter queue for redelivery; actor: who asked.
+  case requeued // = 10
+
+  /// The group's cursor was moved back over the event (Replay); actor: who asked.
+  case replayed // = 11
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .duplicate
+    case 2: self = .delivered
+    case 3: self = .acked
+    case 4: self = .nacked
+    case 5: self = .released
+    case 6: self = .ackTimeout
+    case 7: self = .memberLost
+    case 8: self = .retryScheduled
+    case 9: self = .deadLettered
+    case 10: self = .requeued
+    case 11: self = .replayed
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .duplicate: return 1
+    case .delivered: return 2
+    case .acked: return 3
+    case .nacked: return 4
+    case .released: return 5
+    case .ackTimeout: return 6
+    case .memberLost: return 7
+    case .retryScheduled: return 8
+    case .deadLettered: return 9
+    case .requeued: return 10
+    case .replayed: return 11
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Ferry_V1_TraceStepKind] = [
+    .unspecified,
+    .duplicate,
+    .delivered,
+    .acked,
+    .nacked,
+    .released,
+    .ackTimeout,
+    .memberLost,
+    .retryScheduled,
+    .deadLettered,
+    .requeued,
+    .replayed,
+  ]
+
+}
+
 /// Every frame a client sends carries exactly one ClientMessage.
 public nonisolated struct Ferry_V1_ClientMessage: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -338,6 +435,14 @@ public nonisolated struct Ferry_V1_ClientMessage: Sendable {
     set {command = .history(newValue)}
   }
 
+  public var trace: Ferry_V1_TraceRequest {
+    get {
+      if case .trace(let v)? = command {return v}
+      return Ferry_V1_TraceRequest()
+    }
+    set {command = .trace(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Command: Equatable, Sendable {
@@ -354,6 +459,7 @@ public nonisolated struct Ferry_V1_ClientMessage: Sendable {
     case goodbye(Ferry_V1_Goodbye)
     case replay(Ferry_V1_Replay)
     case history(Ferry_V1_HistoryRequest)
+    case trace(Ferry_V1_TraceRequest)
 
   }
 
@@ -468,6 +574,14 @@ public nonisolated struct Ferry_V1_ServerMessage: Sendable {
     set {reply = .subscriptionEnded(newValue)}
   }
 
+  public var trace: Ferry_V1_TraceReply {
+    get {
+      if case .trace(let v)? = reply {return v}
+      return Ferry_V1_TraceReply()
+    }
+    set {reply = .trace(newValue)}
+  }
+
   public var error: Ferry_V1_Error {
     get {
       if case .error(let v)? = reply {return v}
@@ -492,6 +606,7 @@ public nonisolated struct Ferry_V1_ServerMessage: Sendable {
     case historyEntries(Ferry_V1_HistoryEntries)
     /// Unsolicited (request_id 0): the broker ended one of this connection's subscriptions.
     case subscriptionEnded(Ferry_V1_SubscriptionEnded)
+    case trace(Ferry_V1_TraceReply)
     case error(Ferry_V1_Error)
 
   }
@@ -1345,6 +1460,150 @@ public nonisolated struct Ferry_V1_HistoryEntries: Sendable {
   public init() {}
 }
 
+/// The recorded life of events (section 5.13): what the broker did with each, and the events
+/// each caused, from the broker's trace log.
+public nonisolated struct Ferry_V1_TraceRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var selector: Ferry_V1_TraceRequest.OneOf_Selector? = nil
+
+  /// This event and the events it caused (their causation_id), recursively.
+  public var eventID: String {
+    get {
+      if case .eventID(let v)? = selector {return v}
+      return String()
+    }
+    set {selector = .eventID(newValue)}
+  }
+
+  /// Every event with this key, and the events they caused.
+  public var key: String {
+    get {
+      if case .key(let v)? = selector {return v}
+      return String()
+    }
+    set {selector = .key(newValue)}
+  }
+
+  /// Every event with this correlation id (a saga), the event whose id it is, and the events
+  /// they caused.
+  public var correlationID: String {
+    get {
+      if case .correlationID(let v)? = selector {return v}
+      return String()
+    }
+    set {selector = .correlationID(newValue)}
+  }
+
+  /// Events per reply: 0 means 100; at most 1000.
+  public var limit: UInt32 = 0
+
+  /// How many matching events earlier replies returned: 0 for the first page, then the previous
+  /// reply's next_skip.
+  public var skip: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Selector: Equatable, Sendable {
+    /// This event and the events it caused (their causation_id), recursively.
+    case eventID(String)
+    /// Every event with this key, and the events they caused.
+    case key(String)
+    /// Every event with this correlation id (a saga), the event whose id it is, and the events
+    /// they caused.
+    case correlationID(String)
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Ferry_V1_TraceStep: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: Ferry_V1_TraceStepKind = .unspecified
+
+  /// When the broker did it, microseconds since the Unix epoch.
+  public var atUs: Int64 = 0
+
+  public var group: String = String()
+
+  public var actor: String = String()
+
+  public var attempt: UInt32 = 0
+
+  public var detail: String = String()
+
+  public var dueAtUs: Int64 = 0
+
+  public var delayMs: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Ferry_V1_TracedEvent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var topic: String = String()
+
+  public var offset: UInt64 = 0
+
+  public var id: String = String()
+
+  public var key: String = String()
+
+  public var type: String = String()
+
+  public var correlationID: String = String()
+
+  public var causationID: String = String()
+
+  /// When the broker stored it, microseconds since the Unix epoch.
+  public var publishedAtUs: Int64 = 0
+
+  /// The principal that published it, or the publishing connection's client name.
+  public var publisher: String = String()
+
+  /// In order; at most 1000 (steps_truncated tells that more were recorded).
+  public var steps: [Ferry_V1_TraceStep] = []
+
+  public var stepsTruncated: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Ferry_V1_TraceReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// In publish order.
+  public var events: [Ferry_V1_TracedEvent] = []
+
+  /// More events match: ask again with skip = next_skip.
+  public var more: Bool = false
+
+  public var nextSkip: UInt32 = 0
+
+  /// How the broker samples (section 5.13): "all", "fraction:0.1", "failures" or "off"; with
+  /// anything but "all" a timeline may lack events or steps.
+  public var sampling: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "ferry.v1"
@@ -1361,9 +1620,13 @@ nonisolated extension Ferry_V1_DeadLetterReason: SwiftProtobuf._ProtoNameProvidi
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEAD_LETTER_REASON_UNSPECIFIED\0\u{1}MAX_ATTEMPTS\0\u{1}REJECTED\0")
 }
 
+nonisolated extension Ferry_V1_TraceStepKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TRACE_STEP_KIND_UNSPECIFIED\0\u{1}DUPLICATE\0\u{1}DELIVERED\0\u{1}ACKED\0\u{1}NACKED\0\u{1}RELEASED\0\u{1}ACK_TIMEOUT\0\u{1}MEMBER_LOST\0\u{1}RETRY_SCHEDULED\0\u{1}DEAD_LETTERED\0\u{1}REQUEUED\0\u{1}REPLAYED\0")
+}
+
 nonisolated extension Ferry_V1_ClientMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClientMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{1}publish\0\u{1}subscribe\0\u{1}unsubscribe\0\u{1}settle\0\u{1}heartbeat\0\u{3}dead_letter_list\0\u{3}dead_letter_requeue\0\u{3}dead_letter_purge\0\u{1}stats\0\u{1}goodbye\0\u{1}replay\0\u{1}history\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{1}publish\0\u{1}subscribe\0\u{1}unsubscribe\0\u{1}settle\0\u{1}heartbeat\0\u{3}dead_letter_list\0\u{3}dead_letter_requeue\0\u{3}dead_letter_purge\0\u{1}stats\0\u{1}goodbye\0\u{1}replay\0\u{1}history\0\u{1}trace\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1541,6 +1804,19 @@ nonisolated extension Ferry_V1_ClientMessage: SwiftProtobuf.Message, SwiftProtob
           self.command = .history(v)
         }
       }()
+      case 23: try {
+        var v: Ferry_V1_TraceRequest?
+        var hadOneofValue = false
+        if let current = self.command {
+          hadOneofValue = true
+          if case .trace(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.command = .trace(v)
+        }
+      }()
       default: break
       }
     }
@@ -1607,6 +1883,10 @@ nonisolated extension Ferry_V1_ClientMessage: SwiftProtobuf.Message, SwiftProtob
       guard case .history(let v)? = self.command else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
     }()
+    case .trace?: try {
+      guard case .trace(let v)? = self.command else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -1622,7 +1902,7 @@ nonisolated extension Ferry_V1_ClientMessage: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Ferry_V1_ServerMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServerMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}welcome\0\u{3}publish_result\0\u{1}subscribed\0\u{1}unsubscribed\0\u{1}deliver\0\u{1}heartbeat\0\u{3}dead_letter_entries\0\u{3}dead_letter_count\0\u{2}\u{2}stats\0\u{1}replayed\0\u{3}history_entries\0\u{3}subscription_ended\0\u{2}\u{8}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}welcome\0\u{3}publish_result\0\u{1}subscribed\0\u{1}unsubscribed\0\u{1}deliver\0\u{1}heartbeat\0\u{3}dead_letter_entries\0\u{3}dead_letter_count\0\u{2}\u{2}stats\0\u{1}replayed\0\u{3}history_entries\0\u{3}subscription_ended\0\u{1}trace\0\u{2}\u{7}error\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1787,6 +2067,19 @@ nonisolated extension Ferry_V1_ServerMessage: SwiftProtobuf.Message, SwiftProtob
           self.reply = .subscriptionEnded(v)
         }
       }()
+      case 23: try {
+        var v: Ferry_V1_TraceReply?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .trace(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .trace(v)
+        }
+      }()
       case 30: try {
         var v: Ferry_V1_Error?
         var hadOneofValue = false
@@ -1861,6 +2154,10 @@ nonisolated extension Ferry_V1_ServerMessage: SwiftProtobuf.Message, SwiftProtob
     case .subscriptionEnded?: try {
       guard case .subscriptionEnded(let v)? = self.reply else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+    }()
+    case .trace?: try {
+      guard case .trace(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
     }()
     case .error?: try {
       guard case .error(let v)? = self.reply else { preconditionFailure() }
@@ -3576,6 +3873,275 @@ nonisolated extension Ferry_V1_HistoryEntries: SwiftProtobuf.Message, SwiftProto
 
   public static func ==(lhs: Ferry_V1_HistoryEntries, rhs: Ferry_V1_HistoryEntries) -> Bool {
     if lhs.entries != rhs.entries {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_TraceRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TraceRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{1}key\0\u{3}correlation_id\0\u{1}limit\0\u{1}skip\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: String?
+        try decoder.decodeSingularStringField(value: &v)
+        if let v = v {
+          if self.selector != nil {try decoder.handleConflictingOneOf()}
+          self.selector = .eventID(v)
+        }
+      }()
+      case 2: try {
+        var v: String?
+        try decoder.decodeSingularStringField(value: &v)
+        if let v = v {
+          if self.selector != nil {try decoder.handleConflictingOneOf()}
+          self.selector = .key(v)
+        }
+      }()
+      case 3: try {
+        var v: String?
+        try decoder.decodeSingularStringField(value: &v)
+        if let v = v {
+          if self.selector != nil {try decoder.handleConflictingOneOf()}
+          self.selector = .correlationID(v)
+        }
+      }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.skip) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.selector {
+    case .eventID?: try {
+      guard case .eventID(let v)? = self.selector else { preconditionFailure() }
+      try visitor.visitSingularStringField(value: v, fieldNumber: 1)
+    }()
+    case .key?: try {
+      guard case .key(let v)? = self.selector else { preconditionFailure() }
+      try visitor.visitSingularStringField(value: v, fieldNumber: 2)
+    }()
+    case .correlationID?: try {
+      guard case .correlationID(let v)? = self.selector else { preconditionFailure() }
+      try visitor.visitSingularStringField(value: v, fieldNumber: 3)
+    }()
+    case nil: break
+    }
+    if self.limit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.limit, fieldNumber: 4)
+    }
+    if self.skip != 0 {
+      try visitor.visitSingularUInt32Field(value: self.skip, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_TraceRequest, rhs: Ferry_V1_TraceRequest) -> Bool {
+    if lhs.selector != rhs.selector {return false}
+    if lhs.limit != rhs.limit {return false}
+    if lhs.skip != rhs.skip {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_TraceStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TraceStep"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{3}at_us\0\u{1}group\0\u{1}actor\0\u{1}attempt\0\u{1}detail\0\u{3}due_at_us\0\u{3}delay_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.atUs) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.group) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.actor) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.detail) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.dueAtUs) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.delayMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
+    }
+    if self.atUs != 0 {
+      try visitor.visitSingularInt64Field(value: self.atUs, fieldNumber: 2)
+    }
+    if !self.group.isEmpty {
+      try visitor.visitSingularStringField(value: self.group, fieldNumber: 3)
+    }
+    if !self.actor.isEmpty {
+      try visitor.visitSingularStringField(value: self.actor, fieldNumber: 4)
+    }
+    if self.attempt != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attempt, fieldNumber: 5)
+    }
+    if !self.detail.isEmpty {
+      try visitor.visitSingularStringField(value: self.detail, fieldNumber: 6)
+    }
+    if self.dueAtUs != 0 {
+      try visitor.visitSingularInt64Field(value: self.dueAtUs, fieldNumber: 7)
+    }
+    if self.delayMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.delayMs, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_TraceStep, rhs: Ferry_V1_TraceStep) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.atUs != rhs.atUs {return false}
+    if lhs.group != rhs.group {return false}
+    if lhs.actor != rhs.actor {return false}
+    if lhs.attempt != rhs.attempt {return false}
+    if lhs.detail != rhs.detail {return false}
+    if lhs.dueAtUs != rhs.dueAtUs {return false}
+    if lhs.delayMs != rhs.delayMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_TracedEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TracedEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topic\0\u{1}offset\0\u{1}id\0\u{1}key\0\u{1}type\0\u{3}correlation_id\0\u{3}causation_id\0\u{3}published_at_us\0\u{1}publisher\0\u{1}steps\0\u{3}steps_truncated\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.topic) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.type) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.correlationID) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.causationID) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.publishedAtUs) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.publisher) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.steps) }()
+      case 11: try { try decoder.decodeSingularBoolField(value: &self.stepsTruncated) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.topic.isEmpty {
+      try visitor.visitSingularStringField(value: self.topic, fieldNumber: 1)
+    }
+    if self.offset != 0 {
+      try visitor.visitSingularUInt64Field(value: self.offset, fieldNumber: 2)
+    }
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 3)
+    }
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 4)
+    }
+    if !self.type.isEmpty {
+      try visitor.visitSingularStringField(value: self.type, fieldNumber: 5)
+    }
+    if !self.correlationID.isEmpty {
+      try visitor.visitSingularStringField(value: self.correlationID, fieldNumber: 6)
+    }
+    if !self.causationID.isEmpty {
+      try visitor.visitSingularStringField(value: self.causationID, fieldNumber: 7)
+    }
+    if self.publishedAtUs != 0 {
+      try visitor.visitSingularInt64Field(value: self.publishedAtUs, fieldNumber: 8)
+    }
+    if !self.publisher.isEmpty {
+      try visitor.visitSingularStringField(value: self.publisher, fieldNumber: 9)
+    }
+    if !self.steps.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.steps, fieldNumber: 10)
+    }
+    if self.stepsTruncated != false {
+      try visitor.visitSingularBoolField(value: self.stepsTruncated, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_TracedEvent, rhs: Ferry_V1_TracedEvent) -> Bool {
+    if lhs.topic != rhs.topic {return false}
+    if lhs.offset != rhs.offset {return false}
+    if lhs.id != rhs.id {return false}
+    if lhs.key != rhs.key {return false}
+    if lhs.type != rhs.type {return false}
+    if lhs.correlationID != rhs.correlationID {return false}
+    if lhs.causationID != rhs.causationID {return false}
+    if lhs.publishedAtUs != rhs.publishedAtUs {return false}
+    if lhs.publisher != rhs.publisher {return false}
+    if lhs.steps != rhs.steps {return false}
+    if lhs.stepsTruncated != rhs.stepsTruncated {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_TraceReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TraceReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}events\0\u{1}more\0\u{3}next_skip\0\u{1}sampling\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.events) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.more) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.nextSkip) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.sampling) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.events.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.events, fieldNumber: 1)
+    }
+    if self.more != false {
+      try visitor.visitSingularBoolField(value: self.more, fieldNumber: 2)
+    }
+    if self.nextSkip != 0 {
+      try visitor.visitSingularUInt32Field(value: self.nextSkip, fieldNumber: 3)
+    }
+    if !self.sampling.isEmpty {
+      try visitor.visitSingularStringField(value: self.sampling, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_TraceReply, rhs: Ferry_V1_TraceReply) -> Bool {
+    if lhs.events != rhs.events {return false}
+    if lhs.more != rhs.more {return false}
+    if lhs.nextSkip != rhs.nextSkip {return false}
+    if lhs.sampling != rhs.sampling {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
