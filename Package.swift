@@ -48,6 +48,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
     ],
     targets: [
         // libzmq from the system (Debian: libzmq3-dev).
@@ -107,6 +108,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // ferryd's HTTP API and web console: a client of the broker through the SDK.
@@ -144,7 +146,9 @@ let package = Package(
         .executableTarget(
             name: "ferry-interop",
             dependencies: [
-                "Ferry",
+                "Ferry", "FerryTestSupport",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -171,7 +175,13 @@ let package = Package(
             ]
         ),
         // Starts real ferryd and worker processes for the integration tests.
-        .target(name: "FerryTestSupport", dependencies: ["ZeroMQ", "FerryProtocol"], path: "Tests/FerryTestSupport"),
+        .target(
+            name: "FerryTestSupport",
+            dependencies: [
+                "ZeroMQ", "FerryProtocol", .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
+            path: "Tests/FerryTestSupport"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "FerryRuntimeTests", dependencies: ["FerryRuntime"]),
         .testTarget(
@@ -185,7 +195,12 @@ let package = Package(
                 "FerryBroker", "FerryBrokerTesting", "FerryProtocol", "FerryRuntime", "FerryStorage", "FerryTestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
-        .testTarget(name: "FerryTests", dependencies: ["Ferry", "FerryProtocol", "FerryTestSupport", "ZeroMQ"]),
+        .testTarget(
+            name: "FerryTests",
+            dependencies: [
+                "Ferry", "FerryProtocol", "FerryTestSupport", "ZeroMQ", .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ]),
         // Runs the built `ferry` binary against real ferryd processes.
         .testTarget(name: "FerryCLITests", dependencies: ["Ferry", "FerryTestSupport", "ZeroMQ"]),
         // The HTTP API and console against real ferryd processes.

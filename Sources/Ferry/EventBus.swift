@@ -1,6 +1,7 @@
 import FerryProtocol
 public import Foundation
 public import Logging
+import Tracing
 
 /// Publishes events to ferryd and administers it: the sending side of Ferry.
 ///
@@ -81,6 +82,21 @@ public final class EventBus: Sendable {
     }
 
     private func outcomes(of wires: [WireEvent]) async -> [Result<PublishReceipt, FerryError>] {
+        guard let tracer = MessagingTracing.activeTracer else { return await outcomes(ofUntraced: wires) }
+        var wires = wires
+        let spans = wires.indices.map { MessagingTracing.startProducerSpan(for: &wires[$0], tracer: tracer) }
+        let outcomes = await outcomes(ofUntraced: wires)
+        for (span, outcome) in zip(spans, outcomes) {
+            if case .failure(let error) = outcome {
+                span.recordError(error)
+                span.setStatus(SpanStatus(code: .error, message: error.message))
+            }
+            span.end()
+        }
+        return outcomes
+    }
+
+    private func outcomes(ofUntraced wires: [WireEvent]) async -> [Result<PublishReceipt, FerryError>] {
         let results = await connection.publish(wires)
         return zip(wires, results).map { wire, result in
             result.map { PublishReceipt(eventID: wire.id, topic: wire.topic, offset: $0) }

@@ -164,7 +164,10 @@ final class GroupRunner: Sendable {
             let context = EventContext(
                 event: ReceivedEvent(wire: delivery.event), attempt: delivery.attempt, offset: delivery.offset,
                 lastError: delivery.lastError.isEmpty ? nil : delivery.lastError, group: group.name, bus: bus)
-            try await handler(context.event, context)
+            guard let tracer = MessagingTracing.activeTracer else { return try await handler(context.event, context) }
+            try await MessagingTracing.process(delivery.event, group: group.name, attempt: delivery.attempt, tracer: tracer) {
+                try await handler(context.event, context)
+            }
         }
     }
 
@@ -172,7 +175,11 @@ final class GroupRunner: Sendable {
         let attempt = batch.map(\.attempt).max() ?? 1
         await handle(batch, attempt: attempt) {
             let events = batch.map { ReceivedEvent(wire: $0.event) }
-            try await handler(events, BatchContext(events: events, attempt: attempt, group: group.name, bus: bus))
+            let context = BatchContext(events: events, attempt: attempt, group: group.name, bus: bus)
+            guard let tracer = MessagingTracing.activeTracer else { return try await handler(events, context) }
+            try await MessagingTracing.processBatch(batch.map(\.event), group: group.name, attempt: attempt, tracer: tracer) {
+                try await handler(events, context)
+            }
         }
     }
 
