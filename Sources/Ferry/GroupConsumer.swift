@@ -200,9 +200,13 @@ extension EventBus {
     /// - Parameters:
     ///   - maxInFlight: the credit: most deliveries buffered or handed out and not settled.
     ///   - startEarliest: a new group starts at the topics' oldest events instead of new ones.
+    ///   - memberName: how the broker names the member (in stats and traces); the client's name
+    ///     by default.
     /// - Throws: the broker's code: `INVALID_ARGUMENT` (a bad pattern or group name),
     ///   `FORBIDDEN`, `LIMIT_EXCEEDED` (too many groups), …
-    public func consumer(group: String, patterns: [String], maxInFlight: Int = 16, startEarliest: Bool = false)
+    public func consumer(
+        group: String, patterns: [String], maxInFlight: Int = 16, startEarliest: Bool = false, memberName: String? = nil
+    )
         async throws(FerryError) -> GroupConsumer
     {
         var subscribe = Subscribe()
@@ -210,7 +214,7 @@ extension EventBus {
         subscribe.patterns = patterns
         subscribe.maxInFlight = UInt32(clamping: maxInFlight)
         subscribe.start = startEarliest ? .startEarliest : .startLatest
-        subscribe.memberName = connection.configuration.clientName
+        subscribe.memberName = memberName ?? connection.configuration.clientName
         let box = GroupConsumer.SharedState()
         let connection = self.connection
         let subscribed = try await connection.subscribe(

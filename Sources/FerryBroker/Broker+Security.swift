@@ -93,6 +93,7 @@ extension Broker {
         case .replay(let replay) where !principal.mayAdminister(group: replay.group):
             refusal = ("admin", "move the cursor of group '\(replay.group)'")
         case .history where !principal.mayReadHistory: refusal = ("history", "read a key's history")
+        case .trace where !principal.mayReadHistory: refusal = ("history", "read the trace of events")
         case .stats where !principal.mayReadStats: refusal = ("stats", "read the broker's stats")
         default: refusal = nil
         }

@@ -3,7 +3,7 @@
 enum ConsoleTemplates {
     static let all: [String: String] = [
         "header": header, "footer": footer, "login": login, "overview": overview, "topics": topics, "groups": groups,
-        "deadLetters": deadLetters, "tail": tail, "history": history, "message": message,
+        "deadLetters": deadLetters, "tail": tail, "history": history, "trace": trace, "message": message,
     ]
 
     static let header = """
@@ -26,6 +26,10 @@ enum ConsoleTemplates {
         button.danger{background:#b3261e;color:#fff;border:1px solid #8c1d18}button{cursor:pointer}
         .flash{background:#e6f4ea;border:1px solid #a8d5b5;padding:.5rem;margin:.5rem 0}.error{background:#fdecea;border-color:#f5c2c0}
         .muted{color:#667}
+        .event{background:#fff;border:1px solid #e1e4ea;border-left:4px solid #17324d;border-radius:4px;padding:.5rem .8rem;margin:.5rem 0}
+        .event h2{font-size:1.05em;margin:0 0 .3rem}.steps{margin:.2rem 0 .2rem 1rem;padding:0;list-style:none}
+        .steps li{padding:.1rem 0}.steps li.failure{color:#b3261e}.steps .at{display:inline-block;min-width:6.5rem;color:#667;font-variant-numeric:tabular-nums}
+        .group{font-weight:600;margin-top:.3rem}
         </style></head><body>
         <header><strong>ferryd</strong>
         <a href="/console" class="{{#nav.overview}}here{{/nav.overview}}">Overview</a>
@@ -33,6 +37,7 @@ enum ConsoleTemplates {
         <a href="/console/groups" class="{{#nav.groups}}here{{/nav.groups}}">Consumer groups</a>
         <a href="/console/tail" class="{{#nav.tail}}here{{/nav.tail}}">Live tail</a>
         <a href="/console/history" class="{{#nav.history}}here{{/nav.history}}">Key history</a>
+        <a href="/console/trace" class="{{#nav.trace}}here{{/nav.trace}}">Event trace</a>
         {{#who}}<span class="who">{{who}} ({{role}}){{#canSignOut}} · <form class="inline" method="post" action="/console/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button>Sign out</button></form>{{/canSignOut}}</span>{{/who}}
         </header><main>
         {{#flash}}<div class="flash" id="flash">{{flash}}</div>{{/flash}}{{#problem}}<div class="flash error" id="problem">{{problem}}</div>{{/problem}}
@@ -122,7 +127,7 @@ enum ConsoleTemplates {
         {{^admin}} <span class="muted">(read-only: requeue and purge need administration of this group)</span>{{/admin}}</p>
         <table><tr><th><input type="checkbox" id="select-all" aria-label="select all"></th><th>Id</th><th>Event</th><th>Error</th><th class="n">Attempts</th><th>Dead-lettered</th></tr>
         {{#entries}}<tr class="entry" id="entry-{{id}}"><td><input type="checkbox" name="id" value="{{id}}" aria-label="select {{id}}"></td><td>{{id}}</td>
-        <td><b>{{type}}</b> <span class="muted">{{topic}} @ {{offset}}</span><br>id {{eventId}}{{#key}} · key <a href="/console/history?key={{urlKey}}">{{key}}</a>{{/key}}
+        <td><b>{{type}}</b> <span class="muted">{{topic}} @ {{offset}}</span><br>id <a class="trace-link" href="/console/trace?event={{urlEventId}}">{{eventId}}</a>{{#key}} · key <a href="/console/history?key={{urlKey}}">{{key}}</a>{{/key}}
         <details><summary>payload and headers</summary><pre class="payload">{{payload}}</pre>{{#headers}}<div class="muted">{{name}}: {{value}}</div>{{/headers}}</details></td>
         <td><pre class="error-text">{{lastError}}</pre><span class="muted">{{reason}}</span></td><td class="n">{{attempts}}</td><td class="t">{{deadLetteredAt}}</td></tr>{{/entries}}
         </table></form>
@@ -157,9 +162,28 @@ enum ConsoleTemplates {
         {{> header}}
         <h1>Key history</h1>
         <form method="get" action="/console/history"><label>Key <input name="key" value="{{key}}"></label> <button>Show</button></form>
-        {{#key}}<table><tr><th>Stored</th><th>Topic</th><th>Offset</th><th>Type</th><th>Id</th><th>Payload</th></tr>
-        {{#events}}<tr><td class="t">{{storedAt}}</td><td>{{topic}}</td><td class="n">{{offset}}</td><td>{{type}}</td><td>{{id}}</td><td><pre>{{payload}}</pre></td></tr>{{/events}}
+        {{#key}}<p><a href="/console/trace?key={{urlKey}}" id="trace-key">Trace every event of this key</a></p>
+        <table><tr><th>Stored</th><th>Topic</th><th>Offset</th><th>Type</th><th>Id</th><th>Payload</th></tr>
+        {{#events}}<tr><td class="t">{{storedAt}}</td><td>{{topic}}</td><td class="n">{{offset}}</td><td>{{type}}</td><td><a class="trace-link" href="/console/trace?event={{urlID}}">{{id}}</a></td><td><pre>{{payload}}</pre></td></tr>{{/events}}
         </table>{{/key}}
+        {{> footer}}
+        """
+
+    static let trace = """
+        {{> header}}
+        <h1>Event trace</h1>
+        <form method="get" action="/console/trace" id="trace-form"><label>Event id <input name="event" value="{{event}}"></label>
+        <label>or key <input name="key" value="{{key}}"></label> <label>or correlation id <input name="correlation" value="{{correlation}}"></label>
+        <button>Trace</button></form>
+        {{#asked}}{{#empty}}<p id="no-trace">No trace: the event was never published, was not sampled, or is past the trace log's retention.</p>{{/empty}}
+        {{#first}}<p class="muted">Times are relative to the first publish, {{first}}.{{#sampling}} ferryd samples traces ({{sampling}}): events or steps may be missing.{{/sampling}}</p>{{/first}}
+        {{#rows}}<div class="event" style="margin-left:{{indent}}px" id="event-{{id}}">
+        <h2>{{#caused}}<span class="muted">caused </span>{{/caused}}{{type}} <span class="muted">{{topic}} @ {{offset}}</span></h2>
+        <div>id <a href="/console/trace?event={{urlID}}">{{id}}</a>{{#key}} · key <a href="/console/history?key={{urlKey}}">{{key}}</a>{{/key}} · published {{publishedAt}}{{#publisher}} by {{publisher}}{{/publisher}}</div>
+        {{#groups}}<div class="group">{{group}}</div><ul class="steps">{{#steps}}<li class="step {{kind}}{{#failure}} failure{{/failure}}"><span class="at">{{at}}</span> {{text}}</li>{{/steps}}</ul>{{/groups}}
+        {{#truncated}}<p class="muted">More steps were recorded than are shown.</p>{{/truncated}}
+        </div>{{/rows}}
+        {{#truncated}}<p class="muted">More events match than are shown.</p>{{/truncated}}{{/asked}}
         {{> footer}}
         """
 

@@ -23,8 +23,8 @@ extension HTTPGateway {
     func addConsoleRoutes(to router: Router<GatewayContext>) {
         let console = router.group("console").add(middleware: authenticator)
         console.get("login") { request, context -> Response in
-            var page = self.page(request, context, title: "Sign in")
-            return self.render("login", &page, request: request)
+            var page = self.consolePage(request, context, title: "Sign in")
+            return self.renderConsole("login", &page, request: request)
         }
         console.post("login") { request, context -> Response in try await self.signIn(request, context) }
         console.post("logout") { request, context -> Response in
@@ -44,13 +44,14 @@ extension HTTPGateway {
         console.get("tail") { request, context -> Response in try await self.tailPage(request, context) }
         console.get("tail/stream") { request, context -> Response in try await self.tailStream(request, context) }
         console.get("history") { request, context -> Response in try await self.historyPage(request, context) }
+        console.get("trace") { request, context -> Response in try await self.traceConsolePage(request, context) }
     }
 
     // MARK: - Pages
 
     private func overview(_ request: Request, _ context: GatewayContext) async throws -> Response {
         guard context.identity != nil else { return Self.redirect("/console/login") }
-        var page = page(request, context, title: "Overview", nav: "overview")
+        var page = consolePage(request, context, title: "Overview", nav: "overview")
         let bus = try await bus(context)
         do {
             let stats = try await bus.stats()
@@ -67,12 +68,12 @@ extension HTTPGateway {
         } catch {
             page["problem"] = "\(error)"
         }
-        return render("overview", &page, request: request)
+        return renderConsole("overview", &page, request: request)
     }
 
     private func topicsPage(_ request: Request, _ context: GatewayContext) async throws -> Response {
         guard context.identity != nil else { return Self.redirect("/console/login") }
-        var page = page(request, context, title: "Topics", nav: "topics")
+        var page = consolePage(request, context, title: "Topics", nav: "topics")
         do {
             let stats = try await bus(context).stats()
             page["topics"] = stats.topics.sorted { $0.name < $1.name }.map {
@@ -82,18 +83,18 @@ extension HTTPGateway {
         } catch {
             page["problem"] = "\(error)"
         }
-        return render("topics", &page, request: request)
+        return renderConsole("topics", &page, request: request)
     }
 
     private func groupsPage(_ request: Request, _ context: GatewayContext) async throws -> Response {
         guard context.identity != nil else { return Self.redirect("/console/login") }
-        var page = page(request, context, title: "Consumer groups", nav: "groups")
+        var page = consolePage(request, context, title: "Consumer groups", nav: "groups")
         do {
             page["groups"] = try await bus(context).groups().map(Self.groupRow)
         } catch {
             page["problem"] = "\(error)"
         }
-        return render("groups", &page, request: request)
+        return renderConsole("groups", &page, request: request)
     }
 
     static func groupRow(_ group: GroupSummary) -> [String: Any] {
@@ -109,7 +110,7 @@ extension HTTPGateway {
     private func deadLettersPage(_ request: Request, _ context: GatewayContext) async throws -> Response {
         guard let identity = context.identity else { return Self.redirect("/console/login") }
         let group = try context.name("group")
-        var page = page(request, context, title: "Dead letters of \(group)", nav: "groups")
+        var page = consolePage(request, context, title: "Dead letters of \(group)", nav: "groups")
         let fields = request.queryFields
         let filter: DeadLetterFilter
         do {
@@ -130,7 +131,7 @@ extension HTTPGateway {
         if let done = fields["done"] { page["flash"] = String(done.prefix(300)) }
         if page["problem"] != nil {
             page["count"] = 0
-            return render("deadLetters", &page, request: request)
+            return renderConsole("deadLetters", &page, request: request)
         }
         do {
             let scan = try await DeadLetterScan.run(bus: bus(context), group: group, filter: filter, after: after, limit: 100)
@@ -140,6 +141,7 @@ extension HTTPGateway {
                 let event = EventJSON(entry.event)
                 var row: [String: Any] = [
                     "id": entry.id, "type": event.type, "topic": event.topic, "offset": entry.offset, "eventId": event.id,
+                    "urlEventId": event.id.urlComponent,
                     "payload": event.payloadDisplay,
                     "headers": event.headers.sorted { $0.key < $1.key }.map { ["name": $0.key, "value": $0.value] },
                     "lastError": entry.lastError, "reason": entry.reason.rawValue, "attempts": entry.attempts,
@@ -155,7 +157,7 @@ extension HTTPGateway {
             page["count"] = 0
             page["problem"] = "\(error)"
         }
-        return render("deadLetters", &page, request: request)
+        return renderConsole("deadLetters", &page, request: request)
     }
 
     private func deadLetterAction(_ request: Request, _ context: GatewayContext) async throws -> Response {
@@ -189,9 +191,9 @@ extension HTTPGateway {
 
     private func tailPage(_ request: Request, _ context: GatewayContext) async throws -> Response {
         guard context.identity != nil else { return Self.redirect("/console/login") }
-        var page = page(request, context, title: "Live tail", nav: "tail")
+        var page = consolePage(request, context, title: "Live tail", nav: "tail")
         if let topics = request.query("topics"), !topics.isEmpty { page["topics"] = String(topics.prefix(1024)) }
-        return render("tail", &page, request: request)
+        return renderConsole("tail", &page, request: request)
     }
 
     /// Server-sent events: each new event of the topics as JSON, through an ephemeral group,
@@ -241,21 +243,22 @@ extension HTTPGateway {
 
     private func historyPage(_ request: Request, _ context: GatewayContext) async throws -> Response {
         guard context.identity != nil else { return Self.redirect("/console/login") }
-        var page = page(request, context, title: "Key history", nav: "history")
+        var page = consolePage(request, context, title: "Key history", nav: "history")
         if let key = request.query("key"), !key.isEmpty {
             page["key"] = String(key.prefix(1024))
+            page["urlKey"] = String(key.prefix(1024)).urlComponent
             do {
                 let items = try await bus(context).history(key: String(key.prefix(1024)), limit: 200)
                 page["events"] = items.map { item -> [String: Any] in
                     let event = EventJSON(item.event)
                     return ["storedAt": event.storedAt, "topic": item.topic, "offset": item.offset, "type": event.type, "id": event.id,
-                        "payload": event.payloadDisplay]
+                        "urlID": event.id.urlComponent, "payload": event.payloadDisplay]
                 }
             } catch {
                 page["problem"] = "\(error)"
             }
         }
-        return render("history", &page, request: request)
+        return renderConsole("history", &page, request: request)
     }
 
     // MARK: - Sign-in, forgery, rendering
@@ -267,9 +270,9 @@ extension HTTPGateway {
         let principal = form["principal"] ?? ""
         let password = form["password"] ?? ""
         guard principal.utf8.count <= 64, password.utf8.count <= 1024, try await logins.verify(principal: principal, password: password) else {
-            var page = page(request, context, title: "Sign in")
+            var page = consolePage(request, context, title: "Sign in")
             page["problem"] = "Unknown principal or wrong password."
-            var response = render("login", &page, request: request)
+            var response = renderConsole("login", &page, request: request)
             response.status = .unauthorized
             return response
         }
@@ -290,7 +293,7 @@ extension HTTPGateway {
     }
 
     /// What every page shows: who is signed in, the role, the anti-forgery token.
-    private func page(_ request: Request, _ context: GatewayContext, title: String, nav: String? = nil) -> [String: Any] {
+    func consolePage(_ request: Request, _ context: GatewayContext, title: String, nav: String? = nil) -> [String: Any] {
         var page: [String: Any] = ["title": title]
         if let nav { page["nav"] = [nav: true] }
         if let identity = context.identity {
@@ -304,7 +307,7 @@ extension HTTPGateway {
     }
 
     /// Renders `template` with `page`; sets the anti-forgery cookie when the browser has none.
-    private func render(_ template: String, _ page: inout [String: Any], request: Request) -> Response {
+    func renderConsole(_ template: String, _ page: inout [String: Any], request: Request) -> Response {
         let html = Self.library.render(page, withTemplate: template) ?? "template \(template) missing"
         var response = Response(
             status: .ok,

@@ -48,7 +48,8 @@ extension HTTPGateway {
             let bus = try await self.bus(context)
             let consumer = try await self.members.acquire(group: group, member: member, principal: principal) { () throws(APIError) in
                 try await APIError.mapping { () throws(FerryError) in
-                    try await bus.consumer(group: group, patterns: patterns, maxInFlight: credit, startEarliest: earliest)
+                    try await bus.consumer(
+                        group: group, patterns: patterns, maxInFlight: credit, startEarliest: earliest, memberName: "http:\(member)")
                 }
             }
             defer { self.members.done(group: group, member: member) }

@@ -60,6 +60,7 @@ public final class HTTPGateway: Sendable {
         addPublishRoutes(to: api)
         addConsumeRoutes(to: api)
         addAdminRoutes(to: api)
+        addTraceRoutes(to: api)
         addConsoleRoutes(to: router)
     }
 

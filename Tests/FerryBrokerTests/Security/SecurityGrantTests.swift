@@ -152,7 +152,7 @@ struct SecurityGrantTests {
         }
     }
 
-    @Test("dead-letter commands, replay, history and stats need the admin grant for their group or kind")
+    @Test("dead-letter commands, replay, history, trace and stats need the admin grant for their group or kind")
     func adminCommands() async throws {
         try await onOwnThread { [self] in
             // The groups exist: a consumer joined them.
@@ -179,7 +179,9 @@ struct SecurityGrantTests {
             }
             var history = HistoryRequest()
             history.key = "k"
-            let broad: [ClientMessage.OneOf_Command] = [.history(history), .stats(StatsRequest())]
+            var trace = TraceRequest()
+            trace.key = "k"
+            let broad: [ClientMessage.OneOf_Command] = [.history(history), .trace(trace), .stats(StatsRequest())]
 
             func code(of command: ClientMessage.OneOf_Command, as client: RawClient) throws -> ErrorCode? {
                 let requestID = try client.send(command)

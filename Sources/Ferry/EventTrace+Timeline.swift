@@ -1,0 +1,62 @@
+import Foundation
+
+extension EventTrace {
+    /// Microseconds since the epoch of the first publish: timelines show times relative to it.
+    public var origin: Int64 { events.map(\.publishedAtMicros).min() ?? 0 }
+
+    /// Every event once, each after the event that caused it, with its depth in the chain (0 for
+    /// a root): the order a timeline shows them in.
+    public var tree: [(event: Event, depth: Int)] {
+        var ordered: [(event: Event, depth: Int)] = []
+        var shown: Set<String> = []
+        func visit(_ event: Event, depth: Int) {
+            guard shown.insert("\(event.topic)#\(event.offset)").inserted else { return }
+            ordered.append((event, depth))
+            for child in children(of: event) { visit(child, depth: depth + 1) }
+        }
+        for root in roots { visit(root, depth: 0) }
+        return ordered
+    }
+
+    /// The consumer groups of `event`'s steps, in the order they first appear ("" for steps of
+    /// no group, such as a duplicate publish).
+    public static func groups(of event: Event) -> [String] {
+        var groups: [String] = []
+        for step in event.steps where !groups.contains(step.group) { groups.append(step.group) }
+        return groups
+    }
+
+    /// `850 µs`, `12.3 ms`, `4.250 s`, `3 min 20 s`.
+    public static func duration(microseconds: Int64) -> String {
+        let value = max(0, microseconds)
+        if value < 1000 { return "\(value) µs" }
+        if value < 1_000_000 { return String(format: "%.1f ms", Double(value) / 1000) }
+        if value < 120_000_000 { return String(format: "%.3f s", Double(value) / 1_000_000) }
+        return "\(value / 60_000_000) min \(value / 1_000_000 % 60) s"
+    }
+}
+
+extension EventTrace.Step {
+    /// What happened, in a few words: "delivered to email-1 (attempt 2)", "failed in email-1: …".
+    public var summary: String {
+        switch kind {
+        case .duplicate: "duplicate publish by \(actor), confirmed as this event"
+        case .delivered: "delivered to \(actor) (attempt \(attempt))"
+        case .acked: "acked by \(actor)"
+        case .nacked: "failed in \(actor): \(detail)"
+        case .released: "released by \(actor)"
+        case .ackTimeout: "not acked by \(actor): \(detail)"
+        case .memberLost: "lost with \(actor): \(detail)"
+        case .retryScheduled:
+            "retry scheduled: attempt \(attempt)"
+                + (delayMilliseconds.map { " in \(EventTrace.duration(microseconds: Int64($0) * 1000))" } ?? "")
+        case .deadLettered: "dead-lettered after \(attempt) attempt\(attempt == 1 ? "" : "s"): \(detail)"
+        case .requeued: "requeued from the dead-letter queue by \(actor)"
+        case .replayed: "replayed (cursor moved back) by \(actor)"
+        case .unknown: detail
+        }
+    }
+
+    /// Whether the step is a failure (shown as such in timelines).
+    public var isFailure: Bool { [.nacked, .ackTimeout, .memberLost, .deadLettered].contains(kind) }
+}
