@@ -18,6 +18,35 @@ extension EventTrace {
         return ordered
     }
 
+    /// The timeline as text, one line per event and step: each event (indented under the event
+    /// that caused it) with its steps grouped by consumer group, times relative to the first
+    /// publish. What `ferry trace` prints.
+    public var timeline: String {
+        let origin = origin
+        func relative(_ micros: Int64) -> String { "+" + Self.duration(microseconds: micros - origin) }
+        var lines: [String] = []
+        for (event, depth) in tree {
+            let indent = String(repeating: "    ", count: depth)
+            var head = "\(indent)\(depth == 0 ? "" : "└─ caused ")\(event.type.isEmpty ? "event" : event.type) \(event.id)"
+            head += "  \(event.topic)@\(event.offset)"
+            if !event.key.isEmpty { head += "  key \(event.key)" }
+            head += "  published \(relative(event.publishedAtMicros))"
+            if !event.publisher.isEmpty { head += " by \(event.publisher)" }
+            lines.append(head)
+            let body = indent + (depth == 0 ? "  " : "     ")
+            for group in Self.groups(of: event) {
+                let label = group.isEmpty ? "" : "[\(group)] "
+                for step in event.steps where step.group == group {
+                    lines.append("\(body)\(label)\(relative(step.atMicros)) \(step.summary)")
+                }
+            }
+            if event.stepsTruncated { lines.append(body + "… more steps were recorded") }
+        }
+        if truncated { lines.append("… more events match") }
+        if sampling != "all" { lines.append("(ferryd traces \(sampling): events or steps may be missing)") }
+        return lines.map { $0 + "\n" }.joined()
+    }
+
     /// The consumer groups of `event`'s steps, in the order they first appear ("" for steps of
     /// no group, such as a duplicate publish).
     public static func groups(of event: Event) -> [String] {

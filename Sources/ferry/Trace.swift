@@ -65,6 +65,6 @@ struct TraceCommand: AsyncParsableCommand {
                 "no trace of \(what): never published, not sampled (ferryd traces \(trace.sampling)), or past the trace log's retention"
             ).report()
         }
-        Output.text(TraceRendering(trace).text)
+        Output.text(trace.timeline)
     }
 }

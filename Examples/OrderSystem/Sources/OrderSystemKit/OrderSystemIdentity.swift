@@ -131,6 +131,8 @@ extension OrderSystemIdentity {
         var identity = OrderSystemIdentity("operator")
         identity.adminGroups = ["orders", "inventory", "payment", "fulfillment", "email", "notifications", "audit", "analytics"]
         identity.stats = true
+        // History and traces: what the operator investigates with.
+        identity.history = true
         // The demo's console password, `ferry-demo` (a demo's: make your own hash for real use).
         identity.httpPasswordHashes = [demoConsolePasswordHash]
         return identity

@@ -124,6 +124,8 @@ public struct RetryArguments: ParsableArguments, Sendable {
 public struct FaultArguments: ParsableArguments, Sendable {
     @Option(help: "Probability (0…1) that a handler attempt fails before doing anything, as a flaky dependency would.")
     public var failRate = 0.0
+    @Flag(help: "Fail the first attempt of every refund, as a gateway that times out once would (the demo's saga shows the retry).")
+    public var failFirstRefundAttempt = false
 
     public init() {}
 

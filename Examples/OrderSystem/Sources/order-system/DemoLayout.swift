@@ -53,7 +53,7 @@ struct DemoLayout: Sendable {
         let quickRetries = ["--retry-initial-ms", "200", "--retry-max-ms", "2000", "--max-attempts", "4"]
         let workers: [(executable: String, name: String, arguments: [String])] = [
             ("inventory-worker", "inventory-worker", common("inventory") + quickRetries),
-            ("payment-worker", "payment-worker", common("payment") + quickRetries + ["--fail-rate", "0.15"]),
+            ("payment-worker", "payment-worker", common("payment") + quickRetries + ["--fail-rate", "0.15", "--fail-first-refund-attempt"]),
             ("fulfillment-worker", "fulfillment-worker", common("fulfillment") + quickRetries),
             (
                 "email-worker", "email-worker #1",

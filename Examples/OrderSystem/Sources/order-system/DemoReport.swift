@@ -60,21 +60,48 @@ struct DemoReport: Sendable {
         if !any { say("   (empty)") }
     }
 
-    /// The history of one order the saga compensated, from ferryd's log.
+    /// The history of one order the saga compensated, from ferryd's log, then its whole trace:
+    /// what every group did with each of its events (the refund's retry among them).
     func printSaga(_ placed: [DemoTraffic.Placed]) async throws {
+        var compensated: [(order: DemoTraffic.Placed, types: [String])] = []
         for order in placed where order.wantsScarceItem {
             let events = try await client.events(order.id).json["events"] as? [[String: Any]] ?? []
             let types = events.compactMap { $0["type"] as? String }
-            guard types.contains("InventoryReservationFailed") else { continue }
-            say("\n== saga: the history of \(order.id) (GET /api/orders/\(order.id)/events)")
-            say("   " + types.joined(separator: " → "))
-            // With security, ferryd stamps each event with the principal that published it.
-            let publishers = events.compactMap { $0["publishedBy"] as? String }
-            if publishers.count == events.count {
-                say("   published by: " + publishers.joined(separator: " → "))
-            }
-            return
+            if types.contains("InventoryReservationFailed") { compensated.append((order, types)) }
         }
+        // One whose payment was taken before the cancellation, so that the saga refunds it.
+        guard let (order, types) = compensated.first(where: { $0.types.contains("PaymentRefunded") }) ?? compensated.first else { return }
+        say("\n== saga: the history of \(order.id) (GET /api/orders/\(order.id)/events)")
+        say("   " + types.joined(separator: " → "))
+        let trace = try await traceWhenSettled(.key(order.id))
+        say("\n== saga: its trace (ferry trace --key \(order.id)): every event, what each group did with it, and what it caused")
+        say(Self.indented(trace.timeline))
+    }
+
+    /// The trace of an email the email group gave up on (it is in the DLQ).
+    func printDeadLetterTrace() async throws {
+        guard let entry = try await bus.deadLetters(group: "email").first else { return }
+        let trace = try await traceWhenSettled(.event(id: entry.event.id))
+        say("\n== the email that went to the dead-letter queue: its trace (ferry trace \(entry.event.id))")
+        say(Self.indented(trace.timeline))
+    }
+
+    /// A trace, asked for again for a few seconds while ferryd's trace writer catches up with
+    /// the last steps (it writes on its own thread, after the fact).
+    private func traceWhenSettled(_ selector: EventTrace.Selector) async throws -> EventTrace {
+        var trace = try await bus.trace(selector)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            let again = try await bus.trace(selector)
+            if again == trace { break }
+            trace = again
+        }
+        return trace
+    }
+
+    private static func indented(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "   " + $0 }.joined(separator: "\n")
     }
 
     func printOutputs() {

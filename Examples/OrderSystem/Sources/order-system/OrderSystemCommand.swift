@@ -106,6 +106,7 @@ struct RunAll: AsyncParsableCommand {
         try await report.printGroups()
         try await report.printDeadLetters()
         try await report.printSaga(placed)
+        try await report.printDeadLetterTrace()
         report.printOutputs()
         if let keys { try await RefusedAction(layout: layout, keys: keys, say: say).show() }
 

@@ -42,6 +42,9 @@ struct PaymentHandlers: Sendable {
 
     private func refund(_ cancelled: OrderCancelled, _ context: EventContext) async throws {
         try faults.maybeFail("payment gateway refund for \(cancelled.orderID)")
+        if faults.failFirstRefundAttempt && context.attempt == 1 {
+            throw TransientFailure(message: "payment gateway refund for \(cancelled.orderID): timed out (the first attempt always does here)")
+        }
         guard let payment = try await ledger.refund(orderID: cancelled.orderID, currency: "USD") else { return }
         try await context.publish(
             PaymentRefunded.with {
