@@ -22,7 +22,7 @@ struct BrokerOptions: ParsableArguments {
     @Flag(help: "Start a ferryd for the run even when FERRY_BROKER is set.")
     var spawn = false
 
-    // The next three are optional so that giving one with a running broker, where it would do
+    // These are optional so that giving one with a running broker, where it would do
     // nothing, can be refused.
     @Option(help: "fsync policy of the ferryd it starts (default: batch).")
     var fsync: FsyncPolicy?
@@ -32,6 +32,9 @@ struct BrokerOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("The ferryd executable to start (default: the one next to this ferry).", valueName: "path"))
     var ferryd: String?
+
+    @Option(help: ArgumentHelp("Trace sampling of the ferryd it starts: all, failures, a fraction such as 0.1, or off (default: ferryd's, all).", valueName: "sampling"))
+    var trace: String?
 
     @Flag(
         help:
@@ -51,7 +54,8 @@ struct BrokerOptions: ParsableArguments {
         }
         if spawn && broker != nil { throw ValidationError("--spawn starts a ferryd and --broker names a running one: give one of them") }
         if runningBroker != nil {
-            let given = [(fsync != nil, "--fsync"), (storage != nil, "--storage"), (ferryd != nil, "--ferryd")].filter(\.0).map(\.1)
+            let given = [(fsync != nil, "--fsync"), (storage != nil, "--storage"), (ferryd != nil, "--ferryd"), (trace != nil, "--trace")]
+                .filter(\.0).map(\.1)
             if !given.isEmpty {
                 let reason =
                     broker != nil
@@ -101,6 +105,7 @@ final class BrokerTarget {
         // The ferryd beside this executable is the same build and ends with the bench even if the
         // bench is killed; another one (`--ferryd`, for A/B runs) may predate the flag.
         if options.ferryd == nil { arguments.append("--exit-with-parent") }
+        if let trace = options.trace { arguments += ["--trace", trace] }
         do {
             if options.curve {
                 let generated = try BenchCurve.generate(in: directory)

@@ -27,6 +27,8 @@ from .protocol import commands_pb2 as pb, error_code_name, event_pb2
 from .publishing import Publication
 from .resume import ResumeMixin, _Voided
 from .security import CurveKeys, KeyText, ServerKey, resolve_curve_keys
+from .trace import Trace
+from . import tracing as _tracing
 from .transport import SETTLE_DELAY, TransportMixin
 
 log = logging.getLogger("ferry_client")
@@ -52,6 +54,19 @@ def _to_event(event: EventLike) -> event_pb2.Event:
     if isinstance(event, event_pb2.Event):
         return event
     return make_event(**event)
+
+
+def _trace_selector(event_id: Optional[str], key: Optional[str], correlation_id: Optional[str]) -> Dict[str, str]:
+    """The ``TraceRequest`` selector field of exactly one non-empty id, key or correlation id."""
+    given = {name: value for name, value in (("event_id", event_id), ("key", key), ("correlation_id", correlation_id))
+             if value is not None}
+    if len(given) != 1:
+        raise ValueError("a trace needs exactly one of event_id, key or correlation_id; got "
+                         + (", ".join(given) if given else "none"))
+    (name, value), = given.items()
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"a trace's {name} must be a non-empty string; got {value!r}")
+    return given
 
 
 class FerryClient(TransportMixin, ResumeMixin):
@@ -219,10 +234,24 @@ class FerryClient(TransportMixin, ResumeMixin):
         ``SHUTTING_DOWN``) are sent again, with the same ids, once it is back: each resent batch
         has ``timeout`` again. :class:`RequestTimeout` (with the ``offsets`` confirmed so far) is
         raised if the broker does not confirm them within ``timeout``.
+
+        With OpenTelemetry recording (:mod:`ferry_client.tracing`), each event gets a ``send``
+        span and is sent with its context in the headers (``traceparent``, ``tracestate``): a
+        copy is sent, the caller's events are not changed.
         """
         events = [_to_event(e) for e in events]
         batch_size = max(1, min(batch_size, self.welcome.max_batch or DEFAULT_WELCOME["max_batch"]))
-        return Publication(self, events, batch_size, window, self.peer_timeout if timeout is None else timeout).run()
+        timeout = self.peer_timeout if timeout is None else timeout
+        spans = _tracing.start_publish(events)  # None unless OpenTelemetry records (ferry_client.tracing)
+        if spans is None:
+            return Publication(self, events, batch_size, window, timeout).run()
+        try:
+            offsets = Publication(self, spans.events, batch_size, window, timeout).run()
+        except BaseException as error:
+            spans.end(error)
+            raise
+        spans.end()
+        return offsets
 
     # -- consuming ----------------------------------------------------------------------------
 
@@ -383,6 +412,55 @@ class FerryClient(TransportMixin, ResumeMixin):
     def stats(self, timeout: Optional[float] = None) -> pb.Stats:
         """Return the broker's ``Stats`` (groups, topics, stored bytes, connections, metrics)."""
         return self._request("stats", pb.StatsRequest(), "stats", timeout)
+
+    # -- traces --------------------------------------------------------------------------------
+
+    def trace(self, event_id: Optional[str] = None, *, key: Optional[str] = None,
+              correlation_id: Optional[str] = None, max_events: int = 10000, page_size: int = 500,
+              timeout: Optional[float] = None) -> Trace:
+        """The recorded life of events from the broker's trace log (see :mod:`ferry_client.trace`):
+        the event ``event_id``, every event with ``key``, or every event of ``correlation_id``
+        (and the event whose id it is), each with the events it caused, recursively; give exactly
+        one of the three. Pages of ``page_size`` events (at most 1000) are fetched until all are
+        there or ``max_events`` were (then ``truncated`` is set). An id the broker never recorded
+        (or no longer keeps) gives a :class:`Trace` without events. ``timeout`` bounds each page.
+
+        ferryd writes its trace asynchronously: steps of the last few milliseconds may be
+        missing. A search reads the broker's whole trace log and may take a second or more on a
+        large one: give a ``timeout`` to match. A broker without a trace log answers
+        :class:`BrokerError` ``INVALID_ARGUMENT``; with security, a principal without the history
+        grant gets :class:`Forbidden`.
+        """
+        selector = _trace_selector(event_id, key, correlation_id)
+        if max_events < 1:
+            raise ValueError(f"max_events must be at least 1; got {max_events}")
+        page_size = max(1, min(page_size, 1000))
+        events: List[pb.TracedEvent] = []
+        skip, sampling = 0, ""
+        while True:
+            page = self._trace_request(selector, min(page_size, max_events - len(events)), skip, timeout)
+            events.extend(page.events)
+            sampling = page.sampling
+            if not page.more or not page.events:
+                return Trace(events, sampling, truncated=False)
+            skip = page.next_skip
+            if len(events) >= max_events:
+                return Trace(events, sampling, truncated=True)
+
+    def trace_page(self, event_id: Optional[str] = None, *, key: Optional[str] = None,
+                   correlation_id: Optional[str] = None, limit: int = 100, skip: int = 0,
+                   timeout: Optional[float] = None) -> pb.TraceReply:
+        """One page of a trace (see :meth:`trace`): the ``TraceReply`` with at most ``limit``
+        events (at most 1000) after the ``skip`` that earlier pages returned; while ``more`` is
+        set, ask again with ``skip=reply.next_skip``."""
+        return self._trace_request(_trace_selector(event_id, key, correlation_id), limit, skip, timeout)
+
+    def _trace_request(self, selector: Dict[str, str], limit: int, skip: int,
+                       timeout: Optional[float]) -> pb.TraceReply:
+        if limit < 1 or skip < 0:
+            raise ValueError(f"a trace page needs limit >= 1 and skip >= 0; got limit {limit}, skip {skip}")
+        request = pb.TraceRequest(limit=min(limit, 1000), skip=skip, **selector)
+        return self._request("trace", request, "trace", timeout)
 
     # -- diagnostics ---------------------------------------------------------------------------
 
