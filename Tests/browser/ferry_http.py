@@ -175,7 +175,8 @@ class FerryAPI:
         return reply.json() if reply.body else None
 
     def publish(self, topic: str, payload: Any, *, type: Optional[str] = None, key: Optional[str] = None,
-                event_id: Optional[str] = None, headers: Optional[dict[str, str]] = None) -> dict:
+                event_id: Optional[str] = None, headers: Optional[dict[str, str]] = None,
+                correlation_id: Optional[str] = None, causation_id: Optional[str] = None) -> dict:
         """Publishes one event (a dict/list payload as JSON, str or bytes as text); returns {id, offset, topic}."""
         fields = {}
         if isinstance(payload, (dict, list)):
@@ -188,6 +189,10 @@ class FerryAPI:
             fields["Ferry-Key"] = key
         if event_id is not None:
             fields["Ferry-Event-Id"] = event_id
+        if correlation_id is not None:
+            fields["Ferry-Correlation-Id"] = correlation_id
+        if causation_id is not None:
+            fields["Ferry-Causation-Id"] = causation_id
         for name, value in (headers or {}).items():
             fields["Ferry-Header-" + name] = value
         reply = http("POST", f"{self.api}/topics/{quote(topic)}/events", body, fields)
@@ -216,6 +221,22 @@ class FerryAPI:
     def ack(self, group: str, member: str, delivery_ids: Iterable[int]) -> None:
         result = self.ok("POST", f"/groups/{quote(group)}/members/{quote(member)}/ack", {"delivery_ids": list(delivery_ids)})
         assert not result["unknown"], result
+
+    def trace(self, event_id: str) -> dict:
+        """The first page of an event's trace (``/api/v1/events/ID/trace``)."""
+        return self.ok("GET", f"/events/{quote(event_id)}/trace")
+
+    def wait_for_trace(self, event_id: str, kinds: list[str], timeout: float = 10.0) -> dict:
+        """Waits until the trace of ``event_id`` shows ``kinds`` as its first event's steps (ferryd
+        writes the trace on its own thread, a moment after the fact); returns the trace."""
+        def steps_there() -> Optional[dict]:
+            trace = self.trace(event_id)
+            events = trace["events"]
+            return trace if events and [s["kind"] for s in events[0]["steps"]] == kinds else None
+
+        trace = wait_until(steps_there, timeout)
+        assert trace, f"the trace of {event_id} did not reach {kinds}: {self.trace(event_id)}"
+        return trace
 
     def dead_letters(self, group: str, **filters: str) -> list[dict]:
         """The group's dead letters (the first 1000), optionally filtered."""

@@ -15,7 +15,7 @@ GROUP, MEMBER, TOPIC = "billing", "worker-1", "orders"
 
 NAV = {"Overview": ("/console", "Overview"), "Topics": ("/console/topics", "Topics"),
        "Consumer groups": ("/console/groups", "Consumer groups"), "Live tail": ("/console/tail", "Live tail"),
-       "Key history": ("/console/history", "Key history")}
+       "Key history": ("/console/history", "Key history"), "Event trace": ("/console/trace", "Event trace")}
 
 
 def test_navigation(page: Page, api: FerryAPI):

@@ -49,7 +49,7 @@ def shoot(page: Page, directory: pathlib.Path, name: str) -> pathlib.Path:
 
 
 def test_screenshots(page: Page, api: FerryAPI, screenshot_dir: pathlib.Path):
-    """overview, groups, dead-letters (an entry expanded), tail (with rows), history."""
+    """overview, groups, dead-letters (an entry expanded), tail (with rows), history, trace."""
     build_shop(api)
 
     goto(page, "/console")
@@ -75,3 +75,12 @@ def test_screenshots(page: Page, api: FerryAPI, screenshot_dir: pathlib.Path):
     goto(page, "/console/history?key=order-1041")
     expect(page.locator("main table tr")).to_have_count(4)
     shoot(page, screenshot_dir, "history")
+
+    # The life of the first dead-lettered order: delivered to billing (dead-lettered) and to
+    # email (acked), and the apology it caused.
+    api.publish("emails", {"order": 1041, "template": "payment-problem"}, type="ApologySent", key="order-1041",
+                event_id=event_id(50), correlation_id=event_id(1), causation_id=event_id(1))
+    api.wait_for_trace(event_id(1), ["delivered", "nacked", "dead_lettered", "delivered", "acked"])
+    goto(page, f"/console/trace?event={event_id(1)}")
+    expect(page.locator(".event")).to_have_count(2)
+    shoot(page, screenshot_dir, "trace")
