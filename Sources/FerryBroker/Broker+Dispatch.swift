@@ -76,7 +76,7 @@ extension Broker {
             tracer.record(
                 TraceRecord(
                     kind: .delivered, timeMicros: wallNow, topic: topic, offset: offset, group: member.group.name,
-                    actor: traceName(of: member), attempt: attempt))
+                    actor: traceName(of: member), attempt: attempt), sampled: false)
         }
     }
 

@@ -103,14 +103,6 @@ extension Broker {
         publishScratch.insert(key, value: UInt64(batchIndex) << 32 | UInt64(pass.batches[batchIndex].events.count), replacing: false)
         publishScratchKeys.append(key)
         pass.batches[batchIndex].sequences.append(item.sequence)
-        if tracer != nil {
-            pass.batches[batchIndex].published.append(
-                TraceRecord(
-                    kind: .published, timeMicros: pass.storedAt, topic: pass.batches[batchIndex].topic, offset: 0, actor: pass.publisher,
-                    eventID: String(decoding: item.id, as: UTF8.self), key: String(decoding: item.key, as: UTF8.self),
-                    correlationID: String(decoding: item.correlationID, as: UTF8.self),
-                    causationID: String(decoding: item.causationID, as: UTF8.self), type: String(decoding: item.type, as: UTF8.self)))
-        }
         pass.batches[batchIndex].keys.append(key)
         pass.batches[batchIndex].events.append(
             NewEvent(
@@ -123,7 +115,7 @@ extension Broker {
     private func store(_ pass: inout PublishPass) {
         var offsets: [[UInt64]?] = []
         for batch in pass.batches {
-            let appended = append(batch, into: &pass.result)
+            let appended = append(batch, publisher: pass.publisher, into: &pass.result)
             offsets.append(appended)
             if let end = appended?.last.map({ $0 + 1 }), log.durableEnd(topic: batch.topic) < end {
                 pass.needs[batch.topic] = max(pass.needs[batch.topic] ?? 0, end)
@@ -147,8 +139,6 @@ extension Broker {
         var sequences: [UInt64] = []
         var keys: [DedupKey] = []
         var events: [NewEvent] = []
-        /// The events' trace records, their offsets still to be set (empty when nothing is traced).
-        var published: [TraceRecord] = []
 
         init(topicBytes: UnsafeRawBufferPointer) {
             self.topic = String(decoding: topicBytes, as: UTF8.self)
@@ -156,8 +146,9 @@ extension Broker {
         }
     }
 
-    /// Appends one topic's events; returns their offsets, or nil (all rejected) when the store failed.
-    private func append(_ batch: TopicBatch, into result: inout PublishResult) -> [UInt64]? {
+    /// Appends one topic's events; returns their offsets, or nil (all rejected) when the store
+    /// failed. `publisher` names the publisher in the trace.
+    private func append(_ batch: TopicBatch, publisher: String, into result: inout PublishResult) -> [UInt64]? {
         if !knownTopics.contains(batch.topic) && knownTopics.count >= configuration.maxTopics {
             let error = ProtocolError(
                 .resourceExhausted,
@@ -188,10 +179,12 @@ extension Broker {
         }
         metrics.published.increment(by: offsets.count)
         if let tracer {
-            for (index, offset) in offsets.enumerated() where index < batch.published.count {
-                var record = batch.published[index]
-                record.offset = offset
-                tracer.record(record)
+            // The stored bytes go as they are: the trace writer reads the event's fields from them.
+            for (index, offset) in offsets.enumerated() where tracer.traces(topic: batch.topic, offset: offset) {
+                let event = batch.events[index]
+                tracer.record(
+                    .published(timeMicros: event.timestampMicros, topic: batch.topic, offset: offset, publisher: publisher, envelope: event.body),
+                    sampled: false)
             }
         }
         if knownTopics.insert(batch.topic).inserted { attachNewTopic(batch.topic) }

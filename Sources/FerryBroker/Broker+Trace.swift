@@ -1,6 +1,6 @@
 import FerryProtocol
 import FerryRuntime
-import FerryStorage
+public import FerryStorage
 import Metrics
 
 /// The trace: what the broker records of each event's life (through ``EventTracer``), and the
@@ -63,8 +63,10 @@ extension Broker {
     /// the event under `failures` sampling.
     func traceOutcome(_ kind: TraceRecord.Kind, of delivery: InFlightDelivery, detail: String = "") {
         guard let tracer else { return }
+        // An ack (most outcomes) of an event not sampled costs no record.
+        if kind == .acked || kind == .released, !tracer.traces(topic: delivery.topic, offset: delivery.offset) { return }
         let member = traceName(of: delivery.member)
-        if kind != .acked {
+        if kind != .acked && kind != .released {
             // Delivered one ack timeout before its deadline.
             let timeout = Int64(Nanoseconds.milliseconds(delivery.member.group.policy.ackTimeoutMilliseconds).wholeMicroseconds)
             let deliveredAgo =
@@ -78,7 +80,7 @@ extension Broker {
         tracer.record(
             TraceRecord(
                 kind: kind, timeMicros: wallNow, topic: delivery.topic, offset: delivery.offset, group: delivery.member.group.name,
-                actor: member, attempt: delivery.attempt, detail: detail))
+                actor: member, attempt: delivery.attempt, detail: detail), sampled: kind != .acked && kind != .released)
     }
 }
 
@@ -92,5 +94,29 @@ extension Broker {
         metrics.traceFailed.increment(by: Int(trace.failed - countedTrace.failed))
         metrics.traceStoredBytes.record(trace.storedBytes)
         countedTrace = trace
+    }
+}
+
+extension Broker {
+    /// Where the fields a trace keeps of an event lie in its stored envelope (an `Event`
+    /// message): what ferryd gives its ``TraceLog`` as `readEnvelope`, for the trace writer's
+    /// thread.
+    public static func traceEnvelopeLayout(_ envelope: UnsafeRawBufferPointer) -> TraceRecord.EnvelopeLayout {
+        var layout = TraceRecord.EnvelopeLayout()
+        guard let start = envelope.baseAddress else { return layout }
+        var reader = ProtoReader(envelope)
+        while let (field, value) = reader.next() {
+            guard case .bytes(let bytes) = value, let address = bytes.baseAddress else { continue }
+            let range = (address - start)..<(address - start + bytes.count)
+            switch field {
+            case 2: layout.eventID = range
+            case 3: layout.key = range
+            case 7: layout.type = range
+            case 9: layout.correlationID = range
+            case 10: layout.causationID = range
+            default: continue
+            }
+        }
+        return layout
     }
 }

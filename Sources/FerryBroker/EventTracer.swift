@@ -63,8 +63,9 @@ final class EventTracer {
         records.append(
             TraceRecord(
                 kind: .published, timeMicros: event.storedAtUs, topic: topic, offset: offset,
-                actor: event.headers[PublishFrame.principalHeader] ?? "", eventID: event.id, key: event.key,
-                correlationID: event.correlationID, causationID: event.causationID, type: event.type))
+                actor: event.headers[PublishFrame.principalHeader] ?? "",
+                event: TraceRecord.EventFields(
+                    eventID: event.id, key: event.key, correlationID: event.correlationID, causationID: event.causationID, type: event.type)))
         records.append(
             TraceRecord(kind: .delivered, timeMicros: deliveredAt, topic: topic, offset: offset, group: group, actor: member, attempt: attempt))
     }

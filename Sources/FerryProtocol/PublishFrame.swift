@@ -21,11 +21,6 @@ public struct PublishFrame {
         public var topic = UnsafeRawBufferPointer(start: nil, count: 0)
         public var id = UnsafeRawBufferPointer(start: nil, count: 0)
         public var key = UnsafeRawBufferPointer(start: nil, count: 0)
-        /// UTF-8 bytes of `event.type`, `event.correlation_id` and `event.causation_id`, for the
-        /// trace.
-        public var type = UnsafeRawBufferPointer(start: nil, count: 0)
-        public var correlationID = UnsafeRawBufferPointer(start: nil, count: 0)
-        public var causationID = UnsafeRawBufferPointer(start: nil, count: 0)
         public var payloadBytes = 0
         /// The event carries a header named ``PublishFrame/principalHeader``, which only the
         /// broker may set.
@@ -108,9 +103,6 @@ public struct PublishFrame {
             case (1, .bytes(let text)) where isUTF8(text): item.topic = text
             case (2, .bytes(let text)) where isUTF8(text): item.id = text
             case (3, .bytes(let text)) where isUTF8(text): item.key = text
-            case (7, .bytes(let text)) where isUTF8(text): item.type = text
-            case (9, .bytes(let text)) where isUTF8(text): item.correlationID = text
-            case (10, .bytes(let text)) where isUTF8(text): item.causationID = text
             case (5, .bytes(let text)), (7, .bytes(let text)), (9, .bytes(let text)), (10, .bytes(let text)):
                 guard isUTF8(text) else { return false }
             case (4, .bytes(let entry)): guard isHeader(entry, into: &item) else { return false }

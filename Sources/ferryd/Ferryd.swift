@@ -179,7 +179,9 @@ struct Ferryd: AsyncParsableCommand {
             do {
                 let groupState = try DurableGroupStateStore(configuration: configuration)
                 do {
-                    return BrokerStorage(log: log, groupState: groupState, trace: try trace.map(TraceLog.init))
+                    return BrokerStorage(
+                        log: log, groupState: groupState,
+                        trace: try trace.map { try TraceLog(configuration: $0, readEnvelope: Broker.traceEnvelopeLayout) })
                 } catch {
                     groupState.close()
                     throw error

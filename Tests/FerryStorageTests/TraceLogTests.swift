@@ -16,8 +16,9 @@ func published(_ id: String, topic: String = "orders", offset: UInt64, at time: 
     -> TraceRecord
 {
     TraceRecord(
-        kind: .published, timeMicros: time, topic: topic, offset: offset, actor: "api", eventID: id, key: key,
-        correlationID: correlation.isEmpty ? id : correlation, causationID: causation, type: "OrderCreated")
+        kind: .published, timeMicros: time, topic: topic, offset: offset, actor: "api",
+        event: TraceRecord.EventFields(
+            eventID: id, key: key, correlationID: correlation.isEmpty ? id : correlation, causationID: causation, type: "OrderCreated"))
 }
 
 @Suite("TraceLog: append, search, restart, retention")

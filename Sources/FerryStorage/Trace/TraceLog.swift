@@ -22,11 +22,19 @@ public final class TraceLog: Sendable {
     private let writer: TraceWriter
     private let queued = Atomic<Int>(0)
     private let dropped = Atomic<UInt64>(0)
+    /// Reads a `published` record's event fields from the stored envelope (the storage knows
+    /// nothing of the wire format: the broker says how).
+    private let readEnvelope: @Sendable (UnsafeRawBufferPointer) -> TraceRecord.EnvelopeLayout
 
     /// Opens (or creates) the trace log in the configured directory: a torn last batch from a
-    /// crash is cut off. Throws when the directory cannot be used.
-    public init(configuration: TraceLogConfiguration) throws(StorageError) {
+    /// crash is cut off. Throws when the directory cannot be used. `readEnvelope` reads the
+    /// fields of records handed over with an ``TraceRecord/envelope``.
+    public init(
+        configuration: TraceLogConfiguration,
+        readEnvelope: @escaping @Sendable (UnsafeRawBufferPointer) -> TraceRecord.EnvelopeLayout = { _ in TraceRecord.EnvelopeLayout() }
+    ) throws(StorageError) {
         self.configuration = configuration
+        self.readEnvelope = readEnvelope
         writer = try TraceWriter(configuration: configuration)
         thread.start { [self] in run() }
     }
@@ -65,17 +73,16 @@ public final class TraceLog: Sendable {
         var lastRetention = Date()
         while true {
             thread.commands.wait(timeout: .seconds(1))
-            var records: [TraceRecord] = []
             var stop = false
             for command in thread.commands.drain() {
                 switch command {
-                case .records(let batch): records += batch
+                case .records(let batch):
+                    queued.subtract(batch.count, ordering: .relaxed)
+                    writer.write(batch, readEnvelope: readEnvelope)
                 case .retention(let now): writer.applyRetention(now: now)
                 case nil: stop = true
                 }
             }
-            queued.subtract(records.count, ordering: .relaxed)
-            writer.write(records)
             if Date().timeIntervalSince(lastRetention) >= 1 {
                 lastRetention = Date()
                 writer.applyRetention(now: lastRetention)

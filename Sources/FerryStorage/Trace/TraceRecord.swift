@@ -40,17 +40,23 @@ public struct TraceRecord: Sendable, Equatable {
     public var attempt: UInt32
     public var number: Int64
     public var detail: String
-    /// The event's own fields, in `published` records only.
-    public var eventID: String
-    public var key: String
-    public var correlationID: String
-    public var causationID: String
-    public var type: String
+    /// The event's own fields, in `published` records only (nil in the others, so that copying
+    /// one on the broker's hot path retains only its names).
+    public var event: EventFields?
+    /// The event as stored, in a `published` record whose ``event`` is still to be read: the
+    /// writer thread reads it (``TraceLog``'s `readEnvelope`), so that the broker thread only
+    /// hands over the bytes it stored anyway. Never written to the trace log.
+    public var envelope: [UInt8]?
+
+    public var eventID: String { event?.eventID ?? "" }
+    public var key: String { event?.key ?? "" }
+    public var correlationID: String { event?.correlationID ?? "" }
+    public var causationID: String { event?.causationID ?? "" }
+    public var type: String { event?.type ?? "" }
 
     public init(
         kind: Kind, timeMicros: Int64, topic: String, offset: UInt64, group: String = "", actor: String = "", attempt: UInt32 = 0,
-        number: Int64 = 0, detail: String = "", eventID: String = "", key: String = "", correlationID: String = "",
-        causationID: String = "", type: String = ""
+        number: Int64 = 0, detail: String = "", event: EventFields? = nil
     ) {
         self.kind = kind
         self.timeMicros = timeMicros
@@ -61,10 +67,43 @@ public struct TraceRecord: Sendable, Equatable {
         self.attempt = attempt
         self.number = number
         self.detail = detail
-        self.eventID = eventID
-        self.key = key
-        self.correlationID = correlationID
-        self.causationID = causationID
-        self.type = type
+        self.event = event
+        self.envelope = nil
+    }
+
+    /// A `published` record whose event fields the writer reads from `envelope`.
+    public static func published(timeMicros: Int64, topic: String, offset: UInt64, publisher: String, envelope: [UInt8]) -> TraceRecord {
+        var record = TraceRecord(kind: .published, timeMicros: timeMicros, topic: topic, offset: offset, actor: publisher)
+        record.envelope = envelope
+        return record
+    }
+
+    /// Where a stored envelope holds the fields a `published` record keeps (byte ranges of
+    /// UTF-8; empty when absent): the writer copies them from the envelope into the trace log.
+    public struct EnvelopeLayout: Sendable {
+        public var eventID = 0..<0
+        public var key = 0..<0
+        public var correlationID = 0..<0
+        public var causationID = 0..<0
+        public var type = 0..<0
+
+        public init() {}
+    }
+
+    /// The fields a `published` record keeps of its event.
+    public struct EventFields: Sendable, Equatable {
+        public var eventID: String
+        public var key: String
+        public var correlationID: String
+        public var causationID: String
+        public var type: String
+
+        public init(eventID: String = "", key: String = "", correlationID: String = "", causationID: String = "", type: String = "") {
+            self.eventID = eventID
+            self.key = key
+            self.correlationID = correlationID
+            self.causationID = causationID
+            self.type = type
+        }
     }
 }

@@ -59,14 +59,14 @@ final class TraceWriter: Sendable {
 
     /// Appends `records`, a frame per ``maxRecordsPerFrame``, opening a new segment when the
     /// current one is full. A failed write is counted and the batch given up.
-    func write(_ records: [TraceRecord]) {
+    func write(_ records: [TraceRecord], readEnvelope: (UnsafeRawBufferPointer) -> TraceRecord.EnvelopeLayout) {
         var start = 0
         var frame: [UInt8] = []
         while start < records.count {
             let end = min(start + Self.maxRecordsPerFrame, records.count)
             frame.removeAll(keepingCapacity: true)
             frame.append(contentsOf: repeatElement(0, count: CRCFrame.headerSize))
-            TraceCodec.encode(records[start..<end], into: &frame)
+            TraceCodec.encode(records[start..<end], into: &frame, readEnvelope: readEnvelope)
             frame.withUnsafeMutableBytes { CRCFrame.seal($0.baseAddress!, frameSize: $0.count) }
             let written = append(frame, records: UInt64(end - start))
             state.withLock {

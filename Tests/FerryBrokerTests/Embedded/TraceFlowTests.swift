@@ -16,7 +16,8 @@ struct TraceFlowTests {
         init(sampling: TraceSampling? = .all) throws {
             var configuration = BrokerConfiguration()
             configuration.traceSampling = sampling
-            let trace = try TraceLog(configuration: TraceLogConfiguration(directory: directory.path))
+            let trace = try TraceLog(
+                configuration: TraceLogConfiguration(directory: directory.path), readEnvelope: Broker.traceEnvelopeLayout)
             broker = EmbeddedBroker(
                 configuration: configuration,
                 storage: BrokerStorage(log: InMemoryEventLog(), groupState: InMemoryGroupStateStore(), trace: trace))
