@@ -8,8 +8,9 @@ import SwiftProtobuf
 final class EventTracer {
     private let log: TraceLog
     let sampling: TraceSampling
-    /// Records of this pass.
-    private var records: [TraceRecord] = []
+    /// Records of this pass. Only the broker thread touches them: no dynamic exclusivity check
+    /// per append.
+    @exclusivity(unchecked) private var records: [TraceRecord] = []
     /// Under `failures` sampling: the events traced since their first failure, oldest first,
     /// at most ``maxFailedEvents``.
     private var failedEvents: Set<EventAddress> = []

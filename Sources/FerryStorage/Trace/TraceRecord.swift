@@ -40,9 +40,13 @@ public struct TraceRecord: Sendable, Equatable {
     public var attempt: UInt32
     public var number: Int64
     public var detail: String
-    /// The event's own fields, in `published` records only (nil in the others, so that copying
-    /// one on the broker's hot path retains only its names).
-    public var event: EventFields?
+    /// The event's own fields, in `published` records only. Boxed, so that the records the
+    /// broker's hot path copies stay small.
+    public var event: EventFields? {
+        get { eventBox?.fields }
+        set { eventBox = newValue.map(EventBox.init) }
+    }
+    private var eventBox: EventBox?
     /// The event as stored, in a `published` record whose ``event`` is still to be read: the
     /// writer thread reads it (``TraceLog``'s `readEnvelope`), so that the broker thread only
     /// hands over the bytes it stored anyway. Never written to the trace log.
@@ -67,8 +71,19 @@ public struct TraceRecord: Sendable, Equatable {
         self.attempt = attempt
         self.number = number
         self.detail = detail
-        self.event = event
+        self.eventBox = event.map(EventBox.init)
         self.envelope = nil
+    }
+
+    public static func == (lhs: TraceRecord, rhs: TraceRecord) -> Bool {
+        lhs.kind == rhs.kind && lhs.timeMicros == rhs.timeMicros && lhs.topic == rhs.topic && lhs.offset == rhs.offset
+            && lhs.group == rhs.group && lhs.actor == rhs.actor && lhs.attempt == rhs.attempt && lhs.number == rhs.number
+            && lhs.detail == rhs.detail && lhs.event == rhs.event && lhs.envelope == rhs.envelope
+    }
+
+    private final class EventBox: Sendable {
+        let fields: EventFields
+        init(_ fields: EventFields) { self.fields = fields }
     }
 
     /// A `published` record whose event fields the writer reads from `envelope`.
