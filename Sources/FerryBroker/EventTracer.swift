@@ -33,7 +33,7 @@ final class EventTracer {
     func traces(topic: String, offset: UInt64) -> Bool {
         switch sampling {
         case .all: true
-        case .fraction(let share): Self.unitHash(topic: topic, offset: offset) < share
+        case .fraction(let share): Self.unitHash(topicHash: topicHash(topic), offset: offset) < share
         case .failures: failedEvents.contains(EventAddress(topic: topic, offset: offset))
         }
     }
@@ -78,10 +78,27 @@ final class EventTracer {
         records.removeAll(keepingCapacity: true)
     }
 
-    /// A number in [0, 1) from topic and offset (FNV-1a, then a mix), the same in every run.
-    static func unitHash(topic: String, offset: UInt64) -> Double {
+    /// The last topic hashed and its hash: events come topic by topic, and comparing a topic to
+    /// the same string is cheaper than hashing it again.
+    private var lastTopic: (name: String, hash: UInt64) = ("", topicHash(of: ""))
+
+    private func topicHash(_ topic: String) -> UInt64 {
+        if topic == lastTopic.name { return lastTopic.hash }
+        lastTopic = (topic, Self.topicHash(of: topic))
+        return lastTopic.hash
+    }
+
+    /// FNV-1a of the topic's UTF-8.
+    static func topicHash(of topic: String) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in topic.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return hash
+    }
+
+    /// A number in [0, 1) from topic and offset (a mix of the topic's hash and the offset), the
+    /// same in every run.
+    static func unitHash(topicHash: UInt64, offset: UInt64) -> Double {
+        var hash = topicHash
         hash ^= offset &* 0x9E37_79B9_7F4A_7C15
         hash ^= hash >> 33
         hash &*= 0xff51_afd7_ed55_8ccd
