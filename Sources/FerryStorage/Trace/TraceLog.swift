@@ -5,32 +5,22 @@ import Synchronization
 /// The trace log: an append-only record of what the broker did with each event, beside the
 /// event log and kept apart from it.
 ///
-/// The broker hands over records in batches (``submit(_:)``: a lock per batch); a thread of its
-/// own takes what was handed over every ``writeInterval`` (sooner when much is waiting), so
-/// that a quiet broker's every pass does not wake it, and encodes and writes each batch as one
-/// CRC frame into segments that
+/// The broker hands over records in batches (``submit(_:)``, a lock and a wake-up per batch);
+/// a thread of its own encodes and writes them, one CRC frame per batch, into segments that
 /// retention deletes whole. Nothing here is synced before the broker goes on: a crash may lose
 /// the last records, never an event. When the writer falls behind by
 /// ``TraceLogConfiguration/maxQueuedRecords``, new records are dropped and counted.
 /// ``search(_:)`` reads the segments from any thread.
 public final class TraceLog: Sendable {
     enum Command: Sendable {
-        /// Many records wait: write them now.
-        case wake
+        case records([TraceRecord])
         case retention(Date)
     }
-
-    /// How long handed-over records may wait for the writer.
-    static let writeInterval = Duration.milliseconds(20)
-    /// Records waiting past which the writer is woken at once.
-    static let wakeThreshold = 8192
 
     public let configuration: TraceLogConfiguration
     private let thread = LoopThread<Command?>(name: "ferry-trace")
     private let writer: TraceWriter
     private let queued = Atomic<Int>(0)
-    /// Batches handed over and not taken by the writer yet, in order.
-    private let pending = Mutex<[[TraceRecord]]>([])
     private let dropped = Atomic<UInt64>(0)
     /// Reads a `published` record's event fields from the stored envelope (the storage knows
     /// nothing of the wire format: the broker says how).
@@ -59,8 +49,7 @@ public final class TraceLog: Sendable {
             dropped.add(UInt64(records.count), ordering: .relaxed)
             return
         }
-        pending.withLock { $0.append(records) }
-        if waiting >= Self.wakeThreshold && waiting - records.count < Self.wakeThreshold { thread.commands.push(.wake) }
+        thread.commands.push(.records(records))
     }
 
     /// Deletes the segments past the retention limits as of `now` (the writer also does so
@@ -83,22 +72,16 @@ public final class TraceLog: Sendable {
     private func run() {
         var lastRetention = Date()
         while true {
-            thread.commands.wait(timeout: Self.writeInterval)
+            thread.commands.wait(timeout: .seconds(1))
             var stop = false
             for command in thread.commands.drain() {
                 switch command {
-                case .wake: break
+                case .records(let batch):
+                    queued.subtract(batch.count, ordering: .relaxed)
+                    writer.write(batch, readEnvelope: readEnvelope)
                 case .retention(let now): writer.applyRetention(now: now)
                 case nil: stop = true
                 }
-            }
-            let batches = pending.withLock { batches in
-                defer { batches.removeAll(keepingCapacity: true) }
-                return batches
-            }
-            for batch in batches {
-                queued.subtract(batch.count, ordering: .relaxed)
-                writer.write(batch, readEnvelope: readEnvelope)
             }
             if Date().timeIntervalSince(lastRetention) >= 1 {
                 lastRetention = Date()
