@@ -5,22 +5,33 @@ import Synchronization
 /// The trace log: an append-only record of what the broker did with each event, beside the
 /// event log and kept apart from it.
 ///
-/// The broker hands over records in batches (``submit(_:)``, a lock and a wake-up per batch);
-/// a thread of its own encodes and writes them, one CRC frame per batch, into segments that
+/// The broker hands over records in batches (``submit(_:)``: a lock per batch); a thread of its
+/// own takes what was handed over every ``writeInterval`` (sooner when much is waiting), so
+/// that the broker's every pass does not wake it (at 10 000 events/s that cost a fifth of the
+/// p99 on two vCPUs; every 20 ms made bursts that doubled it), and encodes and writes each
+/// batch as one CRC frame into segments that
 /// retention deletes whole. Nothing here is synced before the broker goes on: a crash may lose
 /// the last records, never an event. When the writer falls behind by
 /// ``TraceLogConfiguration/maxQueuedRecords``, new records are dropped and counted.
 /// ``search(_:)`` reads the segments from any thread.
 public final class TraceLog: Sendable {
     enum Command: Sendable {
-        case records([TraceRecord])
+        /// Many records wait: write them now.
+        case wake
         case retention(Date)
     }
+
+    /// How long handed-over records may wait for the writer.
+    static let writeInterval = Duration.milliseconds(2)
+    /// Records waiting past which the writer is woken at once.
+    static let wakeThreshold = 4096
 
     public let configuration: TraceLogConfiguration
     private let thread = LoopThread<Command?>(name: "ferry-trace")
     private let writer: TraceWriter
     private let queued = Atomic<Int>(0)
+    /// Batches handed over and not taken by the writer yet, in order.
+    private let pending = Mutex<[[TraceRecord]]>([])
     private let dropped = Atomic<UInt64>(0)
     /// Reads a `published` record's event fields from the stored envelope (the storage knows
     /// nothing of the wire format: the broker says how).
@@ -49,7 +60,8 @@ public final class TraceLog: Sendable {
             dropped.add(UInt64(records.count), ordering: .relaxed)
             return
         }
-        thread.commands.push(.records(records))
+        pending.withLock { $0.append(records) }
+        if waiting >= Self.wakeThreshold && waiting - records.count < Self.wakeThreshold { thread.commands.push(.wake) }
     }
 
     /// Deletes the segments past the retention limits as of `now` (the writer also does so
@@ -72,16 +84,22 @@ public final class TraceLog: Sendable {
     private func run() {
         var lastRetention = Date()
         while true {
-            thread.commands.wait(timeout: .seconds(1))
+            thread.commands.wait(timeout: Self.writeInterval)
             var stop = false
             for command in thread.commands.drain() {
                 switch command {
-                case .records(let batch):
-                    queued.subtract(batch.count, ordering: .relaxed)
-                    writer.write(batch, readEnvelope: readEnvelope)
+                case .wake: break
                 case .retention(let now): writer.applyRetention(now: now)
                 case nil: stop = true
                 }
+            }
+            let batches = pending.withLock { batches in
+                defer { batches.removeAll(keepingCapacity: true) }
+                return batches
+            }
+            for batch in batches {
+                queued.subtract(batch.count, ordering: .relaxed)
+                writer.write(batch, readEnvelope: readEnvelope)
             }
             if Date().timeIntervalSince(lastRetention) >= 1 {
                 lastRetention = Date()
