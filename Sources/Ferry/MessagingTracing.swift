@@ -52,6 +52,11 @@ enum MessagingTracing {
             if !event.correlationID.isEmpty { attributes["messaging.message.conversation_id"] = event.correlationID }
             attributes["ferry.delivery.attempt"] = Int(attempt)
         }
+        return try await run(body, in: span)
+    }
+
+    /// Runs `body` with `span` as the current span, records what it throws, and ends the span.
+    private static func run<T>(_ body: () async throws -> T, in span: any Span) async throws -> T {
         defer { span.end() }
         do {
             return try await InstrumentationContext.withValue(span.context) { try await body() }
@@ -82,14 +87,7 @@ enum MessagingTracing {
             attributes["messaging.batch.message_count"] = events.count
             attributes["ferry.delivery.attempt"] = Int(attempt)
         }
-        defer { span.end() }
-        do {
-            return try await InstrumentationContext.withValue(span.context) { try await body() }
-        } catch {
-            span.recordError(error)
-            span.setStatus(SpanStatus(code: .error, message: "\(error)"))
-            throw error
-        }
+        return try await run(body, in: span)
     }
 
     struct HeaderInjector: Injector {
