@@ -5,16 +5,33 @@ extension EventTrace {
     public var origin: Int64 { events.map(\.publishedAtMicros).min() ?? 0 }
 
     /// Every event once, each after the event that caused it, with its depth in the chain (0 for
-    /// a root): the order a timeline shows them in.
+    /// a root): the order a timeline shows them in. Events in a causation cycle (ids reused)
+    /// come after the rest, each once.
     public var tree: [(event: Event, depth: Int)] {
-        var ordered: [(event: Event, depth: Int)] = []
-        var shown: Set<String> = []
-        func visit(_ event: Event, depth: Int) {
-            guard shown.insert("\(event.topic)#\(event.offset)").inserted else { return }
-            ordered.append((event, depth))
-            for child in children(of: event) { visit(child, depth: depth + 1) }
+        var childrenByCause: [String: [Int]] = [:]
+        for (index, event) in events.enumerated() where !event.causationID.isEmpty {
+            childrenByCause[event.causationID, default: []].append(index)
         }
-        for root in roots { visit(root, depth: 0) }
+        let ids = Set(events.map(\.id))
+        var shown = Set<Int>()
+        var ordered: [(event: Event, depth: Int)] = []
+        // Depth first without recursion: a chain may be thousands of events deep.
+        func walk(from root: Int) {
+            var stack = [(index: root, depth: 0)]
+            while let (index, depth) = stack.popLast() {
+                guard shown.insert(index).inserted else { continue }
+                ordered.append((events[index], depth))
+                let event = events[index]
+                guard !event.id.isEmpty else { continue }
+                for child in (childrenByCause[event.id] ?? []).reversed() where !shown.contains(child) {
+                    stack.append((child, depth + 1))
+                }
+            }
+        }
+        for index in events.indices where events[index].causationID.isEmpty || !ids.contains(events[index].causationID) {
+            walk(from: index)
+        }
+        for index in events.indices where !shown.contains(index) { walk(from: index) }
         return ordered
     }
 

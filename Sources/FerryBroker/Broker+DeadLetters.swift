@@ -51,6 +51,11 @@ extension Broker {
             logger.error("dead-lettering failed; will retry", metadata: ["events": "\(batch.count)", "error": "\(storageError)"])
             for entry in batch {
                 let delivery = entry.delivery
+                tracer?.record(
+                    TraceRecord(
+                        kind: .retryScheduled, timeMicros: wallNow, topic: delivery.topic, offset: delivery.offset, group: entry.group.name,
+                        attempt: delivery.attempt, number: wallNow + Int64(Self.deadLetterRetryDelay.wholeMicroseconds),
+                        detail: "the dead-letter queue could not be written: \(storageError.message)"))
                 schedule(
                     RetryEntry(
                         due: now + Self.deadLetterRetryDelay, topic: delivery.topic, offset: delivery.offset, key: delivery.key,

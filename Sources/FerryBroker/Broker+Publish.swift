@@ -126,6 +126,10 @@ extension Broker {
                 pass.result.confirmed.append(repeated.sequence)
                 pass.result.offsets.append(offset)
                 metrics.duplicates.increment()
+                tracer?.record(
+                    TraceRecord(
+                        kind: .duplicate, timeMicros: wallNow, topic: pass.batches[repeated.batch].topic, offset: offset,
+                        actor: pass.publisher))
             } else {
                 reject(repeated.sequence, ProtocolError(.storageFailure, "the first event with this id was not stored"), into: &pass.result)
             }

@@ -172,6 +172,14 @@ extension Broker {
             metadata: ["group": "\(group.name)", "member": "\(member.name)", "reason": "\(reason)", "redelivering": "\(lost.count)"])
         if group.ephemeral && group.members.isEmpty {
             // Its last member left: an ephemeral group, its cursors and retries go with it.
+            if let tracer {
+                for retry in group.retries.entries {
+                    tracer.record(
+                        TraceRecord(
+                            kind: .deadLettered, timeMicros: wallNow, topic: retry.topic, offset: retry.offset, group: group.name,
+                            attempt: max(retry.attempt, 1) - 1, detail: "dropped (an ephemeral group has no dead-letter queue): its last member left"))
+                }
+            }
             groups.removeValue(forKey: group.name)
             logger.info("ephemeral group removed", metadata: ["group": "\(group.name)"])
         }

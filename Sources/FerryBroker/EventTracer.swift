@@ -17,6 +17,8 @@ final class EventTracer {
     private var failedOrder: [EventAddress] = []
     private var failedOrderStart = 0
     static let maxFailedEvents = 100_000
+    /// The longest error text a record keeps (the trace log cuts it there too).
+    static let maxDetailBytes = 4096
 
     struct EventAddress: Hashable {
         let topic: String
@@ -42,6 +44,13 @@ final class EventTracer {
     /// a record about many events).
     func record(_ record: TraceRecord, sampled: Bool = true) {
         guard !sampled || traces(topic: record.topic, offset: record.offset) else { return }
+        if record.detail.utf8.count > Self.maxDetailBytes {
+            // An error text a client sent may be as long as a frame: what a trace keeps is cut.
+            var cut = record
+            cut.detail = String(decoding: record.detail.utf8.prefix(Self.maxDetailBytes), as: UTF8.self)
+            records.append(cut)
+            return
+        }
         records.append(record)
     }
 

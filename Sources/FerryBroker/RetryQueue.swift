@@ -21,6 +21,8 @@ struct RetryQueue {
 
     var count: Int { heap.count }
     var first: RetryEntry? { heap.first }
+    /// Every entry, in no particular order.
+    var entries: [RetryEntry] { heap }
 
     mutating func push(_ entry: RetryEntry) {
         heap.append(entry)

@@ -27,6 +27,8 @@ final class TraceQueries: Sendable {
     static let maxWaiting = 16
     /// The most steps in one reply, over all its events: a page is cut short before it.
     static let maxStepsPerReply = 50_000
+    /// About the most bytes of a reply, far below a client's frame limit (16 MiB).
+    static let maxBytesPerReply = 8 << 20
 
     init(log: TraceLog, sampling: String) {
         self.log = log
@@ -44,15 +46,17 @@ final class TraceQueries: Sendable {
         return true
     }
 
-    /// Ends the thread after the searches queued.
+    /// Ends the thread: the search running stops at its next segment, the queued ones are
+    /// dropped.
     func close() { thread.stop(sending: nil) }
 
     private func run() {
         while true {
             thread.commands.wait()
             for job in thread.commands.drain() {
-                guard let job else { return }
-                let result = log.search(job.query)
+                // At shutdown what is queued is dropped: the broker closes, nobody waits.
+                guard let job, !thread.isStopRequested else { return }
+                let result = log.search(job.query) { thread.isStopRequested }
                 var message = ServerMessage()
                 message.requestID = job.requestID
                 message.trace = Self.reply(result, skip: job.query.skip, sampling: sampling)
@@ -63,14 +67,17 @@ final class TraceQueries: Sendable {
     }
 
     /// The wire form of a page, cut short (at least one event kept) when its events hold more
-    /// than ``maxStepsPerReply`` steps together.
+    /// than ``maxStepsPerReply`` steps or about ``maxBytesPerReply`` bytes together.
     static func reply(_ result: TraceSearchResult, skip: Int, sampling: String) -> TraceReply {
         var reply = TraceReply()
         reply.sampling = sampling
         var steps = 0
+        var bytes = 0
         for event in result.events {
-            if !reply.events.isEmpty && steps + event.steps.count > maxStepsPerReply { break }
+            let size = event.steps.reduce(256) { $0 + 64 + $1.detail.utf8.count + $1.actor.utf8.count }
+            if !reply.events.isEmpty && (steps + event.steps.count > maxStepsPerReply || bytes + size > maxBytesPerReply) { break }
             steps += event.steps.count
+            bytes += size
             reply.events.append(wire(event))
         }
         let cut = reply.events.count < result.events.count

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Which events the broker records in its trace log.
 public enum TraceSampling: Sendable, Equatable, CustomStringConvertible {
     /// Every event, every step.
@@ -21,11 +23,19 @@ public enum TraceSampling: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// `share` as a plain decimal number (never an exponent): `0.1`, `0.00001`.
+    private static func decimal(_ share: Double) -> String {
+        var text = String(format: "%.9f", share)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
+    }
+
     public var description: String {
         switch self {
         case .all: "all"
         case .failures: "failures"
-        case .fraction(let share): "fraction:\(share)"
+        case .fraction(let share): "fraction:" + Self.decimal(share)
         }
     }
 }

@@ -18,11 +18,12 @@ struct MemberExpiryTests {
             try await APIError.mapping { () throws(FerryError) in try await bus.consumer(group: "g", patterns: ["expiry"]) }
         }
         members.done(group: "g", member: "m1")
+        // Idle from here: a slow fetch below must not count against it.
+        let start = ContinuousClock.now
         _ = try await bus.publish(raw: [RawEvent(topic: "expiry", id: "held", payload: Data("{}".utf8))])
         let held = try await consumer.fetch(max: 1, wait: .seconds(10))
         #expect(held.map(\.event.id) == ["held"])
 
-        let start = ContinuousClock.now
         #expect(await members.expire(now: start + .seconds(29)) == 0, "not idle long enough")
         // A member with a fetch waiting is never expired.
         _ = try await members.acquire(group: "g", member: "m1", principal: "local") { () throws(APIError) in consumer }

@@ -1,4 +1,4 @@
-import FerryStorage
+@testable import FerryStorage
 import Foundation
 import Testing
 
@@ -165,5 +165,84 @@ struct TraceLogTests {
         #expect(log.statistics.dropped == 11)
         log.submit((0..<5).map { published("f\($0)", offset: UInt64($0)) })
         #expect(waitForTrace(log, written: 5))
+    }
+
+    @Test("a page stays within its step budget by leaving its last events to the next page; an event recorded twice is listed once")
+    func pageBudgetAndDuplicates() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let log = try TraceLog(configuration: TraceLogConfiguration(directory: directory.path))
+        defer { log.close() }
+        var records: [TraceRecord] = []
+        for offset in 0..<3 {
+            records.append(published("e\(offset)", offset: UInt64(offset), key: "k"))
+            for attempt in 1...5 {
+                records.append(
+                    TraceRecord(kind: .delivered, timeMicros: 2_000, topic: "orders", offset: UInt64(offset), group: "g", actor: "m", attempt: UInt32(attempt)))
+            }
+        }
+        // The same event's publish recorded again (as `failures` sampling does after a restart).
+        records.append(published("e0", offset: 0, key: "k"))
+        log.submit(records)
+        #expect(waitForTrace(log, written: UInt64(records.count)))
+        let first = log.search(TraceQuery(selector: .key("k"), limit: 10, maxSteps: 5, maxPageSteps: 10))
+        #expect(first.events.map(\.published.eventID) == ["e0", "e1"])
+        #expect(first.events.allSatisfy { $0.steps.count == 5 && !$0.stepsTruncated })
+        #expect(first.more && first.nextSkip == 2)
+        let second = log.search(TraceQuery(selector: .key("k"), limit: 10, skip: 2, maxSteps: 5, maxPageSteps: 10))
+        #expect(second.events.map(\.published.eventID) == ["e2"])
+        #expect(!second.more && second.nextSkip == 0)
+    }
+
+    @Test("a whole frame this build cannot decode is passed over, not cut off as a torn tail; long texts are cut")
+    func unknownFrameAndLongTexts() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let configuration = TraceLogConfiguration(directory: directory.path)
+        do {
+            let log = try TraceLog(configuration: configuration)
+            log.submit([published("before", offset: 0)])
+            #expect(waitForTrace(log, written: 1))
+            log.close()
+        }
+        // A frame of a later format (version 9), whole and with a good CRC.
+        let file = try #require(try FileManager.default.contentsOfDirectory(atPath: directory.path).first)
+        var frame = [UInt8](repeating: 0, count: 8) + [9, 1, 2, 3]
+        frame.withUnsafeMutableBytes { CRCFrameForTests.seal($0) }
+        let handle = try #require(FileHandle(forWritingAtPath: directory.path + "/" + file))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(frame))
+        try handle.close()
+        let log = try TraceLog(configuration: configuration)
+        defer { log.close() }
+        let longError = String(repeating: "x", count: 10_000)
+        log.submit([
+            published("after", offset: 1),
+            TraceRecord(kind: .nacked, timeMicros: 3_000, topic: "orders", offset: 1, group: "g", actor: "m", attempt: 1, detail: longError),
+        ])
+        #expect(waitForTrace(log, written: 2))
+        #expect(log.search(TraceQuery(selector: .eventID("before"))).events.count == 1)
+        let after = try #require(log.search(TraceQuery(selector: .eventID("after"))).events.first)
+        #expect(after.steps.first?.detail.utf8.count == 4096)
+    }
+
+    @Test("records waiting for the writer are bounded in bytes too: a publish's record holds the stored event")
+    func queuedBytesBudget() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        var configuration = TraceLogConfiguration(directory: directory.path)
+        configuration.maxQueuedBytes = 64 << 10
+        let log = try TraceLog(configuration: configuration)
+        defer { log.close() }
+        let big = TraceRecord.published(timeMicros: 1, topic: "orders", offset: 0, publisher: "api", envelope: [UInt8](repeating: 1, count: 100_000))
+        log.submit([big])
+        #expect(log.statistics.dropped == 1)
+    }
+}
+
+/// Seals a CRC frame the way the trace log does (length, CRC32C), for tests that write frames.
+enum CRCFrameForTests {
+    static func seal(_ frame: UnsafeMutableRawBufferPointer) {
+        CRCFrame.seal(frame.baseAddress!, frameSize: frame.count)
     }
 }

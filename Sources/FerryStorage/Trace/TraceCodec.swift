@@ -6,12 +6,20 @@
 enum TraceCodec {
     static let version: UInt8 = 1
 
-    /// Appends the encoded batch to `bytes`. A `published` record handed over with its envelope
-    /// gets its event's fields from it, where `readEnvelope` says they are.
+    /// The longest `detail` kept (an error text), and the longest event field (id, key, type,
+    /// chain ids): longer ones are cut, so that a record is bounded whatever a client sent.
+    static let maxDetailBytes = 4096
+    static let maxFieldBytes = 1024
+
+    /// Appends the encoded batch of `records`' first ones to `bytes`: at most `maxRecords`, and
+    /// no more once they take `maxBytes`. Returns the index after the last one encoded. A
+    /// `published` record handed over with its envelope gets its event's fields from it, where
+    /// `readEnvelope` says they are.
+    @discardableResult
     static func encode(
-        _ records: ArraySlice<TraceRecord>, into bytes: inout [UInt8],
+        _ records: ArraySlice<TraceRecord>, into bytes: inout [UInt8], maxRecords: Int = .max, maxBytes: Int = .max,
         readEnvelope: (UnsafeRawBufferPointer) -> TraceRecord.EnvelopeLayout = { _ in TraceRecord.EnvelopeLayout() }
-    ) {
+    ) -> Int {
         var names = NameTable()
         // Most records repeat the topic, group and member of the one before: one cached name
         // per field finds those without hashing.
@@ -21,7 +29,10 @@ enum TraceCodec {
         var body = ByteWriter(capacity: records.count * 32 + 64)
         defer { body.free() }
         let base = records.first?.timeMicros ?? 0
+        var end = records.startIndex
         for record in records {
+            if end - records.startIndex >= maxRecords || body.count >= maxBytes { break }
+            end += 1
             // The fixed part: a kind byte and seven varints of at most 10 bytes.
             body.reserve(71)
             body.appendUnchecked(record.kind.rawValue)
@@ -32,20 +43,21 @@ enum TraceCodec {
             body.appendVarintUnchecked(names.index(of: record.actor, recent: &actors))
             body.appendVarintUnchecked(UInt64(record.attempt))
             body.appendVarintUnchecked(zigzag(record.number))
-            body.append(record.detail)
+            body.append(record.detail, maxBytes: maxDetailBytes)
             if record.kind == .published, let envelope = record.envelope {
                 envelope.withUnsafeBytes { stored in
                     let layout = readEnvelope(stored)
                     for range in [layout.eventID, layout.key, layout.correlationID, layout.causationID, layout.type] {
-                        body.append(UnsafeRawBufferPointer(rebasing: stored[range.clamped(to: 0..<stored.count)]))
+                        let field = UnsafeRawBufferPointer(rebasing: stored[range.clamped(to: 0..<stored.count)])
+                        body.append(UnsafeRawBufferPointer(rebasing: field.prefix(maxFieldBytes)))
                     }
                 }
             } else if record.kind == .published, let event = record.event {
-                body.append(event.eventID)
-                body.append(event.key)
-                body.append(event.correlationID)
-                body.append(event.causationID)
-                body.append(event.type)
+                body.append(event.eventID, maxBytes: maxFieldBytes)
+                body.append(event.key, maxBytes: maxFieldBytes)
+                body.append(event.correlationID, maxBytes: maxFieldBytes)
+                body.append(event.causationID, maxBytes: maxFieldBytes)
+                body.append(event.type, maxBytes: maxFieldBytes)
             } else if record.kind == .published {
                 body.reserve(5)
                 for _ in 0..<5 { body.appendUnchecked(0) }
@@ -55,8 +67,9 @@ enum TraceCodec {
         appendVarint(zigzag(base), to: &bytes)
         appendVarint(UInt64(names.table.count), to: &bytes)
         for name in names.table { appendString(name, to: &bytes) }
-        appendVarint(UInt64(records.count), to: &bytes)
+        appendVarint(UInt64(end - records.startIndex), to: &bytes)
         bytes.append(contentsOf: body.bytes)
+        return end
     }
 
     /// A growable byte buffer written without Array's per-append checks: the writer thread
@@ -110,17 +123,11 @@ enum TraceCodec {
             }
         }
 
-        /// A length-prefixed UTF-8 string.
-        mutating func append(_ text: String) {
+        /// A length-prefixed UTF-8 string, cut to `maxBytes` (the reader repairs a cut
+        /// character).
+        mutating func append(_ text: String, maxBytes: Int = .max) {
             var text = text
-            text.withUTF8 { utf8 in
-                reserve(10 + utf8.count)
-                appendVarintUnchecked(UInt64(utf8.count))
-                if let source = utf8.baseAddress, utf8.count > 0 {
-                    (base + count).copyMemory(from: source, byteCount: utf8.count)
-                    count += utf8.count
-                }
-            }
+            text.withUTF8 { utf8 in append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8).prefix(maxBytes))) }
         }
     }
 

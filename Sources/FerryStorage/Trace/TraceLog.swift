@@ -30,6 +30,7 @@ public final class TraceLog: Sendable {
     private let thread = LoopThread<Command?>(name: "ferry-trace")
     private let writer: TraceWriter
     private let queued = Atomic<Int>(0)
+    private let queuedBytes = Atomic<Int>(0)
     /// Batches handed over and not taken by the writer yet, in order.
     private let pending = Mutex<[[TraceRecord]]>([])
     private let dropped = Atomic<UInt64>(0)
@@ -54,9 +55,12 @@ public final class TraceLog: Sendable {
     /// behind.
     public func submit(_ records: [TraceRecord]) {
         guard !records.isEmpty else { return }
+        let bytes = Self.queuedSize(of: records)
         let waiting = queued.add(records.count, ordering: .relaxed).newValue
-        if waiting > configuration.maxQueuedRecords {
+        let waitingBytes = queuedBytes.add(bytes, ordering: .relaxed).newValue
+        if waiting > configuration.maxQueuedRecords || waitingBytes > configuration.maxQueuedBytes {
             queued.subtract(records.count, ordering: .relaxed)
+            queuedBytes.subtract(bytes, ordering: .relaxed)
             dropped.add(UInt64(records.count), ordering: .relaxed)
             return
         }
@@ -81,6 +85,14 @@ public final class TraceLog: Sendable {
     /// Writes what is queued and ends the writer. Records submitted afterwards are dropped.
     public func close() { thread.stop(sending: nil) }
 
+    /// What records take while they wait: a fixed part, and the stored event and error text
+    /// they hold.
+    static func queuedSize(of records: [TraceRecord]) -> Int {
+        var bytes = 0
+        for record in records { bytes += 128 + (record.envelope?.count ?? 0) + record.detail.utf8.count }
+        return bytes
+    }
+
     private func run() {
         var lastRetention = Date()
         while true {
@@ -98,8 +110,9 @@ public final class TraceLog: Sendable {
                 return batches
             }
             for batch in batches {
-                queued.subtract(batch.count, ordering: .relaxed)
                 writer.write(batch, readEnvelope: readEnvelope)
+                queued.subtract(batch.count, ordering: .relaxed)
+                queuedBytes.subtract(Self.queuedSize(of: batch), ordering: .relaxed)
             }
             if Date().timeIntervalSince(lastRetention) >= 1 {
                 lastRetention = Date()

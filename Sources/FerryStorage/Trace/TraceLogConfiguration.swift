@@ -12,6 +12,9 @@ public struct TraceLogConfiguration: Sendable, Equatable {
     /// The most records waiting for the writer: past it, new ones are dropped and counted, so
     /// that a slow disk costs trace records, never broker memory or speed.
     public var maxQueuedRecords = 200_000
+    /// The most bytes waiting for the writer (a publish's record holds the stored event until
+    /// the writer has read it), with the same effect past it.
+    public var maxQueuedBytes = 64 << 20
 
     public init(directory: String) {
         self.directory = directory

@@ -16,14 +16,19 @@ public struct TraceQuery: Sendable, Equatable {
     public var skip: Int
     /// The most steps kept per event.
     public var maxSteps: Int
+    /// The most steps of a page: past it, the page's last events are left to the next page.
+    public var maxPageSteps: Int
     /// The most events whose descendants are followed: past it, the chain is cut (and says so).
     public var maxFollowed: Int
 
-    public init(selector: Selector, limit: Int = 100, skip: Int = 0, maxSteps: Int = 1000, maxFollowed: Int = 100_000) {
+    public init(
+        selector: Selector, limit: Int = 100, skip: Int = 0, maxSteps: Int = 1000, maxPageSteps: Int = 50_000, maxFollowed: Int = 100_000
+    ) {
         self.selector = selector
         self.limit = limit
         self.skip = skip
         self.maxSteps = maxSteps
+        self.maxPageSteps = max(maxPageSteps, maxSteps)
         self.maxFollowed = maxFollowed
     }
 }

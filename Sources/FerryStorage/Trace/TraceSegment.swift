@@ -22,16 +22,21 @@ struct TraceSegment: Sendable, Equatable {
         return UInt64(name.dropFirst(prefix.count).dropLast(suffix.count))
     }
 
-    /// Calls `body` with each record of the first `length` bytes of `bytes`, frame by frame; stops
-    /// at the first frame that is incomplete or does not check. Returns where the whole frames
-    /// end and how many records they hold.
+    /// Calls `body` with each record of `bytes`, frame by frame; stops at the first frame that is
+    /// incomplete or fails its CRC (a torn tail). A whole frame that does not decode (a format
+    /// this build does not know) is passed over. Returns where the whole frames end and how many
+    /// records they hold.
     @discardableResult
     static func scan(_ bytes: UnsafeRawBufferPointer, _ body: (TraceRecord) -> Void) -> (end: Int, records: UInt64) {
         var position = 0
         var records: UInt64 = 0
         while case .valid(let content) = CRCFrame.check(bytes, at: position, minimumContent: 1) {
             let frame = UnsafeRawBufferPointer(rebasing: bytes[content])
-            guard TraceCodec.decode(frame, { records += 1; body($0) }) else { break }
+            var decoded: [TraceRecord] = []
+            if TraceCodec.decode(frame, { decoded.append($0) }) {
+                records += UInt64(decoded.count)
+                decoded.forEach(body)
+            }
             position = content.upperBound
         }
         return (position, records)

@@ -5,21 +5,31 @@ import Synchronization
     import Glibc
 #endif
 
-/// The trace log's files: the writer thread appends and deletes; searches read the list of
-/// segments and how far each is written, under a lock.
+/// The trace log's files. The writer thread appends and deletes; searches and the metrics read
+/// the list of segments, how far each is written, and the counts. Those are behind a lock held
+/// only to copy or update them: the writes themselves happen outside it, so a slow disk never
+/// holds up a reader (the broker thread reads the counts at its housekeeping).
 final class TraceWriter: Sendable {
-    private struct State {
+    private struct Shared {
         var segments: [TraceSegment] = []
         var statistics = TraceLogStatistics()
-        /// The open descriptor of the last segment; -1 once closed.
+    }
+
+    /// What only the writer thread uses (a lock nobody else takes, for `Sendable`).
+    private struct Output {
+        /// The open descriptor of the last segment; -1 when none is open.
         var descriptor: Int32 = -1
         var nextSequence: UInt64 = 0
     }
 
     let configuration: TraceLogConfiguration
-    private let state = Mutex(State())
+    private let shared = Mutex(Shared())
+    private let output = Mutex(Output())
     /// The most records in one frame: a frame is read whole.
     static let maxRecordsPerFrame = 4096
+    /// A frame is cut once its records take this many bytes (records are bounded: see
+    /// ``TraceCodec``), far below the 1 GiB a CRC frame may hold.
+    static let maxFrameBytes = 4 << 20
 
     init(configuration: TraceLogConfiguration) throws(StorageError) {
         self.configuration = configuration
@@ -47,44 +57,49 @@ final class TraceWriter: Sendable {
             segments.append(last)
         }
         let stored = segments.reduce(Int64(0)) { $0 + Int64($1.length) }
-        state.withLock {
+        shared.withLock {
             $0.segments = segments
-            $0.nextSequence = nextSequence
             $0.statistics.storedBytes = stored
         }
+        output.withLock { $0.nextSequence = nextSequence }
     }
 
-    var segments: [TraceSegment] { state.withLock { $0.segments } }
-    var statistics: TraceLogStatistics { state.withLock { $0.statistics } }
+    var segments: [TraceSegment] { shared.withLock { $0.segments } }
+    var statistics: TraceLogStatistics { shared.withLock { $0.statistics } }
 
-    /// Appends `records`, a frame per ``maxRecordsPerFrame``, opening a new segment when the
-    /// current one is full. A failed write is counted and the batch given up.
+    /// Appends `records`, a frame per ``maxRecordsPerFrame`` or ``maxFrameBytes``, opening a
+    /// new segment when the current one is full. A failed write is counted and the batch given
+    /// up. Writer thread only.
     func write(_ records: [TraceRecord], readEnvelope: (UnsafeRawBufferPointer) -> TraceRecord.EnvelopeLayout) {
         var start = 0
         var frame: [UInt8] = []
         while start < records.count {
-            let end = min(start + Self.maxRecordsPerFrame, records.count)
             frame.removeAll(keepingCapacity: true)
             frame.append(contentsOf: repeatElement(0, count: CRCFrame.headerSize))
-            TraceCodec.encode(records[start..<end], into: &frame, readEnvelope: readEnvelope)
+            let end = TraceCodec.encode(
+                records[start...], into: &frame, maxRecords: Self.maxRecordsPerFrame, maxBytes: Self.maxFrameBytes,
+                readEnvelope: readEnvelope)
             frame.withUnsafeMutableBytes { CRCFrame.seal($0.baseAddress!, frameSize: $0.count) }
-            let written = append(frame, records: UInt64(end - start))
-            state.withLock {
-                if written { $0.statistics.written += UInt64(end - start) } else { $0.statistics.failed += UInt64(end - start) }
+            let count = UInt64(end - start)
+            let written = append(frame, records: count)
+            shared.withLock {
+                if written { $0.statistics.written += count } else { $0.statistics.failed += count }
             }
             start = end
         }
     }
 
     private func append(_ frame: [UInt8], records: UInt64) -> Bool {
-        state.withLock { state in
-            if state.descriptor < 0 || (state.segments.last.map { $0.length > 0 && $0.length + frame.count > configuration.segmentBytes } ?? true) {
-                guard openSegment(&state) else { return false }
+        output.withLock { output in
+            let last = segments.last
+            let full = last.map { $0.length > 0 && $0.length + frame.count > configuration.segmentBytes } ?? true
+            if output.descriptor < 0 || full {
+                guard openSegment(&output, roll: full) else { return false }
             }
             let ok = frame.withUnsafeBytes { bytes in
                 var done = 0
                 while done < bytes.count {
-                    let result = Glibc.write(state.descriptor, bytes.baseAddress! + done, bytes.count - done)
+                    let result = Glibc.write(output.descriptor, bytes.baseAddress! + done, bytes.count - done)
                     if result < 0 && errno == EINTR { continue }
                     guard result > 0 else { return false }
                     done += result
@@ -93,64 +108,77 @@ final class TraceWriter: Sendable {
             }
             guard ok else {
                 // A partial frame would hide every later one from searches: cut it off.
-                if let length = state.segments.last?.length { _ = ftruncate(state.descriptor, off_t(length)) }
+                if let length = segments.last?.length { _ = ftruncate(output.descriptor, off_t(length)) }
                 return false
             }
-            state.segments[state.segments.count - 1].length += frame.count
-            state.statistics.storedBytes += Int64(frame.count)
-            state.nextSequence += records
+            shared.withLock { shared in
+                shared.segments[shared.segments.count - 1].length += frame.count
+                shared.statistics.storedBytes += Int64(frame.count)
+            }
+            output.nextSequence += records
             return true
         }
     }
 
-    /// Opens the segment new records go to: the last one if it has room, else a new one.
-    private func openSegment(_ state: inout State) -> Bool {
-        if state.descriptor >= 0 {
-            Glibc.close(state.descriptor)
-            state.descriptor = -1
+    /// Opens the segment new records go to: with `roll`, a new one (the full one is synced
+    /// and closed first, so that only the last segment's end can be lost to a power cut);
+    /// otherwise the last one, or a new one if there is none.
+    private func openSegment(_ output: inout Output, roll: Bool) -> Bool {
+        if output.descriptor >= 0 {
+            if roll { _ = fdatasync(output.descriptor) }
+            Glibc.close(output.descriptor)
+            output.descriptor = -1
         }
-        if let last = state.segments.last, last.length < configuration.segmentBytes {
-            state.descriptor = open(last.path, O_WRONLY | O_APPEND | O_CLOEXEC)
-            if state.descriptor >= 0 { return true }
+        if !roll, let last = segments.last {
+            output.descriptor = open(last.path, O_WRONLY | O_APPEND | O_CLOEXEC)
+            if output.descriptor >= 0 { return true }
         }
         let segment = TraceSegment(
-            path: configuration.directory + "/" + TraceSegment.name(firstSequence: state.nextSequence),
-            firstSequence: state.nextSequence, length: 0)
-        state.descriptor = open(segment.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard state.descriptor >= 0 else { return false }
-        if state.segments.last?.length == 0 { state.segments.removeLast() }
-        state.segments.append(segment)
+            path: configuration.directory + "/" + TraceSegment.name(firstSequence: output.nextSequence),
+            firstSequence: output.nextSequence, length: 0)
+        output.descriptor = open(segment.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard output.descriptor >= 0 else { return false }
+        shared.withLock { shared in
+            if shared.segments.last?.length == 0 { shared.segments.removeLast() }
+            shared.segments.append(segment)
+        }
         return true
     }
 
     /// Deletes the oldest segments while the log is over ``TraceLogConfiguration/maxBytes`` or
     /// they are older than ``TraceLogConfiguration/maxAgeSeconds``; the newest always stays.
+    /// Writer thread only.
     func applyRetention(now: Date) {
-        state.withLock { state in
-            while state.segments.count > 1 {
-                let oldest = state.segments[0]
-                let total = state.segments.reduce(Int64(0)) { $0 + Int64($1.length) }
+        // Decided and counted in one step (a reader never sees half of it); the files go after.
+        let doomed: [TraceSegment] = shared.withLock { shared in
+            var total = shared.segments.reduce(Int64(0)) { $0 + Int64($1.length) }
+            var count = 0
+            while shared.segments.count - count > 1 {
+                let oldest = shared.segments[count]
                 let modified = (try? FileManager.default.attributesOfItem(atPath: oldest.path)[.modificationDate] as? Date) ?? nil
-                let expired = configuration.maxAgeSeconds.map { age in
-                    modified.map { now.timeIntervalSince($0) > Double(age) } ?? false
-                } ?? false
+                let expired = configuration.maxAgeSeconds.map { age in modified.map { now.timeIntervalSince($0) > Double(age) } ?? false } ?? false
                 guard total > configuration.maxBytes || expired else { break }
-                unlink(oldest.path)
-                state.segments.removeFirst()
-                state.statistics.expired += state.segments[0].firstSequence - oldest.firstSequence
-                state.statistics.storedBytes -= Int64(oldest.length)
+                total -= Int64(oldest.length)
+                count += 1
             }
+            guard count > 0 else { return [] }
+            let removed = Array(shared.segments.prefix(count))
+            shared.segments.removeFirst(count)
+            shared.statistics.expired += shared.segments[0].firstSequence - removed[0].firstSequence
+            shared.statistics.storedBytes = total
+            return removed
         }
+        for segment in doomed { unlink(segment.path) }
     }
 
-    /// Makes what was written durable (a graceful stop keeps it across a power cut too) and
-    /// closes the file.
+    /// Makes what was written durable (a graceful stop keeps it across a power cut too: earlier
+    /// segments were synced when they filled) and closes the file. Writer thread only.
     func close() {
-        state.withLock { state in
-            guard state.descriptor >= 0 else { return }
-            _ = fdatasync(state.descriptor)
-            Glibc.close(state.descriptor)
-            state.descriptor = -1
+        output.withLock { output in
+            guard output.descriptor >= 0 else { return }
+            _ = fdatasync(output.descriptor)
+            Glibc.close(output.descriptor)
+            output.descriptor = -1
         }
     }
 }
