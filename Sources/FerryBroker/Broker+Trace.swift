@@ -31,7 +31,8 @@ extension Broker {
         }
         let limit = request.limit == 0 ? 100 : min(Int(request.limit), 1000)
         let job = TraceQueries.Job(
-            peer: peer.id, requestID: requestID, query: TraceQuery(selector: selector, limit: limit, skip: Int(request.skip)))
+            peer: peer.id, requestID: requestID,
+            query: TraceQuery(selector: selector, limit: limit, skip: Int(request.skip), maxPageSteps: TraceQueries.maxStepsPerReply))
         guard traceQueries.submit(job) else {
             throw ProtocolError(
                 .resourceExhausted, "\(TraceQueries.maxWaiting) trace searches are already waiting; retry when they are answered")

@@ -25,7 +25,8 @@ final class TraceQueries: Sendable {
     private let waiting = Atomic<Int>(0)
     /// The most searches queued or running; more are refused with `RESOURCE_EXHAUSTED`.
     static let maxWaiting = 16
-    /// The most steps in one reply, over all its events: a page is cut short before it.
+    /// The most steps in one reply, over all its events: the search keeps a page within it
+    /// (``TraceQuery/maxPageSteps``), and a reply is cut short before it.
     static let maxStepsPerReply = 50_000
     /// About the most bytes of a reply, far below a client's frame limit (16 MiB).
     static let maxBytesPerReply = 8 << 20
