@@ -17,13 +17,17 @@ struct CurlConsumerTests {
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [script, http.base, "shell", "sh-1", "shell.orders", "12"]
         process.environment = ["PATH": "/usr/bin:/bin", "MAX": "5", "WAIT": "2"]
-        let output = Pipe()
-        process.standardOutput = output
+        // Output to a file, not a pipe: a child another test starts meanwhile may inherit a
+        // pipe's write end, and a read to its end would then never return.
+        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("curl-consumer-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outputURL) }
+        process.standardOutput = try FileHandle(forWritingTo: outputURL)
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
             do { try process.run() } catch { continuation.resume(throwing: error) }
         }
-        let handled = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init)
+        let handled = String(decoding: try Data(contentsOf: outputURL), as: UTF8.self).split(separator: "\n").map(String.init)
         #expect(status == 0)
         #expect(handled == (0..<12).map { "order-\($0)" })
         let group = try await http.get("/api/v1/groups/shell").json

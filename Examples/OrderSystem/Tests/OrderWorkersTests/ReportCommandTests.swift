@@ -24,25 +24,29 @@ struct ReportCommandTests {
     }
 
     static func run(_ product: String, _ arguments: [String]) async throws -> Run {
+        // Output goes to files, not pipes: a pipe is at its end only once every process holding
+        // its write end closed it, and a process another test starts meanwhile may inherit it;
+        // a blocking read of it would then hold one of the cooperative pool's threads for good.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("report-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outURL = directory.appendingPathComponent("stdout")
+        let errURL = directory.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
         let process = Process()
         process.executableURL = try BuildProducts.url(of: product)
         process.arguments = arguments
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
         try process.run()
-        // Read both streams to their end (the process cannot block on a full pipe), then wait.
-        async let out = stdout.fileHandleForReading.readToEnd()
-        async let err = stderr.fileHandleForReading.readToEnd()
-        let (outData, errData) = try await (out, err)
         guard await Wait.until(timeout: .seconds(20), { !process.isRunning }) else {
             process.terminate()
             throw HarnessError(message: "\(product) \(arguments) did not exit")
         }
         return Run(
-            status: process.terminationStatus, stdout: String(decoding: outData ?? Data(), as: UTF8.self),
-            stderr: String(decoding: errData ?? Data(), as: UTF8.self))
+            status: process.terminationStatus, stdout: String(decoding: (try? Data(contentsOf: outURL)) ?? Data(), as: UTF8.self),
+            stderr: String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self))
     }
 
     @Test("a missing data directory or database fails with a clear message and creates nothing")
