@@ -74,9 +74,8 @@ extension Broker {
         member.group.counters.delivered += 1
         if let tracer, tracer.traces(topic: topic, offset: offset) {
             tracer.record(
-                TraceRecord(
-                    kind: .delivered, timeMicros: wallNow, topic: topic, offset: offset, group: member.group.name,
-                    actor: traceName(of: member), attempt: attempt), sampled: false)
+                .delivered, timeMicros: wallNow, topic: traceNumber(ofTopic: topic, cursor: cursor), offset: offset,
+                group: traceNumber(of: member.group), actor: traceNumber(of: member), attempt: attempt)
         }
     }
 

@@ -184,11 +184,11 @@ extension Broker {
         metrics.published.increment(by: offsets.count)
         if let tracer {
             // The stored bytes go as they are: the trace writer reads the event's fields from them.
+            let topic = tracer.number(of: batch.topic)
+            let publisher = tracer.number(of: publisher)
             for (index, offset) in offsets.enumerated() where tracer.traces(topic: batch.topic, offset: offset) {
                 let event = batch.events[index]
-                tracer.record(
-                    .published(timeMicros: event.timestampMicros, topic: batch.topic, offset: offset, publisher: publisher, envelope: event.body),
-                    sampled: false)
+                tracer.recordPublished(timeMicros: event.timestampMicros, topic: topic, offset: offset, publisher: publisher, envelope: event.body)
             }
         }
         if knownTopics.insert(batch.topic).inserted { attachNewTopic(batch.topic) }

@@ -60,13 +60,38 @@ extension Broker {
         member.name.isEmpty ? traceName(of: member.peer) : member.name
     }
 
+    // The numbers of names in the tracer's table, cached on what they name: the records on
+    // every event's way (delivered, acked) hash no string.
+
+    @inline(__always)
+    func traceNumber(of peer: Peer) -> UInt32 {
+        tracer?.number(cachedIn: &peer.traceName) { traceName(of: peer) } ?? 0
+    }
+
+    @inline(__always)
+    func traceNumber(of member: Member) -> UInt32 {
+        if member.name.isEmpty { return traceNumber(of: member.peer) }
+        return tracer?.number(cachedIn: &member.traceName) { member.name } ?? 0
+    }
+
+    @inline(__always)
+    func traceNumber(of group: ConsumerGroup) -> UInt32 {
+        tracer?.number(cachedIn: &group.traceName) { group.name } ?? 0
+    }
+
+    /// The topic's number, cached on `cursor` when the delivery has one (a requeued dead
+    /// letter's has none).
+    @inline(__always)
+    func traceNumber(ofTopic topic: String, cursor: TopicCursor?) -> UInt32 {
+        guard let tracer else { return 0 }
+        guard let cursor else { return tracer.number(of: topic) }
+        return tracer.number(cachedIn: &cursor.traceTopic) { topic }
+    }
+
     /// Records an outcome of `delivery` (`kind`, with `detail`); a failure first starts tracing
     /// the event under `failures` sampling.
     func traceOutcome(_ kind: TraceRecord.Kind, of delivery: InFlightDelivery, detail: String = "") {
         guard let tracer else { return }
-        // An ack (most outcomes) of an event not sampled costs no record.
-        if kind == .acked || kind == .released, !tracer.traces(topic: delivery.topic, offset: delivery.offset) { return }
-        let member = traceName(of: delivery.member)
         if kind != .acked && kind != .released {
             // Delivered one ack timeout before its deadline.
             let timeout = Int64(Nanoseconds.milliseconds(delivery.member.group.policy.ackTimeoutMilliseconds).wholeMicroseconds)
@@ -76,12 +101,13 @@ extension Broker {
                 : timeout - Int64((delivery.deadline - now).wholeMicroseconds)
             tracer.noteFailure(
                 topic: delivery.topic, offset: delivery.offset, body: delivery.body, deliveredAt: wallNow - deliveredAgo,
-                group: delivery.member.group.name, member: member, attempt: delivery.attempt)
+                group: delivery.member.group.name, member: traceName(of: delivery.member), attempt: delivery.attempt)
         }
+        // An ack (most outcomes) of an event not sampled costs no record.
+        guard tracer.traces(topic: delivery.topic, offset: delivery.offset) else { return }
         tracer.record(
-            TraceRecord(
-                kind: kind, timeMicros: wallNow, topic: delivery.topic, offset: delivery.offset, group: delivery.member.group.name,
-                actor: member, attempt: delivery.attempt, detail: detail), sampled: kind != .acked && kind != .released)
+            kind, timeMicros: wallNow, topic: traceNumber(ofTopic: delivery.topic, cursor: delivery.cursor), offset: delivery.offset,
+            group: traceNumber(of: delivery.member.group), actor: traceNumber(of: delivery.member), attempt: delivery.attempt, detail: detail)
     }
 }
 

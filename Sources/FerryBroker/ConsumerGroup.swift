@@ -1,8 +1,11 @@
 import FerryProtocol
+import FerryStorage
 
 /// A named consumer group: its members, its position in each topic, and its retries.
 final class ConsumerGroup {
     let name: String
+    /// The number of ``name`` in the trace's table.
+    @exclusivity(unchecked) var traceName = TraceNameCache()
     let policy: RetryPolicy
     /// Where the group starts in topics that existed when it was created.
     let startAtLatest: Bool

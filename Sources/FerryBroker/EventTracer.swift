@@ -2,23 +2,26 @@ import FerryProtocol
 import FerryStorage
 import SwiftProtobuf
 
-/// What the broker records of each event's life, gathered during a pass and handed to the trace
-/// log at its end in one batch (``flush()``): on the broker thread a record costs an append to
-/// an array, never a lock or a write.
+/// What the broker records of each event's life, staged during a pass and handed to the trace
+/// log at its end in one batch (``flush()``): on the broker thread a record costs a few stores
+/// into a buffer, never a lock, a write, or a string copied or retained (names go as numbers,
+/// cached on the objects they name).
 final class EventTracer {
     private let log: TraceLog
     let sampling: TraceSampling
-    /// Records of this pass. Only the broker thread touches them: no dynamic exclusivity check
-    /// per append.
-    @exclusivity(unchecked) private var records: [TraceRecord] = []
+    /// The numbers of the names records use. Only the broker thread touches the tracer: no
+    /// dynamic exclusivity check per record.
+    @exclusivity(unchecked) private(set) var names = TraceNameTable()
+    /// Records of this pass.
+    @exclusivity(unchecked) private var batch: TraceBatch
+    /// The size of the last batch handed over: the next one starts with room for as much.
+    private var lastBatchBytes = 4096
     /// Under `failures` sampling: the events traced since their first failure, oldest first,
     /// at most ``maxFailedEvents``.
     private var failedEvents: Set<EventAddress> = []
     private var failedOrder: [EventAddress] = []
     private var failedOrderStart = 0
     static let maxFailedEvents = 100_000
-    /// The longest error text a record keeps (the trace log cuts it there too).
-    static let maxDetailBytes = 4096
 
     struct EventAddress: Hashable {
         let topic: String
@@ -28,7 +31,7 @@ final class EventTracer {
     init(log: TraceLog, sampling: TraceSampling) {
         self.log = log
         self.sampling = sampling
-        records.reserveCapacity(1024)
+        batch = TraceBatch(names: names.names)
     }
 
     /// Whether the steps of the event at `offset` of `topic` are recorded.
@@ -41,17 +44,38 @@ final class EventTracer {
     }
 
     /// Records `record` if its event is sampled (or, with `sampled` false, whatever the sampling:
-    /// a record about many events).
+    /// a record about many events). For the steps that are not on every event's way: those
+    /// use the methods below, with names numbered once.
     func record(_ record: TraceRecord, sampled: Bool = true) {
         guard !sampled || traces(topic: record.topic, offset: record.offset) else { return }
-        if record.detail.utf8.count > Self.maxDetailBytes {
-            // An error text a client sent may be as long as a frame: what a trace keeps is cut.
-            var cut = record
-            cut.detail = String(decoding: record.detail.utf8.prefix(Self.maxDetailBytes), as: UTF8.self)
-            records.append(cut)
-            return
+        batch.append(record, numberingIn: &names)
+    }
+
+    /// The number of `name` in this pass's table.
+    func number(of name: String) -> UInt32 { names.number(of: name) }
+
+    /// The number of the name `cache` holds, or of `name()`, cached there.
+    @inline(__always)
+    func number(cachedIn cache: inout TraceNameCache, _ name: () -> String) -> UInt32 {
+        names.number(cachedIn: &cache, name)
+    }
+
+    /// Records that the event at `offset` of `topic` was stored and confirmed: the writer reads
+    /// its fields from `envelope`, the bytes stored.
+    @inline(__always)
+    func recordPublished(timeMicros: Int64, topic: UInt32, offset: UInt64, publisher: UInt32, envelope: [UInt8]) {
+        envelope.withUnsafeBytes {
+            batch.appendPublished(timeMicros: timeMicros, topic: topic, offset: offset, publisher: publisher, envelope: $0)
         }
-        records.append(record)
+    }
+
+    /// Records a step of an event (the caller has checked that the event is sampled).
+    @inline(__always)
+    func record(
+        _ kind: TraceRecord.Kind, timeMicros: Int64, topic: UInt32, offset: UInt64, group: UInt32, actor: UInt32, attempt: UInt32,
+        detail: String = ""
+    ) {
+        batch.append(kind, timeMicros: timeMicros, topic: topic, offset: offset, group: group, actor: actor, attempt: attempt, detail: detail)
     }
 
     /// Under `failures` sampling, starts tracing an event at its first failure: the event as
@@ -70,21 +94,26 @@ final class EventTracer {
             }
         }
         let event = (try? WireEvent(serializedBytes: body)) ?? WireEvent()
-        records.append(
+        record(
             TraceRecord(
                 kind: .published, timeMicros: event.storedAtUs, topic: topic, offset: offset,
                 actor: event.headers[PublishFrame.principalHeader] ?? "",
                 event: TraceRecord.EventFields(
-                    eventID: event.id, key: event.key, correlationID: event.correlationID, causationID: event.causationID, type: event.type)))
-        records.append(
-            TraceRecord(kind: .delivered, timeMicros: deliveredAt, topic: topic, offset: offset, group: group, actor: member, attempt: attempt))
+                    eventID: event.id, key: event.key, correlationID: event.correlationID, causationID: event.causationID, type: event.type)),
+            sampled: false)
+        record(
+            TraceRecord(kind: .delivered, timeMicros: deliveredAt, topic: topic, offset: offset, group: group, actor: member, attempt: attempt),
+            sampled: false)
     }
 
-    /// Hands this pass's records to the trace log.
+    /// Hands this pass's records to the trace log, and starts the next batch (with a new name
+    /// table once this one is full).
     func flush() {
-        guard !records.isEmpty else { return }
-        log.submit(records)
-        records.removeAll(keepingCapacity: true)
+        guard batch.count > 0 else { return }
+        lastBatchBytes = batch.byteCount
+        log.submit(batch)
+        names.renewIfFull()
+        batch = TraceBatch(names: names.names, capacity: lastBatchBytes + lastBatchBytes / 4)
     }
 
     /// The last topic hashed and its hash: events come topic by topic, and comparing a topic to

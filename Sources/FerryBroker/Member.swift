@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryStorage
 
 /// One subscription: a member of a consumer group, living on a peer.
 final class Member {
@@ -16,6 +17,8 @@ final class Member {
     /// Subscribed, but its group's state is not on disk yet: gets nothing until its
     /// `Subscribed` reply is sent (see ``Broker/holdUntilGroupStateIsDurable``).
     var awaitingDurableState = false
+    /// The number of ``name`` in the trace's table.
+    @exclusivity(unchecked) var traceName = TraceNameCache()
     /// Seed for rendezvous hashing of keys onto members.
     let hashSeed: UInt64
 

@@ -5,7 +5,11 @@ import FerryStorage
 /// One connected client and what the broker has outstanding with it.
 final class Peer {
     let id: PeerID
-    var name = ""
+    var name = "" {
+        didSet { traceName = TraceNameCache() }
+    }
+    /// The number of this connection's name in the trace's table (see ``Broker/traceName(of:)-(Peer)``).
+    @exclusivity(unchecked) var traceName = TraceNameCache()
     /// When the last message was received from / sent to this peer.
     var lastSeen: MonotonicInstant
     var lastSent: MonotonicInstant
@@ -30,7 +34,9 @@ final class Peer {
     var identity: [UInt8] = []
     /// What ``identity`` stands for in the credentials of ``credentialsGeneration``; nil when
     /// the key is not (or no longer) known.
-    var principal: Principal?
+    var principal: Principal? {
+        didSet { traceName = TraceNameCache() }
+    }
     var credentialsGeneration = -1
     /// The encoded `headers` entry that stamps ``principal`` on this connection's events.
     var principalHeader: [UInt8] = []

@@ -1,3 +1,5 @@
+import FerryStorage
+
 /// A consumer group's position in one topic.
 final class TopicCursor {
     let topic: String
@@ -10,6 +12,8 @@ final class TopicCursor {
     let outstanding = UInt64Map<UInt32>()
     /// Changed since the last save.
     var dirty = true
+    /// The number of ``topic`` in the trace's table.
+    @exclusivity(unchecked) var traceTopic = TraceNameCache()
     /// What the in-memory store was last told it may free.
     var released: UInt64 = 0
 

@@ -11,54 +11,57 @@ enum TraceCodec {
     static let maxDetailBytes = 4096
     static let maxFieldBytes = 1024
 
-    /// Appends the encoded batch of `records`' first ones to `bytes`: at most `maxRecords`, and
-    /// no more once they take `maxBytes`. Returns the index after the last one encoded. A
-    /// `published` record handed over with its envelope gets its event's fields from it, where
-    /// `readEnvelope` says they are.
-    @discardableResult
+    /// Appends the encoding of `batch`'s records from `position` on (the first of them being
+    /// record `record` of the batch) to `bytes`: at most `maxRecords`, and no more once they take
+    /// `maxBytes`. Returns the position and the record after the last one encoded. A `published`
+    /// record staged with its envelope gets its event's fields from it, where `readEnvelope` says
+    /// they are. `names` resolves the batch's name numbers (the writer keeps it across batches).
     static func encode(
-        _ records: ArraySlice<TraceRecord>, into bytes: inout [UInt8], maxRecords: Int = .max, maxBytes: Int = .max,
+        _ batch: TraceBatch, from position: Int, record first: Int, names: inout NameResolver, into bytes: inout [UInt8],
+        maxRecords: Int = .max, maxBytes: Int = .max,
         readEnvelope: (UnsafeRawBufferPointer) -> TraceRecord.EnvelopeLayout = { _ in TraceRecord.EnvelopeLayout() }
-    ) -> Int {
-        var names = NameTable()
-        // Most records repeat the topic, group and member of the one before: one cached name
-        // per field finds those without hashing.
-        var topics: NameTable.Recent = nil
-        var groups: NameTable.Recent = nil
-        var actors: NameTable.Recent = nil
-        var body = ByteWriter(capacity: records.count * 32 + 64)
+    ) -> (position: Int, record: Int) {
+        names.startFrame(of: batch.names)
+        var body = ByteWriter(capacity: min(batch.byteCount - position, maxBytes) / 2 + 64)
         defer { body.free() }
-        let base = records.first?.timeMicros ?? 0
-        var end = records.startIndex
-        for record in records {
-            if end - records.startIndex >= maxRecords || body.count >= maxBytes { break }
+        var position = position
+        var end = first
+        let stagedBytes = batch.buffer.bytes
+        let base = position < stagedBytes.count ? TraceBatch.read(stagedBytes, at: position).0.timeMicros : 0
+        while end < batch.count, end - first < maxRecords, body.count < maxBytes {
+            let (record, next) = TraceBatch.read(stagedBytes, at: position)
+            position = next
             end += 1
             // The fixed part: a kind byte and seven varints of at most 10 bytes.
             body.reserve(71)
             body.appendUnchecked(record.kind.rawValue)
             body.appendVarintUnchecked(zigzag(record.timeMicros &- base))
-            body.appendVarintUnchecked(names.index(of: record.topic, recent: &topics))
+            body.appendVarintUnchecked(names.index(of: record.topic))
             body.appendVarintUnchecked(record.offset)
-            body.appendVarintUnchecked(names.index(of: record.group, recent: &groups))
-            body.appendVarintUnchecked(names.index(of: record.actor, recent: &actors))
+            body.appendVarintUnchecked(names.index(of: record.group))
+            body.appendVarintUnchecked(names.index(of: record.actor))
             body.appendVarintUnchecked(UInt64(record.attempt))
             body.appendVarintUnchecked(zigzag(record.number))
-            body.append(record.detail, maxBytes: maxDetailBytes)
-            if record.kind == .published, let envelope = record.envelope {
-                envelope.withUnsafeBytes { stored in
-                    let layout = readEnvelope(stored)
-                    for range in [layout.eventID, layout.key, layout.correlationID, layout.causationID, layout.type] {
-                        let field = UnsafeRawBufferPointer(rebasing: stored[range.clamped(to: 0..<stored.count)])
-                        body.append(UnsafeRawBufferPointer(rebasing: field.prefix(maxFieldBytes)))
-                    }
+            body.append(record.detail)
+            guard record.kind == .published else { continue }
+            switch record.payload {
+            case .envelope:
+                let stored = record.payloadBytes
+                let layout = readEnvelope(stored)
+                for range in [layout.eventID, layout.key, layout.correlationID, layout.causationID, layout.type] {
+                    let field = UnsafeRawBufferPointer(rebasing: stored[range.clamped(to: 0..<stored.count)])
+                    body.append(UnsafeRawBufferPointer(rebasing: field.prefix(maxFieldBytes)))
                 }
-            } else if record.kind == .published, let event = record.event {
-                body.append(event.eventID, maxBytes: maxFieldBytes)
-                body.append(event.key, maxBytes: maxFieldBytes)
-                body.append(event.correlationID, maxBytes: maxFieldBytes)
-                body.append(event.causationID, maxBytes: maxFieldBytes)
-                body.append(event.type, maxBytes: maxFieldBytes)
-            } else if record.kind == .published {
+            case .fields:
+                // Five times a 4-byte length and the bytes, cut when staged.
+                var at = 0
+                let fields = record.payloadBytes
+                for _ in 0..<5 {
+                    let length = Int(fields.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+                    body.append(UnsafeRawBufferPointer(rebasing: fields[(at + 4)..<(at + 4 + length)]))
+                    at += 4 + length
+                }
+            case .none:
                 body.reserve(5)
                 for _ in 0..<5 { body.appendUnchecked(0) }
             }
@@ -67,67 +70,59 @@ enum TraceCodec {
         appendVarint(zigzag(base), to: &bytes)
         appendVarint(UInt64(names.table.count), to: &bytes)
         for name in names.table { appendString(name, to: &bytes) }
-        appendVarint(UInt64(end - records.startIndex), to: &bytes)
+        appendVarint(UInt64(end - first), to: &bytes)
         bytes.append(contentsOf: body.bytes)
-        return end
+        return (position, end)
     }
 
-    /// A growable byte buffer written without Array's per-append checks: the writer thread
-    /// encodes a million records a second at saturation.
-    struct ByteWriter {
-        private var base: UnsafeMutableRawPointer
-        private var capacity: Int
-        private(set) var count = 0
+    /// The writer's view of the names batches number: its copy of each ``TraceNames`` it met
+    /// (caught up when a batch uses a number it has not seen), and the table of the frame being
+    /// encoded, in which each name is stored once.
+    struct NameResolver {
+        private var source: TraceNames?
+        private var known: [String] = []
+        /// Per number: its index in the frame's table, valid when its stamp is the frame's.
+        private var frameIndex: [UInt32] = []
+        private var stamps: [UInt32] = []
+        private var stamp: UInt32 = 0
+        private(set) var table: [String] = []
 
-        init(capacity: Int) {
-            self.capacity = max(capacity, 64)
-            base = UnsafeMutableRawPointer.allocate(byteCount: self.capacity, alignment: 1)
-        }
-
-        var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
-
-        func free() { base.deallocate() }
-
-        /// Makes room for `more` bytes.
-        mutating func reserve(_ more: Int) {
-            guard count + more > capacity else { return }
-            let grown = max(capacity * 2, count + more)
-            let moved = UnsafeMutableRawPointer.allocate(byteCount: grown, alignment: 1)
-            moved.copyMemory(from: base, byteCount: count)
-            base.deallocate()
-            base = moved
-            capacity = grown
-        }
-
-        mutating func appendUnchecked(_ byte: UInt8) {
-            base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
-            count += 1
-        }
-
-        mutating func appendVarintUnchecked(_ value: UInt64) {
-            var value = value
-            while value >= 0x80 {
-                appendUnchecked(UInt8(truncatingIfNeeded: value) | 0x80)
-                value >>= 7
+        /// Starts the table of a new frame of a batch numbered by `names`.
+        mutating func startFrame(of names: TraceNames) {
+            if source !== names {
+                source = names
+                known.removeAll(keepingCapacity: true)
+                names.copy(into: &known)
+                stamps = Array(repeating: 0, count: stamps.count)
             }
-            appendUnchecked(UInt8(value))
-        }
-
-        /// Length-prefixed bytes.
-        mutating func append(_ utf8: UnsafeRawBufferPointer) {
-            reserve(10 + utf8.count)
-            appendVarintUnchecked(UInt64(utf8.count))
-            if let source = utf8.baseAddress, utf8.count > 0 {
-                (base + count).copyMemory(from: source, byteCount: utf8.count)
-                count += utf8.count
+            table.removeAll(keepingCapacity: true)
+            stamp &+= 1
+            if stamp == 0 {
+                stamps = Array(repeating: 0, count: stamps.count)
+                stamp = 1
             }
         }
 
-        /// A length-prefixed UTF-8 string, cut to `maxBytes` (the reader repairs a cut
-        /// character).
-        mutating func append(_ text: String, maxBytes: Int = .max) {
-            var text = text
-            text.withUTF8 { utf8 in append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8).prefix(maxBytes))) }
+        /// The index in the frame's table of the name numbered `number`.
+        @inline(__always)
+        mutating func index(of number: UInt32) -> UInt64 {
+            let number = Int(number)
+            if number < stamps.count, stamps[number] == stamp { return UInt64(frameIndex[number]) }
+            return add(number)
+        }
+
+        private mutating func add(_ number: Int) -> UInt64 {
+            if number >= known.count { source?.copy(into: &known) }
+            if number >= stamps.count {
+                let grown = max(number + 1, stamps.count * 2, 64)
+                stamps.append(contentsOf: repeatElement(0, count: grown - stamps.count))
+                frameIndex.append(contentsOf: repeatElement(0, count: grown - frameIndex.count))
+            }
+            stamps[number] = stamp
+            frameIndex[number] = UInt32(table.count)
+            // A number nobody gave out cannot be staged; an empty name is what a reader copes with.
+            table.append(number < known.count ? known[number] : "")
+            return UInt64(table.count - 1)
         }
     }
 
@@ -163,27 +158,6 @@ enum TraceCodec {
             body(record)
         }
         return true
-    }
-
-    /// The names of one batch, each stored once, and their indexes.
-    private struct NameTable {
-        typealias Recent = (name: String, index: UInt64)?
-        var indexes: [String: UInt64] = [:]
-        var table: [String] = []
-
-        mutating func index(of name: String, recent: inout Recent) -> UInt64 {
-            if let hit = recent, hit.name == name { return hit.index }
-            let index: UInt64
-            if let known = indexes[name] {
-                index = known
-            } else {
-                index = UInt64(table.count)
-                indexes[name] = index
-                table.append(name)
-            }
-            recent = (name, index)
-            return index
-        }
     }
 
     private struct Reader {

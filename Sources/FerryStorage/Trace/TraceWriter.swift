@@ -67,18 +67,22 @@ final class TraceWriter: Sendable {
     var segments: [TraceSegment] { shared.withLock { $0.segments } }
     var statistics: TraceLogStatistics { shared.withLock { $0.statistics } }
 
-    /// Appends `records`, a frame per ``maxRecordsPerFrame`` or ``maxFrameBytes``, opening a
-    /// new segment when the current one is full. A failed write is counted and the batch given
-    /// up. Writer thread only.
-    func write(_ records: [TraceRecord], readEnvelope: (UnsafeRawBufferPointer) -> TraceRecord.EnvelopeLayout) {
+    /// Appends `batch`'s records, a frame per ``maxRecordsPerFrame`` or ``maxFrameBytes``,
+    /// opening a new segment when the current one is full. A failed write is counted and the
+    /// batch given up. Writer thread only (`names` is its own).
+    func write(
+        _ batch: TraceBatch, names: inout TraceCodec.NameResolver, readEnvelope: (UnsafeRawBufferPointer) -> TraceRecord.EnvelopeLayout
+    ) {
+        var position = 0
         var start = 0
         var frame: [UInt8] = []
-        while start < records.count {
+        while start < batch.count {
             frame.removeAll(keepingCapacity: true)
             frame.append(contentsOf: repeatElement(0, count: CRCFrame.headerSize))
-            let end = TraceCodec.encode(
-                records[start...], into: &frame, maxRecords: Self.maxRecordsPerFrame, maxBytes: Self.maxFrameBytes,
-                readEnvelope: readEnvelope)
+            let (next, end) = TraceCodec.encode(
+                batch, from: position, record: start, names: &names, into: &frame, maxRecords: Self.maxRecordsPerFrame,
+                maxBytes: Self.maxFrameBytes, readEnvelope: readEnvelope)
+            position = next
             frame.withUnsafeMutableBytes { CRCFrame.seal($0.baseAddress!, frameSize: $0.count) }
             let count = UInt64(end - start)
             let written = append(frame, records: count)
