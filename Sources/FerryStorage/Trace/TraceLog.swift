@@ -112,10 +112,10 @@ public final class TraceLog: Sendable {
                 defer { batches.removeAll(keepingCapacity: true) }
                 return batches
             }
-            for batch in batches {
-                writer.write(batch, names: &names, readEnvelope: readEnvelope)
-                queued.subtract(batch.count, ordering: .relaxed)
-                queuedBytes.subtract(batch.byteCount, ordering: .relaxed)
+            if !batches.isEmpty {
+                writer.write(batches, names: &names, readEnvelope: readEnvelope)
+                queued.subtract(batches.reduce(0) { $0 + $1.count }, ordering: .relaxed)
+                queuedBytes.subtract(batches.reduce(0) { $0 + $1.byteCount }, ordering: .relaxed)
             }
             if Date().timeIntervalSince(lastRetention) >= 1 {
                 lastRetention = Date()

@@ -30,6 +30,8 @@ final class TraceWriter: Sendable {
     /// A frame is cut once its records take this many bytes (records are bounded: see
     /// ``TraceCodec``), far below the 1 GiB a CRC frame may hold.
     static let maxFrameBytes = 4 << 20
+    /// Frames are gathered into writes of about this size.
+    static let maxWriteBytes = 1 << 20
 
     init(configuration: TraceLogConfiguration) throws(StorageError) {
         self.configuration = configuration
@@ -67,33 +69,47 @@ final class TraceWriter: Sendable {
     var segments: [TraceSegment] { shared.withLock { $0.segments } }
     var statistics: TraceLogStatistics { shared.withLock { $0.statistics } }
 
-    /// Appends `batch`'s records, a frame per ``maxRecordsPerFrame`` or ``maxFrameBytes``,
-    /// opening a new segment when the current one is full. A failed write is counted and the
-    /// batch given up. Writer thread only (`names` is its own).
+    /// Appends the records of `batches`, a frame per batch (or per ``maxRecordsPerFrame`` or
+    /// ``maxFrameBytes``), in as few writes as ``maxWriteBytes`` allows: one per wake of the
+    /// writer at a moderate rate. Opens a new segment when the current one is full. A failed
+    /// write is counted and its records given up. Writer thread only (`names` is its own).
     func write(
-        _ batch: TraceBatch, names: inout TraceCodec.NameResolver, readEnvelope: (UnsafeRawBufferPointer) -> TraceRecord.EnvelopeLayout
+        _ batches: [TraceBatch], names: inout TraceCodec.NameResolver, readEnvelope: (UnsafeRawBufferPointer) -> TraceRecord.EnvelopeLayout
     ) {
-        var position = 0
-        var start = 0
-        var frame: [UInt8] = []
-        while start < batch.count {
-            frame.removeAll(keepingCapacity: true)
-            frame.append(contentsOf: repeatElement(0, count: CRCFrame.headerSize))
-            let (next, end) = TraceCodec.encode(
-                batch, from: position, record: start, names: &names, into: &frame, maxRecords: Self.maxRecordsPerFrame,
-                maxBytes: Self.maxFrameBytes, readEnvelope: readEnvelope)
-            position = next
-            frame.withUnsafeMutableBytes { CRCFrame.seal($0.baseAddress!, frameSize: $0.count) }
-            let count = UInt64(end - start)
-            let written = append(frame, records: count)
-            shared.withLock {
-                if written { $0.statistics.written += count } else { $0.statistics.failed += count }
+        var frames: [UInt8] = []
+        var records: UInt64 = 0
+        for batch in batches {
+            var position = 0
+            var start = 0
+            while start < batch.count {
+                if frames.count >= Self.maxWriteBytes {
+                    flush(frames, records: records)
+                    frames.removeAll(keepingCapacity: true)
+                    records = 0
+                }
+                let frameStart = frames.count
+                frames.append(contentsOf: repeatElement(0, count: CRCFrame.headerSize))
+                let (next, end) = TraceCodec.encode(
+                    batch, from: position, record: start, names: &names, into: &frames, maxRecords: Self.maxRecordsPerFrame,
+                    maxBytes: Self.maxFrameBytes, readEnvelope: readEnvelope)
+                frames.withUnsafeMutableBytes { CRCFrame.seal($0.baseAddress! + frameStart, frameSize: $0.count - frameStart) }
+                records += UInt64(end - start)
+                position = next
+                start = end
             }
-            start = end
+        }
+        if !frames.isEmpty { flush(frames, records: records) }
+    }
+
+    /// Writes whole frames holding `records` records, and counts them written or failed.
+    private func flush(_ frames: [UInt8], records: UInt64) {
+        let written = appendToSegment(frames, records: records)
+        shared.withLock {
+            if written { $0.statistics.written += records } else { $0.statistics.failed += records }
         }
     }
 
-    private func append(_ frame: [UInt8], records: UInt64) -> Bool {
+    private func appendToSegment(_ frame: [UInt8], records: UInt64) -> Bool {
         output.withLock { output in
             let last = segments.last
             let full = last.map { $0.length > 0 && $0.length + frame.count > configuration.segmentBytes } ?? true
