@@ -152,6 +152,10 @@ class FerryClient(TransportMixin, ResumeMixin):
         self._unsubscribed: set = set()  # broker subscription ids whose deliveries are dropped
         self._ended: set = set()  # subscription ids (the user's) the broker ended
         self._ended_to_raise: collections.deque = collections.deque()  # SubscriptionEnded for receive
+        self._wake_socket: Optional[zmq.Socket] = None  # see set_wake_socket
+        self._poller: Optional[zmq.Poller] = None
+        self._woken = False
+        self._draining: set = set()  # broker subscription ids unsubscribed with drain
         self._acks: List[int] = []
         self._nacks: List[pb.Nack] = []
         self._settle_since: Optional[float] = None
@@ -284,24 +288,36 @@ class FerryClient(TransportMixin, ResumeMixin):
             finally:
                 self._subscribe_requests.pop(request_id, None)
 
-    def unsubscribe(self, subscription_id: int, timeout: Optional[float] = None) -> None:
+    def unsubscribe(self, subscription_id: int, timeout: Optional[float] = None, *, drain: bool = False) -> None:
         """Remove one subscription (an id ``subscribe`` returned); deliveries still arriving for
         it are discarded. An id that is not one of this client's raises :class:`BrokerError`
         ``UNKNOWN_SUBSCRIPTION`` (as the broker would); one the broker ended
-        (:class:`SubscriptionEnded`) is gone already: nothing is done."""
+        (:class:`SubscriptionEnded`) is gone already: nothing is done.
+
+        With ``drain`` (a graceful stop), the deliveries handed out already may still be acked or
+        nacked: the broker ends the subscription once they are settled. Those still buffered, and
+        any arriving after, are released (``nack(release=True)``): they go to another member
+        without counting an attempt. Without it, the broker takes back every unsettled delivery
+        at once."""
         self._check_mute()  # a resume renews the subscriptions under new broker ids: resolve after it
         if subscription_id in self._ended and subscription_id not in self._subscriptions:
             return
         if self._subscriptions.pop(subscription_id, None) is None:
             raise BrokerError(pb.UNKNOWN_SUBSCRIPTION, f"subscription {subscription_id} is not one of this client's")
+        if drain:
+            for delivery in self._buffer:
+                if delivery.subscription_id == subscription_id:
+                    self.nack(delivery, release=True)
         self._buffer = collections.deque(d for d in self._buffer if d.subscription_id != subscription_id)
         server = self._local_to_server.pop(subscription_id, None)
         if server is None:
             return  # not set up on the current broker run: its renewal, when answered, ends it
         self._server_to_local.pop(server, None)
         self._unsubscribed.add(server)
+        if drain:
+            self._draining.add(server)
         # If the broker restarts meanwhile, the resume's Goodbye ends it and it is not renewed.
-        self._request("unsubscribe", pb.Unsubscribe(subscription_id=server), "unsubscribed", timeout,
+        self._request("unsubscribe", pb.Unsubscribe(subscription_id=server, drain=drain), "unsubscribed", timeout,
                       on_restart="done", check_mute=False)
         self._buffer = collections.deque(d for d in self._buffer if d.subscription_id != subscription_id)
 
@@ -319,12 +335,25 @@ class FerryClient(TransportMixin, ResumeMixin):
         if self._buffer:
             self._tick()  # timers are due while a handler works through the buffer, too
             self._raise_deferred()
+        self._woken = False
         while not self._buffer:
             self._step(deadline)
             self._raise_deferred()
-            if not self._buffer and deadline is not None and time.monotonic() >= deadline:
+            if not self._buffer and (self._woken or (deadline is not None and time.monotonic() >= deadline)):
+                self._woken = False
                 return None
         return self._buffer.popleft()
+
+    def receive_batch(self, max_count: int, timeout: Optional[float] = None) -> List[pb.Delivery]:
+        """Like :meth:`receive`, but returns every delivery at hand, at most ``max_count`` of them
+        (an empty list after ``timeout``, or when woken, see :meth:`set_wake_socket`)."""
+        first = self.receive(timeout)
+        if first is None:
+            return []
+        batch = [first]
+        while self._buffer and len(batch) < max_count:
+            batch.append(self._buffer.popleft())
+        return batch
 
     def deliveries(self, idle_timeout: Optional[float] = None) -> Iterator[pb.Delivery]:
         """Yield deliveries as they arrive; stop after ``idle_timeout`` seconds without one.
@@ -342,11 +371,13 @@ class FerryClient(TransportMixin, ResumeMixin):
         self._settle_queued()
 
     def nack(self, delivery: DeliveryLike, *, error: str = "", delay_ms: Optional[int] = None,
-             dead_letter: bool = False) -> None:
+             dead_letter: bool = False, release: bool = False) -> None:
         """Report a failed delivery: retried after ``delay_ms`` (or the group's backoff), or
-        dead-lettered at once if ``dead_letter``. ``error`` is kept as the event's last error."""
+        dead-lettered at once if ``dead_letter``. ``error`` is kept as the event's last error.
+        With ``release`` the event was not processed (e.g. shutting down): it goes to any member
+        at once, without counting an attempt."""
         nack = pb.Nack(delivery_id=delivery if isinstance(delivery, int) else delivery.delivery_id,
-                       dead_letter=dead_letter, error=error)
+                       dead_letter=dead_letter, error=error, release=release)
         if delay_ms is not None:
             nack.delay_ms = delay_ms
         self._nacks.append(nack)
@@ -369,11 +400,14 @@ class FerryClient(TransportMixin, ResumeMixin):
             self._acks, self._nacks, self._settle_since = [], [], None
 
     def poll(self, timeout: float = 0.0) -> None:
-        """Process traffic (heartbeats, replies, deliveries into the buffer) for ``timeout`` s."""
+        """Process traffic (heartbeats, replies, deliveries into the buffer) for ``timeout`` s, or
+        until woken (see :meth:`set_wake_socket`)."""
         deadline = time.monotonic() + timeout
+        self._woken = False
         self._step(deadline)
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self._woken:
             self._step(deadline)
+        self._woken = False
 
     # -- dead letters and stats ----------------------------------------------------------------
 
@@ -511,6 +545,12 @@ class FerryClient(TransportMixin, ResumeMixin):
             return
         for delivery in deliveries:
             if delivery.subscription_id in self._unsubscribed:
+                if delivery.subscription_id in self._draining:
+                    # Sent before the broker read the drain: back to the group (flushed by the timers).
+                    self._tag(delivery)
+                    self._nacks.append(pb.Nack(delivery_id=delivery.delivery_id, release=True))
+                    if self._settle_since is None:
+                        self._settle_since = time.monotonic()
                 continue
             local = self._server_to_local.get(delivery.subscription_id)
             if local is not None:

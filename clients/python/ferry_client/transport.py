@@ -119,9 +119,38 @@ class TransportMixin:
         wake = min(wake, self._next_liveness_check() + 0.001)
         if self._settle_since is not None:
             wake = min(wake, self._settle_since + SETTLE_DELAY)
-        if self._socket.poll(max(0, int((wake - now) * 1000) + 1)):
-            self._drain()
+        timeout_ms = max(0, int((wake - now) * 1000) + 1)
+        if self._wake_socket is None:
+            if self._socket.poll(timeout_ms):
+                self._drain()
+        else:
+            # Another thread may have work for the one that owns this client (ferry_client.aio).
+            ready = dict(self._poller.poll(timeout_ms))
+            if self._wake_socket in ready:
+                self._take_wakeups()
+            if self._socket in ready:
+                self._drain()
         self._housekeeping()
+
+    def _take_wakeups(self) -> None:
+        while True:
+            try:
+                self._wake_socket.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+        self._woken = True
+
+    def set_wake_socket(self, socket: Optional[zmq.Socket]) -> None:
+        """Have a message on ``socket`` (an ``inproc`` PULL or PAIR socket this client's thread
+        owns) end the wait of :meth:`receive`, :meth:`receive_batch` or :meth:`poll` early: how
+        another thread gets the attention of the one that owns the client (ZeroMQ sockets are
+        not thread-safe). A woken ``receive`` returns ``None``."""
+        self._wake_socket = socket
+        self._poller = None
+        if socket is not None:
+            self._poller = zmq.Poller()
+            self._poller.register(self._socket, zmq.POLLIN)
+            self._poller.register(socket, zmq.POLLIN)
 
     def _tick(self) -> None:
         """The timers, without blocking, for a caller that has deliveries at hand (``receive``
