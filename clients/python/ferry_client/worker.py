@@ -252,6 +252,10 @@ class Worker:
             self._stop.set()
         handle_signals = handle_signals and threading.current_thread() is threading.main_thread()
         if handle_signals:
+            # A parent may have started this process with the signals blocked (a blocked mask
+            # is inherited across exec; Swift's Foundation.Process does that): a SIGTERM would
+            # then wait forever.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self.stop)
         self.client = AsyncFerryClient(self.endpoint, self.name, **self._client_options)

@@ -118,6 +118,17 @@ extension OrderSystemIdentity {
         return identity
     }()
 
+    /// The loyalty worker, in Python (`python/loyalty_worker.py`): points for shipped orders
+    /// (group `loyalty`, publishing `LoyaltyPointsAwarded`) and users' actions in batches (group
+    /// `engagement`).
+    public static let loyaltyWorker = {
+        var identity = OrderSystemIdentity("loyalty-worker")
+        identity.publish = ["LoyaltyPointsAwarded"]
+        identity.subscribeTopics = topics(OrderCreated.self, OrderShipped.self, OrderCancelled.self, UserAction.self)
+        identity.subscribeGroups = ["loyalty", "engagement"]
+        return identity
+    }()
+
     /// The demo's front end (`order-system run`'s traffic): publishes users' actions, nothing else.
     public static let storefront = {
         var identity = OrderSystemIdentity("storefront")
@@ -129,7 +140,9 @@ extension OrderSystemIdentity {
     /// dead-letter queues of the system's groups; it publishes and consumes nothing.
     public static let `operator` = {
         var identity = OrderSystemIdentity("operator")
-        identity.adminGroups = ["orders", "inventory", "payment", "fulfillment", "email", "notifications", "audit", "analytics"]
+        identity.adminGroups = [
+            "orders", "inventory", "payment", "fulfillment", "email", "notifications", "audit", "analytics", "loyalty", "engagement",
+        ]
         identity.stats = true
         // History and traces: what the operator investigates with.
         identity.history = true
@@ -145,7 +158,7 @@ extension OrderSystemIdentity {
     /// Every identity of the system. A process's identity is named after its executable.
     public static let all: [OrderSystemIdentity] = [
         ordersAPI, inventoryWorker, paymentWorker, fulfillmentWorker, emailWorker, notificationWorker, auditWorker, analyticsWorker,
-        storefront, `operator`,
+        loyaltyWorker, storefront, `operator`,
     ]
 }
 

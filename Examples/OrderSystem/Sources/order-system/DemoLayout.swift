@@ -12,8 +12,13 @@ struct DemoLayout: Sendable {
     /// ferryd's and every process's keys and the credentials; nil: the demo runs without security.
     let keys: OrderSystemKeys?
 
-    /// Every handler group of the system.
-    static let groups = ["orders", "inventory", "payment", "fulfillment", "email", "notifications", "audit", "analytics"]
+    /// Every handler group of the Swift processes.
+    static let swiftGroups = ["orders", "inventory", "payment", "fulfillment", "email", "notifications", "audit", "analytics"]
+    /// The Python interpreter and the loyalty worker's script, when the demo runs it.
+    var pythonWorker: (python: String, script: String)?
+
+    /// Every handler group the demo runs.
+    var groups: [String] { DemoLayout.swiftGroups + (pythonWorker != nil ? ["loyalty", "engagement"] : []) }
     /// The user whose mailbox bounces: their emails end in the DLQ.
     static let bouncingUser = "user-bounce"
 
@@ -72,6 +77,10 @@ struct DemoLayout: Sendable {
         for worker in workers {
             try children.launch(worker.executable, worker.arguments, name: worker.name, environment: environment(of: worker.executable))
         }
-        return workers.map(\.name)
+        guard let (python, script) = pythonWorker else { return workers.map(\.name) }
+        try children.launch(
+            python, [script] + common("loyalty"), name: "loyalty-worker (Python)",
+            environment: environment(of: OrderSystemIdentity.loyaltyWorker.name).merging(["PYTHONUNBUFFERED": "1"]) { $1 })
+        return workers.map(\.name) + ["loyalty-worker (Python)"]
     }
 }

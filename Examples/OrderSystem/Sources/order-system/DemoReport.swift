@@ -49,7 +49,7 @@ struct DemoReport: Sendable {
     func printDeadLetters() async throws {
         say("\n== dead-letter queues")
         var any = false
-        for group in DemoLayout.groups {
+        for group in layout.groups {
             for entry in try await bus.deadLetters(group: group) {
                 any = true
                 say(
@@ -100,6 +100,22 @@ struct DemoReport: Sendable {
         return trace
     }
 
+    /// What the Python loyalty worker says it did (its `summary.json`).
+    private func printLoyalty() {
+        let path = URL(fileURLWithPath: layout.directory("loyalty")).appendingPathComponent("summary.json")
+        guard let data = try? Data(contentsOf: path),
+            let summary = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else {
+            say("   loyalty worker (Python): no summary.json in \(layout.directory("loyalty"))")
+            return
+        }
+        let actions = (summary["actions"] as? [String: Int] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        say(
+            "   loyalty worker (Python): \(summary["points"] ?? 0) points for \(summary["awards"] ?? 0) shipped orders of "
+                + "\(summary["users"] ?? 0) users (LoyaltyPointsAwarded published for each); users' actions counted in "
+                + "batches: \(actions.joined(separator: ", "))")
+    }
+
     private static func indented(_ text: String) -> String {
         text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "   " + $0 }.joined(separator: "\n")
     }
@@ -108,9 +124,11 @@ struct DemoReport: Sendable {
         let emails = (try? FileManager.default.contentsOfDirectory(atPath: layout.emailOutbox))?.filter { $0.hasSuffix(".eml") } ?? []
         say("\n== what the workers wrote")
         say("   email outbox: \(emails.count) .eml files in \(layout.emailOutbox)")
+        if layout.pythonWorker != nil { printLoyalty() }
         say(
             "   state: "
-                + ["inventory", "payment", "fulfillment", "notifications", "audit", "analytics", "orders-api"].map { layout.directory($0) }
+                + (["inventory", "payment", "fulfillment", "notifications", "audit", "analytics", "orders-api"]
+                + (layout.pythonWorker != nil ? ["loyalty"] : [])).map { layout.directory($0) }
                 .joined(separator: ", "))
     }
 }

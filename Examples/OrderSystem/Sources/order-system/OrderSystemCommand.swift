@@ -32,6 +32,13 @@ struct RunAll: AsyncParsableCommand {
     var insecureDemo = false
     @Option(help: ArgumentHelp("The ferryd executable (default: ferryd next to order-system, else on the PATH).", valueName: "path"))
     var ferryd: String?
+    @Option(
+        help: ArgumentHelp(
+            "A Python interpreter with the ferry_client package's requirements: runs the loyalty worker beside the Swift ones.",
+            valueName: "path"))
+    var python: String?
+    @Option(help: ArgumentHelp("The loyalty worker's script (python/loyalty_worker.py).", valueName: "path"))
+    var loyaltyWorker: String?
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -55,6 +62,7 @@ struct RunAll: AsyncParsableCommand {
         let keys = insecureDemo ? nil : try OrderSystemKeys.generate(in: URL(fileURLWithPath: root).appendingPathComponent("keys").path)
         var layout = DemoLayout(root: root, endpoint: endpoint, apiPort: apiPort, keys: keys)
         layout.httpEndpoint = httpEndpoint
+        if let python, let loyaltyWorker { layout.pythonWorker = (python, loyaltyWorker) }
         // The demo itself is two identities: the operator who watches (statistics, dead letters)
         // and the storefront whose users' actions it sends.
         let bus = try EventBus(configuration: layout.clientConfiguration(name: "order-system", as: OrderSystemIdentity.operator.name))
@@ -85,7 +93,7 @@ struct RunAll: AsyncParsableCommand {
         guard await Poll.until(seconds: 30, { (try? await client.send("GET", "/health").status) == 200 }) else {
             throw ValidationError("orders-api did not answer on port \(apiPort) (see its log above)")
         }
-        let groups = Set(DemoLayout.groups)
+        let groups = Set(layout.groups)
         guard
             await Poll.until(
                 seconds: 30, { Set((try? await bus.groups())?.filter { $0.members > 0 }.map(\.name) ?? []).isSuperset(of: groups) })
