@@ -20,6 +20,10 @@ public struct ClientConfiguration: Sendable {
     /// CURVE keys, for a ferryd that serves CURVE (nil: a plain connection, as to a loopback
     /// ferryd without keys).
     public var security: ClientSecurity?
+    /// How events published under an older schema version of their type become the version a
+    /// handler or ``ReceivedEvent/decode(_:)`` reads (none by default: an older version then
+    /// fails to decode, naming the missing step).
+    public var upcasters = Upcasters()
 
     public init(endpoint: String = "tcp://127.0.0.1:7400", clientName: String = "ferry-client") {
         self.endpoint = endpoint

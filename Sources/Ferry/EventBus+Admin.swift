@@ -35,7 +35,7 @@ extension EventBus {
             DeadLetterEntry(
                 id: $0.id, group: $0.group, offset: $0.offset, reason: $0.reason == .rejected ? .rejected : .maxAttempts,
                 attempts: $0.attempts, lastError: $0.lastError,
-                deadLetteredAt: Date(timeIntervalSince1970: Double($0.deadLetteredAtUs) / 1_000_000), event: ReceivedEvent(wire: $0.event))
+                deadLetteredAt: Date(timeIntervalSince1970: Double($0.deadLetteredAtUs) / 1_000_000), event: ReceivedEvent(wire: $0.event, upcasters: connection.configuration.upcasters))
         }
     }
 
@@ -117,6 +117,6 @@ extension EventBus {
         guard case .historyEntries(let entries) = try await connection.request(.history(request)) else {
             throw FerryError(.unexpectedReply, "expected HistoryEntries")
         }
-        return entries.entries.map { HistoryItem(topic: $0.topic, offset: $0.offset, event: ReceivedEvent(wire: $0.event)) }
+        return entries.entries.map { HistoryItem(topic: $0.topic, offset: $0.offset, event: ReceivedEvent(wire: $0.event, upcasters: connection.configuration.upcasters)) }
     }
 }

@@ -67,7 +67,7 @@ public final class EventTail: AsyncSequence, Sendable {
         public mutating func next() async -> TailedEvent? {
             guard let delivery = await base.next() else { return nil }
             connection.settle(acks: [delivery.deliveryID])
-            return TailedEvent(event: ReceivedEvent(wire: delivery.event), offset: delivery.offset, attempt: delivery.attempt)
+            return TailedEvent(event: ReceivedEvent(wire: delivery.event, upcasters: connection.configuration.upcasters), offset: delivery.offset, attempt: delivery.attempt)
         }
     }
 

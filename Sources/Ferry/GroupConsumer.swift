@@ -101,7 +101,7 @@ public final class GroupConsumer: Sendable {
         return taken.map {
             PulledDelivery(
                 deliveryID: $0.deliveryID, attempt: $0.attempt, offset: $0.offset, lastError: $0.lastError,
-                event: ReceivedEvent(wire: $0.event))
+                event: ReceivedEvent(wire: $0.event, upcasters: connection.configuration.upcasters))
         }
     }
 

@@ -162,7 +162,7 @@ final class GroupRunner: Sendable {
         guard case .single(let handler)? = registration.handlers[typeName] else { return }
         await handle([delivery], attempt: delivery.attempt) {
             let context = EventContext(
-                event: ReceivedEvent(wire: delivery.event), attempt: delivery.attempt, offset: delivery.offset,
+                event: ReceivedEvent(wire: delivery.event, upcasters: connection.configuration.upcasters), attempt: delivery.attempt, offset: delivery.offset,
                 lastError: delivery.lastError.isEmpty ? nil : delivery.lastError, group: group.name, bus: bus)
             guard let tracer = MessagingTracing.activeTracer else { return try await handler(context.event, context) }
             try await MessagingTracing.process(delivery.event, group: group.name, attempt: delivery.attempt, tracer: tracer) {
@@ -174,7 +174,7 @@ final class GroupRunner: Sendable {
     private func process(_ batch: [Delivery], with handler: HandlerGroup.BatchHandler) async {
         let attempt = batch.map(\.attempt).max() ?? 1
         await handle(batch, attempt: attempt) {
-            let events = batch.map { ReceivedEvent(wire: $0.event) }
+            let events = batch.map { ReceivedEvent(wire: $0.event, upcasters: connection.configuration.upcasters) }
             let context = BatchContext(events: events, attempt: attempt, group: group.name, bus: bus)
             guard let tracer = MessagingTracing.activeTracer else { return try await handler(events, context) }
             try await MessagingTracing.processBatch(batch.map(\.event), group: group.name, attempt: attempt, tracer: tracer) {

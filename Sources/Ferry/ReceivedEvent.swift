@@ -4,9 +4,12 @@ public import Foundation
 /// An event as it arrived: the envelope, its payload bytes, and where it sits in its topic.
 public struct ReceivedEvent: Sendable {
     let wire: WireEvent
+    /// What brings an older schema version to the one ``decode(_:)`` is asked for.
+    let upcasters: Upcasters
 
-    init(wire: WireEvent) {
+    init(wire: WireEvent, upcasters: Upcasters = Upcasters()) {
         self.wire = wire
+        self.upcasters = upcasters
     }
 
     public var id: String { wire.id }
@@ -29,12 +32,23 @@ public struct ReceivedEvent: Sendable {
     /// When ferryd stored it.
     public var storedAt: Date { Date(timeIntervalSince1970: Double(wire.storedAtUs) / 1_000_000) }
 
-    /// Decodes the payload as `type`.
+    /// Decodes the payload as `type`, upcast first when it was published under an older schema
+    /// version (with the client's ``ClientConfiguration/upcasters``). A newer version is read as
+    /// it is: the fields this version knows. A version 0 (unset) counts as the current one.
     public func decode<E: EventRepresentable>(_ type: E.Type) throws(FerryError) -> E {
+        var payload = wire.payload
+        if wire.schemaVersion != 0, wire.schemaVersion < E.schemaVersion {
+            do {
+                payload = try upcasters.upcast(payload, of: E.typeName, from: wire.schemaVersion, to: E.schemaVersion)
+            } catch {
+                throw FerryError(.serialization, "event \(id) (\(typeName) version \(wire.schemaVersion)): \(error.message)")
+            }
+        }
         do {
-            return try E.decodePayload(wire.payload)
+            return try E.decodePayload(payload)
         } catch {
-            throw FerryError(.serialization, "event \(id) (\(typeName)) does not decode as \(E.typeName): \(error)")
+            throw FerryError(
+                .serialization, "event \(id) (\(typeName) version \(wire.schemaVersion)) does not decode as \(E.typeName): \(error)")
         }
     }
 }

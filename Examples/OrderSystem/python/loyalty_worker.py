@@ -2,9 +2,10 @@
 
 Two handler groups on one connection, beside the Swift workers:
 
-- ``loyalty``: remembers each order's user and total from ``OrderCreated`` (the generated
-  protobuf class, as the Swift side publishes it); on ``OrderShipped`` it awards one point per
-  whole currency unit and publishes ``LoyaltyPointsAwarded`` (a dataclass, JSON) in the order's
+- ``loyalty``: remembers each order's user and subtotal (without tax) from ``OrderCreated``
+  (the generated protobuf class, version 2; version-1 events are upcast by
+  ``orders/upcasters.py``); on ``OrderShipped`` it awards one point per whole currency unit of
+  the subtotal and publishes ``LoyaltyPointsAwarded`` (a dataclass, JSON) in the order's
   chain; a cancelled order earns nothing. A shipment seen before its order fails, and ferryd
   retries it.
 - ``engagement``: ``UserAction`` events in batches (up to 200, or 0.5 s), counted per action.
@@ -39,10 +40,12 @@ except ImportError:  # run from the repository: the package's source
     sys.path.insert(0, str(HERE.parents[2] / "clients" / "python"))
 
 from ferry_client import Batch, BatchContext, EventContext, Worker, event, register_event  # noqa: E402
+from orders import upcasters  # noqa: E402,F401 - registers the order events' upcasters
 from orders.v1 import events_pb2  # noqa: E402
 
-# The order events as the Swift side names and keys them (OrderEvents.swift).
-for message in (events_pb2.OrderCreated, events_pb2.OrderShipped, events_pb2.OrderCancelled):
+# The order events as the Swift side names, versions and keys them (OrderEvents.swift).
+register_event(events_pb2.OrderCreated, "OrderCreated", version=2, key="order_id")
+for message in (events_pb2.OrderShipped, events_pb2.OrderCancelled):
     register_event(message, message.DESCRIPTOR.name, key="order_id")
 register_event(events_pb2.UserAction, "UserAction", key="user_id")
 
@@ -65,23 +68,23 @@ class LoyaltyStore:
         self.database = sqlite3.connect(directory / "loyalty.sqlite", isolation_level=None)
         self.database.executescript("""
             PRAGMA journal_mode = WAL;
-            CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, user_id TEXT, total_cents INTEGER,
+            CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, user_id TEXT, subtotal_cents INTEGER,
                                                cancelled INTEGER DEFAULT 0);
             CREATE TABLE IF NOT EXISTS awards (event_id TEXT PRIMARY KEY, order_id TEXT, user_id TEXT, points INTEGER);
             CREATE TABLE IF NOT EXISTS engagement (action TEXT PRIMARY KEY, count INTEGER);
         """)
 
-    def record_order(self, order_id: str, user_id: str, total_cents: int) -> None:
-        self.database.execute("INSERT INTO orders (order_id, user_id, total_cents) VALUES (?, ?, ?) "
+    def record_order(self, order_id: str, user_id: str, subtotal_cents: int) -> None:
+        self.database.execute("INSERT INTO orders (order_id, user_id, subtotal_cents) VALUES (?, ?, ?) "
                               "ON CONFLICT (order_id) DO UPDATE SET user_id = excluded.user_id, "
-                              "total_cents = excluded.total_cents", (order_id, user_id, total_cents))
+                              "subtotal_cents = excluded.subtotal_cents", (order_id, user_id, subtotal_cents))
 
     def cancel(self, order_id: str) -> None:
         self.database.execute("INSERT INTO orders (order_id, cancelled) VALUES (?, 1) "
                               "ON CONFLICT (order_id) DO UPDATE SET cancelled = 1", (order_id,))
 
     def order(self, order_id: str):
-        return self.database.execute("SELECT user_id, total_cents, cancelled FROM orders WHERE order_id = ?",
+        return self.database.execute("SELECT user_id, subtotal_cents, cancelled FROM orders WHERE order_id = ?",
                                      (order_id,)).fetchone()
 
     def award(self, event_id: str, order_id: str, user_id: str, points: int) -> int:
@@ -118,7 +121,7 @@ def build_worker(endpoint: str, store: LoyaltyStore) -> Worker:
 
     @worker.on(events_pb2.OrderCreated, group="loyalty")
     async def order_created(order: events_pb2.OrderCreated, context: EventContext) -> None:
-        store.record_order(order.order_id, order.user_id, order.total_cents)
+        store.record_order(order.order_id, order.user_id, order.subtotal_cents)
 
     @worker.on(events_pb2.OrderCancelled, group="loyalty")
     async def order_cancelled(cancelled: events_pb2.OrderCancelled, context: EventContext) -> None:
@@ -129,10 +132,10 @@ def build_worker(endpoint: str, store: LoyaltyStore) -> Worker:
         known = store.order(shipped.order_id)
         if known is None or known[1] is None:
             raise TransientFailure(f"OrderShipped for order {shipped.order_id} before its OrderCreated")
-        user_id, total_cents, cancelled = known
+        user_id, subtotal_cents, cancelled = known
         if cancelled:
             return
-        points = total_cents // 100
+        points = subtotal_cents // 100
         balance = store.award(context.event_id, shipped.order_id, user_id, points)
         await context.publish(LoyaltyPointsAwarded(shipped.order_id, user_id, points, balance))
         store.write_summary()

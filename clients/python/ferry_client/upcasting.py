@@ -12,7 +12,7 @@ never silently.
 ...     total = document.pop("totalCents", 0)
 ...     return {**document, "netCents": total, "taxCents": 0, "currency": "EUR"}
 
-The rules for changing an event are in ``docs/event-versioning.md``.
+The rules for changing an event are in ``docs/event-versioning.md`` of the Ferry repository.
 """
 from __future__ import annotations
 

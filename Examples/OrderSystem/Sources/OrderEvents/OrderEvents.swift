@@ -21,6 +21,8 @@ public typealias UserAction = Orders_V1_UserAction
 
 extension OrderCreated: ProtobufEvent {
     public static var typeName: String { "OrderCreated" }
+    /// Version 2 added `subtotalCents` and `taxCents` (``OrderSystemUpcasters`` brings version 1 up).
+    public static var schemaVersion: UInt32 { 2 }
     public var eventKey: String? { orderID }
 }
 
@@ -81,6 +83,39 @@ public enum OrderSystemEvents {
         OrderCreated.self, OrderConfirmed.self, OrderShipped.self, OrderCancelled.self, PaymentProcessed.self, PaymentRefunded.self,
         InventoryReserved.self, InventoryReservationFailed.self, InventoryReleased.self, OrderReadyForFulfillment.self,
     ]
+}
+
+/// How the order system's events published under older schema versions become the current
+/// ones: every process of the system decodes with these (`ClientConfiguration.upcasters`).
+public enum OrderSystemUpcasters {
+    /// Prices include VAT at this rate, in percent.
+    public static let vatPercent: Int64 = 20
+
+    /// The VAT in a price that includes it, rounded to the cent: 12 000 → 2 000.
+    public static func tax(inTotal total: Int64) -> Int64 {
+        (total * vatPercent + (100 + vatPercent) / 2) / (100 + vatPercent)
+    }
+
+    public static let all: Upcasters = {
+        var upcasters = Upcasters()
+        // OrderCreated 1 → 2: the subtotal and the tax, split from the total as orders-api does.
+        upcasters.register(OrderCreated.typeName, from: 1) { order in
+            let total = int64(order["totalCents"]) ?? 0
+            let tax = tax(inTotal: total)
+            order["subtotalCents"] = String(total - tax)
+            order["taxCents"] = String(tax)
+        }
+        return upcasters
+    }()
+
+    /// An int64 of the protobuf JSON mapping: a string, or a number from a lenient writer.
+    private static func int64(_ value: Any?) -> Int64? {
+        switch value {
+        case let text as String: Int64(text)
+        case let number as NSNumber: number.int64Value
+        default: nil
+        }
+    }
 }
 
 extension Google_Protobuf_Timestamp {

@@ -224,6 +224,7 @@ public struct OrderSystemKeys: Sendable {
     /// A client configuration that connects as `identity`.
     public func clientConfiguration(endpoint: String, clientName: String, as identity: String) throws(FerryError) -> ClientConfiguration {
         var configuration = ClientConfiguration(endpoint: endpoint, clientName: clientName)
+        configuration.upcasters = OrderSystemUpcasters.all
         configuration.security = try ClientSecurity(serverKey: server.publicKey, clientKeyFile: files(of: identity).secretFile)
         return configuration
     }

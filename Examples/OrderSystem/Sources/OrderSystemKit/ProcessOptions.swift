@@ -2,6 +2,7 @@ public import ArgumentParser
 public import Ferry
 public import Foundation
 public import Logging
+import OrderEvents
 
 /// The options every order-system process shares: where ferryd is and the CURVE keys it is
 /// reached with, where the process keeps its state, and how much it logs.
@@ -48,6 +49,7 @@ public struct ProcessOptions: ParsableArguments, Sendable {
     public func clientConfiguration(name: String) throws(KeyError) -> ClientConfiguration {
         var configuration = ClientConfiguration(endpoint: broker, clientName: name)
         configuration.security = try security()
+        configuration.upcasters = OrderSystemUpcasters.all
         return configuration
     }
 

@@ -1,5 +1,6 @@
 import Ferry
 import Foundation
+import OrderEvents
 import OrderSystemKit
 
 /// Which processes the demo starts, with which flags, and where each keeps its state.
@@ -44,7 +45,11 @@ struct DemoLayout: Sendable {
 
     /// A client configuration of the demo itself, connecting as `identity` when the demo is secured.
     func clientConfiguration(name: String, as identity: String) throws -> ClientConfiguration {
-        guard let keys else { return ClientConfiguration(endpoint: endpoint, clientName: name) }
+        guard let keys else {
+            var configuration = ClientConfiguration(endpoint: endpoint, clientName: name)
+            configuration.upcasters = OrderSystemUpcasters.all
+            return configuration
+        }
         return try keys.clientConfiguration(endpoint: endpoint, clientName: name, as: identity)
     }
 

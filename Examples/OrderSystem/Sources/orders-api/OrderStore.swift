@@ -74,6 +74,8 @@ struct OrderStore: Sendable {
             $0.userID = userID
             $0.items = items.map(\.orderItem)
             $0.totalCents = order.totalCents
+            $0.taxCents = OrderSystemUpcasters.tax(inTotal: order.totalCents)
+            $0.subtotalCents = order.totalCents - $0.taxCents
             $0.currency = currency
             $0.createdAt = Google_Protobuf_Timestamp(date: now)
         }

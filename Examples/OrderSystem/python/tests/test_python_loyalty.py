@@ -1,6 +1,7 @@
 """The Python loyalty worker (python/loyalty_worker.py, on the ferry_client worker runtime) beside
 the real Swift orders-api: orders placed, confirmed and shipped over HTTP earn points once, a
-cancelled one earns none, the award is published in the order's chain (its history shows
+cancelled one earns none, a version-1 OrderCreated is upcast to version 2, the award is
+published in the order's chain (its history shows
 LoyaltyPointsAwarded, caused by the OrderShipped), users' actions are counted in batches, and
 SIGTERM drains the worker.
 
@@ -94,7 +95,7 @@ def test_points_for_shipped_orders_once_in_the_chain_and_actions_in_batches(syst
 
     summary = wait_until(awarded, 30, 0.1)
     assert summary, (directory / "loyalty-worker.log").read_text()
-    assert summary["points"] == 123 and summary["users"] == 1
+    assert summary["points"] == 102 and summary["users"] == 1  # the subtotal: 12 345 less 20% VAT in it
 
     def in_history():
         _, history = http("GET", f"{api}/api/orders/{shipped}/events")
@@ -106,7 +107,7 @@ def test_points_for_shipped_orders_once_in_the_chain_and_actions_in_batches(syst
     award = by_type["LoyaltyPointsAwarded"]
     assert award["causationId"] == by_type["OrderShipped"]["eventId"]
     assert award["correlationId"] == by_type["OrderShipped"]["correlationId"]
-    assert award["payload"] == {"order_id": shipped, "user_id": "user-points", "points": 123, "balance": 123}
+    assert award["payload"] == {"order_id": shipped, "user_id": "user-points", "points": 102, "balance": 102}
 
     # Users' actions go to the engagement group in batches.
     with FerryClient(endpoint, "loyalty-test-storefront") as client:
@@ -117,8 +118,22 @@ def test_points_for_shipped_orders_once_in_the_chain_and_actions_in_batches(syst
     assert wait_until(lambda: json.loads(summary_path.read_text()).get("actions", {}).get("page_view") == 25, 20)
     assert json.loads(summary_path.read_text())["actions"]["search"] == 25
 
+    # An OrderCreated of schema version 1 (no subtotal, no tax), as the previous orders-api
+    # published it, is upcast: the points come from the subtotal split out of its total.
+    with FerryClient(endpoint, "loyalty-test-v1-publisher") as client:
+        client.publish([
+            {"topic": "OrderCreated", "id": "old-order", "key": "ord_old", "type": "OrderCreated", "schema_version": 1,
+             "content_type": "application/json",
+             "payload": json.dumps({"orderId": "ord_old", "userId": "user-old", "totalCents": "6000", "currency": "EUR"})},
+            {"topic": "OrderShipped", "id": "old-shipped", "key": "ord_old", "type": "OrderShipped", "schema_version": 1,
+             "content_type": "application/json",
+             "payload": json.dumps({"orderId": "ord_old", "userId": "user-old", "trackingNumber": "1Z1"})},
+        ])
+    assert wait_until(lambda: json.loads(summary_path.read_text())["awards"] == 2, 20)
+    assert json.loads(summary_path.read_text())["points"] == 102 + 50  # 6000 less the 1000 VAT in it
+
     # The cancelled order earned nothing, and SIGTERM drains the worker.
-    assert json.loads(summary_path.read_text())["awards"] == 1
+    assert json.loads(summary_path.read_text())["awards"] == 2
     worker = processes["loyalty-worker"]
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=15) == 0, (directory / "loyalty-worker.log").read_text()

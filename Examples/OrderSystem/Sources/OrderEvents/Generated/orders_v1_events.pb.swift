@@ -49,6 +49,9 @@ public nonisolated struct Orders_V1_OrderItem: Sendable {
 }
 
 /// A customer placed an order (orders-api, POST /api/orders).
+/// Schema version 2. Version 1 had no subtotal_cents and tax_cents: an upcaster
+/// (OrderSystemUpcasters in Swift, orders/upcasters.py in Python) derives them from total_cents
+/// the way orders-api does, so handlers see version 2 whatever was published.
 public nonisolated struct Orders_V1_OrderCreated: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -60,6 +63,7 @@ public nonisolated struct Orders_V1_OrderCreated: Sendable {
 
   public var items: [Orders_V1_OrderItem] = []
 
+  /// What the customer pays, tax included: subtotal_cents + tax_cents.
   public var totalCents: Int64 = 0
 
   public var currency: String = String()
@@ -72,6 +76,11 @@ public nonisolated struct Orders_V1_OrderCreated: Sendable {
   public var hasCreatedAt: Bool {self._createdAt != nil}
   /// Clears the value of `createdAt`. Subsequent reads from it will return its default value.
   public mutating func clearCreatedAt() {self._createdAt = nil}
+
+  /// Since version 2: the total without tax, and the tax in it (prices include 20% VAT).
+  public var subtotalCents: Int64 = 0
+
+  public var taxCents: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -407,7 +416,7 @@ nonisolated extension Orders_V1_OrderItem: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Orders_V1_OrderCreated: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OrderCreated"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{3}user_id\0\u{1}items\0\u{3}total_cents\0\u{1}currency\0\u{3}created_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{3}user_id\0\u{1}items\0\u{3}total_cents\0\u{1}currency\0\u{3}created_at\0\u{3}subtotal_cents\0\u{3}tax_cents\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -421,6 +430,8 @@ nonisolated extension Orders_V1_OrderCreated: SwiftProtobuf.Message, SwiftProtob
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.totalCents) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.currency) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.subtotalCents) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.taxCents) }()
       default: break
       }
     }
@@ -449,6 +460,12 @@ nonisolated extension Orders_V1_OrderCreated: SwiftProtobuf.Message, SwiftProtob
     try { if let v = self._createdAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     } }()
+    if self.subtotalCents != 0 {
+      try visitor.visitSingularInt64Field(value: self.subtotalCents, fieldNumber: 7)
+    }
+    if self.taxCents != 0 {
+      try visitor.visitSingularInt64Field(value: self.taxCents, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -459,6 +476,8 @@ nonisolated extension Orders_V1_OrderCreated: SwiftProtobuf.Message, SwiftProtob
     if lhs.totalCents != rhs.totalCents {return false}
     if lhs.currency != rhs.currency {return false}
     if lhs._createdAt != rhs._createdAt {return false}
+    if lhs.subtotalCents != rhs.subtotalCents {return false}
+    if lhs.taxCents != rhs.taxCents {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

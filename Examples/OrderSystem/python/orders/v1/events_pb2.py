@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16orders/v1/events.proto\x12\torders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"F\n\tOrderItem\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12\x13\n\x0bprice_cents\x18\x03 \x01(\x03\"\xad\x01\n\x0cOrderCreated\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12#\n\x05items\x18\x03 \x03(\x0b\x32\x14.orders.v1.OrderItem\x12\x13\n\x0btotal_cents\x18\x04 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"e\n\x0eOrderConfirmed\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x30\n\x0c\x63onfirmed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"z\n\x0cOrderShipped\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x17\n\x0ftracking_number\x18\x03 \x01(\t\x12.\n\nshipped_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"u\n\x0eOrderCancelled\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x30\n\x0c\x63\x61ncelled_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa2\x01\n\x10PaymentProcessed\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_cents\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x30\n\x0cprocessed_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa0\x01\n\x0fPaymentRefunded\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_cents\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12/\n\x0brefunded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"{\n\x11InventoryReserved\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12#\n\x05items\x18\x02 \x03(\x0b\x32\x14.orders.v1.OrderItem\x12/\n\x0breserved_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9a\x01\n\x1aInventoryReservationFailed\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12+\n\rmissing_items\x18\x03 \x03(\x0b\x32\x14.orders.v1.OrderItem\x12-\n\tfailed_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"{\n\x11InventoryReleased\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12#\n\x05items\x18\x02 \x03(\x0b\x32\x14.orders.v1.OrderItem\x12/\n\x0breleased_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x18OrderReadyForFulfillment\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12,\n\x08ready_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc6\x01\n\nUserAction\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x35\n\x08metadata\x18\x03 \x03(\x0b\x32#.orders.v1.UserAction.MetadataEntry\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16orders/v1/events.proto\x12\torders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"F\n\tOrderItem\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12\x13\n\x0bprice_cents\x18\x03 \x01(\x03\"\xd8\x01\n\x0cOrderCreated\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12#\n\x05items\x18\x03 \x03(\x0b\x32\x14.orders.v1.OrderItem\x12\x13\n\x0btotal_cents\x18\x04 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0esubtotal_cents\x18\x07 \x01(\x03\x12\x11\n\ttax_cents\x18\x08 \x01(\x03\"e\n\x0eOrderConfirmed\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x30\n\x0c\x63onfirmed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"z\n\x0cOrderShipped\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x17\n\x0ftracking_number\x18\x03 \x01(\t\x12.\n\nshipped_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"u\n\x0eOrderCancelled\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x30\n\x0c\x63\x61ncelled_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa2\x01\n\x10PaymentProcessed\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_cents\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x30\n\x0cprocessed_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa0\x01\n\x0fPaymentRefunded\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_cents\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12/\n\x0brefunded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"{\n\x11InventoryReserved\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12#\n\x05items\x18\x02 \x03(\x0b\x32\x14.orders.v1.OrderItem\x12/\n\x0breserved_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9a\x01\n\x1aInventoryReservationFailed\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12+\n\rmissing_items\x18\x03 \x03(\x0b\x32\x14.orders.v1.OrderItem\x12-\n\tfailed_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"{\n\x11InventoryReleased\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12#\n\x05items\x18\x02 \x03(\x0b\x32\x14.orders.v1.OrderItem\x12/\n\x0breleased_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x18OrderReadyForFulfillment\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12,\n\x08ready_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc6\x01\n\nUserAction\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x35\n\x08metadata\x18\x03 \x03(\x0b\x32#.orders.v1.UserAction.MetadataEntry\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'orders.v1.events_pb2', globals())
@@ -26,27 +26,27 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _ORDERITEM._serialized_start=70
   _ORDERITEM._serialized_end=140
   _ORDERCREATED._serialized_start=143
-  _ORDERCREATED._serialized_end=316
-  _ORDERCONFIRMED._serialized_start=318
-  _ORDERCONFIRMED._serialized_end=419
-  _ORDERSHIPPED._serialized_start=421
-  _ORDERSHIPPED._serialized_end=543
-  _ORDERCANCELLED._serialized_start=545
-  _ORDERCANCELLED._serialized_end=662
-  _PAYMENTPROCESSED._serialized_start=665
-  _PAYMENTPROCESSED._serialized_end=827
-  _PAYMENTREFUNDED._serialized_start=830
-  _PAYMENTREFUNDED._serialized_end=990
-  _INVENTORYRESERVED._serialized_start=992
-  _INVENTORYRESERVED._serialized_end=1115
-  _INVENTORYRESERVATIONFAILED._serialized_start=1118
-  _INVENTORYRESERVATIONFAILED._serialized_end=1272
-  _INVENTORYRELEASED._serialized_start=1274
-  _INVENTORYRELEASED._serialized_end=1397
-  _ORDERREADYFORFULFILLMENT._serialized_start=1399
-  _ORDERREADYFORFULFILLMENT._serialized_end=1509
-  _USERACTION._serialized_start=1512
-  _USERACTION._serialized_end=1710
-  _USERACTION_METADATAENTRY._serialized_start=1663
-  _USERACTION_METADATAENTRY._serialized_end=1710
+  _ORDERCREATED._serialized_end=359
+  _ORDERCONFIRMED._serialized_start=361
+  _ORDERCONFIRMED._serialized_end=462
+  _ORDERSHIPPED._serialized_start=464
+  _ORDERSHIPPED._serialized_end=586
+  _ORDERCANCELLED._serialized_start=588
+  _ORDERCANCELLED._serialized_end=705
+  _PAYMENTPROCESSED._serialized_start=708
+  _PAYMENTPROCESSED._serialized_end=870
+  _PAYMENTREFUNDED._serialized_start=873
+  _PAYMENTREFUNDED._serialized_end=1033
+  _INVENTORYRESERVED._serialized_start=1035
+  _INVENTORYRESERVED._serialized_end=1158
+  _INVENTORYRESERVATIONFAILED._serialized_start=1161
+  _INVENTORYRESERVATIONFAILED._serialized_end=1315
+  _INVENTORYRELEASED._serialized_start=1317
+  _INVENTORYRELEASED._serialized_end=1440
+  _ORDERREADYFORFULFILLMENT._serialized_start=1442
+  _ORDERREADYFORFULFILLMENT._serialized_end=1552
+  _USERACTION._serialized_start=1555
+  _USERACTION._serialized_end=1753
+  _USERACTION_METADATAENTRY._serialized_start=1706
+  _USERACTION_METADATAENTRY._serialized_end=1753
 # @@protoc_insertion_point(module_scope)
