@@ -41,9 +41,11 @@ class ClientThread:
     MAX_HANDOFF = 512
 
     def __init__(self, factory: Callable[[], FerryClient], name: str = "ferry-client",
-                 on_deliveries: Optional[Callable[[List[pb.Delivery]], None]] = None):
+                 on_deliveries: Optional[Callable[[List[pb.Delivery]], None]] = None,
+                 on_closed: Optional[Callable[[], None]] = None):
         self._factory = factory
         self._on_deliveries = on_deliveries
+        self._on_closed = on_closed
         self._calls: Deque[Tuple[Call, concurrent.futures.Future]] = collections.deque()
         self._lock = threading.Lock()
         self._context = zmq.Context.instance()
@@ -80,7 +82,10 @@ class ClientThread:
                 future.set_exception(FerryError("the client is closed"))
                 return future
             self._calls.append((function, future))
-            self._wake_out.send(b"", zmq.NOBLOCK)
+            try:
+                self._wake_out.send(b"", zmq.NOBLOCK)
+            except zmq.Again:
+                pass  # wakes are queued up to the high-water mark already: the thread will look
         return future
 
     def close(self, timeout: Optional[float] = 10.0) -> None:
@@ -93,6 +98,9 @@ class ClientThread:
                 self._wake_out.send(b"", zmq.NOBLOCK)
             except zmq.Again:
                 pass
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self._shut(None)  # never started: nothing but the wake sockets to close
+            return
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
@@ -119,7 +127,10 @@ class ClientThread:
                     if deliveries:
                         self._on_deliveries(deliveries)
                 else:
-                    client.poll(client.heartbeat_interval)
+                    try:
+                        client.poll(client.heartbeat_interval)
+                    except FerryError as error:  # e.g. BrokerDead after resume_timeout: the client stays usable
+                        log.warning("ferry: %s", error)
             self._run_calls(client)
         except BaseException as error:  # noqa: BLE001 - the session is over; callers learn it
             log.error("ferry: the client thread stopped: %s", error)
@@ -156,6 +167,8 @@ class ClientThread:
         self._wake_in.close(linger=0)
         with self._lock:
             self._wake_out.close(linger=0)
+        if self._on_closed is not None:
+            self._on_closed()
 
 
 class AsyncFerryClient:
@@ -172,7 +185,8 @@ class AsyncFerryClient:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._queue: Optional[asyncio.Queue] = None
         self._thread = ClientThread(lambda: FerryClient(endpoint, client_name, **options),
-                                    name=f"ferry-{client_name}"[:15], on_deliveries=self._hand_over)
+                                    name=f"ferry-{client_name}"[:15], on_deliveries=self._hand_over,
+                                    on_closed=self._closed)
         self.welcome: Optional[pb.Welcome] = None
 
     async def connect(self) -> "AsyncFerryClient":
@@ -213,10 +227,12 @@ class AsyncFerryClient:
         await self.run(lambda client: client.unsubscribe(subscription_id, drain=drain))
 
     def ack(self, *deliveries: Any) -> None:
-        self.submit(lambda client: client.ack(*deliveries))
+        """Queues acks; the client's thread sends them within a few milliseconds, never waiting
+        for a full send queue."""
+        self.submit(lambda client: client.settle_later(acks=deliveries))
 
     def nack(self, delivery: Any, **options: Any) -> None:
-        self.submit(lambda client: client.nack(delivery, **options))
+        self.submit(lambda client: client.settle_later(nacks=[(delivery, options)]))
 
     async def stats(self) -> pb.Stats:
         return await self.run(lambda client: client.stats())
@@ -237,3 +253,12 @@ class AsyncFerryClient:
     def _hand_over(self, deliveries: List[pb.Delivery]) -> None:
         assert self._loop is not None and self._queue is not None
         self._loop.call_soon_threadsafe(self._queue.put_nowait, deliveries)
+
+    def _closed(self) -> None:
+        """The client's thread ended: :meth:`deliveries` ends too."""
+        if self._loop is None or self._queue is None:
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+        except RuntimeError:
+            pass  # the event loop is closed already

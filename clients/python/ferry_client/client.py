@@ -383,6 +383,23 @@ class FerryClient(TransportMixin, ResumeMixin):
         self._nacks.append(nack)
         self._settle_queued()
 
+    def settle_later(self, acks: Sequence[DeliveryLike] = (), nacks: Sequence = ()) -> None:
+        """Queue acks (deliveries or ids) and nacks (``(delivery, options)`` pairs, the options
+        of :meth:`nack`) without sending them now: the client's timers send them within
+        ``SETTLE_DELAY`` while one of its methods runs, never blocking for a full send queue
+        (they then stay queued). For a thread that must not block, such as
+        :mod:`ferry_client.aio`'s."""
+        self._acks.extend(d if isinstance(d, int) else d.delivery_id for d in acks)
+        for delivery, options in nacks:
+            nack = pb.Nack(delivery_id=delivery if isinstance(delivery, int) else delivery.delivery_id,
+                           dead_letter=options.get("dead_letter", False), error=options.get("error", ""),
+                           release=options.get("release", False))
+            if options.get("delay_ms") is not None:
+                nack.delay_ms = options["delay_ms"]
+            self._nacks.append(nack)
+        if (self._acks or self._nacks) and self._settle_since is None:
+            self._settle_since = time.monotonic()
+
     def flush(self) -> None:
         """Send queued acks and nacks now (one ``Settle``). Those of deliveries from a session
         the client has since resumed are dropped (ferryd redelivers those events). Raises

@@ -24,8 +24,11 @@ version it was published as.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import enum
 import json
 import sys
+import types
 import typing
 from typing import Any, Callable, Dict, Optional, Type, TypeVar, Union
 
@@ -35,6 +38,7 @@ from google.protobuf.message import Message
 from .upcasting import DEFAULT_UPCASTERS, Upcasters
 
 T = TypeVar("T")
+_UnionType = getattr(types, "UnionType", None)  # `X | None` (Python 3.10+)
 KeySpec = Union[str, Callable[[Any], Optional[str]], None]
 
 JSON = "application/json"
@@ -94,7 +98,7 @@ class EventType:
             return _from_json(self.cls, _load_json(payload), self.cls.__name__)
         except EventDecodingError:
             raise
-        except (json_format.ParseError, ValueError, TypeError, KeyError) as error:
+        except Exception as error:  # noqa: BLE001 - whatever a payload or an upcaster raises: it cannot succeed
             raise EventDecodingError(
                 f"cannot decode a {self.type_name} (schema version {version}) into {self.cls.__name__}: {error}") from None
 
@@ -168,9 +172,13 @@ def _to_json(value: Any) -> Any:
         return [_to_json(item) for item in value]
     if isinstance(value, dict):
         return {str(name): _to_json(item) for name, item in value.items()}
+    if isinstance(value, enum.Enum):
+        return _to_json(value.value)
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    return str(value)  # Decimal, datetime, UUID...: their text
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    return str(value)  # Decimal, UUID...: their text
 
 
 def _from_json(hint: Any, value: Any, path: str) -> Any:
@@ -179,7 +187,7 @@ def _from_json(hint: Any, value: Any, path: str) -> Any:
     origin = typing.get_origin(hint)
     if hint is Any or hint is object:
         return value
-    if origin is Union:
+    if origin is Union or (_UnionType is not None and isinstance(hint, _UnionType)):
         options = [option for option in typing.get_args(hint) if option is not type(None)]
         if value is None:
             return None
@@ -217,6 +225,12 @@ def _from_json(hint: Any, value: Any, path: str) -> Any:
         return float(value)
     if isinstance(hint, type) and hint in (str, int, float, bool) and not isinstance(value, hint):
         raise EventDecodingError(f"{path}: expected {hint.__name__}, got {type(value).__name__}")
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(value)
+    if isinstance(hint, type) and issubclass(hint, (datetime.datetime, datetime.date, datetime.time)):
+        if not isinstance(value, str):
+            raise EventDecodingError(f"{path}: expected an ISO 8601 text, got {type(value).__name__}")
+        return hint.fromisoformat(value)
     if isinstance(hint, type) and hint not in (str, int, float, bool) and isinstance(value, str):
         return hint(value)  # Decimal, UUID, ...: from their text
     return value

@@ -259,6 +259,7 @@ class Worker:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self.stop)
         self.client = AsyncFerryClient(self.endpoint, self.name, **self._client_options)
+        drained = False
         try:
             await self.client.connect()
             self.bus = AsyncEventBus(self.client)
@@ -275,8 +276,12 @@ class Worker:
             await self._stop.wait()
             log.info("worker %s draining", self.name)
             await asyncio.gather(*(runner.drain() for runner in self._groups.values()))
+            drained = True
             router.cancel()
         finally:
+            if not drained:
+                for runner in self._groups.values():
+                    await asyncio.shield(runner.abandon())
             if handle_signals:
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(signum)
@@ -467,11 +472,7 @@ class _GroupRunner:
             return
 
         def settle(client: Any) -> None:
-            if acks:
-                client.ack(*acks)
-            for nack in nacks:
-                delivery = nack.pop("delivery")
-                client.nack(delivery, **nack)
+            client.settle_later(acks=acks, nacks=[(nack.pop("delivery"), nack) for nack in nacks])
 
         self.client.submit(settle)
 
@@ -481,9 +482,13 @@ class _GroupRunner:
         """Stops taking deliveries; lets running handlers finish until the deadline; hands back
         the rest without spending an attempt."""
         self.draining = True
+        # Sent whatever happens (shielded: a timeout must not take the call back before the
+        # client's thread runs it); waited for 2 s at most: a dead broker must not hold the shutdown.
+        unsubscribe = asyncio.wrap_future(self.client.submit(
+            lambda client: client.unsubscribe(self.subscription_id, drain=True)))
         try:
-            await asyncio.wait_for(self.client.unsubscribe(self.subscription_id, drain=True), 2.0)
-        except Exception as error:  # noqa: BLE001 - a dead broker must not hold the shutdown
+            await asyncio.wait_for(asyncio.shield(unsubscribe), 2.0)
+        except Exception as error:  # noqa: BLE001
             log.warning("unsubscribing group %s on shutdown: %s", self.name, error)
         for lane in self._lanes:
             lane.put_nowait(None)
@@ -504,7 +509,24 @@ class _GroupRunner:
                     self._release([delivery])
         for buffer in self._batches.values():
             self._release(buffer.take_all())
+        self.hand_back()
+
+    def hand_back(self) -> None:
+        """Releases every delivery not settled yet (without an attempt counted), and sends."""
+        for delivery_id in list(self.unsettled):
+            self.unsettled.discard(delivery_id)
+            self._nacks.append(dict(delivery=delivery_id, release=True))
         self._flush()
+
+    async def abandon(self) -> None:
+        """For a worker that stops without a drain (its run failed or was cancelled): the tasks
+        end, and what is held goes back without an attempt counted."""
+        self.draining = True
+        tasks = self._lane_tasks + [buffer.task for buffer in self._batches.values() if buffer.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.hand_back()
 
 
 class _BatchBuffer:
@@ -551,4 +573,9 @@ class _BatchBuffer:
             batch = self._items[:self.options.max_size]
             self._items = self._items[self.options.max_size:]
             self._first_at = loop.time() if self._items else None
-            await self._consume(batch)
+            try:
+                await self._consume(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a bug here must not end the handler's loop
+                log.exception("batch handler loop: unexpected error; the batch goes back at the shutdown")

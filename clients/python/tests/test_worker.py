@@ -272,3 +272,36 @@ def test_the_worker_rides_out_a_broker_restart(ferryd):
         with FerryClient(ferryd.endpoint, "restart-publisher-2") as client:
             EventBus(client).publish_many([Placed(f"after-{i}") for i in range(10)])
         assert wait_until(lambda: len(handled) == 20, 20), sorted(handled)
+
+
+def test_the_asyncio_client_publishes_consumes_and_ends_its_deliveries_when_closed(endpoint):
+    from ferry_client import AsyncEventBus, AsyncFerryClient
+
+    topic, group = f"py.aio.{uid()}", f"aio-{uid()}"
+    register_event(Placed, "Placed", topic=topic, key="order_id")
+
+    async def scenario():
+        client = await AsyncFerryClient(endpoint, "aio-test").connect()
+        receipts = await AsyncEventBus(client).publish_many([Placed(f"o-{i}") for i in range(5)])
+        assert [r.offset for r in receipts] == list(range(5))
+        await client.subscribe(group, [topic])
+        seen = []
+
+        async def consume():
+            async for delivery in client.deliveries():
+                seen.append(delivery.event.id)
+                client.ack(delivery)
+            return "ended"
+
+        consumer = asyncio.ensure_future(consume())
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(seen) < 5 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert seen == [r.event_id for r in receipts]
+        stats = await client.stats()
+        await client.close()
+        assert await asyncio.wait_for(consumer, 5) == "ended"  # deliveries() ends with the client
+        return stats
+
+    stats = asyncio.run(scenario())
+    assert any(g.name == group for g in stats.groups)
