@@ -11,7 +11,7 @@ struct OrderSystemCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "order-system",
         abstract: "Run ferryd, the order system's workers and API, send demo traffic, and print what happens.",
-        subcommands: [RunAll.self],
+        subcommands: [RunAll.self, CheckSchemas.self],
         defaultSubcommand: RunAll.self)
 }
 

@@ -28,6 +28,25 @@ struct SchemaEvolutionTests {
         return configuration
     }
 
+    /// Runs `order-system check-schemas` against `ferryd`; its output goes to a file (not a pipe).
+    static func checkSchemas(_ ferryd: Ferryd, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("check-schemas-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let process = Process()
+        process.executableURL = try BuildProducts.url(of: "order-system")
+        process.arguments = ["check-schemas", "--broker", ferryd.endpoint] + arguments
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        guard await Wait.until(timeout: .seconds(30), { !process.isRunning }) else {
+            process.terminate()
+            throw HarnessError(message: "order-system check-schemas did not exit")
+        }
+        return (process.terminationStatus, String(decoding: (try? Data(contentsOf: output)) ?? Data(), as: UTF8.self))
+    }
+
     @Test("version-1 OrderCreated events in the log pass the schema check and reach version-2 handlers upcast")
     func oldEventsUpcast() async throws {
         let ferryd = try await Ferryd()
@@ -52,6 +71,16 @@ struct SchemaEvolutionTests {
         let without = try await SchemaCheck.run(topic: OrderCreated.topic, on: bus, types: [OrderCreated.self], upcasters: Upcasters())
         #expect(without.failureCount == 3)
         #expect(without.failures.allSatisfy { $0.message.contains("no upcaster for OrderCreated from schema version 1 to 2") }, "\(without)")
+
+        // The operator's tool says the same, and exits 1 without the upcasters.
+        for (arguments, status, says) in [
+            ([String](), Int32(0), "every event decodes"),
+            (["--without-upcasters"], Int32(1), "no upcaster for OrderCreated from schema version 1 to 2"),
+        ] {
+            let run = try await Self.checkSchemas(ferryd, ["--topic", "OrderCreated"] + arguments)
+            #expect(run.status == status, "\(run.output)")
+            #expect(run.output.contains(says) && run.output.contains("OrderCreated v1: 3, v2: 1"), "\(run.output)")
+        }
 
         // Handlers read version 2: subtotal and tax split from the total for version-1 events.
         let seen = Mutex<[String: (Int64, Int64, Int64)]>([:])

@@ -53,7 +53,7 @@ struct AuditWorkerTests {
         let shown = try await harness.runJSON("audit-worker", ["show", "o-1"], as: [Stored].self)
         #expect(shown.map(\.eventId) == ["c-1", "p-1", "r-1"])
         let created = try #require(shown.first)
-        #expect(created.topic == "OrderCreated" && created.type == "OrderCreated" && created.offset == 0 && created.schemaVersion == 1)
+        #expect(created.topic == "OrderCreated" && created.type == "OrderCreated" && created.offset == 0 && created.schemaVersion == Int(OrderCreated.schemaVersion))
         #expect(created.key == "o-1" && created.correlationId == "c-1" && created.causationId == nil)
         #expect(created.headers.contains("\"source\":\"test\""))
         #expect(created.payload.contains("\"orderId\":\"o-1\""))
