@@ -47,7 +47,7 @@ struct SchemaEvolutionTests {
         return (process.terminationStatus, String(decoding: (try? Data(contentsOf: output)) ?? Data(), as: UTF8.self))
     }
 
-    @Test("version-1 OrderCreated events in the log pass the schema check and reach version-2 handlers upcast")
+    @Test("version-1 OrderCreated events in the log pass the schema check and reach version-2 handlers upcast, replayed too")
     func oldEventsUpcast() async throws {
         let ferryd = try await Ferryd()
         let bus = try EventBus(configuration: configuration(ferryd, "schema-test", upcasters: OrderSystemUpcasters.all))
@@ -106,12 +106,26 @@ struct SchemaEvolutionTests {
         #expect(values["v1-2"]! == (1, 1, 0))
         #expect(values["v2-0"]! == (600, 500, 100))
 
+        // Replayed from the beginning, the version-1 events reach the handler upcast again.
+        let replayed = Mutex<[String: Int64]>([:])
+        worker.stop()
+        try await tasks[0].value
+        let again = Worker(name: "schema-worker-2", configuration: configuration(ferryd, "schema-worker-2", upcasters: OrderSystemUpcasters.all))
+        again.group("schema-readers") { group in
+            group.on(OrderCreated.self) { order, _ in replayed.withLock { $0[order.orderID] = order.subtotalCents } }
+        }
+        _ = try await bus.replay(group: "schema-readers", from: .beginning)
+        let rerun = Task { try await again.run() }
+        #expect(await Wait.until(timeout: .seconds(20)) { replayed.withLock { $0.count } == 4 })
+        #expect(replayed.withLock { $0 } == ["v1-0": 10_000, "v1-1": 832, "v1-2": 1, "v2-0": 500])
+        again.stop()
+        try await rerun.value
+
         let letters = await Wait.until(timeout: .seconds(20)) { (try? await bus.deadLetters(group: "strict-readers").count) == 3 }
         #expect(letters)
         let reasons = try await bus.deadLetters(group: "strict-readers").map(\.lastError)
         #expect(reasons.allSatisfy { $0.contains("no upcaster for OrderCreated from schema version 1 to 2") }, "\(reasons)")
-        worker.stop()
         strict.stop()
-        for task in tasks { try await task.value }
+        try await tasks[1].value
     }
 }

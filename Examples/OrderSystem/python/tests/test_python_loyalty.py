@@ -1,6 +1,7 @@
 """The Python loyalty worker (python/loyalty_worker.py, on the ferry_client worker runtime) beside
 the real Swift orders-api: orders placed, confirmed and shipped over HTTP earn points once, a
-cancelled one earns none, a version-1 OrderCreated is upcast to version 2, the award is
+cancelled one earns none, a version-1 OrderCreated published from Python is upcast to version 2
+(by the Python worker, and by the Swift schema check), the award is
 published in the order's chain (its history shows
 LoyaltyPointsAwarded, caused by the OrderShipped), users' actions are counted in batches, and
 SIGTERM drains the worker.
@@ -22,7 +23,7 @@ REPO = HERE.parents[3]
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(REPO / "clients" / "python"))
 
-from test_python_inventory import EXECUTABLES, http, wait_until  # noqa: E402
+from test_python_inventory import EXECUTABLES, ORDER_SYSTEM_BIN, http, wait_until  # noqa: E402
 
 from ferry_client import FerryClient  # noqa: E402
 
@@ -131,6 +132,15 @@ def test_points_for_shipped_orders_once_in_the_chain_and_actions_in_batches(syst
         ])
     assert wait_until(lambda: json.loads(summary_path.read_text())["awards"] == 2, 20)
     assert json.loads(summary_path.read_text())["points"] == 102 + 50  # 6000 less the 1000 VAT in it
+
+    # The Swift side reads it too: the order system's schema check (Swift types and upcasters)
+    # passes on a log holding the Python-published version 1 beside orders-api's version 2.
+    check = ORDER_SYSTEM_BIN / "order-system"
+    if os.access(check, os.X_OK):
+        result = subprocess.run([str(check), "check-schemas", "--broker", endpoint, "--topic", "OrderCreated"],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "OrderCreated v1: 1, v2: 2" in result.stdout and "every event decodes" in result.stdout, result.stdout
 
     # The cancelled order earned nothing, and SIGTERM drains the worker.
     assert json.loads(summary_path.read_text())["awards"] == 2
