@@ -6,24 +6,17 @@ published in the order's chain (its history shows
 LoyaltyPointsAwarded, caused by the OrderShipped), users' actions are counted in batches, and
 SIGTERM drains the worker.
 
-  FERRY_BIN_DIR, ORDER_SYSTEM_BIN_DIR: as in test_python_inventory.py.
+Executables: see system_support.py.
 """
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
-import urllib.request
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parents[3]
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(REPO / "clients" / "python"))
-
-from test_python_inventory import EXECUTABLES, ORDER_SYSTEM_BIN, http, wait_until  # noqa: E402
+from system_support import HERE, SystemProcesses, executable, http, require_executables, wait_until
 
 from ferry_client import FerryClient  # noqa: E402
 
@@ -32,44 +25,16 @@ WORKER = HERE.parent / "loyalty_worker.py"
 
 @pytest.fixture
 def system(tmp_path):
-    needed = {name: EXECUTABLES[name] for name in ("ferryd", "orders-api")}
-    missing = [str(path) for path in needed.values() if not os.access(path, os.X_OK)]
-    if missing:
-        message = f"Swift executables not built: {missing}"
-        if "FERRY_BIN_DIR" in os.environ or "ORDER_SYSTEM_BIN_DIR" in os.environ:
-            pytest.fail(message)
-        pytest.skip(message)
-    processes = {}
-
-    def start(name, *arguments, program=None):
-        log = open(tmp_path / f"{name}.log", "wb")
-        processes[name] = subprocess.Popen([*(program or [str(needed[name])]), *arguments], stdout=log,
-                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
+    require_executables("ferryd", "orders-api")
+    processes = SystemProcesses(tmp_path)
     try:
-        endpoint_file = tmp_path / "endpoint"
-        start("ferryd", "--endpoint", "tcp://127.0.0.1:0", "--endpoint-file", str(endpoint_file), "--data-dir",
-              str(tmp_path / "ferryd"), "--log-level", "warning", "--exit-with-parent", "--http-endpoint", "off")
-        endpoint = wait_until(lambda: endpoint_file.exists() and endpoint_file.read_text().strip(), 20)
-        assert endpoint, "ferryd did not start"
-        port_file = tmp_path / "api.port"
-        start("orders-api", "--broker", endpoint, "--log-level", "warning", "--data-dir", str(tmp_path / "api"),
-              "--port", "0", "--port-file", str(port_file))
-        start("loyalty-worker", "--broker", endpoint, "--data-dir", str(tmp_path / "loyalty"), "--log-level", "info",
-              "--exit-with-parent", program=[sys.executable, str(WORKER)])
-        port = wait_until(lambda: port_file.exists() and port_file.read_text().strip(), 30)
-        assert port, "orders-api did not listen"
-        yield endpoint, f"http://127.0.0.1:{port}", tmp_path, processes
+        endpoint = processes.start_ferryd("--http-endpoint", "off")
+        api = processes.start_api(endpoint)
+        processes.start("loyalty-worker", "--broker", endpoint, "--data-dir", str(tmp_path / "loyalty"), "--log-level",
+                        "info", "--exit-with-parent", program=[sys.executable, str(WORKER)])
+        yield endpoint, api, tmp_path, processes
     finally:
-        for name in [name for name in processes if name != "ferryd"] + ["ferryd"]:
-            process = processes.get(name)
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        processes.stop()
 
 
 def place(api, user, cents):
@@ -95,7 +60,7 @@ def test_points_for_shipped_orders_once_in_the_chain_and_actions_in_batches(syst
         return summary if summary.get("awards") == 1 else None
 
     summary = wait_until(awarded, 30, 0.1)
-    assert summary, (directory / "loyalty-worker.log").read_text()
+    assert summary, processes.log("loyalty-worker")
     assert summary["points"] == 102 and summary["users"] == 1  # the subtotal: 12 345 less 20% VAT in it
 
     def in_history():
@@ -135,7 +100,7 @@ def test_points_for_shipped_orders_once_in_the_chain_and_actions_in_batches(syst
 
     # The Swift side reads it too: the order system's schema check (Swift types and upcasters)
     # passes on a log holding the Python-published version 1 beside orders-api's version 2.
-    check = ORDER_SYSTEM_BIN / "order-system"
+    check = executable("order-system")
     if os.access(check, os.X_OK):
         result = subprocess.run([str(check), "check-schemas", "--broker", endpoint, "--topic", "OrderCreated"],
                                 capture_output=True, text=True, timeout=60)
@@ -144,7 +109,7 @@ def test_points_for_shipped_orders_once_in_the_chain_and_actions_in_batches(syst
 
     # The cancelled order earned nothing, and SIGTERM drains the worker.
     assert json.loads(summary_path.read_text())["awards"] == 2
-    worker = processes["loyalty-worker"]
+    worker = processes.processes["loyalty-worker"]
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=15) == 0, (directory / "loyalty-worker.log").read_text()
-    assert "draining" in (directory / "loyalty-worker.log").read_text()
+    assert worker.wait(timeout=15) == 0, processes.log("loyalty-worker")
+    assert "draining" in processes.log("loyalty-worker")
