@@ -13,7 +13,7 @@ import ZeroMQ
 /// subscription's sink on the I/O thread, which must only enqueue them.
 final class Connection: Sendable {
     typealias Reply = @Sendable (Result<ServerMessage.OneOf_Reply, FerryError>) -> Void
-    typealias PublishCompletion = @Sendable ([Result<UInt64, FerryError>]) -> Void
+    typealias PublishCompletion = @Sendable ([Result<PublishOutcome, FerryError>]) -> Void
     typealias DeliverySink = @Sendable ([Delivery]) -> Void
     /// Told when a subscription ends for good with its session (see ``ClientConfiguration/autoResume``).
     typealias EndHandler = @Sendable (FerryError) -> Void
@@ -21,7 +21,7 @@ final class Connection: Sendable {
     enum Command: Sendable {
         case request(ClientMessage.OneOf_Command, Reply)
         case subscribe(Subscribe, DeliverySink, EndHandler?, Reply)
-        case publish([WireEvent], PublishCompletion)
+        case publish([OutgoingPublish], PublishCompletion)
         case settle(acks: [UInt64], nacks: [Nack])
         case close
     }
@@ -89,8 +89,9 @@ final class Connection: Sendable {
         return subscribed
     }
 
-    /// Publishes events; each result is the stored offset or the reason it was rejected.
-    func publish(_ events: [WireEvent]) async -> [Result<UInt64, FerryError>] {
+    /// Publishes events; each result is the stored offset (or the due time of an event
+    /// scheduled for later), or the reason it was rejected.
+    func publish(_ events: [OutgoingPublish]) async -> [Result<PublishOutcome, FerryError>] {
         await withCheckedContinuation { continuation in
             enqueue(.publish(events, { continuation.resume(returning: $0) }))
         }

@@ -1,4 +1,5 @@
 import FerryProtocol
+public import Foundation
 
 /// A consumer group as ``EventBus/stats()`` and ``EventBus/groups()`` report it.
 public struct GroupSummary: Sendable {
@@ -37,6 +38,8 @@ public struct GroupSummary: Sendable {
     public let deadLettered: UInt64
     /// An ephemeral group (``EventBus/tail(_:from:group:maxInFlight:)``), removed with its last member.
     public let ephemeral: Bool
+    /// Scheduled events not yet due on topics the group follows: it receives them when due.
+    public let scheduled: UInt64
 
     init(_ stats: GroupStats) {
         name = stats.name
@@ -53,6 +56,7 @@ public struct GroupSummary: Sendable {
         redelivered = stats.redelivered
         deadLettered = stats.deadLettered
         ephemeral = stats.ephemeral
+        scheduled = stats.scheduled
     }
 }
 
@@ -71,6 +75,8 @@ public struct TopicSummary: Sendable {
     public var lostEvents: UInt64 = 0
     public var skippedBytes: UInt64 = 0
     public var truncatedBytes: UInt64 = 0
+    /// Events scheduled for this topic and not yet due.
+    public var scheduled: UInt64 = 0
 }
 
 /// A snapshot of the broker: its groups, topics, totals and metrics.
@@ -83,6 +89,9 @@ public struct BrokerStats: Sendable {
     public let connections: Int
     /// The broker's metrics in the Prometheus text exposition format.
     public let prometheusText: String
+    /// Scheduled events not yet due, over all topics, and when the next is due.
+    public var scheduledEvents: UInt64 = 0
+    public var nextScheduledDue: Date? = nil
 }
 
 extension EventBus {
@@ -96,9 +105,11 @@ extension EventBus {
             topics: stats.topics.map {
                 TopicSummary(
                     name: $0.name, firstOffset: $0.firstOffset, nextOffset: $0.nextOffset, corruptRegions: $0.corruptRegions,
-                    lostEvents: $0.lostEvents, skippedBytes: $0.skippedBytes, truncatedBytes: $0.truncatedBytes)
+                    lostEvents: $0.lostEvents, skippedBytes: $0.skippedBytes, truncatedBytes: $0.truncatedBytes, scheduled: $0.scheduled)
             },
-            storedBytes: stats.storedBytes, connections: Int(stats.connections), prometheusText: stats.prometheusText)
+            storedBytes: stats.storedBytes, connections: Int(stats.connections), prometheusText: stats.prometheusText,
+            scheduledEvents: stats.scheduledEvents,
+            nextScheduledDue: stats.nextScheduledDueUs == 0 ? nil : Date(timeIntervalSince1970: Double(stats.nextScheduledDueUs) / 1_000_000))
     }
 
     /// The broker's consumer groups.

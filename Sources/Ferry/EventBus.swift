@@ -44,11 +44,55 @@ public final class EventBus: Sendable {
         try await publish(event, id: id, key: key, headers: headers, correlationID: nil, causationID: nil)
     }
 
+    /// Publishes one event to be appended at `date` (``PublishSchedule/at(_:)``): ferryd stores
+    /// it durably and confirms it at once, and no group receives it before then. Cancel it with
+    /// ``cancelScheduled(topic:id:)``; republishing the same id confirms the same scheduled event.
+    @discardableResult
+    public func publish<E: EventRepresentable>(
+        _ event: E, deliverAt date: Date, id: String = UUID().uuidString, key: String? = nil, headers: [String: String] = [:]
+    ) async throws(FerryError) -> PublishReceipt {
+        try await publish(event, id: id, key: key, headers: headers, correlationID: nil, causationID: nil, schedule: .at(date))
+    }
+
+    /// Publishes one event to be appended `delay` after ferryd reads it (``PublishSchedule/after(_:)``).
+    @discardableResult
+    public func publish<E: EventRepresentable>(
+        _ event: E, deliverAfter delay: Duration, id: String = UUID().uuidString, key: String? = nil, headers: [String: String] = [:]
+    ) async throws(FerryError) -> PublishReceipt {
+        try await publish(event, id: id, key: key, headers: headers, correlationID: nil, causationID: nil, schedule: .after(delay))
+    }
+
     func publish<E: EventRepresentable>(
-        _ event: E, id: String, key: String?, headers: [String: String], correlationID: String?, causationID: String?
+        _ event: E, id: String, key: String?, headers: [String: String], correlationID: String?, causationID: String?,
+        schedule: PublishSchedule? = nil
     ) async throws(FerryError) -> PublishReceipt {
         let wire = try OutgoingEvent.make(event, id: id, key: key, headers: headers, correlationID: correlationID, causationID: causationID)
-        return try await publish(wires: [wire])[0]
+        return try await publish(wires: [wire], schedule: schedule)[0]
+    }
+
+    /// Removes a scheduled event before it is due, by its topic and id. Needs the publish grant
+    /// on the topic.
+    @discardableResult
+    public func cancelScheduled(topic: String, id: String) async throws(FerryError) -> ScheduledCancellation {
+        var cancel = CancelScheduled()
+        cancel.topic = topic
+        cancel.eventID = id
+        let reply = try await connection.request(.cancelScheduled(cancel))
+        guard case .scheduledCancelled(let answer) = reply else {
+            throw FerryError(.unexpectedReply, "expected ScheduledCancelled, got \(reply)")
+        }
+        let dueAt = answer.dueUs == 0 ? nil : Date(timeIntervalSince1970: Double(answer.dueUs) / 1_000_000)
+        switch answer.outcome {
+        case .cancelled: return ScheduledCancellation(outcome: .cancelled, dueAt: dueAt)
+        case .alreadyDue: return ScheduledCancellation(outcome: .alreadyDue, dueAt: dueAt)
+        default: return ScheduledCancellation(outcome: .notScheduled, dueAt: nil)
+        }
+    }
+
+    /// Cancels the scheduled event of type `E` (on its topic) with this id.
+    @discardableResult
+    public func cancelScheduled<E: EventRepresentable>(_ type: E.Type, id: String) async throws(FerryError) -> ScheduledCancellation {
+        try await cancelScheduled(topic: E.topic, id: id)
     }
 
     /// Publishes many events in as few round trips as possible; throws the first rejection.
@@ -62,30 +106,31 @@ public final class EventBus: Sendable {
         return try await publish(wires: wires)
     }
 
-    /// Publishes raw envelopes (any payload, any content type) — for bridges and tools.
-    public func publish(raw events: [RawEvent]) async throws(FerryError) -> [PublishReceipt] {
-        try await publish(wires: events.map(\.wire))
+    /// Publishes raw envelopes (any payload, any content type) — for bridges and tools; with
+    /// a `schedule`, each is appended when it comes due.
+    public func publish(raw events: [RawEvent], schedule: PublishSchedule? = nil) async throws(FerryError) -> [PublishReceipt] {
+        try await publish(wires: events.map(\.wire), schedule: schedule)
     }
 
     /// Publishes raw envelopes and reports each one's outcome, in order: its receipt, or why
     /// ferryd rejected it (or why it could not be confirmed). For tools that must tell which
     /// events of a batch failed rather than stop at the first.
-    public func publishEach(raw events: [RawEvent]) async -> [Result<PublishReceipt, FerryError>] {
-        await outcomes(of: events.map(\.wire))
+    public func publishEach(raw events: [RawEvent], schedule: PublishSchedule? = nil) async -> [Result<PublishReceipt, FerryError>] {
+        await outcomes(of: events.map(\.wire), schedule: schedule)
     }
 
-    private func publish(wires: [WireEvent]) async throws(FerryError) -> [PublishReceipt] {
+    private func publish(wires: [WireEvent], schedule: PublishSchedule? = nil) async throws(FerryError) -> [PublishReceipt] {
         var receipts: [PublishReceipt] = []
         receipts.reserveCapacity(wires.count)
-        for outcome in await outcomes(of: wires) { receipts.append(try outcome.get()) }
+        for outcome in await outcomes(of: wires, schedule: schedule) { receipts.append(try outcome.get()) }
         return receipts
     }
 
-    private func outcomes(of wires: [WireEvent]) async -> [Result<PublishReceipt, FerryError>] {
-        guard let tracer = MessagingTracing.activeTracer else { return await outcomes(ofUntraced: wires) }
+    private func outcomes(of wires: [WireEvent], schedule: PublishSchedule?) async -> [Result<PublishReceipt, FerryError>] {
+        guard let tracer = MessagingTracing.activeTracer else { return await outcomes(ofUntraced: wires, schedule: schedule) }
         var wires = wires
         let spans = wires.indices.map { MessagingTracing.startProducerSpan(for: &wires[$0], tracer: tracer) }
-        let outcomes = await outcomes(ofUntraced: wires)
+        let outcomes = await outcomes(ofUntraced: wires, schedule: schedule)
         for (span, outcome) in zip(spans, outcomes) {
             if case .failure(let error) = outcome {
                 span.recordError(error)
@@ -96,10 +141,19 @@ public final class EventBus: Sendable {
         return outcomes
     }
 
-    private func outcomes(ofUntraced wires: [WireEvent]) async -> [Result<PublishReceipt, FerryError>] {
-        let results = await connection.publish(wires)
+    private func outcomes(ofUntraced wires: [WireEvent], schedule: PublishSchedule?) async -> [Result<PublishReceipt, FerryError>] {
+        let results = await connection.publish(wires.map { OutgoingPublish(event: $0, schedule: schedule) })
         return zip(wires, results).map { wire, result in
-            result.map { PublishReceipt(eventID: wire.id, topic: wire.topic, offset: $0) }
+            result.map { outcome in
+                switch outcome {
+                case .stored(let offset):
+                    return PublishReceipt(eventID: wire.id, topic: wire.topic, offset: offset)
+                case .scheduled(let due, let duplicate):
+                    return PublishReceipt(
+                        eventID: wire.id, topic: wire.topic, offset: 0, scheduledFor: Date(timeIntervalSince1970: Double(due) / 1_000_000),
+                        wasScheduledBefore: duplicate)
+                }
+            }
         }
     }
 

@@ -23,10 +23,16 @@ public struct EventContext: Sendable {
     /// causation id is this event's id.
     @discardableResult
     public func publish<E: EventRepresentable>(
-        _ followUp: E, id: String? = nil, key: String? = nil, headers: [String: String] = [:]
+        _ followUp: E, id: String? = nil, key: String? = nil, headers: [String: String] = [:], schedule: PublishSchedule? = nil
     ) async throws(FerryError) -> PublishReceipt {
         try await bus.publish(
             followUp, id: id ?? "\(event.id)/\(E.typeName)", key: key, headers: headers, correlationID: correlationID,
-            causationID: event.id)
+            causationID: event.id, schedule: schedule)
+    }
+
+    /// Removes a scheduled event before it is due (see ``EventBus/cancelScheduled(topic:id:)``).
+    @discardableResult
+    public func cancelScheduled(topic: String, id: String) async throws(FerryError) -> ScheduledCancellation {
+        try await bus.cancelScheduled(topic: topic, id: id)
     }
 }

@@ -1,5 +1,5 @@
 import FerryProtocol
-import Foundation
+public import Foundation
 
 /// Builds wire envelopes from typed events.
 enum OutgoingEvent {
@@ -33,6 +33,11 @@ enum OutgoingEvent {
 public struct PublishReceipt: Sendable, Equatable {
     public let eventID: String
     public let topic: String
-    /// The event's offset in its topic (the original's, for a deduplicated republish).
+    /// The event's offset in its topic (the original's, for a deduplicated republish); 0 for an
+    /// event scheduled for later, which has no offset until it is due.
     public let offset: UInt64
+    /// When a scheduled event is due (``PublishSchedule``); nil for an event appended at once.
+    public var scheduledFor: Date? = nil
+    /// A scheduled event with this topic and id was confirmed before: this is the same event.
+    public var wasScheduledBefore = false
 }

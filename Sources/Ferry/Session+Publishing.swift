@@ -40,8 +40,11 @@ extension Session {
                 var item = PublishItem()
                 item.sequence = nextSequence
                 item.event = queued.event
+                if let schedule = queued.schedule {
+                    (item.deliverAtUs, item.deliverAfterMs) = schedule.wire
+                }
                 publish.items.append(item)
-                unconfirmed[nextSequence] = (queued.call, queued.index, queued.event)
+                unconfirmed[nextSequence] = (queued.call, queued.index, queued.event, queued.schedule)
                 sequences.append(nextSequence)
             }
             queuedHead = end
@@ -65,7 +68,11 @@ extension Session {
         for (index, sequence) in result.confirmed.enumerated() {
             guard let waiter = unconfirmed.removeValue(forKey: sequence) else { continue }
             let offset = index < result.offsets.count ? result.offsets[index] : 0
-            waiter.call.complete(waiter.index, .success(offset))
+            waiter.call.complete(waiter.index, .success(.stored(offset: offset)))
+        }
+        for scheduled in result.scheduled {
+            guard let waiter = unconfirmed.removeValue(forKey: scheduled.sequence) else { continue }
+            waiter.call.complete(waiter.index, .success(.scheduled(dueMicros: scheduled.dueUs, duplicate: scheduled.duplicate)))
         }
         for rejection in result.rejected {
             failSequence(rejection.sequence, FerryError(.broker(rejection.code), rejection.message))

@@ -121,7 +121,7 @@ extension Session {
         }
         for reply in waiting.values { reply(.failure(FerryError(.closed, "the subscription was closed"))) }
         let resend = unconfirmed.sorted { $0.key < $1.key }.map {
-            QueuedEvent(event: $0.value.event, call: $0.value.call, index: $0.value.index)
+            QueuedEvent(event: $0.value.event, schedule: $0.value.schedule, call: $0.value.call, index: $0.value.index)
         }
         unconfirmed.removeAll()
         queuedEvents = resend + queuedEvents[queuedHead...]

@@ -13,7 +13,7 @@ final class Session {
 
     /// One `publish` call: its events' results fill in as confirms arrive.
     final class PublishCall {
-        var results: [Result<UInt64, FerryError>?]
+        var results: [Result<PublishOutcome, FerryError>?]
         var remaining: Int
         let completion: Connection.PublishCompletion
 
@@ -23,7 +23,7 @@ final class Session {
             self.completion = completion
         }
 
-        func complete(_ index: Int, _ result: Result<UInt64, FerryError>) {
+        func complete(_ index: Int, _ result: Result<PublishOutcome, FerryError>) {
             guard results[index] == nil else { return }
             results[index] = result
             remaining -= 1
@@ -33,6 +33,7 @@ final class Session {
 
     struct QueuedEvent {
         let event: WireEvent
+        let schedule: PublishSchedule?
         let call: PublishCall
         let index: Int
     }
@@ -67,7 +68,7 @@ final class Session {
     var queuedEvents: [QueuedEvent] = []
     var queuedHead = 0
     /// Published, unconfirmed events by sequence; and the sequences of each Publish request.
-    var unconfirmed: [UInt64: (call: PublishCall, index: Int, event: WireEvent)] = [:]
+    var unconfirmed: [UInt64: (call: PublishCall, index: Int, event: WireEvent, schedule: PublishSchedule?)] = [:]
     var publishRequests: [UInt64: (deadline: MonotonicInstant, sequences: [UInt64])] = [:]
     var acks: [UInt64] = []
     var nacks: [Nack] = []
@@ -183,7 +184,9 @@ final class Session {
         case .publish(let events, let completion):
             let call = PublishCall(count: events.count, completion: completion)
             if events.isEmpty { completion([]) }
-            for (index, event) in events.enumerated() { queuedEvents.append(QueuedEvent(event: event, call: call, index: index)) }
+            for (index, outgoing) in events.enumerated() {
+                queuedEvents.append(QueuedEvent(event: outgoing.event, schedule: outgoing.schedule, call: call, index: index))
+            }
         case .settle(let newAcks, let newNacks):
             acks.append(contentsOf: newAcks)
             nacks.append(contentsOf: newNacks)

@@ -28,6 +28,8 @@ extension Broker {
             beginShutdown()
         case .traceAnswered:
             sendTraceAnswers()
+        case .scheduleAnswered:
+            takeScheduleAnswers()
         case .passEnded:
             endPass()
         }
@@ -62,7 +64,7 @@ extension Broker {
         endIteration()
         guard let deadline = shutdownDeadline, !isFinished else { return }
         let inFlight = inFlightCount
-        if (inFlight == 0 && pendingConfirms.isEmpty && heldReplies.isEmpty) || now >= deadline {
+        if (inFlight == 0 && pendingConfirms.isEmpty && heldReplies.isEmpty && pendingCancels.isEmpty) || now >= deadline {
             persistGroupState()
             isFinished = true
             logger.info("broker stopped", metadata: ["unsettled": "\(inFlight)"])

@@ -31,7 +31,7 @@ extension Broker {
         }
         for item in publish.items { accept(item, from: peer, into: &pass) }
         store(&pass)
-        confirm(pass.result, to: peer, requestID: publish.requestID, onceDurable: pass.needs)
+        confirm(pass.result, to: peer, requestID: publish.requestID, onceDurable: pass.needs, scheduled: submitScheduled(&pass))
     }
 
     /// What one Publish has come to so far: the reply, the accepted events per topic, the ids
@@ -42,6 +42,9 @@ extension Broker {
         /// publishes carry one topic, so a short array beats a dictionary.
         var batches: [TopicBatch] = []
         var repeats: [(sequence: UInt64, batch: Int, index: Int)] = []
+        /// Items to append later, for the scheduler, and their sequences.
+        var scheduled: [ScheduledEvent] = []
+        var scheduledSequences: [UInt64] = []
         var needs: [String: UInt64] = [:]
         let storedAt: Int64
         /// Who published, as the trace names it (empty when nothing is traced).
@@ -58,6 +61,7 @@ extension Broker {
     /// Checks one item: rejected, confirmed as a repeat (of an id in the dedup window or earlier
     /// in this publish), or added to its topic's batch.
     private func accept(_ item: PublishFrame.Item, from peer: Peer, into pass: inout PublishPass) {
+        let dueMicros: Int64?
         do {
             try configuration.limits.validate(
                 topic: item.topic, id: item.id, keyBytes: item.key.count, payloadBytes: item.payloadBytes, eventBytes: item.event.count)
@@ -71,6 +75,7 @@ extension Broker {
                 throw ProtocolError(
                     .forbidden, "principal '\(principal)' may not publish to '\(String(decoding: item.topic, as: UTF8.self))'")
             }
+            dueMicros = item.asksForSchedule ? try dueTime(of: item) : nil
         } catch {
             reject(item.sequence, error, into: &pass.result)
             return
@@ -84,6 +89,15 @@ extension Broker {
             let topic = String(decoding: item.topic, as: UTF8.self)
             tracer?.record(TraceRecord(kind: .duplicate, timeMicros: wallNow, topic: topic, offset: offset, actor: pass.publisher))
             if log.durableEnd(topic: topic) <= offset { pass.needs[topic] = max(pass.needs[topic] ?? 0, offset + 1) }
+            return
+        }
+        if let dueMicros {
+            pass.scheduledSequences.append(item.sequence)
+            pass.scheduled.append(
+                ScheduledEvent(
+                    topic: String(decoding: item.topic, as: UTF8.self), id: String(decoding: item.id, as: UTF8.self),
+                    key: String(decoding: item.key, as: UTF8.self), dueMicros: dueMicros,
+                    body: item.scheduledEvent(adding: peer.principalHeader)))
             return
         }
         if let first = publishScratch.value(for: key) {
@@ -148,11 +162,16 @@ extension Broker {
             self.topic = String(decoding: topicBytes, as: UTF8.self)
             self.topicBytes = Array(topicBytes)
         }
+
+        init(topic: String) {
+            self.topic = topic
+            self.topicBytes = Array(topic.utf8)
+        }
     }
 
     /// Appends one topic's events; returns their offsets, or nil (all rejected) when the store
     /// failed. `publisher` names the publisher in the trace.
-    private func append(_ batch: TopicBatch, publisher: String, into result: inout PublishResult) -> [UInt64]? {
+    func append(_ batch: TopicBatch, publisher: String, into result: inout PublishResult) -> [UInt64]? {
         if !knownTopics.contains(batch.topic) && knownTopics.count >= configuration.maxTopics {
             let error = ProtocolError(
                 .resourceExhausted,
@@ -195,7 +214,7 @@ extension Broker {
         return offsets
     }
 
-    private func reject(_ sequence: UInt64, _ error: any Error, into result: inout PublishResult) {
+    func reject(_ sequence: UInt64, _ error: any Error, into result: inout PublishResult) {
         let protocolError = error as? ProtocolError ?? ProtocolError(.storageFailure, "\(error)")
         var rejection = Rejection()
         rejection.sequence = sequence

@@ -34,6 +34,7 @@ extension Broker {
     /// A snapshot of groups, topics and totals.
     public func stats() -> Stats {
         var stats = Stats()
+        let schedule = scheduler?.summary
         for group in groups.values.sorted(by: { $0.name < $1.name }) {
             var entry = GroupStats()
             entry.name = group.name
@@ -58,10 +59,12 @@ extension Broker {
             entry.redelivered = group.counters.redelivered
             entry.deadLettered = group.counters.deadLettered
             entry.ephemeral = group.ephemeral
+            for (topic, count) in schedule?.byTopic ?? [:] where group.matches(topic) { entry.scheduled += UInt64(count) }
             stats.groups.append(entry)
         }
-        for topic in knownTopics.sorted() {
+        for topic in knownTopics.union(schedule?.byTopic.keys ?? [:].keys).sorted() {
             var entry = TopicStats()
+            entry.scheduled = UInt64(schedule?.byTopic[topic] ?? 0)
             entry.name = topic
             let bounds = log.bounds(topic: topic)
             entry.firstOffset = bounds.lowerBound
@@ -75,6 +78,8 @@ extension Broker {
         }
         stats.storedBytes = UInt64(log.storedBytes)
         stats.connections = UInt32(peers.count)
+        stats.scheduledEvents = UInt64(schedule?.events ?? 0)
+        stats.nextScheduledDueUs = UInt64(schedule?.nextDueMicros ?? 0)
         stats.prometheusText = metricsText?() ?? ""
         return stats
     }

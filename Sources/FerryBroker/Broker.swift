@@ -71,6 +71,14 @@ public final class Broker {
     var pendingConfirms: [PendingConfirm] = []
     /// Replies waiting for group state to become durable, in arrival order.
     var heldReplies: [HeldReply] = []
+    /// Keeps events published for later; nil refuses them.
+    let scheduler: Scheduler?
+    /// The next ticket for a request to the scheduler.
+    var nextScheduleTicket: UInt64 = 1
+    /// Cancellations waiting for the scheduler's answer, by ticket.
+    var pendingCancels: [UInt64: (peer: PeerID, requestID: UInt64)] = [:]
+    /// Due events appended and waiting for their fsync before the scheduler forgets them.
+    var pendingFires: [PendingFire] = []
     /// Renders the process's metrics for the Stats reply, when a metrics backend is set up.
     public var metricsText: (() -> String)?
     /// Topics the log holds, to notice the first event of a new one cheaply.
@@ -118,6 +126,7 @@ public final class Broker {
         self.auditLogger = auditLogger
         self.traceLog = storage.trace
         self.tracer = storage.trace.flatMap { trace in configuration.traceSampling.map { EventTracer(log: trace, sampling: $0) } }
+        self.scheduler = storage.scheduler
         self.traceQueries = storage.trace.map {
             TraceQueries(log: $0, sampling: configuration.traceSampling?.description ?? "off")
         }
@@ -133,6 +142,10 @@ public final class Broker {
     /// The descriptor that becomes readable when trace searches have answers: poll it, then
     /// hand over ``BrokerInput/traceAnswered``.
     public var traceAnswerDescriptor: Int32? { traceQueries?.answers.fileDescriptor }
+
+    /// The descriptor that becomes readable when the scheduler has answers: poll it, then hand
+    /// over ``BrokerInput/scheduleAnswered``.
+    public var scheduleAnswerDescriptor: Int32? { scheduler?.answers.fileDescriptor }
 
     /// Unsettled deliveries across all peers.
     public var inFlightCount: Int { peers.values.reduce(0) { $0 + $1.inFlight.count } }
@@ -246,6 +259,7 @@ public final class Broker {
             case .deadLetterRequeue(let requeue): try handleDeadLetterRequeue(requeue, from: peer, requestID: requestID)
             case .deadLetterPurge(let purge): try handleDeadLetterPurge(purge, from: peer, requestID: requestID)
             case .stats: handleStats(from: peer, requestID: requestID)
+            case .cancelScheduled(let cancel): try handleCancelScheduled(cancel, from: peer, requestID: requestID)
             case .goodbye: removePeer(peer, reason: "said goodbye")
             case nil:
                 throw ProtocolError(
@@ -299,6 +313,7 @@ public final class Broker {
         welcome.maxPatterns = UInt32(configuration.limits.maxPatternsPerSubscribe)
         welcome.maxIds = UInt32(configuration.limits.maxIDsPerCommand)
         welcome.principal = peer.principal?.name ?? ""
+        welcome.maxScheduleDelayMs = scheduler == nil ? 0 : configuration.limits.maxScheduleDelayMilliseconds
         reply(to: peer, requestID: requestID, .welcome(welcome))
         logger.debug("peer said hello", metadata: ["peer": "\(peer.id)", "client": "\(hello.clientName)"])
     }
@@ -306,7 +321,7 @@ public final class Broker {
     // MARK: - Replies
 
     func reply(to peer: Peer, requestID: UInt64, _ body: ServerMessage.OneOf_Reply) {
-        if case .publishResult(let result) = body, result.rejected.isEmpty, result.unknownFields.data.isEmpty {
+        if case .publishResult(let result) = body, result.rejected.isEmpty, result.scheduled.isEmpty, result.unknownFields.data.isEmpty {
             // The reply to nearly every Publish, written without SwiftProtobuf's visitor.
             send(PublishResultEncoder.encode(requestID: requestID, confirmed: result.confirmed, offsets: result.offsets), to: peer)
             return

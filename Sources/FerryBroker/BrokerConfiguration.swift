@@ -52,6 +52,9 @@ public struct BrokerConfiguration: Sendable {
     /// Where ferryd keeps the trace log (`trace/` in the data directory), and how much; nil for
     /// none (in-memory storage). The broker itself writes to ``BrokerStorage/trace``.
     public var traceLog: TraceLogConfiguration?
+    /// The most events (and bytes of them) kept for later: past them, scheduling is refused
+    /// with `STORAGE_FULL`.
+    public var scheduleLimits = ScheduleLimits()
     /// The broker's own version, reported in Welcome.
     public var serverVersion = "0.1.0"
 

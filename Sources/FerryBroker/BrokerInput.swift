@@ -25,6 +25,9 @@ public enum BrokerInput {
     case shutdown
     /// Trace searches have answers (``Broker/traceAnswerDescriptor`` became readable).
     case traceAnswered
+    /// The scheduler has answers: events stored or cancelled, or due events to append
+    /// (``Broker/scheduleAnswerDescriptor`` became readable).
+    case scheduleAnswered
     /// The end of a pass over what arrived (or a wake-up with nothing arrived): dispatch
     /// deliveries and due retries, run timers, start fsyncs and save group state.
     case passEnded

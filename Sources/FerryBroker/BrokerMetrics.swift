@@ -46,11 +46,23 @@ struct BrokerMetrics {
     let traceFailed: Counter
     let traceStoredBytes: Gauge
     let traceSearches: Counter
+    /// Scheduled events: stored for later, appended when due (and how late), cancelled; and
+    /// how many wait.
+    let scheduled: Counter
+    let scheduledFired: Counter
+    let scheduledCancelled: Counter
+    let scheduleLateness: Timer
+    let scheduledWaiting: Gauge
 
     init(factory: any MetricsFactory = MetricsSystem.factory) {
         self.factory = factory
         published = Counter(label: "ferry_events_published_total", factory: factory)
         confirmed = Counter(label: "ferry_events_confirmed_total", factory: factory)
+        scheduled = Counter(label: "ferry_events_scheduled_total", factory: factory)
+        scheduledFired = Counter(label: "ferry_scheduled_events_fired_total", factory: factory)
+        scheduledCancelled = Counter(label: "ferry_scheduled_events_cancelled_total", factory: factory)
+        scheduleLateness = Timer(label: "ferry_schedule_lateness_seconds", preferredDisplayUnit: .seconds, factory: factory)
+        scheduledWaiting = Gauge(label: "ferry_scheduled_events", factory: factory)
         requeued = Counter(label: "ferry_dead_letters_requeued_total", factory: factory)
         publishToConfirm = Timer(label: "ferry_publish_to_confirm_seconds", preferredDisplayUnit: .seconds, factory: factory)
         fsyncDuration = Timer(label: "ferry_fsync_duration_seconds", preferredDisplayUnit: .seconds, factory: factory)

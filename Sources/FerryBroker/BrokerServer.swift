@@ -92,7 +92,8 @@ public final class BrokerServer: Sendable {
         broker.health = health
         health.update { $0.recovered = true }
         var poller = LoopPoller(
-            router: router, control: thread.commands, storage: storage, zap: zap, traceAnswers: broker.traceAnswerDescriptor)
+            router: router, control: thread.commands, storage: storage, zap: zap, traceAnswers: broker.traceAnswerDescriptor,
+            scheduleAnswers: broker.scheduleAnswerDescriptor)
         ready(endpoint)
         logger.info("ferryd listening", metadata: ["endpoint": "\(endpoint)"])
         while !broker.isFinished { try pass(of: broker, polling: &poller, router: router) }
@@ -106,6 +107,7 @@ public final class BrokerServer: Sendable {
         let synced: Int?
         let groupStateSynced: Int?
         let traceAnswers: Int?
+        let scheduleAnswers: Int?
         let zap: (handler: ZAPHandler, index: Int)?
         /// The last pass stopped reading with messages left: the next poll does not wait.
         var backlog = false
@@ -114,7 +116,7 @@ public final class BrokerServer: Sendable {
 
         init(
             router socket: Socket, control queue: WakeupQueue<Control>, storage: BrokerStorage, zap handler: ZAPHandler?,
-            traceAnswers answers: Int32?
+            traceAnswers answers: Int32?, scheduleAnswers schedule: Int32?
         ) {
             var poller = Poller()
             router = poller.addReadable(socket)
@@ -122,6 +124,7 @@ public final class BrokerServer: Sendable {
             synced = storage.log.syncNotificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
             groupStateSynced = storage.groupState.notificationDescriptor.map { poller.addReadable(fileDescriptor: $0) }
             traceAnswers = answers.map { poller.addReadable(fileDescriptor: $0) }
+            scheduleAnswers = schedule.map { poller.addReadable(fileDescriptor: $0) }
             zap = handler.map { ($0, poller.addReadable($0.socket)) }
             self.poller = poller
         }
@@ -147,6 +150,7 @@ public final class BrokerServer: Sendable {
         if let synced = loop.synced, loop.poller.isReadable(synced) { broker.handle(.eventsSynced, at: time) }
         if let synced = loop.groupStateSynced, loop.poller.isReadable(synced) { broker.handle(.groupStateSynced, at: time) }
         if let answers = loop.traceAnswers, loop.poller.isReadable(answers) { broker.handle(.traceAnswered, at: time) }
+        if let answers = loop.scheduleAnswers, loop.poller.isReadable(answers) { broker.handle(.scheduleAnswered, at: time) }
         loop.backlog = false
         if loop.poller.isReadable(loop.router) {
             var received = 0

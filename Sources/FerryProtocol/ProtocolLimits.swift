@@ -22,6 +22,9 @@ public struct ProtocolLimits: Sendable, Equatable {
     /// Most ids in one dead-letter requeue or purge.
     public var maxIDsPerCommand: Int
 
+    /// Furthest ahead an event may be scheduled: 366 days.
+    public var maxScheduleDelayMilliseconds: UInt64 = 366 * 24 * 3600 * 1000
+
     /// Room for an event's fields other than its payload.
     public static let eventOverheadBytes = 64 << 10
 

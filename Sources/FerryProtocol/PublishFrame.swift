@@ -25,6 +25,13 @@ public struct PublishFrame {
         /// The event carries a header named ``PublishFrame/principalHeader``, which only the
         /// broker may set.
         public var setsPrincipalHeader = false
+        /// When to append it (`deliver_at_us`, wall-clock microseconds) or how long after it is
+        /// read (`deliver_after_ms`); both 0 for an event published at once.
+        public var deliverAtMicros: UInt64 = 0
+        public var deliverAfterMilliseconds: UInt64 = 0
+
+        /// It asks to be appended later rather than now.
+        public var asksForSchedule: Bool { deliverAtMicros != 0 || deliverAfterMilliseconds != 0 }
     }
 
     /// The header in which the broker names the principal that published an event.
@@ -88,7 +95,9 @@ public struct PublishFrame {
                 sawEvent = true
                 item.event = event
                 guard readEvent(event, into: &item) else { return nil }
-            case (1, _), (2, _): return nil
+            case (3, .varint(let micros)): item.deliverAtMicros = micros
+            case (4, .varint(let milliseconds)): item.deliverAfterMilliseconds = milliseconds
+            case (1...4, _): return nil
             default: continue
             }
         }
@@ -138,6 +147,23 @@ public struct PublishFrame {
 }
 
 extension PublishFrame.Item {
+    /// The bytes to keep for an event appended later: the event as published after `fields`
+    /// (as in ``storedEvent(storedAtMicros:adding:)``), without `stored_at_us`, which is set
+    /// when it is appended (``appendStoredAt(_:to:)``).
+    public func scheduledEvent(adding fields: [UInt8] = []) -> [UInt8] {
+        var body: [UInt8] = []
+        body.reserveCapacity(event.count + fields.count + 11)
+        body.append(contentsOf: event)
+        body.append(contentsOf: fields)
+        return body
+    }
+
+    /// Appends `stored_at_us` (field 12) to a scheduled event's bytes, making them the stored event.
+    public static func appendStoredAt(_ storedAtMicros: Int64, to body: inout [UInt8]) {
+        body.append(12 << 3)
+        DeliveryEncoder.appendVarint(UInt64(bitPattern: storedAtMicros), to: &body)
+    }
+
     /// The bytes to store: the event as published with `stored_at_us` (field 12) appended,
     /// after `fields` (encoded fields the broker adds, such as the principal's header).
     public func storedEvent(storedAtMicros: Int64, adding fields: [UInt8] = []) -> [UInt8] {

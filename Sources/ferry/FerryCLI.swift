@@ -32,7 +32,7 @@ struct FerryCLI: AsyncParsableCommand {
               FERRY_BROKER=tcp://10.0.0.5:7400 ferry stats
             """,
         subcommands: [
-            PublishCommand.self, TailCommand.self, GroupsCommand.self, DeadLettersCommand.self, ReplayCommand.self,
+            PublishCommand.self, CancelCommand.self, TailCommand.self, GroupsCommand.self, DeadLettersCommand.self, ReplayCommand.self,
             HistoryCommand.self, TraceCommand.self, StatsCommand.self, KeygenCommand.self, Bench.self,
         ])
 

@@ -41,13 +41,14 @@ struct GroupsCommand: AsyncParsableCommand {
             return
         }
         var table = Table(
-            ["GROUP", "MEMBERS", "IN FLIGHT", "LAG", "RETRIES", "DLQ", "DELIVERED", "ACKED", "NACKED", "DEAD"], numeric: Set(1...9))
+            ["GROUP", "MEMBERS", "IN FLIGHT", "LAG", "SCHEDULED", "RETRIES", "DLQ", "DELIVERED", "ACKED", "NACKED", "DEAD"],
+            numeric: Set(1...10))
         var lags = Table(["GROUP", "TOPIC", "POSITION", "END", "LAG"], numeric: [2, 3, 4])
         for group in groups {
             table.add(
                 [
                     group.ephemeral ? "~" + group.name : group.name, "\(group.members)", "\(group.inFlight)", "\(group.lag)",
-                    "\(group.pendingRetries)", "\(group.deadLetters)", "\(group.delivered)", "\(group.acked)", "\(group.nacked)",
+                    "\(group.scheduled)", "\(group.pendingRetries)", "\(group.deadLetters)", "\(group.delivered)", "\(group.acked)", "\(group.nacked)",
                     "\(group.deadLettered)",
                 ])
             for topic in group.topics { lags.add([group.name, topic.topic, "\(topic.position)", "\(topic.end)", "\(topic.lag)"]) }
@@ -64,7 +65,7 @@ struct GroupsCommand: AsyncParsableCommand {
             "name": group.name, "members": group.members, "in_flight": group.inFlight, "lag": group.lag,
             "pending_retries": group.pendingRetries, "dead_letters": group.deadLetters, "patterns": group.patterns,
             "ephemeral": group.ephemeral, "delivered": group.delivered, "acked": group.acked, "nacked": group.nacked,
-            "redelivered": group.redelivered, "dead_lettered": group.deadLettered,
+            "redelivered": group.redelivered, "dead_lettered": group.deadLettered, "scheduled": group.scheduled,
             "topics": group.topics.map { ["topic": $0.topic, "position": $0.position, "end": $0.end, "lag": $0.lag] as [String: Any] },
         ]
     }

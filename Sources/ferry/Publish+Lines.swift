@@ -7,7 +7,8 @@ extension PublishCommand {
     /// the reason ferryd rejected it. Rejections exit 1 once everything is printed; events the
     /// broker never confirmed (it went away) exit as unreachable.
     func publishLines(_ events: [(line: Int, event: RawEvent)]) async throws {
-        let outcomes = try await options.withBus { bus in await bus.publishEach(raw: events.map(\.event)) }
+        let schedule = try when.schedule()
+        let outcomes = try await options.withBus { bus in await bus.publishEach(raw: events.map(\.event), schedule: schedule) }
         var unconfirmed: [(line: Int, error: FerryError)] = []
         var rejected: [(line: Int, error: FerryError)] = []
         var values: [[String: Any]] = []
@@ -16,8 +17,14 @@ extension PublishCommand {
             var value: [String: Any] = ["line": line, "topic": event.topic, "id": event.id]
             switch outcome {
             case .success(let receipt):
-                value["offset"] = receipt.offset
-                table.add(["\(line)", receipt.topic, "\(receipt.offset)", receipt.eventID])
+                if let due = receipt.scheduledFor {
+                    let dueText = ISO8601DateFormatter.withMilliseconds.string(from: due)
+                    value["due"] = dueText
+                    table.add(["\(line)", receipt.topic, "due \(dueText)", receipt.eventID])
+                } else {
+                    value["offset"] = receipt.offset
+                    table.add(["\(line)", receipt.topic, "\(receipt.offset)", receipt.eventID])
+                }
             case .failure(let error):
                 value["error"] = ["code": error.code.name, "message": error.message]
                 table.add(["\(line)", event.topic, "-", event.id])

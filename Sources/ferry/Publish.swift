@@ -27,6 +27,11 @@ struct PublishCommand: AsyncParsableCommand {
               ferry publish orders.created '{"orderID":"42","total":99}' --key order-42 --type OrderCreated
               echo '{"orderID":"43"}' | ferry publish orders.created --header source=import
               ferry publish orders.created --lines < events.jsonl
+              ferry publish reminders '{"orderID":"42"}' --after 24h --id reminder-42
+
+            With --at or --after, ferryd stores the events at once and appends them to the topic \
+            when they are due: no group receives them before. Each is printed with its due time \
+            instead of an offset; `ferry cancel TOPIC ID` removes one before it is due.
             """)
 
     @OptionGroup var options: CLIOptions
@@ -52,6 +57,8 @@ struct PublishCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Read many events from stdin, one JSON envelope per line (see above).")
     var lines = false
 
+    @OptionGroup var when: ScheduleOptions
+
     func validate() throws {
         if lines && payload != nil { throw ValidationError("--lines reads stdin; do not pass a PAYLOAD argument") }
         if lines && id != nil { throw ValidationError("--id names one event; with --lines put \"id\" in each line") }
@@ -61,8 +68,18 @@ struct PublishCommand: AsyncParsableCommand {
     func run() async throws {
         if lines { return try await publishLines(readLines()) }
         let event = try readSingle()
-        let receipt = try await options.withBus { bus in try await bus.publish(raw: [event])[0] }
-        if options.json {
+        let schedule = try when.schedule()
+        let receipt = try await options.withBus { bus in try await bus.publish(raw: [event], schedule: schedule)[0] }
+        if let due = receipt.scheduledFor {
+            let dueText = ISO8601DateFormatter.withMilliseconds.string(from: due)
+            if options.json {
+                Output.json(["topic": receipt.topic, "due": dueText, "id": receipt.eventID, "duplicate": receipt.wasScheduledBefore] as [String: Any])
+            } else {
+                var table = Table(["TOPIC", "DUE", "ID"])
+                table.add([receipt.topic, dueText + (receipt.wasScheduledBefore ? " (scheduled before)" : ""), receipt.eventID])
+                table.print()
+            }
+        } else if options.json {
             Output.json(["topic": receipt.topic, "offset": receipt.offset, "id": receipt.eventID] as [String: Any])
         } else {
             var table = Table(["TOPIC", "OFFSET", "ID"], numeric: [1])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Ferry
+import Foundation
 
 /// `ferry stats`: topics, groups, stored bytes, connections, or the Prometheus metrics.
 struct StatsCommand: AsyncParsableCommand {
@@ -37,17 +38,21 @@ struct StatsCommand: AsyncParsableCommand {
                         [
                             "name": $0.name, "first_offset": $0.firstOffset, "next_offset": $0.nextOffset, "events": $0.eventCount,
                             "corrupt_regions": $0.corruptRegions, "lost_events": $0.lostEvents, "skipped_bytes": $0.skippedBytes,
-                            "truncated_bytes": $0.truncatedBytes,
+                            "truncated_bytes": $0.truncatedBytes, "scheduled": $0.scheduled,
                         ] as [String: Any]
                     },
                     "groups": stats.groups.map(GroupsCommand.dictionary), "stored_bytes": stats.storedBytes,
-                    "connections": stats.connections,
+                    "connections": stats.connections, "scheduled_events": stats.scheduledEvents,
                 ] as [String: Any])
             return
         }
-        var topics = Table(["TOPIC", "FIRST", "NEXT", "EVENTS", "LOST"], numeric: [1, 2, 3, 4])
+        var topics = Table(["TOPIC", "FIRST", "NEXT", "EVENTS", "SCHEDULED", "LOST"], numeric: [1, 2, 3, 4, 5])
         for topic in stats.topics {
-            topics.add([topic.name, "\(topic.firstOffset)", "\(topic.nextOffset)", "\(topic.eventCount)", "\(topic.lostEvents)"])
+            topics.add(
+                [
+                    topic.name, "\(topic.firstOffset)", "\(topic.nextOffset)", "\(topic.eventCount)", "\(topic.scheduled)",
+                    "\(topic.lostEvents)",
+                ])
         }
         var groups = Table(["GROUP", "MEMBERS", "IN FLIGHT", "LAG", "RETRIES", "DLQ", "ACKED"], numeric: Set(1...6))
         for group in stats.groups {
@@ -61,6 +66,10 @@ struct StatsCommand: AsyncParsableCommand {
         Output.line("connections: \(stats.connections)")
         Output.line("topics:      \(stats.topics.count)")
         Output.line("groups:      \(stats.groups.count)")
+        if stats.scheduledEvents > 0 {
+            let next = stats.nextScheduledDue.map { ", next due \(ISO8601DateFormatter.withMilliseconds.string(from: $0))" } ?? ""
+            Output.line("scheduled:   \(stats.scheduledEvents)\(next)")
+        }
         if !stats.topics.isEmpty {
             Output.line()
             topics.print()

@@ -21,6 +21,9 @@ extension Ferryd {
         guard configuration.maxTopics > 0, configuration.maxGroups > 0, configuration.limits.maxPayloadBytes > 0 else {
             throw ValidationError("max_topics, max_groups and max_payload_bytes must be positive")
         }
+        guard configuration.scheduleLimits.maxEvents >= 0, configuration.scheduleLimits.maxBytes >= 0 else {
+            throw ValidationError("max_scheduled_events and max_scheduled_bytes must not be negative")
+        }
         var log = DurableStoreConfiguration(directory: "ferry-data")
         file?.apply(to: &log)
         if let dataDir { log.directory = dataDir }

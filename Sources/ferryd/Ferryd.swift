@@ -123,9 +123,12 @@ struct Ferryd: AsyncParsableCommand {
 
         let storageConfiguration = configuration.storage
         let traceConfiguration = configuration.traceLog
+        let scheduleLimits = configuration.scheduleLimits
         let server = BrokerServer(
             configuration: configuration, logger: logger,
-            openStorage: { try Self.openStorage(storageConfiguration, trace: traceConfiguration) },
+            openStorage: {
+                try Self.openStorage(storageConfiguration, trace: traceConfiguration, scheduleLimits: scheduleLimits)
+            },
             metricsText: { registry.emitToString() })
         let endpointFile = endpointFile
         let brokerEndpoint = BrokerEndpoint()
@@ -170,18 +173,31 @@ struct Ferryd: AsyncParsableCommand {
 
     /// The composition root of ferryd's storage: the event log, the group-state store and the
     /// trace log, all in the data directory (or the first two in memory, without a trace).
-    static func openStorage(_ storage: StorageConfiguration, trace: TraceLogConfiguration?) throws -> BrokerStorage {
+    static func openStorage(_ storage: StorageConfiguration, trace: TraceLogConfiguration?, scheduleLimits: ScheduleLimits) throws
+        -> BrokerStorage
+    {
         switch storage {
         case .memory(let maxBytes):
-            return .inMemory(maxBytes: maxBytes)
+            return .inMemory(
+                maxBytes: maxBytes,
+                scheduler: try Scheduler(database: ScheduleDatabase(path: nil), limits: scheduleLimits, clock: Self.wallClockMicros))
         case .log(let configuration):
             let log = try DurableEventLog(configuration: configuration)
             do {
                 let groupState = try DurableGroupStateStore(configuration: configuration)
                 do {
-                    return BrokerStorage(
-                        log: log, groupState: groupState,
-                        trace: try trace.map { try TraceLog(configuration: $0, readEnvelope: Broker.traceEnvelopeLayout) })
+                    let scheduler = try Scheduler(
+                        database: ScheduleDatabase(path: URL(fileURLWithPath: configuration.directory).appendingPathComponent("schedule.sqlite").path),
+                        limits: scheduleLimits, clock: Self.wallClockMicros)
+                    do {
+                        return BrokerStorage(
+                            log: log, groupState: groupState,
+                            trace: try trace.map { try TraceLog(configuration: $0, readEnvelope: Broker.traceEnvelopeLayout) },
+                            scheduler: scheduler)
+                    } catch {
+                        scheduler.close()
+                        throw error
+                    }
                 } catch {
                     groupState.close()
                     throw error
@@ -192,6 +208,11 @@ struct Ferryd: AsyncParsableCommand {
             }
         }
     }
+}
+
+extension Ferryd {
+    /// The wall clock in microseconds since 1970, for the scheduler.
+    @Sendable static func wallClockMicros() -> Int64 { BrokerTime.now().wallMicroseconds }
 }
 
 extension FsyncPolicy: ExpressibleByArgument {}

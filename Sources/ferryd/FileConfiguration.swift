@@ -109,6 +109,8 @@ struct FileConfiguration: Decodable {
     var groupStateSyncMs: Int?
     var maxTopics: Int?
     var maxGroups: Int?
+    var maxScheduledEvents: Int?
+    var maxScheduledBytes: Int?
     var security: Security?
     var httpEndpoint: String?
     var trace: Trace?
@@ -155,6 +157,8 @@ struct FileConfiguration: Decodable {
         if let maxPayloadBytes { configuration.limits.setMaxPayloadBytes(maxPayloadBytes) }
         if let maxTopics { configuration.maxTopics = maxTopics }
         if let maxGroups { configuration.maxGroups = maxGroups }
+        if let maxScheduledEvents { configuration.scheduleLimits.maxEvents = maxScheduledEvents }
+        if let maxScheduledBytes { configuration.scheduleLimits.maxBytes = maxScheduledBytes }
         if let maxBatch { configuration.limits.maxBatch = maxBatch }
         if let defaultMaxInFlight { configuration.defaultMaxInFlight = defaultMaxInFlight }
         if let dedupWindowMs { configuration.dedupWindowMilliseconds = dedupWindowMs }
@@ -185,6 +189,8 @@ struct FileConfiguration: Decodable {
         case groupStateSyncMs = "group_state_sync_ms"
         case maxTopics = "max_topics"
         case maxGroups = "max_groups"
+        case maxScheduledEvents = "max_scheduled_events"
+        case maxScheduledBytes = "max_scheduled_bytes"
         case security
         case httpEndpoint = "http_endpoint"
         case trace

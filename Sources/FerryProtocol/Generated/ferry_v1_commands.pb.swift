@@ -147,6 +147,54 @@ public nonisolated enum Ferry_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterab
 
 }
 
+public nonisolated enum Ferry_V1_CancelOutcome: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// Removed: no group will receive it.
+  case cancelled // = 1
+
+  /// No scheduled event has this topic and id: never scheduled, cancelled before, or already appended.
+  case notScheduled // = 2
+
+  /// It is due and being appended: too late.
+  case alreadyDue // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .cancelled
+    case 2: self = .notScheduled
+    case 3: self = .alreadyDue
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .cancelled: return 1
+    case .notScheduled: return 2
+    case .alreadyDue: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Ferry_V1_CancelOutcome] = [
+    .unspecified,
+    .cancelled,
+    .notScheduled,
+    .alreadyDue,
+  ]
+
+}
+
 public nonisolated enum Ferry_V1_StartPosition: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
 
@@ -443,6 +491,14 @@ public nonisolated struct Ferry_V1_ClientMessage: Sendable {
     set {command = .trace(newValue)}
   }
 
+  public var cancelScheduled: Ferry_V1_CancelScheduled {
+    get {
+      if case .cancelScheduled(let v)? = command {return v}
+      return Ferry_V1_CancelScheduled()
+    }
+    set {command = .cancelScheduled(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Command: Equatable, Sendable {
@@ -460,6 +516,7 @@ public nonisolated struct Ferry_V1_ClientMessage: Sendable {
     case replay(Ferry_V1_Replay)
     case history(Ferry_V1_HistoryRequest)
     case trace(Ferry_V1_TraceRequest)
+    case cancelScheduled(Ferry_V1_CancelScheduled)
 
   }
 
@@ -582,6 +639,14 @@ public nonisolated struct Ferry_V1_ServerMessage: Sendable {
     set {reply = .trace(newValue)}
   }
 
+  public var scheduledCancelled: Ferry_V1_ScheduledCancelled {
+    get {
+      if case .scheduledCancelled(let v)? = reply {return v}
+      return Ferry_V1_ScheduledCancelled()
+    }
+    set {reply = .scheduledCancelled(newValue)}
+  }
+
   public var error: Ferry_V1_Error {
     get {
       if case .error(let v)? = reply {return v}
@@ -607,6 +672,7 @@ public nonisolated struct Ferry_V1_ServerMessage: Sendable {
     /// Unsolicited (request_id 0): the broker ended one of this connection's subscriptions.
     case subscriptionEnded(Ferry_V1_SubscriptionEnded)
     case trace(Ferry_V1_TraceReply)
+    case scheduledCancelled(Ferry_V1_ScheduledCancelled)
     case error(Ferry_V1_Error)
 
   }
@@ -681,6 +747,9 @@ public nonisolated struct Ferry_V1_Welcome: Sendable {
   /// The principal this connection authenticated as (CURVE, section 13); empty without security.
   public var principal: String = String()
 
+  /// Furthest ahead an event may be scheduled (PublishItem.deliver_at_us / deliver_after_ms).
+  public var maxScheduleDelayMs: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -735,6 +804,14 @@ public nonisolated struct Ferry_V1_PublishItem: Sendable {
   /// Clears the value of `event`. Subsequent reads from it will return its default value.
   public mutating func clearEvent() {self._event = nil}
 
+  /// Deliver no sooner than this wall-clock time (microseconds since 1970, UTC), or this long
+  /// after the broker reads the item; at most one of the two. The event is stored and confirmed
+  /// at once (as scheduled, in PublishResult.scheduled) and appended to its topic when due
+  /// (section 5.14). Unset, zero or a time already past: published at once.
+  public var deliverAtUs: UInt64 = 0
+
+  public var deliverAfterMs: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -782,6 +859,57 @@ public nonisolated struct Ferry_V1_PublishResult: Sendable {
 
   /// Topic offsets of the confirmed items, in the same order; duplicates report the original's offset.
   public var offsets: [UInt64] = []
+
+  /// Items stored durably to be appended later (scheduled, section 5.14): they have no offset yet.
+  public var scheduled: [Ferry_V1_ScheduledConfirmation] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Ferry_V1_ScheduledConfirmation: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sequence: UInt64 = 0
+
+  /// When it will be appended, in wall-clock microseconds since 1970.
+  public var dueUs: UInt64 = 0
+
+  /// An event with this topic and id was scheduled before: this is the same event, due when it is.
+  public var duplicate: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Removes a scheduled event before it is due. Needs the publish grant on the topic.
+public nonisolated struct Ferry_V1_CancelScheduled: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var topic: String = String()
+
+  public var eventID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Ferry_V1_ScheduledCancelled: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var outcome: Ferry_V1_CancelOutcome = .unspecified
+
+  /// When it was (or is) due; 0 for NOT_SCHEDULED.
+  public var dueUs: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1240,6 +1368,10 @@ public nonisolated struct Ferry_V1_GroupStats: Sendable {
   /// An ephemeral group (Subscribe.ephemeral).
   public var ephemeral: Bool = false
 
+  /// Scheduled events not yet due on topics the group follows (section 5.14): it receives them
+  /// when they come due.
+  public var scheduled: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1288,6 +1420,9 @@ public nonisolated struct Ferry_V1_TopicStats: Sendable {
 
   public var truncatedBytes: UInt64 = 0
 
+  /// Events scheduled for this topic and not yet appended (section 5.14).
+  public var scheduled: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1308,6 +1443,12 @@ public nonisolated struct Ferry_V1_Stats: Sendable {
 
   /// The broker's metrics in the Prometheus text exposition format.
   public var prometheusText: String = String()
+
+  /// Scheduled events not yet appended, over all topics, and the earliest due time among those
+  /// not yet due (wall-clock microseconds; 0 when none waits).
+  public var scheduledEvents: UInt64 = 0
+
+  public var nextScheduledDueUs: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1612,6 +1753,10 @@ nonisolated extension Ferry_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}MALFORMED_FRAME\0\u{1}UNKNOWN_COMMAND\0\u{1}PAYLOAD_TOO_LARGE\0\u{1}MISSING_FIELD\0\u{1}UNSUPPORTED_VERSION\0\u{1}INVALID_ARGUMENT\0\u{1}UNKNOWN_GROUP\0\u{1}UNKNOWN_SUBSCRIPTION\0\u{1}STORAGE_FULL\0\u{1}STORAGE_FAILURE\0\u{1}SHUTTING_DOWN\0\u{1}BATCH_TOO_LARGE\0\u{1}RESOURCE_EXHAUSTED\0\u{1}UNAUTHENTICATED\0\u{1}FORBIDDEN\0")
 }
 
+nonisolated extension Ferry_V1_CancelOutcome: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CANCEL_OUTCOME_UNSPECIFIED\0\u{1}CANCEL_OUTCOME_CANCELLED\0\u{1}CANCEL_OUTCOME_NOT_SCHEDULED\0\u{1}CANCEL_OUTCOME_ALREADY_DUE\0")
+}
+
 nonisolated extension Ferry_V1_StartPosition: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0START_EARLIEST\0\u{1}START_LATEST\0")
 }
@@ -1626,7 +1771,7 @@ nonisolated extension Ferry_V1_TraceStepKind: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension Ferry_V1_ClientMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClientMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{1}publish\0\u{1}subscribe\0\u{1}unsubscribe\0\u{1}settle\0\u{1}heartbeat\0\u{3}dead_letter_list\0\u{3}dead_letter_requeue\0\u{3}dead_letter_purge\0\u{1}stats\0\u{1}goodbye\0\u{1}replay\0\u{1}history\0\u{1}trace\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{1}publish\0\u{1}subscribe\0\u{1}unsubscribe\0\u{1}settle\0\u{1}heartbeat\0\u{3}dead_letter_list\0\u{3}dead_letter_requeue\0\u{3}dead_letter_purge\0\u{1}stats\0\u{1}goodbye\0\u{1}replay\0\u{1}history\0\u{1}trace\0\u{3}cancel_scheduled\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1817,6 +1962,19 @@ nonisolated extension Ferry_V1_ClientMessage: SwiftProtobuf.Message, SwiftProtob
           self.command = .trace(v)
         }
       }()
+      case 24: try {
+        var v: Ferry_V1_CancelScheduled?
+        var hadOneofValue = false
+        if let current = self.command {
+          hadOneofValue = true
+          if case .cancelScheduled(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.command = .cancelScheduled(v)
+        }
+      }()
       default: break
       }
     }
@@ -1887,6 +2045,10 @@ nonisolated extension Ferry_V1_ClientMessage: SwiftProtobuf.Message, SwiftProtob
       guard case .trace(let v)? = self.command else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
     }()
+    case .cancelScheduled?: try {
+      guard case .cancelScheduled(let v)? = self.command else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -1902,7 +2064,7 @@ nonisolated extension Ferry_V1_ClientMessage: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Ferry_V1_ServerMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServerMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}welcome\0\u{3}publish_result\0\u{1}subscribed\0\u{1}unsubscribed\0\u{1}deliver\0\u{1}heartbeat\0\u{3}dead_letter_entries\0\u{3}dead_letter_count\0\u{2}\u{2}stats\0\u{1}replayed\0\u{3}history_entries\0\u{3}subscription_ended\0\u{1}trace\0\u{2}\u{7}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}welcome\0\u{3}publish_result\0\u{1}subscribed\0\u{1}unsubscribed\0\u{1}deliver\0\u{1}heartbeat\0\u{3}dead_letter_entries\0\u{3}dead_letter_count\0\u{2}\u{2}stats\0\u{1}replayed\0\u{3}history_entries\0\u{3}subscription_ended\0\u{1}trace\0\u{3}scheduled_cancelled\0\u{2}\u{6}error\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2080,6 +2242,19 @@ nonisolated extension Ferry_V1_ServerMessage: SwiftProtobuf.Message, SwiftProtob
           self.reply = .trace(v)
         }
       }()
+      case 24: try {
+        var v: Ferry_V1_ScheduledCancelled?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .scheduledCancelled(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .scheduledCancelled(v)
+        }
+      }()
       case 30: try {
         var v: Ferry_V1_Error?
         var hadOneofValue = false
@@ -2158,6 +2333,10 @@ nonisolated extension Ferry_V1_ServerMessage: SwiftProtobuf.Message, SwiftProtob
     case .trace?: try {
       guard case .trace(let v)? = self.reply else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+    }()
+    case .scheduledCancelled?: try {
+      guard case .scheduledCancelled(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
     }()
     case .error?: try {
       guard case .error(let v)? = self.reply else { preconditionFailure() }
@@ -2248,7 +2427,7 @@ nonisolated extension Ferry_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}server_version\0\u{3}heartbeat_interval_ms\0\u{3}peer_timeout_ms\0\u{3}max_payload_bytes\0\u{3}max_batch\0\u{3}broker_id\0\u{3}max_event_bytes\0\u{3}max_frame_bytes\0\u{3}max_patterns\0\u{3}max_ids\0\u{1}principal\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}server_version\0\u{3}heartbeat_interval_ms\0\u{3}peer_timeout_ms\0\u{3}max_payload_bytes\0\u{3}max_batch\0\u{3}broker_id\0\u{3}max_event_bytes\0\u{3}max_frame_bytes\0\u{3}max_patterns\0\u{3}max_ids\0\u{1}principal\0\u{3}max_schedule_delay_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2268,6 +2447,7 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 10: try { try decoder.decodeSingularUInt32Field(value: &self.maxPatterns) }()
       case 11: try { try decoder.decodeSingularUInt32Field(value: &self.maxIds) }()
       case 12: try { try decoder.decodeSingularStringField(value: &self.principal) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.maxScheduleDelayMs) }()
       default: break
       }
     }
@@ -2310,6 +2490,9 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.principal.isEmpty {
       try visitor.visitSingularStringField(value: self.principal, fieldNumber: 12)
     }
+    if self.maxScheduleDelayMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.maxScheduleDelayMs, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2326,6 +2509,7 @@ nonisolated extension Ferry_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.maxPatterns != rhs.maxPatterns {return false}
     if lhs.maxIds != rhs.maxIds {return false}
     if lhs.principal != rhs.principal {return false}
+    if lhs.maxScheduleDelayMs != rhs.maxScheduleDelayMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2387,7 +2571,7 @@ nonisolated extension Ferry_V1_Goodbye: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Ferry_V1_PublishItem: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PublishItem"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}event\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}event\0\u{3}deliver_at_us\0\u{3}deliver_after_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2397,6 +2581,8 @@ nonisolated extension Ferry_V1_PublishItem: SwiftProtobuf.Message, SwiftProtobuf
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._event) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.deliverAtUs) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.deliverAfterMs) }()
       default: break
       }
     }
@@ -2413,12 +2599,20 @@ nonisolated extension Ferry_V1_PublishItem: SwiftProtobuf.Message, SwiftProtobuf
     try { if let v = self._event {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
+    if self.deliverAtUs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.deliverAtUs, fieldNumber: 3)
+    }
+    if self.deliverAfterMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.deliverAfterMs, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Ferry_V1_PublishItem, rhs: Ferry_V1_PublishItem) -> Bool {
     if lhs.sequence != rhs.sequence {return false}
     if lhs._event != rhs._event {return false}
+    if lhs.deliverAtUs != rhs.deliverAtUs {return false}
+    if lhs.deliverAfterMs != rhs.deliverAfterMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2496,7 +2690,7 @@ nonisolated extension Ferry_V1_Rejection: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Ferry_V1_PublishResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PublishResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}confirmed\0\u{1}rejected\0\u{1}offsets\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}confirmed\0\u{1}rejected\0\u{1}offsets\0\u{1}scheduled\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2507,6 +2701,7 @@ nonisolated extension Ferry_V1_PublishResult: SwiftProtobuf.Message, SwiftProtob
       case 1: try { try decoder.decodeRepeatedUInt64Field(value: &self.confirmed) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.rejected) }()
       case 3: try { try decoder.decodeRepeatedUInt64Field(value: &self.offsets) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.scheduled) }()
       default: break
       }
     }
@@ -2522,6 +2717,9 @@ nonisolated extension Ferry_V1_PublishResult: SwiftProtobuf.Message, SwiftProtob
     if !self.offsets.isEmpty {
       try visitor.visitPackedUInt64Field(value: self.offsets, fieldNumber: 3)
     }
+    if !self.scheduled.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.scheduled, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2529,6 +2727,117 @@ nonisolated extension Ferry_V1_PublishResult: SwiftProtobuf.Message, SwiftProtob
     if lhs.confirmed != rhs.confirmed {return false}
     if lhs.rejected != rhs.rejected {return false}
     if lhs.offsets != rhs.offsets {return false}
+    if lhs.scheduled != rhs.scheduled {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_ScheduledConfirmation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScheduledConfirmation"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}due_us\0\u{1}duplicate\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.dueUs) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.duplicate) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.sequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 1)
+    }
+    if self.dueUs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.dueUs, fieldNumber: 2)
+    }
+    if self.duplicate != false {
+      try visitor.visitSingularBoolField(value: self.duplicate, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_ScheduledConfirmation, rhs: Ferry_V1_ScheduledConfirmation) -> Bool {
+    if lhs.sequence != rhs.sequence {return false}
+    if lhs.dueUs != rhs.dueUs {return false}
+    if lhs.duplicate != rhs.duplicate {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_CancelScheduled: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CancelScheduled"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topic\0\u{3}event_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.topic) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.eventID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.topic.isEmpty {
+      try visitor.visitSingularStringField(value: self.topic, fieldNumber: 1)
+    }
+    if !self.eventID.isEmpty {
+      try visitor.visitSingularStringField(value: self.eventID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_CancelScheduled, rhs: Ferry_V1_CancelScheduled) -> Bool {
+    if lhs.topic != rhs.topic {return false}
+    if lhs.eventID != rhs.eventID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Ferry_V1_ScheduledCancelled: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScheduledCancelled"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}outcome\0\u{3}due_us\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.outcome) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.dueUs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.outcome != .unspecified {
+      try visitor.visitSingularEnumField(value: self.outcome, fieldNumber: 1)
+    }
+    if self.dueUs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.dueUs, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Ferry_V1_ScheduledCancelled, rhs: Ferry_V1_ScheduledCancelled) -> Bool {
+    if lhs.outcome != rhs.outcome {return false}
+    if lhs.dueUs != rhs.dueUs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3365,7 +3674,7 @@ nonisolated extension Ferry_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Ferry_V1_GroupStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GroupStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}members\0\u{3}in_flight\0\u{3}pending_retries\0\u{3}dead_letters\0\u{1}lag\0\u{1}patterns\0\u{1}topics\0\u{1}delivered\0\u{1}acked\0\u{1}nacked\0\u{1}redelivered\0\u{3}dead_lettered\0\u{1}ephemeral\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}members\0\u{3}in_flight\0\u{3}pending_retries\0\u{3}dead_letters\0\u{1}lag\0\u{1}patterns\0\u{1}topics\0\u{1}delivered\0\u{1}acked\0\u{1}nacked\0\u{1}redelivered\0\u{3}dead_lettered\0\u{1}ephemeral\0\u{1}scheduled\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3387,6 +3696,7 @@ nonisolated extension Ferry_V1_GroupStats: SwiftProtobuf.Message, SwiftProtobuf.
       case 12: try { try decoder.decodeSingularUInt64Field(value: &self.redelivered) }()
       case 13: try { try decoder.decodeSingularUInt64Field(value: &self.deadLettered) }()
       case 14: try { try decoder.decodeSingularBoolField(value: &self.ephemeral) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.scheduled) }()
       default: break
       }
     }
@@ -3435,6 +3745,9 @@ nonisolated extension Ferry_V1_GroupStats: SwiftProtobuf.Message, SwiftProtobuf.
     if self.ephemeral != false {
       try visitor.visitSingularBoolField(value: self.ephemeral, fieldNumber: 14)
     }
+    if self.scheduled != 0 {
+      try visitor.visitSingularUInt64Field(value: self.scheduled, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3453,6 +3766,7 @@ nonisolated extension Ferry_V1_GroupStats: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.redelivered != rhs.redelivered {return false}
     if lhs.deadLettered != rhs.deadLettered {return false}
     if lhs.ephemeral != rhs.ephemeral {return false}
+    if lhs.scheduled != rhs.scheduled {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3505,7 +3819,7 @@ nonisolated extension Ferry_V1_TopicLag: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Ferry_V1_TopicStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TopicStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}first_offset\0\u{3}next_offset\0\u{3}corrupt_regions\0\u{3}lost_events\0\u{3}skipped_bytes\0\u{3}truncated_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}first_offset\0\u{3}next_offset\0\u{3}corrupt_regions\0\u{3}lost_events\0\u{3}skipped_bytes\0\u{3}truncated_bytes\0\u{1}scheduled\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3520,6 +3834,7 @@ nonisolated extension Ferry_V1_TopicStats: SwiftProtobuf.Message, SwiftProtobuf.
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.lostEvents) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.skippedBytes) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.truncatedBytes) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.scheduled) }()
       default: break
       }
     }
@@ -3547,6 +3862,9 @@ nonisolated extension Ferry_V1_TopicStats: SwiftProtobuf.Message, SwiftProtobuf.
     if self.truncatedBytes != 0 {
       try visitor.visitSingularUInt64Field(value: self.truncatedBytes, fieldNumber: 7)
     }
+    if self.scheduled != 0 {
+      try visitor.visitSingularUInt64Field(value: self.scheduled, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3558,6 +3876,7 @@ nonisolated extension Ferry_V1_TopicStats: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.lostEvents != rhs.lostEvents {return false}
     if lhs.skippedBytes != rhs.skippedBytes {return false}
     if lhs.truncatedBytes != rhs.truncatedBytes {return false}
+    if lhs.scheduled != rhs.scheduled {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3565,7 +3884,7 @@ nonisolated extension Ferry_V1_TopicStats: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Ferry_V1_Stats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Stats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}groups\0\u{1}topics\0\u{3}stored_bytes\0\u{1}connections\0\u{3}prometheus_text\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}groups\0\u{1}topics\0\u{3}stored_bytes\0\u{1}connections\0\u{3}prometheus_text\0\u{3}scheduled_events\0\u{3}next_scheduled_due_us\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3578,6 +3897,8 @@ nonisolated extension Ferry_V1_Stats: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.storedBytes) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.connections) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.prometheusText) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.scheduledEvents) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.nextScheduledDueUs) }()
       default: break
       }
     }
@@ -3599,6 +3920,12 @@ nonisolated extension Ferry_V1_Stats: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if !self.prometheusText.isEmpty {
       try visitor.visitSingularStringField(value: self.prometheusText, fieldNumber: 5)
     }
+    if self.scheduledEvents != 0 {
+      try visitor.visitSingularUInt64Field(value: self.scheduledEvents, fieldNumber: 6)
+    }
+    if self.nextScheduledDueUs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nextScheduledDueUs, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3608,6 +3935,8 @@ nonisolated extension Ferry_V1_Stats: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs.storedBytes != rhs.storedBytes {return false}
     if lhs.connections != rhs.connections {return false}
     if lhs.prometheusText != rhs.prometheusText {return false}
+    if lhs.scheduledEvents != rhs.scheduledEvents {return false}
+    if lhs.nextScheduledDueUs != rhs.nextScheduledDueUs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

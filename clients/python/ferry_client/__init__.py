@@ -8,7 +8,7 @@
   batches and a graceful drain.
 """
 from .aio import AsyncFerryClient
-from .bus import AsyncEventBus, EventBus, PublishReceipt, envelope
+from .bus import AsyncEventBus, EventBus, PublishReceipt, ScheduledReceipt, envelope
 from .client import FerryClient, make_event
 from .errors import (
     BrokerDead,
@@ -32,7 +32,7 @@ from .worker import Batch, BatchContext, DeadLetter, EventContext, GroupOptions,
 
 __all__ = [
     "AsyncEventBus", "AsyncFerryClient", "Batch", "BatchContext", "DeadLetter", "EventBus", "EventContext",
-    "EventDecodingError", "EventType", "GroupOptions", "MissingUpcaster", "PublishReceipt", "RetryLater", "Upcasters",
+    "EventDecodingError", "EventType", "GroupOptions", "MissingUpcaster", "PublishReceipt", "RetryLater", "ScheduledReceipt", "Upcasters",
     "Worker", "envelope", "event", "event_type", "register_event", "upcaster",
     "BrokerDead", "BrokerError", "BrokerRestarted", "CurveKeys", "ENV_CLIENT_KEY_FILE", "ENV_SERVER_KEY",
     "FerryClient", "FerryError", "Forbidden", "ItemRejection", "PublishRejected", "RequestTimeout", "SIGNATURE",

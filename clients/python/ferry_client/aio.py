@@ -220,6 +220,14 @@ class AsyncFerryClient:
         events = list(events)
         return await self.run(lambda client: client.publish(events, **options))
 
+    async def schedule(self, events: Sequence[Any], **options: Any) -> List[int]:
+        """:meth:`FerryClient.schedule`: the due times, once every event is stored for later."""
+        events = list(events)
+        return await self.run(lambda client: client.schedule(events, **options))
+
+    async def cancel_scheduled(self, topic: str, event_id: str) -> pb.ScheduledCancelled:
+        return await self.run(lambda client: client.cancel_scheduled(topic, event_id))
+
     async def subscribe(self, group: str, patterns: Any, **options: Any) -> pb.Subscribed:
         return await self.run(lambda client: client.subscribe(group, patterns, **options))
 

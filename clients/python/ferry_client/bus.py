@@ -25,6 +25,21 @@ class PublishReceipt:
     offset: int
 
 
+@dataclasses.dataclass(frozen=True)
+class ScheduledReceipt:
+    """An event stored for later: appended to ``topic`` at ``due_us`` (microseconds since 1970)."""
+
+    event_id: str
+    topic: str
+    due_us: int
+
+
+def _schedule_options(at: Any, after: Optional[float]) -> Mapping[str, Any]:
+    if (at is None) == (after is None):
+        raise ValueError("give exactly one of at= and after=")
+    return {"at": at} if at is not None else {"after": after}
+
+
 def envelope(event: Any, *, id: Optional[str] = None, key: Optional[str] = None,
              headers: Optional[Mapping[str, str]] = None, correlation_id: Optional[str] = None,
              causation_id: Optional[str] = None, topic: Optional[str] = None) -> event_pb2.Event:
@@ -55,6 +70,18 @@ class EventBus:
         offsets = self.client.publish(wire, timeout=timeout)
         return [PublishReceipt(item.id, item.topic, offset) for item, offset in zip(wire, offsets)]
 
+    def schedule(self, event: Any, *, at: Any = None, after: Optional[float] = None,
+                 timeout: Optional[float] = None, **fields: Any) -> ScheduledReceipt:
+        """Publishes one event to be appended at ``at`` (UNIX seconds or a ``datetime``) or
+        ``after`` seconds (see :meth:`FerryClient.schedule`); cancel it with :meth:`cancel`."""
+        wire = envelope(event, **fields)
+        due = self.client.schedule([wire], timeout=timeout, **_schedule_options(at, after))[0]
+        return ScheduledReceipt(wire.id, wire.topic, due)
+
+    def cancel(self, topic: str, event_id: str) -> bool:
+        """Removes a scheduled event before it is due; False when it was not scheduled (or is due)."""
+        return self.client.cancel_scheduled(topic, event_id).outcome == 1
+
 
 class AsyncEventBus:
     """Typed publishing over an :class:`~ferry_client.aio.AsyncFerryClient`."""
@@ -70,4 +97,15 @@ class AsyncEventBus:
         wire = [envelope(event, **fields) for event in events]
         offsets = await self.client.publish(wire, timeout=timeout)
         return [PublishReceipt(item.id, item.topic, offset) for item, offset in zip(wire, offsets)]
+
+    async def schedule(self, event: Any, *, at: Any = None, after: Optional[float] = None,
+                       timeout: Optional[float] = None, **fields: Any) -> ScheduledReceipt:
+        """See :meth:`EventBus.schedule`."""
+        wire = envelope(event, **fields)
+        due = (await self.client.schedule([wire], timeout=timeout, **_schedule_options(at, after)))[0]
+        return ScheduledReceipt(wire.id, wire.topic, due)
+
+    async def cancel(self, topic: str, event_id: str) -> bool:
+        """See :meth:`EventBus.cancel`."""
+        return (await self.client.cancel_scheduled(topic, event_id)).outcome == 1
 

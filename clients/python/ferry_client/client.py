@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import time
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
@@ -256,6 +257,43 @@ class FerryClient(TransportMixin, ResumeMixin):
             raise
         spans.end()
         return offsets
+
+    def schedule(self, events: Iterable[EventLike], *, at: Union[float, "datetime.datetime", None] = None,
+                 after: Optional[float] = None, batch_size: int = 256, window: int = 16,
+                 timeout: Optional[float] = None) -> List[int]:
+        """Publish events to be appended to their topics later: at ``at`` (a UNIX time in seconds
+        or an aware ``datetime``) or ``after`` seconds from when ferryd reads them (one of the two).
+        Returns each event's due time in microseconds since 1970 (protocol section 5.14).
+
+        ferryd stores them durably and confirms at once; no group receives them before they are
+        due, and they survive restarts. A time already past publishes at once (its entry is then
+        the event's offset). Scheduling an id again confirms the same event with its first due
+        time; :meth:`cancel_scheduled` removes one before it is due. Rejections and resends work
+        as in :meth:`publish`.
+        """
+        if (at is None) == (after is None):
+            raise ValueError("give exactly one of at= and after=")
+        at_us = after_ms = 0
+        if at is not None:
+            seconds = at.timestamp() if hasattr(at, "timestamp") else float(at)
+            at_us = max(1, math.ceil(seconds * 1_000_000))
+        else:
+            if after < 0:
+                raise ValueError("after= must not be negative")
+            after_ms = math.ceil(after * 1000)
+            if after_ms == 0:
+                return self.publish(events, batch_size=batch_size, window=window, timeout=timeout)
+        events = [_to_event(e) for e in events]
+        batch_size = max(1, min(batch_size, self.welcome.max_batch or DEFAULT_WELCOME["max_batch"]))
+        timeout = self.peer_timeout if timeout is None else timeout
+        return Publication(self, events, batch_size, window, timeout, at_us, after_ms).run()
+
+    def cancel_scheduled(self, topic: str, event_id: str, *, timeout: Optional[float] = None) -> pb.ScheduledCancelled:
+        """Remove a scheduled event before it is due. Returns ``ScheduledCancelled``: ``outcome`` is
+        ``CANCEL_OUTCOME_CANCELLED``, ``CANCEL_OUTCOME_NOT_SCHEDULED`` (never scheduled, cancelled
+        before, or already appended) or ``CANCEL_OUTCOME_ALREADY_DUE``; ``due_us`` when it was due."""
+        return self._request("cancel_scheduled", pb.CancelScheduled(topic=topic, event_id=event_id),
+                            "scheduled_cancelled", timeout)
 
     # -- consuming ----------------------------------------------------------------------------
 

@@ -34,9 +34,11 @@ class Publication:
     """
 
     def __init__(self, client: "FerryClient", events: List[event_pb2.Event], batch_size: int, window: int,
-                 timeout: float):
+                 timeout: float, deliver_at_us: int = 0, deliver_after_ms: int = 0):
         self.client, self.events, self.batch_size, self.window, self.timeout = (
             client, events, batch_size, max(1, window), timeout)
+        # Set for events to be appended later (FerryClient.schedule): each result is a due time.
+        self.deliver_at_us, self.deliver_after_ms = deliver_at_us, deliver_after_ms
         self.offsets: List[Optional[int]] = [None] * len(events)
         self.rejections: List[ItemRejection] = []
         self.unsent = collections.deque(range(len(events)))
@@ -100,7 +102,8 @@ class Publication:
                 break
             frame_bytes += size + ITEM_OVERHEAD_BYTES
             self.unsent.popleft()
-            item = batch.items.add(sequence=client._next_sequence)
+            item = batch.items.add(sequence=client._next_sequence, deliver_at_us=self.deliver_at_us,
+                                   deliver_after_ms=self.deliver_after_ms)
             item.event.CopyFrom(self.events[index])
             sequences[client._next_sequence] = index
             client._next_sequence += 1
@@ -170,6 +173,8 @@ class Publication:
 
         for sequence, offset in zip(result.confirmed, result.offsets):
             self.offsets[index_of(sequence)] = offset
+        for scheduled in result.scheduled:  # stored for later: its due time stands for an offset
+            self.offsets[index_of(scheduled.sequence)] = scheduled.due_us
         for r in result.rejected:
             index = index_of(r.sequence)
             if client._holds_for_restart(r.code):

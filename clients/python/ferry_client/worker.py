@@ -33,7 +33,7 @@ import zlib
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from .aio import AsyncFerryClient
-from .bus import AsyncEventBus, PublishReceipt
+from .bus import AsyncEventBus, PublishReceipt, ScheduledReceipt
 from .events import EventDecodingError, EventType, event_type
 from .protocol import commands_pb2 as pb, event_pb2
 from .upcasting import Upcasters
@@ -140,6 +140,19 @@ class EventContext:
         return await self._bus.publish(
             follow_up, id=id or f"{self.event_id}/{event_type(follow_up).type_name}", key=key, headers=headers,
             correlation_id=self.correlation_id, causation_id=self.event_id)
+
+    async def schedule(self, follow_up: Any, *, at: Any = None, after: Optional[float] = None,
+                       id: Optional[str] = None, key: Optional[str] = None,
+                       headers: Optional[Dict[str, str]] = None) -> ScheduledReceipt:
+        """Like :meth:`publish`, appended later: at ``at`` or ``after`` seconds (see
+        :meth:`FerryClient.schedule`). The same id on every attempt schedules it once."""
+        return await self._bus.schedule(
+            follow_up, at=at, after=after, id=id or f"{self.event_id}/{event_type(follow_up).type_name}", key=key,
+            headers=headers, correlation_id=self.correlation_id, causation_id=self.event_id)
+
+    async def cancel_scheduled(self, topic: str, event_id: str) -> bool:
+        """Removes a scheduled event before it is due; False when it was not scheduled (or is due)."""
+        return await self._bus.cancel(topic, event_id)
 
 
 @dataclasses.dataclass

@@ -1,0 +1,123 @@
+"""Scheduled events from Python against a real ferryd: schedule at a time or after a delay,
+nothing delivered before it is due, duplicates, cancellation, a handler scheduling a follow-up,
+refusals (both fields, too far ahead), and a restart (kill -9) with events still waiting."""
+import dataclasses
+import time
+
+import pytest
+
+from support import uid, wait_until  # noqa: F401 - also puts the client on sys.path
+
+from ferry_client import EventBus, FerryClient, Worker, event, make_event, register_event  # noqa: E402
+from ferry_client import commands_pb2 as pb  # noqa: E402
+from ferry_client.errors import PublishRejected  # noqa: E402
+
+from test_worker import running  # noqa: E402
+
+
+@event(key="order_id")
+@dataclasses.dataclass
+class Reminder:
+    order_id: str
+
+
+def test_an_event_scheduled_after_a_delay_arrives_when_due_and_not_before(endpoint):
+    topic = f"py.scheduled.{uid()}"
+    register_event(Reminder, "Reminder", topic=topic, key="order_id")
+    group = f"reminders-{uid()}"
+    arrivals = []
+    worker = Worker("reminder-worker", endpoint)
+
+    @worker.on(Reminder, group=group)
+    async def handle(reminder: Reminder, context):
+        arrivals.append((reminder.order_id, time.time()))
+
+    with running(worker), FerryClient(endpoint, "scheduler") as client:
+        bus = EventBus(client)
+        before = time.time()
+        receipt = bus.schedule(Reminder("o-1"), after=1.0, id=f"reminder-{topic}")
+        assert before * 1e6 + 1e6 - 50_000 <= receipt.due_us <= time.time() * 1e6 + 1e6 + 50_000
+        # The same id again: the same event, due when the first is.
+        assert client.schedule([make_event(topic, f"reminder-{topic}", "{}")], after=30)[0] == receipt.due_us
+        stats = client.stats()
+        assert stats.scheduled_events >= 1
+        assert [t.scheduled for t in stats.topics if t.name == topic] == [1]
+        assert [g.scheduled for g in stats.groups if g.name == group] == [1]
+        assert arrivals == []
+        assert wait_until(lambda: arrivals, 10)
+    order_id, at = arrivals[0]
+    assert order_id == "o-1"
+    assert at * 1e6 >= receipt.due_us - 10_000, "delivered before it was due"
+
+
+def test_a_cancelled_event_never_arrives_and_the_outcomes_say_what_happened(endpoint, client):
+    topic = f"py.scheduled.cancel.{uid()}"
+    due = client.schedule([make_event(topic, "a", "1"), make_event(topic, "b", "2")], at=time.time() + 0.5)
+    assert len(due) == 2
+    assert client.cancel_scheduled(topic, "a").outcome == pb.CANCEL_OUTCOME_CANCELLED
+    assert client.cancel_scheduled(topic, "a").outcome == pb.CANCEL_OUTCOME_NOT_SCHEDULED
+    client.subscribe(f"cancel-{uid()}", topic)
+    delivery = client.receive(10)
+    assert delivery is not None and delivery.event.id == "b"
+    client.ack(delivery)
+    assert client.receive(0.5) is None, "the cancelled event was delivered"
+    assert client.cancel_scheduled(topic, "b").outcome == pb.CANCEL_OUTCOME_NOT_SCHEDULED
+
+
+def test_a_handler_schedules_a_follow_up_with_its_chain(endpoint):
+    topic = f"py.scheduled.chain.{uid()}"
+    follow_topic = f"{topic}.reminder"
+    register_event(Reminder, "Reminder", topic=follow_topic, key="order_id")
+    group, follow_group = f"orders-{uid()}", f"follow-{uid()}"
+    follow_ups = []
+    worker = Worker("chain-worker", endpoint)
+
+    @worker.on_raw(topic, group=group)
+    async def order(envelope, context):
+        await context.schedule(Reminder(envelope.key), after=0.2)
+
+    @worker.on(Reminder, group=follow_group)
+    async def remind(reminder: Reminder, context):
+        follow_ups.append((reminder.order_id, context.correlation_id, context.causation_id))
+
+    with running(worker), FerryClient(endpoint, "chain-publisher") as client:
+        client.publish([make_event(topic, "order-1", "{}", key="o-9")])
+        assert wait_until(lambda: follow_ups, 10)
+    assert follow_ups == [("o-9", "order-1", "order-1")]
+
+
+def test_bad_schedules_are_refused_with_a_clear_error(client):
+    topic = f"py.scheduled.bad.{uid()}"
+    with pytest.raises(PublishRejected) as rejected:
+        client.schedule([make_event(topic, uid(), "{}")], after=367 * 24 * 3600)
+    assert rejected.value.rejections[0].code_name == "INVALID_ARGUMENT"
+    assert "366 days" in rejected.value.rejections[0].message
+    # Both fields at once, sent by hand.
+    publish = pb.Publish()
+    item = publish.items.add(sequence=1, deliver_at_us=int(time.time() * 1e6) + 10_000_000, deliver_after_ms=1000)
+    item.event.CopyFrom(make_event(topic, uid(), "{}"))
+    request_id = client._send_command("publish", publish, 5)
+    result = client._wait_reply(request_id, "publish_result", 5)
+    assert [r.code for r in result.rejected] == [pb.INVALID_ARGUMENT]
+    assert "not both" in result.rejected[0].message
+    with pytest.raises(ValueError):
+        client.schedule([make_event(topic, uid(), "{}")])
+
+
+def test_scheduled_events_survive_kill_9_and_come_in_order(ferryd):
+    topic = f"py.scheduled.kill.{uid()}"
+    with FerryClient(ferryd.endpoint, "before-kill") as client:
+        client.schedule([make_event(topic, f"k{n}", str(n), key="k") for n in range(5)], after=1.5)
+    ferryd.kill()
+    ferryd.start()
+    with FerryClient(ferryd.endpoint, "after-kill") as client:
+        client.subscribe(f"kill-{uid()}", topic)
+        seen = []
+        deadline = time.monotonic() + 15
+        while len(seen) < 5 and time.monotonic() < deadline:
+            delivery = client.receive(1)
+            if delivery is not None:
+                seen.append(delivery.event.id)
+                client.ack(delivery)
+        assert seen == [f"k{n}" for n in range(5)]
+        assert client.receive(0.3) is None, "an event was delivered twice"
