@@ -9,6 +9,7 @@ import Foundation
 public typealias OrderItem = Orders_V1_OrderItem
 public typealias OrderCreated = Orders_V1_OrderCreated
 public typealias OrderConfirmed = Orders_V1_OrderConfirmed
+public typealias PaymentReminderDue = Orders_V1_PaymentReminderDue
 public typealias OrderShipped = Orders_V1_OrderShipped
 public typealias OrderCancelled = Orders_V1_OrderCancelled
 public typealias PaymentProcessed = Orders_V1_PaymentProcessed
@@ -24,6 +25,15 @@ extension OrderCreated: ProtobufEvent {
     /// Version 2 added `subtotalCents` and `taxCents` (``OrderSystemUpcasters`` brings version 1 up).
     public static var schemaVersion: UInt32 { 2 }
     public var eventKey: String? { orderID }
+}
+
+extension PaymentReminderDue: ProtobufEvent {
+    public static var typeName: String { "PaymentReminderDue" }
+    public var eventKey: String? { orderID }
+
+    /// The id of an order's reminder: one per order, so scheduling it again on a redelivery of
+    /// OrderCreated confirms the same scheduled event, and a cancel knows what to name.
+    public static func id(forOrder orderID: String) -> String { "payment-reminder/\(orderID)" }
 }
 
 extension OrderConfirmed: ProtobufEvent {
@@ -82,6 +92,7 @@ public enum OrderSystemEvents {
     public static let orderEventTypes: [any EventRepresentable.Type] = [
         OrderCreated.self, OrderConfirmed.self, OrderShipped.self, OrderCancelled.self, PaymentProcessed.self, PaymentRefunded.self,
         InventoryReserved.self, InventoryReservationFailed.self, InventoryReleased.self, OrderReadyForFulfillment.self,
+        PaymentReminderDue.self,
     ]
 }
 

@@ -85,11 +85,13 @@ extension OrderSystemIdentity {
         return identity
     }()
 
-    /// Consumes only: it may publish nothing at all.
+    /// Consumes, and publishes only the payment reminders it schedules (and cancels).
     public static let emailWorker = {
         var identity = OrderSystemIdentity("email-worker")
-        identity.subscribeTopics = topics(OrderConfirmed.self, OrderShipped.self)
-        identity.subscribeGroups = ["email"]
+        identity.publish = topics(PaymentReminderDue.self)
+        identity.subscribeTopics = topics(
+            OrderConfirmed.self, OrderShipped.self, OrderCreated.self, OrderCancelled.self, PaymentReminderDue.self)
+        identity.subscribeGroups = ["email", "payment-reminders"]
         return identity
     }()
 
@@ -141,7 +143,8 @@ extension OrderSystemIdentity {
     public static let `operator` = {
         var identity = OrderSystemIdentity("operator")
         identity.adminGroups = [
-            "orders", "inventory", "payment", "fulfillment", "email", "notifications", "audit", "analytics", "loyalty", "engagement",
+            "orders", "inventory", "payment", "fulfillment", "email", "payment-reminders", "notifications", "audit", "analytics",
+            "loyalty", "engagement",
         ]
         identity.stats = true
         // History and traces: what the operator investigates with.

@@ -13,7 +13,9 @@ struct EmailWorker: AsyncParsableCommand {
         abstract: "Writes order-confirmation and shipping emails (.eml files) for the order system.",
         discussion: """
             Hosts the consumer group `email`: on OrderConfirmed it writes an order-confirmation email, on \
-            OrderShipped a shipping email with the tracking number. Each email is an RFC 5322 message in \
+            OrderShipped a shipping email with the tracking number, on PaymentReminderDue a payment reminder. \
+            And the group `payment-reminders`: on OrderCreated it schedules the order's PaymentReminderDue \
+            (--payment-reminder-after later), on OrderConfirmed or OrderCancelled it cancels it. Each email is an RFC 5322 message in \
             <outbox>/<event id>.eml, written atomically, so a redelivered event rewrites the same file. \
             Several email-worker processes may run at once: they compete for the group's events.
             """,
@@ -43,6 +45,23 @@ extension EmailWorker {
         @Option(help: "Comma-separated user ids whose mail bounces permanently (the event goes to the dead-letter queue at once).")
         var bounceUsers = ""
 
+        @Option(help: "How long after an order is placed its payment reminder goes out unless it was confirmed or cancelled: 90s, 30m, 24h.")
+        var paymentReminderAfter = "24h"
+
+        func validate() throws {
+            _ = try reminderDelay()
+        }
+
+        func reminderDelay() throws -> Duration {
+            let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+            for (suffix, seconds) in units where paymentReminderAfter.hasSuffix(suffix) {
+                if let value = Double(paymentReminderAfter.dropLast(suffix.count)), value.isFinite, value >= 0 {
+                    return .milliseconds(Int64(value * seconds * 1000))
+                }
+            }
+            throw ValidationError("--payment-reminder-after takes a duration such as 90s, 30m or 24h; got '\(paymentReminderAfter)'")
+        }
+
         func run() async throws {
             let logger = process.bootstrapLogging(label: "email-worker")
             let outboxPath = try outbox ?? process.path("outbox")
@@ -52,6 +71,7 @@ extension EmailWorker {
             let emails = OrderEmails(from: from)
             let log = HandlerLog(logger: logger, maxAttempts: retry.maxAttempts)
             let faults = faults
+            let reminderDelay = try reminderDelay()
             logger.info("writing emails", metadata: ["outbox": "\(outboxPath)"])
             try await WorkerHost.run(name: "email-worker", options: process, logger: logger) { worker in
                 worker.group("email", options: retry.groupOptions) { group in
@@ -67,7 +87,14 @@ extension EmailWorker {
                             try sender.send(emails.shipping(event, context: context), userID: event.userID, eventID: context.eventID)
                         }
                     }
+                    group.on(PaymentReminderDue.self) { event, context in
+                        try await log.handle("payment reminder for order \(event.orderID)", context) {
+                            try faults.maybeFail("sending the payment reminder")
+                            try sender.send(emails.paymentReminder(event, context: context), userID: event.userID, eventID: context.eventID)
+                        }
+                    }
                 }
+                PaymentReminders.register(on: worker, options: retry.groupOptions, after: reminderDelay, log: log)
             }
         }
     }

@@ -37,6 +37,20 @@ struct OrderEmails: Sendable {
                 """)
     }
 
+    func paymentReminder(_ event: PaymentReminderDue, context: EventContext) -> EmailMessage {
+        let amount = String(format: "%.2f", Double(event.totalCents) / 100)
+        return message(
+            to: event.userID, subject: "Your order \(event.orderID) is waiting for you", context: context,
+            body: """
+                Hello \(event.userID),
+
+                Order \(event.orderID) (\(amount) \(event.currency)) is not confirmed yet.
+                Confirm it to have it paid and on its way; it stays reserved for you until then.
+
+                Ferry Shop
+                """)
+    }
+
     /// The customer's address for a user id.
     func address(of userID: String) -> String {
         "\(EmailMessage.token(userID))@\(customerDomain)"

@@ -14,7 +14,12 @@ struct DemoLayout: Sendable {
     let keys: OrderSystemKeys?
 
     /// Every handler group of the Swift processes.
-    static let swiftGroups = ["orders", "inventory", "payment", "fulfillment", "email", "notifications", "audit", "analytics"]
+    static let swiftGroups = [
+        "orders", "inventory", "payment", "fulfillment", "email", "payment-reminders", "notifications", "audit", "analytics",
+    ]
+    /// How long after an order is placed its payment reminder goes out unless it was confirmed
+    /// or cancelled: seconds in the demo (a day by default).
+    static let paymentReminderAfter = "3s"
     /// The Python interpreter and the loyalty worker's script, when the demo runs it.
     var pythonWorker: (python: String, script: String)?
 
@@ -67,11 +72,13 @@ struct DemoLayout: Sendable {
             ("fulfillment-worker", "fulfillment-worker", common("fulfillment") + quickRetries),
             (
                 "email-worker", "email-worker #1",
-                common("email") + quickRetries + ["--fail-rate", "0.2", "--bounce-users", DemoLayout.bouncingUser]
+                common("email") + quickRetries
+                    + ["--fail-rate", "0.2", "--bounce-users", DemoLayout.bouncingUser, "--payment-reminder-after", Self.paymentReminderAfter]
             ),
             (
                 "email-worker", "email-worker #2",
-                common("email") + quickRetries + ["--fail-rate", "0.2", "--bounce-users", DemoLayout.bouncingUser]
+                common("email") + quickRetries
+                    + ["--fail-rate", "0.2", "--bounce-users", DemoLayout.bouncingUser, "--payment-reminder-after", Self.paymentReminderAfter]
             ),
             ("notification-worker", "notification-worker", common("notifications") + quickRetries),
             ("audit-worker", "audit-worker", common("audit") + quickRetries),

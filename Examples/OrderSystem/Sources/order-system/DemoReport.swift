@@ -16,7 +16,8 @@ struct DemoReport: Sendable {
         await Poll.until(seconds: 60) {
             guard await client.outboxPending() == 0 else { return false }
             guard let groups = try? await bus.groups(), !groups.isEmpty else { return false }
-            return groups.allSatisfy { $0.lag == 0 && $0.inFlight == 0 && $0.pendingRetries == 0 }
+            // Scheduled events too: the unconfirmed order's payment reminder comes due and is sent.
+            return groups.allSatisfy { $0.lag == 0 && $0.inFlight == 0 && $0.pendingRetries == 0 && $0.scheduled == 0 }
         }
     }
 
@@ -124,6 +125,11 @@ struct DemoReport: Sendable {
         let emails = (try? FileManager.default.contentsOfDirectory(atPath: layout.emailOutbox))?.filter { $0.hasSuffix(".eml") } ?? []
         say("\n== what the workers wrote")
         say("   email outbox: \(emails.count) .eml files in \(layout.emailOutbox)")
+        let reminders = emails.filter { name in
+            (try? String(contentsOfFile: URL(fileURLWithPath: layout.emailOutbox).appendingPathComponent(name).path, encoding: .utf8))?
+                .contains("is waiting for you") ?? false
+        }
+        say("   payment reminders: \(reminders.count) (scheduled at every OrderCreated, cancelled by OrderConfirmed or OrderCancelled)")
         if layout.pythonWorker != nil { printLoyalty() }
         say(
             "   state: "

@@ -342,6 +342,38 @@ public nonisolated struct Orders_V1_OrderReadyForFulfillment: Sendable {
   fileprivate var _readyAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
+/// An order is still not confirmed some time after it was placed: remind the customer to pay.
+/// Scheduled by the email-worker when it sees OrderCreated (delivered later, section 5.14 of the
+/// protocol) and cancelled when it sees OrderConfirmed or OrderCancelled first.
+public nonisolated struct Orders_V1_PaymentReminderDue: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orderID: String = String()
+
+  public var userID: String = String()
+
+  public var totalCents: Int64 = 0
+
+  public var currency: String = String()
+
+  public var orderCreatedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_orderCreatedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_orderCreatedAt = newValue}
+  }
+  /// Returns true if `orderCreatedAt` has been explicitly set.
+  public var hasOrderCreatedAt: Bool {self._orderCreatedAt != nil}
+  /// Clears the value of `orderCreatedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearOrderCreatedAt() {self._orderCreatedAt = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _orderCreatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
 /// Something a user did (pages, carts, orders), for analytics.
 public nonisolated struct Orders_V1_UserAction: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -919,6 +951,60 @@ nonisolated extension Orders_V1_OrderReadyForFulfillment: SwiftProtobuf.Message,
     if lhs.orderID != rhs.orderID {return false}
     if lhs.paymentID != rhs.paymentID {return false}
     if lhs._readyAt != rhs._readyAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orders_V1_PaymentReminderDue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PaymentReminderDue"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{3}user_id\0\u{3}total_cents\0\u{1}currency\0\u{3}order_created_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orderID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.totalCents) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.currency) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._orderCreatedAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.orderID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orderID, fieldNumber: 1)
+    }
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 2)
+    }
+    if self.totalCents != 0 {
+      try visitor.visitSingularInt64Field(value: self.totalCents, fieldNumber: 3)
+    }
+    if !self.currency.isEmpty {
+      try visitor.visitSingularStringField(value: self.currency, fieldNumber: 4)
+    }
+    try { if let v = self._orderCreatedAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orders_V1_PaymentReminderDue, rhs: Orders_V1_PaymentReminderDue) -> Bool {
+    if lhs.orderID != rhs.orderID {return false}
+    if lhs.userID != rhs.userID {return false}
+    if lhs.totalCents != rhs.totalCents {return false}
+    if lhs.currency != rhs.currency {return false}
+    if lhs._orderCreatedAt != rhs._orderCreatedAt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
