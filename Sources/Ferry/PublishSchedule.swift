@@ -15,7 +15,9 @@ public enum PublishSchedule: Sendable, Equatable {
     var wire: (atMicros: UInt64, afterMilliseconds: UInt64) {
         switch self {
         case .at(let date):
-            return (UInt64(max(date.timeIntervalSince1970 * 1_000_000, 1).rounded(.up)), 0)
+            // Clamped: a date beyond what the field holds is refused by ferryd (too far ahead).
+            let micros = min(max(date.timeIntervalSince1970 * 1_000_000, 1), 9.0e18).rounded(.up)
+            return (UInt64(micros), 0)
         case .after(let delay):
             let (seconds, attoseconds) = delay.components
             let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000

@@ -64,7 +64,9 @@ extension Broker {
         endIteration()
         guard let deadline = shutdownDeadline, !isFinished else { return }
         let inFlight = inFlightCount
-        if (inFlight == 0 && pendingConfirms.isEmpty && heldReplies.isEmpty && pendingCancels.isEmpty) || now >= deadline {
+        if (inFlight == 0 && pendingConfirms.isEmpty && heldReplies.isEmpty && pendingCancels.isEmpty && pendingFires.isEmpty)
+            || now >= deadline
+        {
             persistGroupState()
             isFinished = true
             logger.info("broker stopped", metadata: ["unsettled": "\(inFlight)"])

@@ -29,9 +29,15 @@ extension Broker {
             item.deliverAtMicros != 0
             ? Int64(item.deliverAtMicros) : wallNow + Int64(item.deliverAfterMilliseconds) * 1000
         guard due > wallNow else { return nil }
+        let topic = String(decoding: item.topic, as: UTF8.self)
+        if !knownTopics.contains(topic) && knownTopics.count >= configuration.maxTopics && scheduler?.summary.byTopic[topic] == nil {
+            throw ProtocolError(
+                .resourceExhausted,
+                "the broker holds \(knownTopics.count) topics, its limit (max_topics); topic '\(topic)' cannot be scheduled for")
+        }
         if due - wallNow > Int64(limit) * 1000 {
             throw ProtocolError(
-                .invalidArgument, "deliver_at_us is \((due - wallNow) / 1000) ms ahead; an event may be scheduled at most \(limit) ms ahead")
+                .invalidArgument, "deliver_at_us is \((due - wallNow) / 1000) ms ahead; an event may be scheduled at most \(limit) ms (366 days) ahead")
         }
         guard scheduler != nil else {
             throw ProtocolError(.invalidArgument, "this broker keeps no schedule: publish without deliver_at_us or deliver_after_ms")

@@ -132,6 +132,7 @@ public final class Broker {
         }
         restoreGroupState()
         countStorageDamage()
+        metrics.scheduledWaiting.record(storage.scheduler?.summary.events ?? 0)
     }
 
     /// Ends the thread that answers trace searches. Call it once the loop is done with the broker.

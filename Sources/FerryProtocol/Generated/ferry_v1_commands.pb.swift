@@ -847,7 +847,7 @@ public nonisolated struct Ferry_V1_Rejection: Sendable {
   public init() {}
 }
 
-/// The answer to a Publish: every item's sequence appears exactly once, confirmed or rejected.
+/// The answer to a Publish: every item's sequence appears exactly once, confirmed, rejected or scheduled.
 public nonisolated struct Ferry_V1_PublishResult: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

@@ -91,9 +91,11 @@ public final class ScheduleDatabase: Sendable {
         }
     }
 
-    /// Removes the event with this topic and id if it comes after `handedOver` (not yet due and
-    /// handed over); says why not otherwise.
-    public func cancel(topic: String, id: String, after handedOver: SchedulePosition) throws(StorageError) -> (CancelOutcome, ScheduledEvent?) {
+    /// Removes the event with this topic and id if it comes after `handedOver` and is not
+    /// `outstanding` (handed over, not yet reported appended); says why not otherwise.
+    public func cancel(topic: String, id: String, after handedOver: SchedulePosition, outstanding: (Int64) -> Bool)
+        throws(StorageError) -> (CancelOutcome, ScheduledEvent?)
+    {
         do {
             return try queue.write { db in
                 guard
@@ -102,7 +104,9 @@ public final class ScheduleDatabase: Sendable {
                         arguments: [topic, id])
                 else { return (.notScheduled, nil) }
                 let position = SchedulePosition(dueMicros: row["due_us"], sequence: row["seq"])
-                if position <= handedOver { return (.alreadyDue(dueMicros: position.dueMicros), nil) }
+                if position <= handedOver || outstanding(position.sequence) {
+                    return (.alreadyDue(dueMicros: position.dueMicros), nil)
+                }
                 try db.execute(sql: "DELETE FROM scheduled WHERE seq = ?", arguments: [position.sequence])
                 let size: Int = row["size"]
                 let removed = ScheduledEvent(

@@ -122,10 +122,11 @@ public final class Scheduler: Sendable {
                 case .stop: stopping = true
                 }
             }
-            if stopping { return }
             if !events.isEmpty { store(events, for: requests, &state) }
             for cancel in cancels { self.cancel(cancel.topic, cancel.id, ticket: cancel.ticket, &state) }
+            // Before a stop too: what the broker reported fired must not be handed over again.
             removeFired(&state)
+            if stopping { return }
             let now = clock()
             let more = handOverDue(now: now, &state)
             let next = try? database.nextDue(after: state.handedOver)
@@ -177,7 +178,8 @@ public final class Scheduler: Sendable {
     private func cancel(_ topic: String, _ id: String, ticket: UInt64, _ state: inout State) {
         let outcome: CancelOutcome
         do {
-            let (result, removed) = try database.cancel(topic: topic, id: id, after: state.handedOver)
+            let outstanding = state.outstanding
+            let (result, removed) = try database.cancel(topic: topic, id: id, after: state.handedOver) { outstanding[$0] != nil }
             outcome = result
             if let removed { forget(topic: topic, bytes: removed.body.count, &state) }
         } catch {
@@ -209,9 +211,9 @@ public final class Scheduler: Sendable {
         }
         guard let earliest else { return }
         // Everything handed over after it comes again too: the dedup window drops the ones
-        // that were appended.
+        // that were appended. Those stay outstanding meanwhile, so no cancel removes one that
+        // may be in the log already.
         state.handedOver = min(state.handedOver, SchedulePosition(dueMicros: earliest.dueMicros, sequence: earliest.sequence - 1))
-        state.outstanding = state.outstanding.filter { $0.value < earliest }
         state.pausedUntil = clock() + Self.retryPauseMicros
     }
 
@@ -224,7 +226,7 @@ public final class Scheduler: Sendable {
         guard let due = try? database.due(after: state.handedOver, through: now, limit: limit), let last = due.last else {
             return false
         }
-        state.handedOver = last.position
+        state.handedOver = max(state.handedOver, last.position)
         for event in due { state.outstanding[event.sequence] = event.position }
         answers.push(.due(due))
         return due.count == limit
