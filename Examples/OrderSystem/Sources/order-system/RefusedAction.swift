@@ -6,7 +6,7 @@ import OrderSystemKit
 
 /// The demo's refused action: acting as the email worker (its own key, as a compromised or
 /// buggy email worker would), publish a payment. The email worker's grants let it consume
-/// confirmations and shipments in its group and publish nothing, so ferryd refuses the event
+/// order events in its groups and publish only payment reminders, so ferryd refuses the event
 /// with `FORBIDDEN` and stores nothing.
 struct RefusedAction: Sendable {
     let layout: DemoLayout
@@ -18,7 +18,7 @@ struct RefusedAction: Sendable {
         say("\n== a refused action: acting as \(identity.name), publish a PaymentProcessed")
         say(
             "   \(identity.name) may consume \(identity.subscribeTopics.joined(separator: ", ")) in group "
-                + "\(identity.subscribeGroups.joined(separator: ", ")) and publish nothing")
+                + "\(identity.subscribeGroups.joined(separator: ", ")) and publish only \(identity.publish.joined(separator: ", "))")
         let bus = try EventBus(
             configuration: keys.clientConfiguration(
                 endpoint: layout.endpoint, clientName: "order-system-as-email-worker", as: identity.name))
