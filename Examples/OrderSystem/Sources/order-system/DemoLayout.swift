@@ -19,7 +19,7 @@ struct DemoLayout: Sendable {
     ]
     /// How long after an order is placed its payment reminder goes out unless it was confirmed
     /// or cancelled: seconds in the demo (a day by default).
-    static let paymentReminderAfter = "3s"
+    static let paymentReminderAfter = "15s"
     /// The Python interpreter and the loyalty worker's script, when the demo runs it.
     var pythonWorker: (python: String, script: String)?
 
