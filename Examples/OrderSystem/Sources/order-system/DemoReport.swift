@@ -11,13 +11,14 @@ struct DemoReport: Sendable {
     let say: @Sendable (String) -> Void
 
     /// Waits (up to a minute) until orders-api published its outbox and every group has caught
-    /// up and has nothing in flight or pending (in that order: what the API published counts in the lag).
-    static func waitUntilSettled(_ bus: EventBus, _ client: OrdersClient) async -> Bool {
+    /// up and has nothing in flight or pending (in that order: what the API published counts in
+    /// the lag); with `scheduled`, also until no scheduled event waits for any group.
+    static func waitUntilSettled(_ bus: EventBus, _ client: OrdersClient, scheduled: Bool = false) async -> Bool {
         await Poll.until(seconds: 60) {
             guard await client.outboxPending() == 0 else { return false }
             guard let groups = try? await bus.groups(), !groups.isEmpty else { return false }
             // Scheduled events too: the unconfirmed order's payment reminder comes due and is sent.
-            return groups.allSatisfy { $0.lag == 0 && $0.inFlight == 0 && $0.pendingRetries == 0 && $0.scheduled == 0 }
+            return groups.allSatisfy { $0.lag == 0 && $0.inFlight == 0 && $0.pendingRetries == 0 && (!scheduled || $0.scheduled == 0) }
         }
     }
 

@@ -105,8 +105,8 @@ struct RunAll: AsyncParsableCommand {
         _ = await DemoReport.waitUntilSettled(bus, client)
         try await traffic.moveOrders(placed)
         try await traffic.sendUserActions(userActions)
-        say("== waiting for every group to settle (lag 0, nothing in flight, no retries pending)")
-        let settled = await DemoReport.waitUntilSettled(bus, client)
+        say("== waiting for every group to settle (lag 0, nothing in flight, no retries pending, no scheduled event waiting)")
+        let settled = await DemoReport.waitUntilSettled(bus, client, scheduled: true)
         if !settled { say("   (not settled within the deadline; the tables show where things stand)") }
 
         let report = DemoReport(client: client, bus: bus, layout: layout, say: say)
