@@ -56,9 +56,11 @@ struct DemoTraffic: Sendable {
     func moveOrders(_ placed: [Placed]) async throws {
         say("\n== confirming, shipping and cancelling")
         var confirmed: [Placed] = []
-        // The last customer never confirms: the payment reminder scheduled for that order goes
-        // out (the others' are cancelled by their confirmation or cancellation).
-        for order in placed.dropLast() {
+        // The last customer whose order the saga keeps (no scarce item) never confirms: the
+        // payment reminder scheduled for that order goes out (the others' are cancelled by their
+        // confirmation or cancellation).
+        let unconfirmed = placed.last { !$0.wantsScarceItem }
+        for order in placed where order.id != unconfirmed?.id {
             let reply = try await client.confirm(order.id)
             if reply.status == 200 {
                 confirmed.append(order)
@@ -69,7 +71,7 @@ struct DemoTraffic: Sendable {
             }
         }
         say("   confirmed \(confirmed.count) orders")
-        if let unconfirmed = placed.last {
+        if let unconfirmed {
             say("   \(unconfirmed.id) stays unconfirmed: its payment reminder is due \(DemoLayout.paymentReminderAfter) after it was placed")
         }
         var shipped = 0
