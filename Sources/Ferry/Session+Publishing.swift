@@ -17,6 +17,18 @@ extension Session {
             var refused: Set<Int> = []
             while end < limit {
                 let queued = queuedEvents[end]
+                if queued.schedule != nil && !brokerSchedules {
+                    // An older broker would ignore the schedule and publish the event at once.
+                    queued.call.complete(
+                        queued.index,
+                        .failure(
+                            FerryError(
+                                .broker(.invalidArgument),
+                                "this broker keeps no schedule (Welcome.max_schedule_delay_ms is 0): the event was not published")))
+                    refused.insert(end)
+                    end += 1
+                    continue
+                }
                 var size = queued.event.encodedSizeBound
                 if size > maxEventBytes { size = (try? queued.event.serializedBytes() as [UInt8])?.count ?? size }
                 if size > maxEventBytes {

@@ -77,6 +77,9 @@ final class Session {
     var maxBatch: Int
     /// The broker's limits on one encoded event and one frame (from `Welcome`).
     var maxEventBytes = ProtocolLimits().maxEventBytes
+    /// Whether the broker keeps a schedule (`Welcome.max_schedule_delay_ms` > 0): one that does
+    /// not (or predates scheduled events) would publish a scheduled event at once.
+    var brokerSchedules = true
     var maxFrameBytes = ProtocolLimits().maxFrameBytes
     var lastSent = MonotonicInstant(nanoseconds: 0)
     var lastReceived = MonotonicInstant(nanoseconds: 0)
@@ -317,6 +320,7 @@ final class Session {
         if welcome.maxBatch > 0 { maxBatch = min(maxBatch, Int(welcome.maxBatch)) }
         if welcome.maxEventBytes > 0 { maxEventBytes = Int(welcome.maxEventBytes) }
         if welcome.maxFrameBytes > 0 { maxFrameBytes = Int(clamping: welcome.maxFrameBytes) }
+        brokerSchedules = welcome.maxScheduleDelayMs > 0
         if let known = brokerID, !welcome.brokerID.isEmpty, welcome.brokerID != known {
             // A restart, as for a heartbeat: the Hello it answers may have been queued for an earlier run.
             resume(newBroker: welcome.brokerID)

@@ -73,7 +73,12 @@ extension Broker {
         // from its beginning, as they did when it was created.
         for topic in log.topics.sorted() { attachNewTopic(topic) }
         let window = Duration.milliseconds(configuration.dedupWindowMilliseconds)
-        for entry in log.recentEventIDs(storedSince: wallNow - window.wholeMicroseconds, limit: configuration.dedupMaxEntries) {
+        var since = wallNow - window.wholeMicroseconds
+        // Scheduled events already due may have been appended just before a crash, however long
+        // ago, and not yet removed from the schedule: the window reaches back to the earliest,
+        // so that handing them over again appends none twice.
+        if configuration.dedupWindowMilliseconds > 0, let due = scheduler?.earliestDueAtOpen, due < since { since = due }
+        for entry in log.recentEventIDs(storedSince: since, limit: configuration.dedupMaxEntries) {
             dedup.remember(DedupKey(topic: entry.topic, id: entry.id), offset: entry.offset, now: now)
         }
         if !snapshot.groups.isEmpty {

@@ -53,6 +53,9 @@ public final class Scheduler: Sendable {
     private let database: ScheduleDatabase
     private let limits: ScheduleLimits
     private let clock: @Sendable () -> Int64
+    /// The earliest due time in the schedule when it was opened: after a crash, events due
+    /// before it may have been appended already (see ``Broker``'s dedup rebuild).
+    public let earliestDueAtOpen: Int64?
 
     /// Starts the thread over `database`.
     public init(database: ScheduleDatabase, limits: ScheduleLimits = ScheduleLimits(), clock: @escaping @Sendable () -> Int64)
@@ -63,6 +66,7 @@ public final class Scheduler: Sendable {
         self.clock = clock
         let summary = try database.summary()
         shared = Mutex(summary)
+        earliestDueAtOpen = summary.nextDueMicros
         thread.start { [self] in run(summary) }
     }
 

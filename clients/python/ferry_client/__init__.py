@@ -9,7 +9,7 @@
 """
 from .aio import AsyncFerryClient
 from .bus import AsyncEventBus, EventBus, PublishReceipt, ScheduledReceipt, envelope
-from .client import FerryClient, make_event
+from .client import FerryClient, Scheduled, make_event
 from .errors import (
     BrokerDead,
     BrokerError,
@@ -32,7 +32,8 @@ from .worker import Batch, BatchContext, DeadLetter, EventContext, GroupOptions,
 
 __all__ = [
     "AsyncEventBus", "AsyncFerryClient", "Batch", "BatchContext", "DeadLetter", "EventBus", "EventContext",
-    "EventDecodingError", "EventType", "GroupOptions", "MissingUpcaster", "PublishReceipt", "RetryLater", "ScheduledReceipt", "Upcasters",
+    "EventDecodingError", "EventType", "GroupOptions", "MissingUpcaster", "PublishReceipt", "RetryLater", "Scheduled",
+    "ScheduledReceipt", "Upcasters",
     "Worker", "envelope", "event", "event_type", "register_event", "upcaster",
     "BrokerDead", "BrokerError", "BrokerRestarted", "CurveKeys", "ENV_CLIENT_KEY_FILE", "ENV_SERVER_KEY",
     "FerryClient", "FerryError", "Forbidden", "ItemRejection", "PublishRejected", "RequestTimeout", "SIGNATURE",

@@ -220,8 +220,8 @@ class AsyncFerryClient:
         events = list(events)
         return await self.run(lambda client: client.publish(events, **options))
 
-    async def schedule(self, events: Sequence[Any], **options: Any) -> List[int]:
-        """:meth:`FerryClient.schedule`: the due times, once every event is stored for later."""
+    async def schedule(self, events: Sequence[Any], **options: Any) -> List[Any]:
+        """:meth:`FerryClient.schedule`: a ``Scheduled`` per event, once every one is stored for later."""
         events = list(events)
         return await self.run(lambda client: client.schedule(events, **options))
 

@@ -13,7 +13,7 @@ from typing import Any, List, Mapping, Optional, Sequence
 
 from .client import FerryClient
 from .events import EventType, event_type
-from .protocol import event_pb2
+from .protocol import commands_pb2, event_pb2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,11 +27,15 @@ class PublishReceipt:
 
 @dataclasses.dataclass(frozen=True)
 class ScheduledReceipt:
-    """An event stored for later: appended to ``topic`` at ``due_us`` (microseconds since 1970)."""
+    """An event stored for later: appended to ``topic`` at ``due_us`` (microseconds since 1970);
+    ``duplicate`` when its id was scheduled before (``due_us`` is then the first one's). An event
+    published at once instead (a time already past) has ``due_us`` 0 and its ``offset``."""
 
     event_id: str
     topic: str
     due_us: int
+    duplicate: bool = False
+    offset: Optional[int] = None
 
 
 def _schedule_options(at: Any, after: Optional[float]) -> Mapping[str, Any]:
@@ -75,12 +79,12 @@ class EventBus:
         """Publishes one event to be appended at ``at`` (UNIX seconds or a ``datetime``) or
         ``after`` seconds (see :meth:`FerryClient.schedule`); cancel it with :meth:`cancel`."""
         wire = envelope(event, **fields)
-        due = self.client.schedule([wire], timeout=timeout, **_schedule_options(at, after))[0]
-        return ScheduledReceipt(wire.id, wire.topic, due)
+        result = self.client.schedule([wire], timeout=timeout, **_schedule_options(at, after))[0]
+        return ScheduledReceipt(wire.id, wire.topic, result.due_us, result.duplicate, result.offset)
 
     def cancel(self, topic: str, event_id: str) -> bool:
         """Removes a scheduled event before it is due; False when it was not scheduled (or is due)."""
-        return self.client.cancel_scheduled(topic, event_id).outcome == 1
+        return self.client.cancel_scheduled(topic, event_id).outcome == commands_pb2.CANCEL_OUTCOME_CANCELLED
 
 
 class AsyncEventBus:
@@ -102,10 +106,10 @@ class AsyncEventBus:
                        timeout: Optional[float] = None, **fields: Any) -> ScheduledReceipt:
         """See :meth:`EventBus.schedule`."""
         wire = envelope(event, **fields)
-        due = (await self.client.schedule([wire], timeout=timeout, **_schedule_options(at, after)))[0]
-        return ScheduledReceipt(wire.id, wire.topic, due)
+        result = (await self.client.schedule([wire], timeout=timeout, **_schedule_options(at, after)))[0]
+        return ScheduledReceipt(wire.id, wire.topic, result.due_us, result.duplicate, result.offset)
 
     async def cancel(self, topic: str, event_id: str) -> bool:
         """See :meth:`EventBus.cancel`."""
-        return (await self.client.cancel_scheduled(topic, event_id)).outcome == 1
+        return (await self.client.cancel_scheduled(topic, event_id)).outcome == commands_pb2.CANCEL_OUTCOME_CANCELLED
 

@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import time
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 import zmq
 
@@ -42,6 +42,16 @@ SETTLE_BATCH = 256
 
 EventLike = Union[event_pb2.Event, Mapping]
 DeliveryLike = Union[pb.Delivery, int]
+
+
+class Scheduled(NamedTuple):
+    """What :meth:`FerryClient.schedule` confirmed for one event: stored for later, to be
+    appended at ``due_us`` (µs since 1970; ``duplicate`` when that id was scheduled before), or
+    published at once at ``offset`` (``due_us`` 0)."""
+
+    due_us: int
+    duplicate: bool
+    offset: Optional[int]
 
 
 def make_event(topic: str, id: str, payload: Union[bytes, str] = b"", **fields) -> event_pb2.Event:
@@ -260,33 +270,45 @@ class FerryClient(TransportMixin, ResumeMixin):
 
     def schedule(self, events: Iterable[EventLike], *, at: Union[float, "datetime.datetime", None] = None,
                  after: Optional[float] = None, batch_size: int = 256, window: int = 16,
-                 timeout: Optional[float] = None) -> List[int]:
+                 timeout: Optional[float] = None) -> List[Scheduled]:
         """Publish events to be appended to their topics later: at ``at`` (a UNIX time in seconds
         or an aware ``datetime``) or ``after`` seconds from when ferryd reads them (one of the two).
-        Returns each event's due time in microseconds since 1970 (protocol section 5.14).
+        Returns a :class:`Scheduled` per event, in order (protocol section 5.14).
 
         ferryd stores them durably and confirms at once; no group receives them before they are
-        due, and they survive restarts. A time already past publishes at once (its entry is then
-        the event's offset). Scheduling an id again confirms the same event with its first due
-        time; :meth:`cancel_scheduled` removes one before it is due. Rejections and resends work
-        as in :meth:`publish`.
+        due, and they survive restarts. An event published at once instead (a time already past,
+        or an id ferryd stored within its dedup window) has its ``offset`` and ``due_us`` 0.
+        Scheduling an id again while it waits confirms the same event (``duplicate``) with its
+        first due time; :meth:`cancel_scheduled` removes one before it is due. Rejections and
+        resends work as in :meth:`publish`. A broker that keeps no schedule
+        (``Welcome.max_schedule_delay_ms`` 0, or an older one, which would publish at once) is
+        refused here with :class:`FerryError`.
         """
         if (at is None) == (after is None):
             raise ValueError("give exactly one of at= and after=")
+        if not self.welcome.max_schedule_delay_ms:
+            raise FerryError(f"ferryd at {self.endpoint} keeps no schedule (Welcome.max_schedule_delay_ms is 0)")
         at_us = after_ms = 0
         if at is not None:
             seconds = at.timestamp() if hasattr(at, "timestamp") else float(at)
-            at_us = max(1, math.ceil(seconds * 1_000_000))
+            at_us = min(max(1, math.ceil(seconds * 1_000_000)), 2**63 - 1)
         else:
             if after < 0:
                 raise ValueError("after= must not be negative")
             after_ms = math.ceil(after * 1000)
-            if after_ms == 0:
-                return self.publish(events, batch_size=batch_size, window=window, timeout=timeout)
         events = [_to_event(e) for e in events]
         batch_size = max(1, min(batch_size, self.welcome.max_batch or DEFAULT_WELCOME["max_batch"]))
         timeout = self.peer_timeout if timeout is None else timeout
-        return Publication(self, events, batch_size, window, timeout, at_us, after_ms).run()
+        publication = Publication(self, events, batch_size, window, timeout, at_us, after_ms)
+        offsets = publication.run()
+        results = []
+        for index, offset in enumerate(offsets):
+            confirmation = publication.scheduled.get(index)
+            if confirmation is None:
+                results.append(Scheduled(due_us=0, duplicate=False, offset=offset))
+            else:
+                results.append(Scheduled(due_us=confirmation.due_us, duplicate=confirmation.duplicate, offset=None))
+        return results
 
     def cancel_scheduled(self, topic: str, event_id: str, *, timeout: Optional[float] = None) -> pb.ScheduledCancelled:
         """Remove a scheduled event before it is due. Returns ``ScheduledCancelled``: ``outcome`` is

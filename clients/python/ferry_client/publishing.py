@@ -37,8 +37,9 @@ class Publication:
                  timeout: float, deliver_at_us: int = 0, deliver_after_ms: int = 0):
         self.client, self.events, self.batch_size, self.window, self.timeout = (
             client, events, batch_size, max(1, window), timeout)
-        # Set for events to be appended later (FerryClient.schedule): each result is a due time.
+        # Set for events to be appended later (FerryClient.schedule): their confirmations, by index.
         self.deliver_at_us, self.deliver_after_ms = deliver_at_us, deliver_after_ms
+        self.scheduled: Dict[int, pb.ScheduledConfirmation] = {}
         self.offsets: List[Optional[int]] = [None] * len(events)
         self.rejections: List[ItemRejection] = []
         self.unsent = collections.deque(range(len(events)))
@@ -173,8 +174,10 @@ class Publication:
 
         for sequence, offset in zip(result.confirmed, result.offsets):
             self.offsets[index_of(sequence)] = offset
-        for scheduled in result.scheduled:  # stored for later: its due time stands for an offset
-            self.offsets[index_of(scheduled.sequence)] = scheduled.due_us
+        for scheduled in result.scheduled:  # stored for later: no offset yet
+            index = index_of(scheduled.sequence)
+            self.scheduled[index] = scheduled
+            self.offsets[index] = 0
         for r in result.rejected:
             index = index_of(r.sequence)
             if client._holds_for_restart(r.code):
