@@ -62,6 +62,14 @@ let package = Package(
         .target(name: "FerryRuntime"),
         // A small, thread-confined Swift API over libzmq.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "FerryRuntime"]),
+        // The NATS C client from the system (Debian: libnats-dev), for the replicated storage on
+        // JetStream, and a small Swift API over it.
+        .systemLibrary(
+            name: "CNATS",
+            pkgConfig: "libnats",
+            providers: [.apt(["libnats-dev"])]
+        ),
+        .target(name: "NATS", dependencies: ["CNATS"]),
         // glibc's mallopt, for ferryd's allocator tuning (libc: nothing to link).
         .systemLibrary(name: "CMalloc"),
         // CRC-32C for log records (SSE4.2 when the CPU has it).
@@ -183,6 +191,7 @@ let package = Package(
             ],
             path: "Tests/FerryTestSupport"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "NATSTests", dependencies: ["NATS", "FerryTestSupport"]),
         .testTarget(name: "FerryRuntimeTests", dependencies: ["FerryRuntime"]),
         .testTarget(
             name: "FerryProtocolTests",
