@@ -15,8 +15,14 @@ extension Session {
             var frameBytes = Self.frameOverheadBytes
             var end = queuedHead
             var refused: Set<Int> = []
+            var waitingForWelcome = false
             while end < limit {
                 let queued = queuedEvents[end]
+                if queued.schedule != nil && !welcomeReceived {
+                    // Whether the broker keeps a schedule is in its Welcome: wait for it.
+                    waitingForWelcome = true
+                    break
+                }
                 if queued.schedule != nil && !brokerSchedules {
                     // An older broker would ignore the schedule and publish the event at once.
                     queued.call.complete(
@@ -60,7 +66,10 @@ extension Session {
                 sequences.append(nextSequence)
             }
             queuedHead = end
-            if publish.items.isEmpty { continue }
+            if publish.items.isEmpty {
+                if waitingForWelcome { break }
+                continue
+            }
             let requestID = newRequestID()
             publishRequests[requestID] = (MonotonicInstant.now() + requestTimeout, sequences)
             send(.publish(publish), requestID: requestID, reply: nil)

@@ -80,6 +80,10 @@ final class Session {
     /// Whether the broker keeps a schedule (`Welcome.max_schedule_delay_ms` > 0): one that does
     /// not (or predates scheduled events) would publish a scheduled event at once.
     var brokerSchedules = true
+    /// A Welcome arrived (scheduled publishes wait for it: see ``brokerSchedules``), and when
+    /// the session began waiting for one.
+    var welcomeReceived = false
+    let sessionStarted = MonotonicInstant.now()
     var maxFrameBytes = ProtocolLimits().maxFrameBytes
     var lastSent = MonotonicInstant(nanoseconds: 0)
     var lastReceived = MonotonicInstant(nanoseconds: 0)
@@ -321,6 +325,7 @@ final class Session {
         if welcome.maxEventBytes > 0 { maxEventBytes = Int(welcome.maxEventBytes) }
         if welcome.maxFrameBytes > 0 { maxFrameBytes = Int(clamping: welcome.maxFrameBytes) }
         brokerSchedules = welcome.maxScheduleDelayMs > 0
+        welcomeReceived = true
         if let known = brokerID, !welcome.brokerID.isEmpty, welcome.brokerID != known {
             // A restart, as for a heartbeat: the Hello it answers may have been queued for an earlier run.
             resume(newBroker: welcome.brokerID)
@@ -410,11 +415,26 @@ final class Session {
             let error = FerryError(.timeout, "ferryd at \(configuration.endpoint) did not confirm within \(configuration.requestTimeout)")
             for sequence in publish.sequences { failSequence(sequence, error) }
         }
+        if !welcomeReceived && now - sessionStarted >= requestTimeout { failScheduledWaitingForWelcome() }
         if now - lastSent >= heartbeatInterval { send(.heartbeat(Heartbeat()), requestID: 0, reply: nil) }
         if !brokerSilent && now - lastReceived > peerTimeout {
             brokerSilent = true
             logger.warning("ferryd is silent", metadata: ["endpoint": "\(configuration.endpoint)"])
         }
+    }
+
+    /// Scheduled publishes queued while no Welcome came (the broker is down or silent) fail as
+    /// an unanswered publish would; the others stay queued.
+    private func failScheduledWaitingForWelcome() {
+        guard queuedEvents[queuedHead...].contains(where: { $0.schedule != nil }) else { return }
+        let error = FerryError(
+            .timeout, "ferryd at \(configuration.endpoint) did not answer Hello within \(configuration.requestTimeout): nothing was scheduled")
+        var kept: [QueuedEvent] = []
+        for queued in queuedEvents[queuedHead...] {
+            if queued.schedule != nil { queued.call.complete(queued.index, .failure(error)) } else { kept.append(queued) }
+        }
+        queuedEvents = kept
+        queuedHead = 0
     }
 
     func failEverything(_ error: FerryError) {

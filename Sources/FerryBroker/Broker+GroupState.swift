@@ -73,14 +73,10 @@ extension Broker {
         // from its beginning, as they did when it was created.
         for topic in log.topics.sorted() { attachNewTopic(topic) }
         let window = Duration.milliseconds(configuration.dedupWindowMilliseconds)
-        var since = wallNow - window.wholeMicroseconds
-        // Scheduled events already due may have been appended just before a crash, however long
-        // ago, and not yet removed from the schedule: the window reaches back to the earliest,
-        // so that handing them over again appends none twice.
-        if configuration.dedupWindowMilliseconds > 0, let due = scheduler?.earliestDueAtOpen, due < since { since = due }
-        for entry in log.recentEventIDs(storedSince: since, limit: configuration.dedupMaxEntries) {
+        for entry in log.recentEventIDs(storedSince: wallNow - window.wholeMicroseconds, limit: configuration.dedupMaxEntries) {
             dedup.remember(DedupKey(topic: entry.topic, id: entry.id), offset: entry.offset, now: now)
         }
+        rememberOverdueScheduledEvents()
         if !snapshot.groups.isEmpty {
             logger.info(
                 "restored consumer groups",
@@ -187,5 +183,27 @@ extension Broker {
 
     static func encode(_ policy: RetryPolicy) -> String {
         (try? String(decoding: JSONEncoder().encode(policy), as: UTF8.self)) ?? "{}"
+    }
+
+    /// Scheduled events already due when the broker started may have been appended just before
+    /// a crash, however long ago, and not yet removed from the schedule: their ids are looked up
+    /// in their topics' logs back to their due times (an append comes at or after it), so that
+    /// handing them over again appends none twice. Only those ids join the window.
+    private func rememberOverdueScheduledEvents() {
+        guard configuration.dedupWindowMilliseconds > 0, let overdue = scheduler?.overdueAtOpen, !overdue.isEmpty else { return }
+        var wanted: [String: (since: Int64, ids: Set<String>)] = [:]
+        for event in overdue {
+            var entry = wanted[event.topic] ?? (event.dueMicros, [])
+            entry.since = min(entry.since, event.dueMicros)
+            entry.ids.insert(event.id)
+            wanted[event.topic] = entry
+        }
+        for (topic, entry) in wanted {
+            for stored in log.recentEventIDs(topic: topic, storedSince: entry.since, limit: configuration.dedupMaxEntries)
+            where entry.ids.contains(stored.id) {
+                let key = DedupKey(topic: topic, id: stored.id)
+                if dedup.offset(for: key) == nil { dedup.remember(key, offset: stored.offset, now: now) }
+            }
+        }
     }
 }

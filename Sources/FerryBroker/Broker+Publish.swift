@@ -45,6 +45,7 @@ extension Broker {
         /// Items to append later, for the scheduler, and their sequences.
         var scheduled: [ScheduledEvent] = []
         var scheduledSequences: [UInt64] = []
+        var scheduledBytes = 0
         var needs: [String: UInt64] = [:]
         let storedAt: Int64
         /// Who published, as the trace names it (empty when nothing is traced).
@@ -92,6 +93,25 @@ extension Broker {
             return
         }
         if let dueMicros {
+            if let first = publishScratch.value(for: key), first != Self.scheduledInThisPublish {
+                // Published at once earlier in this publish: the same event, with its offset.
+                pass.repeats.append((item.sequence, Int(first >> 32), Int(first & 0xFFFF_FFFF)))
+                return
+            }
+            if scheduleBacklogBytes + pass.scheduledBytes + item.event.count > Self.maxScheduleBacklogBytes {
+                reject(
+                    item.sequence,
+                    ProtocolError(
+                        .resourceExhausted,
+                        "the schedule is behind: \(scheduleBacklogBytes) bytes wait to be stored (the limit is \(Self.maxScheduleBacklogBytes)); retry later"
+                    ), into: &pass.result)
+                return
+            }
+            if publishScratch.value(for: key) == nil {
+                publishScratch.insert(key, value: Self.scheduledInThisPublish, replacing: false)
+                publishScratchKeys.append(key)
+            }
+            pass.scheduledBytes += item.event.count
             pass.scheduledSequences.append(item.sequence)
             pass.scheduled.append(
                 ScheduledEvent(
@@ -101,6 +121,12 @@ extension Broker {
             return
         }
         if let first = publishScratch.value(for: key) {
+            if first == Self.scheduledInThisPublish {
+                reject(
+                    item.sequence, ProtocolError(.invalidArgument, "an item earlier in this publish schedules the same id for later"),
+                    into: &pass.result)
+                return
+            }
             // The same id twice in one publish: confirmed with the first one's offset.
             pass.repeats.append((item.sequence, Int(first >> 32), Int(first & 0xFFFF_FFFF)))
             return

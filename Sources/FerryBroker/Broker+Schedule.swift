@@ -45,12 +45,20 @@ extension Broker {
         return due
     }
 
+    /// Most bytes of scheduled events handed to the scheduler and not yet stored: past it, items
+    /// for later are refused (`RESOURCE_EXHAUSTED`) until the schedule's disk catches up.
+    static let maxScheduleBacklogBytes = 64 << 20
+    /// The `publishScratch` value of an id scheduled earlier in the same publish.
+    static let scheduledInThisPublish: UInt64 = 1 << 63  // beyond any batch and index; not DedupTable's removed marker
+
     /// Hands a publish's items for later to the scheduler; returns the ticket its answer will
     /// carry and their sequences, or nil when there were none.
     func submitScheduled(_ pass: inout PublishPass) -> (ticket: UInt64, sequences: [UInt64])? {
         guard let scheduler, !pass.scheduled.isEmpty else { return nil }
         let ticket = nextScheduleTicket
         nextScheduleTicket += 1
+        scheduleBacklogBytes += pass.scheduledBytes
+        scheduleBacklogByTicket[ticket] = pass.scheduledBytes
         scheduler.schedule(pass.scheduled, ticket: ticket)
         return (ticket, pass.scheduledSequences)
     }
@@ -67,7 +75,8 @@ extension Broker {
             case .cancelled(let ticket, let outcome):
                 answerCancel(ticket: ticket, outcome: outcome)
             case .due(let events):
-                fire(events)
+                // Not while stopping: they stay in the schedule and come again at the next start.
+                if !isShuttingDown { fire(events) }
             }
         }
         metrics.scheduledWaiting.record(scheduler.summary.events)
@@ -75,6 +84,7 @@ extension Broker {
     }
 
     private func settleScheduled(ticket: UInt64, outcomes: [ScheduleOutcome]) {
+        scheduleBacklogBytes -= scheduleBacklogByTicket.removeValue(forKey: ticket) ?? 0
         guard let index = pendingConfirms.firstIndex(where: { $0.scheduleTicket == ticket }) else { return }
         var confirm = pendingConfirms[index]
         for (sequence, outcome) in zip(confirm.scheduledSequences, outcomes) {

@@ -79,6 +79,9 @@ public final class Broker {
     var pendingCancels: [UInt64: (peer: PeerID, requestID: UInt64)] = [:]
     /// Due events appended and waiting for their fsync before the scheduler forgets them.
     var pendingFires: [PendingFire] = []
+    /// Bytes of scheduled events handed to the scheduler and not yet answered, in all and per ticket.
+    var scheduleBacklogBytes = 0
+    var scheduleBacklogByTicket: [UInt64: Int] = [:]
     /// Renders the process's metrics for the Stats reply, when a metrics backend is set up.
     public var metricsText: (() -> String)?
     /// Topics the log holds, to notice the first event of a new one cheaply.

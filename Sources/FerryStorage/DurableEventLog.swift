@@ -230,6 +230,11 @@ public final class DurableEventLog: EventLog {
         return Array(ids.suffix(limit))
     }
 
+    public func recentEventIDs(topic: String, storedSince since: Int64, limit: Int) -> [(id: String, offset: UInt64)] {
+        guard let log = logs[topic] else { return [] }
+        return ((try? log.recentIDs(since: since, limit: limit)) ?? []).map { ($0.id, $0.offset) }
+    }
+
     public func applyRetention(consumedBelow: [String: UInt64]) -> UInt64 {
         var dropped: UInt64 = 0
         let now = Date()

@@ -48,6 +48,8 @@ public protocol EventLog: AnyObject {
     /// Event ids stored at or after `sinceMicros` (wall clock), at most `limit` of the most
     /// recent, to rebuild the dedup window after a restart.
     func recentEventIDs(storedSince sinceMicros: Int64, limit: Int) -> [(topic: String, id: String, offset: UInt64)]
+    /// The same for one topic.
+    func recentEventIDs(topic: String, storedSince sinceMicros: Int64, limit: Int) -> [(id: String, offset: UInt64)]
     /// Applies retention; `consumedBelow` is each topic's lowest group cursor. Returns events
     /// dropped before every group consumed them.
     func applyRetention(consumedBelow: [String: UInt64]) -> UInt64

@@ -115,6 +115,15 @@ public final class InMemoryEventLog: EventLog {
         return ids.sorted { $0.timestamp < $1.timestamp }.suffix(limit).map { ($0.topic, $0.id, $0.offset) }
     }
 
+    public func recentEventIDs(topic name: String, storedSince sinceMicros: Int64, limit: Int) -> [(id: String, offset: UInt64)] {
+        guard let topic = topicsByName[name] else { return [] }
+        var ids: [(id: String, offset: UInt64)] = []
+        for index in topic.head..<topic.events.count where !topic.ids[index].isEmpty && topic.events[index].timestampMicros >= sinceMicros {
+            ids.append((topic.ids[index], topic.events[index].offset))
+        }
+        return Array(ids.suffix(limit))
+    }
+
     /// Nothing is kept for retention: memory is freed as groups settle (``release(topic:below:)``).
     public func applyRetention(consumedBelow: [String: UInt64]) -> UInt64 { 0 }
 }

@@ -149,6 +149,42 @@ struct SchedulerTests {
         #expect(dueEvents(answers(of: scheduler) { dueEvents($0).count >= 1 }).map(\.id) == ["earlier"])
     }
 
+    @Test("commands take effect in the order they came: a cancel before a schedule of the same id leaves it scheduled")
+    func commandOrder() throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let clock = ManualWallClock()
+        let scheduler = try Scheduler(database: ScheduleDatabase(path: nil), clock: { clock.now })
+        defer { scheduler.close() }
+        let now = clock.now
+        scheduler.cancel(topic: "reminders", id: "r", ticket: 1)
+        scheduler.schedule([event("r", dueIn: 100, from: now)], ticket: 2)
+        scheduler.cancel(topic: "reminders", id: "s", ticket: 3)
+        let answered = answers(of: scheduler) { $0.count >= 3 }
+        #expect(answered.contains { if case .cancelled(1, .notScheduled) = $0 { true } else { false } })
+        #expect(answered.contains { if case .scheduled(2, let outcomes) = $0 { outcomes == [.scheduled(dueMicros: now + 100_000)] } else { false } })
+        clock.advance(byMilliseconds: 100)
+        scheduler.tick()
+        #expect(dueEvents(answers(of: scheduler) { dueEvents($0).count >= 1 }).map(\.id) == ["r"], "the earlier cancel did not remove it")
+    }
+
+    @Test("after the clock steps back, an event scheduled behind what was handed over still waits for its time")
+    func clockStepsBack() throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let clock = ManualWallClock()
+        let scheduler = try Scheduler(database: ScheduleDatabase(path: nil), clock: { clock.now })
+        defer { scheduler.close() }
+        scheduler.schedule([event("first", dueIn: 100, from: clock.now)], ticket: 1)
+        clock.advance(byMilliseconds: 100)
+        scheduler.tick()
+        #expect(dueEvents(answers(of: scheduler) { dueEvents($0).count >= 1 }).map(\.id) == ["first"])
+        clock.advance(byMilliseconds: -10_000)
+        scheduler.schedule([event("later", dueIn: 1000, from: clock.now)], ticket: 2)
+        #expect(dueEvents(answers(of: scheduler, within: .milliseconds(300)) { _ in false }).isEmpty, "handed over before its time")
+        clock.advance(byMilliseconds: 1000)
+        scheduler.tick()
+        #expect(dueEvents(answers(of: scheduler) { dueEvents($0).count >= 1 }).map(\.id) == ["later"])
+    }
+
     @Test("past its limits the schedule refuses events; a retry hands them over again after a pause")
     func limitsAndRetry() throws {
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -162,6 +162,20 @@ public final class ScheduleDatabase: Sendable {
         }
     }
 
+    /// The topic, id and due time of the first `limit` events due by `time`, in due order.
+    public func overdue(through time: Int64, limit: Int) throws(StorageError) -> [(topic: String, id: String, dueMicros: Int64)] {
+        do {
+            return try queue.read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT topic, event_id, due_us FROM scheduled WHERE due_us <= ? ORDER BY due_us, seq LIMIT ?",
+                    arguments: [time, limit]
+                ).map { ($0[0], $0[1], $0[2]) }
+            }
+        } catch {
+            throw Self.storageError(error, "reading overdue events")
+        }
+    }
+
     /// The earliest due time after `position`.
     public func nextDue(after position: SchedulePosition) throws(StorageError) -> Int64? {
         do {

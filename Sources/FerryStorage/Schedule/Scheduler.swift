@@ -53,9 +53,12 @@ public final class Scheduler: Sendable {
     private let database: ScheduleDatabase
     private let limits: ScheduleLimits
     private let clock: @Sendable () -> Int64
-    /// The earliest due time in the schedule when it was opened: after a crash, events due
-    /// before it may have been appended already (see ``Broker``'s dedup rebuild).
-    public let earliestDueAtOpen: Int64?
+    /// The first events (at most ``maxOverdueAtOpen``) already due when the schedule was
+    /// opened: after a crash, some of them may have been appended and not yet removed. The
+    /// broker looks their ids up in the log, however long ago they were due.
+    public let overdueAtOpen: [(topic: String, id: String, dueMicros: Int64)]
+    /// Twice the most handed over and not reported at a time: more than a crash can leave behind.
+    public static let maxOverdueAtOpen = 2 * maxOutstanding
 
     /// Starts the thread over `database`.
     public init(database: ScheduleDatabase, limits: ScheduleLimits = ScheduleLimits(), clock: @escaping @Sendable () -> Int64)
@@ -66,7 +69,7 @@ public final class Scheduler: Sendable {
         self.clock = clock
         let summary = try database.summary()
         shared = Mutex(summary)
-        earliestDueAtOpen = summary.nextDueMicros
+        overdueAtOpen = try database.overdue(through: clock(), limit: Self.maxOverdueAtOpen)
         thread.start { [self] in run(summary) }
     }
 
@@ -108,16 +111,21 @@ public final class Scheduler: Sendable {
     private func run(_ summary: ScheduleSummary) {
         var state = State(summary: summary)
         while true {
-            var requests: [(ticket: UInt64, count: Int)] = []
-            var events: [ScheduledEvent] = []
-            var cancels: [(topic: String, id: String, ticket: UInt64)] = []
+            // Commands take effect in the order they came: schedules that arrived together are
+            // committed in one transaction, but never after a cancel that came behind them (nor
+            // before one that came ahead), and what was reported fired is removed before a
+            // cancel can see it.
+            var pending = PendingSchedules()
             var stopping = false
             for command in thread.commands.drain() {
                 switch command {
                 case .schedule(let batch, let ticket):
-                    requests.append((ticket, batch.count))
-                    events += batch
-                case .cancel(let topic, let id, let ticket): cancels.append((topic, id, ticket))
+                    pending.requests.append((ticket, batch.count))
+                    pending.events += batch
+                case .cancel(let topic, let id, let ticket):
+                    store(&pending, &state)
+                    removeFired(&state)
+                    cancel(topic, id, ticket: ticket, &state)
                 case .fired(let sequences):
                     for sequence in sequences { state.outstanding[sequence] = nil }
                     state.unremoved += sequences
@@ -126,8 +134,7 @@ public final class Scheduler: Sendable {
                 case .stop: stopping = true
                 }
             }
-            if !events.isEmpty { store(events, for: requests, &state) }
-            for cancel in cancels { self.cancel(cancel.topic, cancel.id, ticket: cancel.ticket, &state) }
+            store(&pending, &state)
             // Before a stop too: what the broker reported fired must not be handed over again.
             removeFired(&state)
             if stopping { return }
@@ -135,10 +142,26 @@ public final class Scheduler: Sendable {
             let more = handOverDue(now: now, &state)
             let next = try? database.nextDue(after: state.handedOver)
             state.summary.nextDueMicros = next ?? nil
-            let published = state.summary
-            shared.withLock { $0 = published }
+            publish(state.summary)
             thread.commands.wait(timeout: more ? .zero : wait(until: next ?? nil, now: now, state))
         }
+    }
+
+    /// Schedules drained together, committed together.
+    private struct PendingSchedules {
+        var requests: [(ticket: UInt64, count: Int)] = []
+        var events: [ScheduledEvent] = []
+    }
+
+    private func store(_ pending: inout PendingSchedules, _ state: inout State) {
+        guard !pending.events.isEmpty else { return }
+        store(pending.events, for: pending.requests, &state)
+        pending = PendingSchedules()
+    }
+
+    /// Makes `summary` what ``summary`` reads: before answers that depend on it go out.
+    private func publish(_ summary: ScheduleSummary) {
+        shared.withLock { $0 = summary }
     }
 
     private func wait(until next: Int64?, now: Int64, _ state: State) -> Duration {
@@ -156,13 +179,22 @@ public final class Scheduler: Sendable {
             let result = try database.schedule(events, limits: limits, holding: (state.summary.events, state.summary.bytes))
             outcomes = result.outcomes
             var late: [ScheduledEvent] = []
+            let now = clock()
             for event in result.stored {
                 state.summary.events += 1
                 state.summary.bytes += event.body.count
                 state.summary.byTopic[event.topic, default: 0] += 1
-                // Due before what was handed over already (it was due when it came): at once.
-                if event.position < state.handedOver { late.append(event) }
+                guard event.position < state.handedOver else { continue }
+                if event.dueMicros <= now {
+                    // Due before what was handed over already (it was due when it came): at once.
+                    late.append(event)
+                } else {
+                    // Not due, yet before what was handed over: the clock stepped back. The next
+                    // reads start before it again; the dedup window drops what comes twice.
+                    state.handedOver = min(state.handedOver, SchedulePosition(dueMicros: event.dueMicros, sequence: event.sequence - 1))
+                }
             }
+            publish(state.summary)
             if !late.isEmpty {
                 for event in late { state.outstanding[event.sequence] = event.position }
                 answers.push(.due(late))
@@ -183,9 +215,15 @@ public final class Scheduler: Sendable {
         let outcome: CancelOutcome
         do {
             let outstanding = state.outstanding
-            let (result, removed) = try database.cancel(topic: topic, id: id, after: state.handedOver) { outstanding[$0] != nil }
+            let unremoved = Set(state.unremoved)
+            let (result, removed) = try database.cancel(topic: topic, id: id, after: state.handedOver) {
+                outstanding[$0] != nil || unremoved.contains($0)
+            }
             outcome = result
-            if let removed { forget(topic: topic, bytes: removed.body.count, &state) }
+            if let removed {
+                forget(topic: topic, bytes: removed.body.count, &state)
+                publish(state.summary)
+            }
         } catch {
             outcome = .failed(error)
         }

@@ -110,6 +110,28 @@ def test_bad_schedules_are_refused_with_a_clear_error(client):
     assert past.due_us == 0 and past.offset is not None
 
 
+def test_one_publish_with_the_same_id_at_once_and_for_later_stores_it_once(client):
+    topic = f"py.scheduled.same.{uid()}"
+    now_item = make_event(topic, "same", "{}")
+    publish = pb.Publish()
+    first = publish.items.add(sequence=1)
+    first.event.CopyFrom(now_item)
+    later = publish.items.add(sequence=2, deliver_after_ms=60_000)
+    later.event.CopyFrom(now_item)
+    result = client._wait_reply(client._send_command("publish", publish, 5), "publish_result", 5)
+    assert sorted(result.confirmed) == [1, 2] and not result.scheduled, "the later one is the same event, confirmed"
+    # The other way round: the item published at once after one scheduled with its id is refused.
+    publish = pb.Publish()
+    later = publish.items.add(sequence=3, deliver_after_ms=60_000)
+    later.event.CopyFrom(make_event(topic, "other", "{}"))
+    now = publish.items.add(sequence=4)
+    now.event.CopyFrom(make_event(topic, "other", "{}"))
+    result = client._wait_reply(client._send_command("publish", publish, 5), "publish_result", 5)
+    assert [s.sequence for s in result.scheduled] == [3]
+    assert [(r.sequence, r.code) for r in result.rejected] == [(4, pb.INVALID_ARGUMENT)]
+    assert client.cancel_scheduled(topic, "other").outcome == pb.CANCEL_OUTCOME_CANCELLED
+
+
 def test_scheduled_events_survive_kill_9_and_come_in_order(ferryd):
     topic = f"py.scheduled.kill.{uid()}"
     with FerryClient(ferryd.endpoint, "before-kill") as client:
