@@ -51,10 +51,10 @@ public final class ManagedProcess: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        // SIGKILL and no wait: a test drops its processes on the cooperative pool, where a
+        // blocking waitUntilExit can starve the very queue that would report the exit (both pool
+        // threads of a 2-core machine once waited so, forever). Foundation reaps the child.
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         output.fileHandleForReading.readabilityHandler = nil
     }
 
