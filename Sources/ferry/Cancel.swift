@@ -28,7 +28,7 @@ struct CancelCommand: AsyncParsableCommand {
         let topic = self.topic
         let id = self.id
         let cancellation = try await options.withBus { bus in try await bus.cancelScheduled(topic: topic, id: id) }
-        let due = cancellation.dueAt.map { ISO8601DateFormatter.withMilliseconds.string(from: $0) }
+        let due = cancellation.dueAt.map { Output.time($0) }
         let outcome: String =
             switch cancellation.outcome {
             case .cancelled: "cancelled"

@@ -18,7 +18,7 @@ extension PublishCommand {
             switch outcome {
             case .success(let receipt):
                 if let due = receipt.scheduledFor {
-                    let dueText = ISO8601DateFormatter.withMilliseconds.string(from: due)
+                    let dueText = Output.time(due)
                     value["due"] = dueText
                     table.add(["\(line)", receipt.topic, "due \(dueText)", receipt.eventID])
                 } else {

@@ -71,7 +71,7 @@ struct PublishCommand: AsyncParsableCommand {
         let schedule = try when.schedule()
         let receipt = try await options.withBus { bus in try await bus.publish(raw: [event], schedule: schedule)[0] }
         if let due = receipt.scheduledFor {
-            let dueText = ISO8601DateFormatter.withMilliseconds.string(from: due)
+            let dueText = Output.time(due)
             if options.json {
                 Output.json(["topic": receipt.topic, "due": dueText, "id": receipt.eventID, "duplicate": receipt.wasScheduledBefore] as [String: Any])
             } else {

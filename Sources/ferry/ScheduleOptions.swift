@@ -46,12 +46,3 @@ struct ScheduleOptions: ParsableArguments {
         throw ValidationError("--after takes a duration such as 1500ms, 30s, 5m, 2h or 1d; got '\(text)'")
     }
 }
-
-extension ISO8601DateFormatter {
-    /// `2026-12-24T18:00:00.000Z`: how the CLI prints due times.
-    nonisolated(unsafe) static let withMilliseconds: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }()
-}

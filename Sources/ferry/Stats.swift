@@ -67,7 +67,7 @@ struct StatsCommand: AsyncParsableCommand {
         Output.line("topics:      \(stats.topics.count)")
         Output.line("groups:      \(stats.groups.count)")
         if stats.scheduledEvents > 0 {
-            let next = stats.nextScheduledDue.map { ", next due \(ISO8601DateFormatter.withMilliseconds.string(from: $0))" } ?? ""
+            let next = stats.nextScheduledDue.map { ", next due \(Output.time($0))" } ?? ""
             Output.line("scheduled:   \(stats.scheduledEvents)\(next)")
         }
         if !stats.topics.isEmpty {
